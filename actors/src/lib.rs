@@ -1,0 +1,13 @@
+//! Athena's actor system: the client registry, one pool actor per backend client, and the
+//! backend-neutral operation model they execute.
+//!
+//! This crate knows nothing about HTTP. The edges (actix-web routes, the CLI) parse caller input
+//! into [`ops::Operation`]s, look the client up in the [`registry`] snapshot and send the
+//! operation to that client's [`pool::PoolActor`] with a bounded mailbox.
+
+pub mod ops;
+pub mod pool;
+pub mod registry;
+pub mod system;
+
+pub use system::{spawn_all, ActorHandles};

@@ -1,0 +1,47 @@
+//! Errors of the operation layer. Every variant names a cause the caller can act on; the HTTP
+//! edge maps each one to a status and a stable code without a catch-all arm.
+
+use thiserror::Error;
+
+/// A failure reported by the database itself, with its SQLSTATE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbFailure {
+    pub sqlstate: String,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    pub constraint: Option<String>,
+    pub column: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum OpError {
+    #[error("table {table} does not exist")]
+    UnknownTable { table: String },
+    #[error("column {column} does not exist in table {table}")]
+    UnknownColumn { table: String, column: String },
+    #[error("invalid value for {column}: {reason}")]
+    InvalidValue { column: String, reason: String },
+    #[error("invalid filter: {0}")]
+    InvalidFilter(String),
+    #[error("filter nesting is deeper than {max} levels")]
+    FilterTooDeep { max: usize },
+    #[error("{0}")]
+    MissingFilter(String),
+    #[error("table {table} has no primary key, so resource_id cannot be used")]
+    NoPrimaryKey { table: String },
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("the statement ran longer than the client's statement timeout")]
+    StatementTimeout,
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("every connection of the pool is busy")]
+    PoolExhausted,
+    #[error("the client's pool is overloaded")]
+    Overloaded,
+    #[error("database error {}: {}", .0.sqlstate, .0.message)]
+    Db(DbFailure),
+    #[error("internal error: {0}")]
+    Internal(String),
+}

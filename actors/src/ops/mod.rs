@@ -1,0 +1,156 @@
+//! The backend-neutral operation model: what a caller asked for, already parsed and shaped, but
+//! not yet checked against any schema. Translators (`pool::postgres`) validate identifiers
+//! against the live catalog and turn an [`Operation`] into a statement with bound values.
+//!
+//! Nothing here touches a database and nothing here builds SQL.
+
+mod error;
+pub mod filter;
+pub mod postgrest;
+
+pub use error::{DbFailure, OpError};
+pub use filter::{Filter, FilterValue, Op, MAX_FILTER_DEPTH};
+
+use serde_json::{Map, Value};
+
+/// A table as the caller named it: an optional schema and a name, both unvalidated.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TableRef {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+impl std::fmt::Display for TableRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.schema {
+            Some(s) => write!(f, "{s}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// Which columns to return.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Columns {
+    #[default]
+    All,
+    List(Vec<String>),
+}
+
+/// One ORDER BY term.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub column: String,
+    pub descending: bool,
+    /// `Some(true)` = NULLS FIRST, `Some(false)` = NULLS LAST, `None` = the database default.
+    pub nulls_first: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fetch {
+    pub table: TableRef,
+    pub columns: Columns,
+    pub filter: Option<Filter>,
+    pub order: Vec<Order>,
+    pub limit: u64,
+    pub offset: u64,
+    /// Also return the total number of matching rows (`count: "exact"`).
+    pub count: bool,
+}
+
+/// What an insert does when a row conflicts with an existing one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OnConflict {
+    /// Plain insert: a conflict is an error.
+    Error,
+    /// Upsert on `target` (the primary key when empty): set `set` when given, otherwise every
+    /// inserted column to the incoming value.
+    Update {
+        target: Vec<String>,
+        set: Option<Map<String, Value>>,
+    },
+    /// `ON CONFLICT DO NOTHING` on `target` (any conflict when empty).
+    Ignore { target: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Insert {
+    pub table: TableRef,
+    /// At least one row; rows may name different columns.
+    pub rows: Vec<Map<String, Value>>,
+    pub on_conflict: OnConflict,
+    pub returning: Columns,
+    /// A column that some rows omit gets NULL (true) or its default (false).
+    pub default_to_null: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    pub table: TableRef,
+    pub set: Map<String, Value>,
+    /// Required: an update never runs without a filter.
+    pub filter: Filter,
+    pub returning: Columns,
+}
+
+/// How a delete selects its rows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeleteTarget {
+    /// The primary key's value (an object of column → value for a composite key).
+    ResourceId(Value),
+    Filter(Filter),
+    Both(Value, Filter),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delete {
+    pub table: TableRef,
+    pub target: DeleteTarget,
+    pub returning: Columns,
+}
+
+/// Raw SQL with positional parameters (`$1`, `$2`, …).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sql {
+    pub query: String,
+    pub params: Vec<Value>,
+}
+
+/// Everything a pool actor can be asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operation {
+    Fetch(Fetch),
+    Insert(Insert),
+    Update(Update),
+    Delete(Delete),
+    Sql(Sql),
+    ListTables,
+    DescribeTable(TableRef),
+}
+
+impl Operation {
+    /// A short name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Operation::Fetch(_) => "fetch",
+            Operation::Insert(_) => "insert",
+            Operation::Update(_) => "update",
+            Operation::Delete(_) => "delete",
+            Operation::Sql(_) => "sql",
+            Operation::ListTables => "list_tables",
+            Operation::DescribeTable(_) => "describe_table",
+        }
+    }
+}
+
+/// The result of an operation. `rows_json` is a JSON array rendered by the database; edges splice
+/// it into their response without parsing it unless they must transform it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpOutput {
+    pub rows_json: String,
+    pub row_count: u64,
+    /// Total matching rows, when the operation asked for it.
+    pub total: Option<i64>,
+    /// Rows changed by a statement that returns none (raw SQL).
+    pub rows_affected: Option<u64>,
+}

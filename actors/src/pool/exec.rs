@@ -1,0 +1,320 @@
+//! Statement execution against the pool. These futures own everything they use (a pool handle
+//! and a plan), so the actor holds none of its state across an `.await`.
+
+use deadpool_postgres::{Object, Pool, PoolError, TimeoutType};
+use serde_json::{json, Value};
+use tokio_postgres::types::{Kind, ToSql};
+use tokio_postgres::SimpleQueryMessage;
+
+use super::params::{array_literal, TextParam};
+use super::postgres::Plan;
+use super::schema::{self, ColumnInfo, TableInfo, ValueKind};
+use crate::ops::{DbFailure, OpError, OpOutput, Sql, TableRef};
+
+/// Prepared statements kept per connection before the cache is started over.
+const STATEMENT_CACHE_MAX: usize = 512;
+
+/// Whether an error means the database could not be reached (as opposed to a statement that
+/// failed). Only these change the pool's health.
+pub fn is_connection_failure(e: &OpError) -> bool {
+    matches!(e, OpError::Unavailable(_))
+}
+
+pub fn map_pool_error(e: PoolError) -> OpError {
+    match e {
+        PoolError::Timeout(TimeoutType::Wait) => OpError::PoolExhausted,
+        PoolError::Timeout(TimeoutType::Create) => {
+            OpError::Unavailable("connecting to the database timed out".into())
+        }
+        PoolError::Timeout(TimeoutType::Recycle) => {
+            OpError::Unavailable("checking a pooled connection timed out".into())
+        }
+        PoolError::Backend(e) => map_pg_error(e),
+        PoolError::Closed => OpError::Unavailable("the pool is closed".into()),
+        PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_) => {
+            OpError::Internal(e.to_string())
+        }
+    }
+}
+
+pub fn map_pg_error(e: tokio_postgres::Error) -> OpError {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        if code == "57014" {
+            return OpError::StatementTimeout;
+        }
+        if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300") {
+            return OpError::Unavailable(db.message().to_string());
+        }
+        return OpError::Db(DbFailure {
+            sqlstate: code.to_string(),
+            message: db.message().to_string(),
+            detail: db.detail().map(str::to_string),
+            hint: db.hint().map(str::to_string),
+            constraint: db.constraint().map(str::to_string),
+            column: db.column().map(str::to_string),
+        });
+    }
+    if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) {
+        return OpError::Unavailable(connection_cause(&e));
+    }
+    let text = e.to_string();
+    if text.contains("connect") || text.contains("timed out") {
+        return OpError::Unavailable(connection_cause(&e));
+    }
+    OpError::Internal(text)
+}
+
+/// A description of a connection failure that never includes the connection string.
+fn connection_cause(e: &tokio_postgres::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(src) => format!("{e}: {src}"),
+        None => e.to_string(),
+    }
+}
+
+fn is_stale_plan(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error()
+        .is_some_and(|db| db.code().code() == "0A000" && db.message().contains("cached plan"))
+}
+
+async fn connection(pool: &Pool) -> Result<Object, OpError> {
+    let client = pool.get().await.map_err(map_pool_error)?;
+    if client.statement_cache.size() > STATEMENT_CACHE_MAX {
+        client.statement_cache.clear();
+    }
+    Ok(client)
+}
+
+/// Runs a plan whose single result row is `(json text, count[, total])`.
+pub async fn run_plan(pool: Pool, plan: Plan) -> Result<OpOutput, OpError> {
+    let client = connection(&pool).await?;
+    let params: Vec<&(dyn ToSql + Sync)> = plan.params.iter().map(|p| p as _).collect();
+    let row = match query_cached(&client, &plan.sql, &params).await {
+        Err(e) if is_stale_plan(&e) => {
+            // The table changed under a cached statement: forget the plan and try once more.
+            client.statement_cache.clear();
+            query_cached(&client, &plan.sql, &params).await
+        }
+        other => other,
+    }
+    .map_err(map_pg_error)?;
+    Ok(OpOutput {
+        rows_json: row.get(0),
+        row_count: row.get::<_, i64>(1).max(0) as u64,
+        total: plan.has_total.then(|| row.get(2)),
+        rows_affected: None,
+    })
+}
+
+async fn query_cached(
+    client: &Object,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<tokio_postgres::Row, tokio_postgres::Error> {
+    let stmt = client.prepare_cached(sql).await?;
+    client.query_one(&stmt, params).await
+}
+
+pub async fn load_table(pool: Pool, table: TableRef) -> Result<Option<TableInfo>, OpError> {
+    let client = connection(&pool).await?;
+    schema::load_table(&**client, &table)
+        .await
+        .map_err(map_pg_error)
+}
+
+pub async fn list_tables(pool: Pool) -> Result<OpOutput, OpError> {
+    let client = connection(&pool).await?;
+    let (rows_json, n) = schema::list_tables(&**client).await.map_err(map_pg_error)?;
+    Ok(OpOutput {
+        rows_json,
+        row_count: n.max(0) as u64,
+        total: None,
+        rows_affected: None,
+    })
+}
+
+/// A cheap round trip proving the database answers.
+pub async fn probe(pool: Pool) -> Result<(), OpError> {
+    let client = connection(&pool).await?;
+    client
+        .simple_query("SELECT 1")
+        .await
+        .map_err(map_pg_error)?;
+    Ok(())
+}
+
+/// Describes a table's columns as the `/schema/columns` rows.
+pub fn describe(info: &TableInfo) -> OpOutput {
+    let rows: Vec<Value> = info
+        .columns
+        .iter()
+        .map(|c: &ColumnInfo| {
+            json!({
+                "column_name": c.name,
+                "data_type": c.data_type,
+                "column_default": c.default,
+                "is_nullable": c.nullable,
+                "is_primary_key": c.primary_key,
+            })
+        })
+        .collect();
+    OpOutput {
+        row_count: rows.len() as u64,
+        rows_json: Value::Array(rows).to_string(),
+        total: None,
+        rows_affected: None,
+    }
+}
+
+/// Runs caller-written SQL with positional parameters.
+///
+/// Statements that return rows are wrapped as `WITH r AS (<query>) SELECT json_agg(r)` so
+/// PostgreSQL renders the result; statements that return none report the rows they affected.
+/// Statements that can be neither wrapped nor prepared (SHOW, several statements at once) run
+/// through the simple protocol when they take no parameters.
+pub async fn run_sql(pool: Pool, sql: Sql) -> Result<OpOutput, OpError> {
+    let query = sql
+        .query
+        .trim()
+        .trim_end_matches(|c: char| c == ';' || c.is_whitespace());
+    if query.is_empty() {
+        return Err(OpError::InvalidRequest("query is empty".into()));
+    }
+    let client = connection(&pool).await?;
+    let wrapped = format!(
+        "WITH r AS (\n{query}\n) SELECT coalesce(json_agg(r), '[]')::text, count(*) FROM r"
+    );
+    match client.prepare_cached(&wrapped).await {
+        Ok(stmt) => {
+            let params = bind_raw(&sql.params, stmt.params())?;
+            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
+            let row = client.query_one(&stmt, &refs).await.map_err(map_pg_error)?;
+            Ok(OpOutput {
+                rows_json: row.get(0),
+                row_count: row.get::<_, i64>(1).max(0) as u64,
+                total: None,
+                rows_affected: None,
+            })
+        }
+        Err(e) if e.as_db_error().is_some() => run_unwrapped(&client, query, &sql.params).await,
+        Err(e) => Err(map_pg_error(e)),
+    }
+}
+
+async fn run_unwrapped(
+    client: &Object,
+    query: &str,
+    values: &[Value],
+) -> Result<OpOutput, OpError> {
+    let stmt = match client.prepare(query).await {
+        Ok(stmt) => stmt,
+        Err(e) if values.is_empty() && is_multi_statement(&e) => {
+            return run_simple(client, query).await
+        }
+        Err(e) => return Err(map_pg_error(e)),
+    };
+    let params = bind_raw(values, stmt.params())?;
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
+    if stmt.columns().is_empty() {
+        let n = client.execute(&stmt, &refs).await.map_err(map_pg_error)?;
+        return Ok(OpOutput {
+            rows_json: "[]".into(),
+            row_count: 0,
+            total: None,
+            rows_affected: Some(n),
+        });
+    }
+    if !values.is_empty() {
+        return Err(OpError::InvalidRequest(
+            "this statement returns rows that cannot be rendered with parameters; run it without params".into(),
+        ));
+    }
+    run_simple(client, query).await
+}
+
+fn is_multi_statement(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error()
+        .is_some_and(|db| db.code().code() == "42601" && db.message().contains("multiple commands"))
+}
+
+/// The simple protocol: values arrive as text; rows of the last statement that returned any.
+async fn run_simple(client: &Object, query: &str) -> Result<OpOutput, OpError> {
+    let messages = client.simple_query(query).await.map_err(map_pg_error)?;
+    let mut rows: Vec<Value> = Vec::new();
+    let mut current: Vec<Value> = Vec::new();
+    let mut affected = 0u64;
+    for m in messages {
+        match m {
+            SimpleQueryMessage::Row(r) => {
+                let mut obj = serde_json::Map::new();
+                for (i, c) in r.columns().iter().enumerate() {
+                    obj.insert(
+                        c.name().to_string(),
+                        r.get(i).map_or(Value::Null, |s| Value::String(s.into())),
+                    );
+                }
+                current.push(Value::Object(obj));
+            }
+            SimpleQueryMessage::CommandComplete(n) => {
+                affected += n;
+                if !current.is_empty() {
+                    rows = std::mem::take(&mut current);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(OpOutput {
+        row_count: rows.len() as u64,
+        rows_json: Value::Array(rows).to_string(),
+        total: None,
+        rows_affected: Some(affected),
+    })
+}
+
+/// Converts positional JSON parameters to text parameters for the statement's inferred types.
+fn bind_raw(
+    values: &[Value],
+    types: &[tokio_postgres::types::Type],
+) -> Result<Vec<TextParam>, OpError> {
+    if values.len() != types.len() {
+        return Err(OpError::InvalidRequest(format!(
+            "the query takes {} parameter(s) but {} were given",
+            types.len(),
+            values.len()
+        )));
+    }
+    values
+        .iter()
+        .zip(types)
+        .enumerate()
+        .map(|(i, (v, ty))| {
+            let name = format!("${}", i + 1);
+            let kind = match ty.kind() {
+                Kind::Array(elem) => ValueKind::Array {
+                    elem_json: matches!(elem.name(), "json" | "jsonb"),
+                },
+                _ if matches!(ty.name(), "json" | "jsonb") => ValueKind::Json,
+                _ => ValueKind::Scalar,
+            };
+            let col = ColumnInfo {
+                name,
+                data_type: ty.name().to_string(),
+                kind,
+                nullable: true,
+                default: None,
+                primary_key: false,
+            };
+            match (v, kind) {
+                (Value::Array(items), ValueKind::Array { elem_json }) => {
+                    Ok(TextParam(Some(array_literal(items, elem_json, &col)?)))
+                }
+                (Value::Array(_) | Value::Object(_), ValueKind::Scalar) => {
+                    Ok(TextParam(Some(v.to_string())))
+                }
+                _ => super::params::json_to_text(v, &col).map(TextParam),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,470 @@
+//! Translation of structured operations into PostgreSQL statements.
+//!
+//! Pure functions: an [`Operation`] plus the [`TableInfo`] read from the live catalog go in, SQL
+//! text plus bound parameters come out. Identifiers come only from the catalog (never from the
+//! caller's spelling) and are double-quoted; values are only ever parameters. Results are
+//! rendered as one JSON array by PostgreSQL itself (`json_agg`), so the gateway can splice the
+//! bytes into its envelope.
+
+use serde_json::{Map, Value};
+
+use super::params::{json_to_text, text_array_literal, TextParam};
+use super::schema::{ColumnInfo, TableInfo, ValueKind};
+use crate::ops::{
+    Columns, Delete, DeleteTarget, Fetch, Filter, FilterValue, Insert, OnConflict, Op, OpError,
+    Order, Update,
+};
+
+/// A statement ready to run. Its single result row is `(rows_json text, row_count int8[,
+/// total int8])`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub sql: String,
+    pub params: Vec<TextParam>,
+    pub has_total: bool,
+}
+
+/// Quotes an identifier.
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn table_sql(t: &TableInfo) -> String {
+    format!("{}.{}", ident(&t.schema), ident(&t.name))
+}
+
+const AGG: &str = "SELECT coalesce(json_agg(r), '[]')::text, count(*)";
+
+struct Builder<'a> {
+    table: &'a TableInfo,
+    sql: String,
+    params: Vec<TextParam>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(table: &'a TableInfo) -> Self {
+        Builder {
+            table,
+            sql: String::with_capacity(256),
+            params: Vec::new(),
+        }
+    }
+
+    fn param(&mut self, v: Option<String>) -> String {
+        self.params.push(TextParam(v));
+        format!("${}", self.params.len())
+    }
+
+    fn column(&self, name: &str) -> Result<&'a ColumnInfo, OpError> {
+        self.table
+            .column(name)
+            .ok_or_else(|| OpError::UnknownColumn {
+                table: self.table.display_name(),
+                column: name.to_string(),
+            })
+    }
+
+    fn columns_sql(&self, cols: &Columns) -> Result<String, OpError> {
+        match cols {
+            Columns::All => Ok("*".into()),
+            Columns::List(list) if list.is_empty() => Ok("*".into()),
+            Columns::List(list) => {
+                let mut out = Vec::with_capacity(list.len());
+                for c in list {
+                    out.push(ident(&self.column(c)?.name));
+                }
+                Ok(out.join(", "))
+            }
+        }
+    }
+
+    fn filter_sql(&mut self, f: &Filter) -> Result<String, OpError> {
+        match f {
+            Filter::And(parts) => self.group(parts, " AND ", "true"),
+            Filter::Or(parts) => self.group(parts, " OR ", "false"),
+            Filter::Not(inner) => Ok(format!("NOT ({})", self.filter_sql(inner)?)),
+            Filter::Cond { column, op, value } => {
+                let col = self.column(column)?;
+                self.condition(col, *op, value)
+            }
+        }
+    }
+
+    fn group(&mut self, parts: &[Filter], sep: &str, empty: &str) -> Result<String, OpError> {
+        if parts.is_empty() {
+            return Ok(empty.into());
+        }
+        let mut out = Vec::with_capacity(parts.len());
+        for p in parts {
+            out.push(self.filter_sql(p)?);
+        }
+        Ok(format!("({})", out.join(sep)))
+    }
+
+    fn condition(
+        &mut self,
+        col: &ColumnInfo,
+        op: Op,
+        value: &FilterValue,
+    ) -> Result<String, OpError> {
+        let c = ident(&col.name);
+        let is_null = matches!(value, FilterValue::Json(Value::Null));
+        Ok(match op {
+            Op::Eq if is_null => format!("{c} IS NULL"),
+            Op::Neq if is_null => format!("{c} IS NOT NULL"),
+            Op::Eq | Op::Neq | Op::Gt | Op::Gte | Op::Lt | Op::Lte => {
+                let sym = match op {
+                    Op::Eq => "=",
+                    Op::Neq => "<>",
+                    Op::Gt => ">",
+                    Op::Gte => ">=",
+                    Op::Lt => "<",
+                    _ => "<=",
+                };
+                let text = operand_text(value, col)?;
+                if text.is_none() {
+                    return Err(invalid(
+                        col,
+                        &format!("{} cannot compare with null", op.name()),
+                    ));
+                }
+                format!("{c} {sym} {}", self.param(text))
+            }
+            Op::Like | Op::Ilike => {
+                let pattern = match value {
+                    FilterValue::Json(Value::String(s)) | FilterValue::Text(s) => s.clone(),
+                    _ => return Err(invalid(col, "like and ilike need a string pattern")),
+                };
+                let kw = if op == Op::Like { "LIKE" } else { "ILIKE" };
+                format!("{c}::text {kw} {}::text", self.param(Some(pattern)))
+            }
+            Op::Is => {
+                let word = match value {
+                    FilterValue::Json(Value::Null) => "null".to_string(),
+                    FilterValue::Json(Value::Bool(b)) => b.to_string(),
+                    FilterValue::Json(Value::String(s)) | FilterValue::Text(s) => s.to_lowercase(),
+                    _ => return Err(invalid(col, "is takes null, true, false or unknown")),
+                };
+                let tail = match word.as_str() {
+                    "null" => "IS NULL",
+                    "not_null" | "notnull" | "not.null" => "IS NOT NULL",
+                    "true" => "IS TRUE",
+                    "false" => "IS FALSE",
+                    "unknown" => "IS UNKNOWN",
+                    _ => {
+                        return Err(invalid(
+                            col,
+                            "is takes null, not_null, true, false or unknown",
+                        ))
+                    }
+                };
+                format!("{c} {tail}")
+            }
+            Op::In => {
+                if matches!(col.kind, ValueKind::Array { .. }) {
+                    return Err(invalid(
+                        col,
+                        "in is not defined for array columns; use contains",
+                    ));
+                }
+                let literal = match value {
+                    FilterValue::List(items) => text_array_literal(items),
+                    FilterValue::Json(Value::Array(items)) => {
+                        let as_array = ColumnInfo {
+                            kind: ValueKind::Array {
+                                elem_json: col.kind == ValueKind::Json,
+                            },
+                            ..col.clone()
+                        };
+                        json_to_text(&Value::Array(items.clone()), &as_array)?.unwrap_or_default()
+                    }
+                    FilterValue::Json(Value::String(s)) | FilterValue::Text(s) => {
+                        let inner = s.trim().trim_start_matches('(').trim_end_matches(')');
+                        let items: Vec<String> =
+                            inner.split(',').map(|x| x.trim().to_string()).collect();
+                        text_array_literal(&items)
+                    }
+                    _ => return Err(invalid(col, "in takes a list of values")),
+                };
+                if literal == "{}" {
+                    "false".to_string()
+                } else {
+                    format!("{c} = ANY({})", self.param(Some(literal)))
+                }
+            }
+            Op::Contains | Op::ContainedBy => {
+                let sym = if op == Op::Contains { "@>" } else { "<@" };
+                let text = operand_text(value, col)?;
+                if text.is_none() {
+                    return Err(invalid(col, &format!("{} needs a value", op.name())));
+                }
+                format!("{c} {sym} {}", self.param(text))
+            }
+        })
+    }
+
+    fn order_sql(&self, order: &[Order]) -> Result<String, OpError> {
+        if order.is_empty() {
+            return Ok(String::new());
+        }
+        let mut terms = Vec::with_capacity(order.len());
+        for o in order {
+            let col = self.column(&o.column)?;
+            let mut t = format!(
+                "{} {}",
+                ident(&col.name),
+                if o.descending { "DESC" } else { "ASC" }
+            );
+            match o.nulls_first {
+                Some(true) => t.push_str(" NULLS FIRST"),
+                Some(false) => t.push_str(" NULLS LAST"),
+                None => {}
+            }
+            terms.push(t);
+        }
+        Ok(format!(" ORDER BY {}", terms.join(", ")))
+    }
+
+    fn finish(self, has_total: bool) -> Plan {
+        Plan {
+            sql: self.sql,
+            params: self.params,
+            has_total,
+        }
+    }
+}
+
+fn operand_text(value: &FilterValue, col: &ColumnInfo) -> Result<Option<String>, OpError> {
+    match value {
+        FilterValue::Json(v) => json_to_text(v, col),
+        FilterValue::Text(s) => Ok(Some(s.clone())),
+        FilterValue::List(_) => Err(invalid(col, "a list is only valid with in")),
+    }
+}
+
+fn invalid(col: &ColumnInfo, reason: &str) -> OpError {
+    OpError::InvalidValue {
+        column: col.name.clone(),
+        reason: reason.to_string(),
+    }
+}
+
+pub fn plan_fetch(f: &Fetch, t: &TableInfo) -> Result<Plan, OpError> {
+    let mut b = Builder::new(t);
+    let cols = b.columns_sql(&f.columns)?;
+    let filter = match &f.filter {
+        Some(filter) => format!(" WHERE {}", b.filter_sql(filter)?),
+        None => String::new(),
+    };
+    let order = b.order_sql(&f.order)?;
+    let tbl = table_sql(t);
+    let limit = b.param(Some(f.limit.to_string()));
+    let offset = b.param(Some(f.offset.to_string()));
+    let total = if f.count {
+        format!(", (SELECT count(*) FROM {tbl}{filter})")
+    } else {
+        String::new()
+    };
+    b.sql = format!(
+        "{AGG}{total} FROM (SELECT {cols} FROM {tbl}{filter}{order} LIMIT {limit} OFFSET {offset}) r"
+    );
+    Ok(b.finish(f.count))
+}
+
+pub fn plan_insert(ins: &Insert, t: &TableInfo) -> Result<Plan, OpError> {
+    let mut b = Builder::new(t);
+    if ins.rows.is_empty() {
+        return Err(OpError::InvalidRequest("insert_body has no rows".into()));
+    }
+    // Columns in first-seen order across all rows.
+    let mut names: Vec<&str> = Vec::new();
+    for row in &ins.rows {
+        for k in row.keys() {
+            if !names.contains(&k.as_str()) {
+                names.push(k);
+            }
+        }
+    }
+    let mut cols = Vec::with_capacity(names.len());
+    for n in &names {
+        cols.push(b.column(n)?);
+    }
+    let tbl = table_sql(t);
+    let values = if cols.is_empty() {
+        if ins.rows.len() > 1 {
+            return Err(OpError::InvalidRequest("rows name no columns".into()));
+        }
+        " DEFAULT VALUES".to_string()
+    } else {
+        let mut tuples = Vec::with_capacity(ins.rows.len());
+        for row in &ins.rows {
+            let mut vals = Vec::with_capacity(cols.len());
+            for col in &cols {
+                vals.push(match row.get(&col.name) {
+                    Some(v) => {
+                        let text = json_to_text(v, col)?;
+                        b.param(text)
+                    }
+                    None if ins.default_to_null => "NULL".into(),
+                    None => "DEFAULT".into(),
+                });
+            }
+            tuples.push(format!("({})", vals.join(", ")));
+        }
+        let col_list: Vec<String> = cols.iter().map(|c| ident(&c.name)).collect();
+        format!(" ({}) VALUES {}", col_list.join(", "), tuples.join(", "))
+    };
+    let conflict = conflict_sql(&mut b, &ins.on_conflict, &cols)?;
+    let ret = b.columns_sql(&ins.returning)?;
+    b.sql = format!(
+        "WITH r AS (INSERT INTO {tbl} AS t{values}{conflict} RETURNING {ret}) {AGG} FROM r"
+    );
+    Ok(b.finish(false))
+}
+
+fn conflict_sql(
+    b: &mut Builder<'_>,
+    on_conflict: &OnConflict,
+    inserted: &[&ColumnInfo],
+) -> Result<String, OpError> {
+    let target_sql = |b: &Builder<'_>,
+                      target: &[String],
+                      need: bool|
+     -> Result<(String, Vec<String>), OpError> {
+        let names: Vec<String> = if target.is_empty() {
+            b.table.primary_key.clone()
+        } else {
+            target.to_vec()
+        };
+        if names.is_empty() {
+            return if need {
+                Err(OpError::NoPrimaryKey {
+                    table: b.table.display_name(),
+                })
+            } else {
+                Ok((String::new(), names))
+            };
+        }
+        let mut q = Vec::with_capacity(names.len());
+        for n in &names {
+            q.push(ident(&b.column(n)?.name));
+        }
+        Ok((format!(" ({})", q.join(", ")), names))
+    };
+    match on_conflict {
+        OnConflict::Error => Ok(String::new()),
+        OnConflict::Ignore { target } => {
+            let (t, _) = target_sql(b, target, false)?;
+            Ok(format!(" ON CONFLICT{t} DO NOTHING"))
+        }
+        OnConflict::Update { target, set } => {
+            let (t, names) = target_sql(b, target, true)?;
+            let assignments: Vec<String> = match set {
+                Some(map) => set_list(b, map)?,
+                None => inserted
+                    .iter()
+                    .filter(|c| !names.contains(&c.name))
+                    .map(|c| format!("{0} = EXCLUDED.{0}", ident(&c.name)))
+                    .collect(),
+            };
+            if assignments.is_empty() {
+                Ok(format!(" ON CONFLICT{t} DO NOTHING"))
+            } else {
+                Ok(format!(
+                    " ON CONFLICT{t} DO UPDATE SET {}",
+                    assignments.join(", ")
+                ))
+            }
+        }
+    }
+}
+
+fn set_list(b: &mut Builder<'_>, map: &Map<String, Value>) -> Result<Vec<String>, OpError> {
+    let mut out = Vec::with_capacity(map.len());
+    for (k, v) in map {
+        let col = b.column(k)?;
+        let text = json_to_text(v, col)?;
+        out.push(format!("{} = {}", ident(&col.name), b.param(text)));
+    }
+    Ok(out)
+}
+
+pub fn plan_update(u: &Update, t: &TableInfo) -> Result<Plan, OpError> {
+    let mut b = Builder::new(t);
+    if u.set.is_empty() {
+        return Err(OpError::InvalidRequest(
+            "update_body names no columns".into(),
+        ));
+    }
+    let sets = set_list(&mut b, &u.set)?;
+    let filter = b.filter_sql(&u.filter)?;
+    let ret = b.columns_sql(&u.returning)?;
+    let tbl = table_sql(t);
+    b.sql = format!(
+        "WITH r AS (UPDATE {tbl} AS t SET {} WHERE {filter} RETURNING {ret}) {AGG} FROM r",
+        sets.join(", ")
+    );
+    Ok(b.finish(false))
+}
+
+/// The filter selecting a row by its primary key.
+fn resource_filter(id: &Value, t: &TableInfo) -> Result<Filter, OpError> {
+    let pk = &t.primary_key;
+    if pk.is_empty() {
+        return Err(OpError::NoPrimaryKey {
+            table: t.display_name(),
+        });
+    }
+    let value_for = |name: &str| -> Result<Value, OpError> {
+        match id {
+            Value::Object(map) => map.get(name).cloned().ok_or_else(|| OpError::InvalidValue {
+                column: name.to_string(),
+                reason: "resource_id lacks this primary key column".into(),
+            }),
+            Value::Null | Value::Array(_) => Err(OpError::InvalidValue {
+                column: name.to_string(),
+                reason: "resource_id must be a primary key value".into(),
+            }),
+            scalar if pk.len() == 1 => Ok(scalar.clone()),
+            _ => Err(OpError::InvalidValue {
+                column: name.to_string(),
+                reason: format!("the primary key has {} columns; pass an object", pk.len()),
+            }),
+        }
+    };
+    let mut conds = Vec::with_capacity(pk.len());
+    for name in pk {
+        let v = value_for(name)?;
+        if v.is_null() {
+            return Err(OpError::InvalidValue {
+                column: name.clone(),
+                reason: "resource_id cannot be null".into(),
+            });
+        }
+        conds.push(Filter::Cond {
+            column: name.clone(),
+            op: Op::Eq,
+            value: FilterValue::Json(v),
+        });
+    }
+    Ok(Filter::all(conds).expect("primary key is not empty"))
+}
+
+pub fn plan_delete(d: &Delete, t: &TableInfo) -> Result<Plan, OpError> {
+    let filter = match &d.target {
+        DeleteTarget::ResourceId(id) => resource_filter(id, t)?,
+        DeleteTarget::Filter(f) => f.clone(),
+        DeleteTarget::Both(id, f) => Filter::And(vec![resource_filter(id, t)?, f.clone()]),
+    };
+    let mut b = Builder::new(t);
+    let where_sql = b.filter_sql(&filter)?;
+    let ret = b.columns_sql(&d.returning)?;
+    let tbl = table_sql(t);
+    b.sql = format!(
+        "WITH r AS (DELETE FROM {tbl} AS t WHERE {where_sql} RETURNING {ret}) {AGG} FROM r"
+    );
+    Ok(b.finish(false))
+}
+
+#[cfg(test)]
+mod tests;

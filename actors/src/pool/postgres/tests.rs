@@ -1,0 +1,192 @@
+use super::*;
+use crate::ops::TableRef;
+use crate::pool::schema::{ColumnInfo, ValueKind};
+use serde_json::json;
+
+fn table() -> TableInfo {
+    let col = |name: &str, ty: &str, kind: ValueKind, pk: bool| ColumnInfo {
+        name: name.into(),
+        data_type: ty.into(),
+        kind,
+        nullable: !pk,
+        default: None,
+        primary_key: pk,
+    };
+    TableInfo {
+        schema: "public".into(),
+        name: "ev\"ents".into(),
+        relkind: 'r',
+        columns: vec![
+            col("id", "bigint", ValueKind::Scalar, true),
+            col("status", "text", ValueKind::Scalar, false),
+            col(
+                "tags",
+                "text[]",
+                ValueKind::Array { elem_json: false },
+                false,
+            ),
+            col("meta", "jsonb", ValueKind::Json, false),
+        ],
+        primary_key: vec!["id".into()],
+    }
+}
+
+fn fetch(filter: Option<Filter>) -> Fetch {
+    Fetch {
+        table: TableRef {
+            schema: None,
+            name: "events".into(),
+        },
+        columns: Columns::All,
+        filter,
+        order: vec![],
+        limit: 10,
+        offset: 0,
+        count: false,
+    }
+}
+
+fn cond(c: &str, op: Op, v: Value) -> Filter {
+    Filter::Cond {
+        column: c.into(),
+        op,
+        value: FilterValue::Json(v),
+    }
+}
+
+#[test]
+fn identifiers_are_quoted_and_values_bound() {
+    let p = plan_fetch(
+        &fetch(Some(cond("status", Op::Eq, json!("x'; drop")))),
+        &table(),
+    )
+    .unwrap();
+    assert_eq!(
+        p.sql,
+        "SELECT coalesce(json_agg(r), '[]')::text, count(*) FROM (SELECT * FROM \"public\".\"ev\"\"ents\" WHERE \"status\" = $1 LIMIT $2 OFFSET $3) r"
+    );
+    assert_eq!(p.params[0], TextParam(Some("x'; drop".into())));
+}
+
+#[test]
+fn unknown_columns_are_refused_everywhere() {
+    let t = table();
+    let mut f = fetch(Some(cond("nope", Op::Eq, json!(1))));
+    assert!(matches!(
+        plan_fetch(&f, &t),
+        Err(OpError::UnknownColumn { .. })
+    ));
+    f.filter = None;
+    f.columns = Columns::List(vec!["id\"; --".into()]);
+    assert!(matches!(
+        plan_fetch(&f, &t),
+        Err(OpError::UnknownColumn { .. })
+    ));
+    f.columns = Columns::All;
+    f.order = vec![Order {
+        column: "1; drop".into(),
+        descending: false,
+        nulls_first: None,
+    }];
+    assert!(matches!(
+        plan_fetch(&f, &t),
+        Err(OpError::UnknownColumn { .. })
+    ));
+}
+
+#[test]
+fn null_equality_becomes_is_null() {
+    let p = plan_fetch(&fetch(Some(cond("status", Op::Eq, Value::Null))), &table()).unwrap();
+    assert!(p.sql.contains("\"status\" IS NULL"), "{}", p.sql);
+}
+
+#[test]
+fn in_binds_one_array_and_empty_in_matches_nothing() {
+    let p = plan_fetch(&fetch(Some(cond("id", Op::In, json!([1, 2])))), &table()).unwrap();
+    assert!(p.sql.contains("\"id\" = ANY($1)"));
+    assert_eq!(p.params[0], TextParam(Some(r#"{"1","2"}"#.into())));
+    let p = plan_fetch(&fetch(Some(cond("id", Op::In, json!([])))), &table()).unwrap();
+    assert!(p.sql.contains("WHERE false"));
+}
+
+#[test]
+fn count_reuses_the_filter() {
+    let mut f = fetch(Some(cond("id", Op::Gt, json!(5))));
+    f.count = true;
+    let p = plan_fetch(&f, &table()).unwrap();
+    assert!(p.has_total);
+    assert!(p
+        .sql
+        .contains("(SELECT count(*) FROM \"public\".\"ev\"\"ents\" WHERE \"id\" > $1)"));
+}
+
+#[test]
+fn insert_rows_with_different_columns_use_default() {
+    let ins = Insert {
+        table: TableRef {
+            schema: None,
+            name: "e".into(),
+        },
+        rows: vec![
+            json!({"status": "a"}).as_object().unwrap().clone(),
+            json!({"id": 3}).as_object().unwrap().clone(),
+        ],
+        on_conflict: OnConflict::Update {
+            target: vec![],
+            set: None,
+        },
+        returning: Columns::List(vec!["id".into()]),
+        default_to_null: false,
+    };
+    let p = plan_insert(&ins, &table()).unwrap();
+    assert!(
+        p.sql
+            .contains("(\"status\", \"id\") VALUES ($1, DEFAULT), (DEFAULT, $2)"),
+        "{}",
+        p.sql
+    );
+    assert!(
+        p.sql
+            .contains("ON CONFLICT (\"id\") DO UPDATE SET \"status\" = EXCLUDED.\"status\""),
+        "{}",
+        p.sql
+    );
+    assert!(p.sql.contains("RETURNING \"id\""));
+}
+
+#[test]
+fn delete_by_resource_id_uses_the_primary_key() {
+    let d = Delete {
+        table: TableRef {
+            schema: None,
+            name: "e".into(),
+        },
+        target: DeleteTarget::ResourceId(json!("7")),
+        returning: Columns::All,
+    };
+    let p = plan_delete(&d, &table()).unwrap();
+    assert!(p.sql.contains("WHERE \"id\" = $1"), "{}", p.sql);
+    let mut t = table();
+    t.primary_key.clear();
+    assert!(matches!(
+        plan_delete(&d, &t),
+        Err(OpError::NoPrimaryKey { .. })
+    ));
+}
+
+#[test]
+fn update_needs_columns() {
+    let u = Update {
+        table: TableRef {
+            schema: None,
+            name: "e".into(),
+        },
+        set: Map::new(),
+        filter: cond("id", Op::Eq, json!(1)),
+        returning: Columns::All,
+    };
+    assert!(matches!(
+        plan_update(&u, &table()),
+        Err(OpError::InvalidRequest(_))
+    ));
+}

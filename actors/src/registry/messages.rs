@@ -1,0 +1,24 @@
+//! Messages a [`RegistryActor`](super::RegistryActor) accepts.
+
+use actix::Message;
+
+use crate::pool::PostgresSpec;
+
+/// Registers (or replaces) a PostgreSQL client.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AddClient(pub PostgresSpec);
+
+/// Removes a client and stops its pool actor.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct RemoveClient(pub String);
+
+/// Freezes or unfreezes a client. Returns false when the client does not exist.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct SetFrozen {
+    pub name: String,
+    pub frozen: bool,
+    pub reason: String,
+}

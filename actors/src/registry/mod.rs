@@ -1,0 +1,116 @@
+//! `RegistryActor`: owns the set of clients (name → pool actor + lifecycle) and publishes an
+//! immutable [`RegistrySnapshot`] that request handlers read without a mailbox round trip.
+//!
+//! * **Mailbox**: default capacity; only the control plane (start-up, admin changes) sends to it.
+//! * **Invariant**: the snapshot is replaced only by this actor, after every change, as a whole.
+//! * **Restart policy**: supervised; `restarting()` keeps the client map (the pool actors live in
+//!   their own arbiters and are unaffected) and republishes the snapshot.
+//! * **Senders**: `spawn_all` at start; later the admin API.
+
+pub mod handlers;
+mod lifecycle;
+pub mod messages;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use arc_swap::ArcSwap;
+
+pub use lifecycle::Lifecycle;
+
+use crate::pool::{PoolActor, PoolStatus, PostgresSpec};
+
+/// What a request handler needs to reach a client.
+#[derive(Clone)]
+pub struct ClientHandle {
+    pub name: String,
+    pub backend: &'static str,
+    pub addr: Addr<PoolActor>,
+    pub status: Arc<PoolStatus>,
+    pub lifecycle: Lifecycle,
+}
+
+/// The published view of the registry.
+#[derive(Clone, Default)]
+pub struct RegistrySnapshot {
+    /// The initial client set has been installed.
+    pub loaded: bool,
+    pub clients: BTreeMap<String, Arc<ClientHandle>>,
+}
+
+impl RegistrySnapshot {
+    /// Looks a client up the way the `X-Athena-Client` header names it (trimmed, any case).
+    pub fn get(&self, name: &str) -> Option<&Arc<ClientHandle>> {
+        let key = name.trim();
+        self.clients
+            .get(key)
+            .or_else(|| self.clients.get(&key.to_ascii_lowercase()))
+    }
+}
+
+pub type SnapshotCell = Arc<ArcSwap<RegistrySnapshot>>;
+
+struct ClientEntry {
+    handle: Arc<ClientHandle>,
+    /// The pool actor's own thread; stopped when the client is removed.
+    arbiter: Arbiter,
+}
+
+pub struct RegistryActor {
+    clients: BTreeMap<String, ClientEntry>,
+    snapshot: SnapshotCell,
+    /// Clients to install when the actor starts.
+    initial: Vec<PostgresSpec>,
+    loaded: bool,
+}
+
+impl RegistryActor {
+    pub fn new(snapshot: SnapshotCell, initial: Vec<PostgresSpec>) -> Self {
+        RegistryActor {
+            clients: BTreeMap::new(),
+            snapshot,
+            initial,
+            loaded: false,
+        }
+    }
+
+    fn publish(&self) {
+        let clients = self
+            .clients
+            .iter()
+            .map(|(k, v)| (k.clone(), v.handle.clone()))
+            .collect();
+        self.snapshot.store(Arc::new(RegistrySnapshot {
+            loaded: self.loaded,
+            clients,
+        }));
+    }
+
+    fn add_postgres(&mut self, spec: PostgresSpec) {
+        let name = spec.name.clone();
+        if let Some(old) = self.clients.remove(&name) {
+            old.arbiter.stop();
+        }
+        let status = Arc::new(PoolStatus::default());
+        let arbiter = Arbiter::new();
+        let actor_status = status.clone();
+        let addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
+            PoolActor::new(spec, actor_status)
+        });
+        tracing::info!(client = %name, "client registered");
+        self.clients.insert(
+            name.clone(),
+            ClientEntry {
+                handle: Arc::new(ClientHandle {
+                    name,
+                    backend: "postgres",
+                    addr,
+                    status,
+                    lifecycle: Lifecycle::Active,
+                }),
+                arbiter,
+            },
+        );
+    }
+}

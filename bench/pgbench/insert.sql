@@ -1,0 +1,6 @@
+-- The trailing \set makes pgbench read the clock again after the result
+-- arrives; without it a reply that lands within the same scheduling slice
+-- is logged with a latency of 0 and skews the percentiles.
+\set uid random(1, 10000)
+INSERT INTO events(user_id,kind,value) VALUES (:uid,'bench',1.5) RETURNING *;
+\set done 1

@@ -1,0 +1,517 @@
+#!/usr/bin/env bash
+# Athena load benchmark.
+#
+# Measures the gateway with wrk and, for each scenario, the same SQL sent
+# straight to PostgreSQL with pgbench, at the same concurrency, and prints a
+# comparison table (also written to bench/out/results.md).
+#
+# Requirements: Debian 12 (missing wrk / pgbench / psql / curl are installed
+# with apt-get when run as root), a Rust toolchain (cargo), and PostgreSQL
+# listening on 127.0.0.1:5432 with user `postgres` and trust authentication.
+#
+# Environment:
+#   BENCH_CONNECTIONS   concurrent connections / clients        (default 32)
+#   BENCH_DURATION      seconds per measurement                 (default 10)
+#   BENCH_WARMUP        seconds of unrecorded gateway load before
+#                       each gateway measurement, 0 to skip      (default 2)
+#   BENCH_PG_PORT       PostgreSQL port on 127.0.0.1             (default 5432)
+#   BENCH_BUILD_TIMEOUT seconds allowed for `cargo build --release` (default 1800)
+#   BENCH_SKIP_BUILD    1: use the existing target/release/athena_rs
+#   BENCH_SKIP_GATEWAY  1: measure only the direct PostgreSQL baseline
+#
+# All traffic goes to 127.0.0.1. The script creates its own database and drops
+# it on exit, and stops the gateway it started.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH="$ROOT/bench"
+OUT="$BENCH/out"
+
+CONNECTIONS="${BENCH_CONNECTIONS:-32}"
+DURATION="${BENCH_DURATION:-10}"
+WARMUP="${BENCH_WARMUP:-2}"
+PG_HOST=127.0.0.1
+PG_PORT="${BENCH_PG_PORT:-5432}"
+BUILD_TIMEOUT="${BENCH_BUILD_TIMEOUT:-1800}"
+SKIP_BUILD="${BENCH_SKIP_BUILD:-0}"
+SKIP_GATEWAY="${BENCH_SKIP_GATEWAY:-0}"
+READY_TIMEOUT=60
+ROWS=100000
+USERS=10000
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+
+is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
+if ! is_uint "$CONNECTIONS" || [ "$CONNECTIONS" -lt 1 ]; then
+    die "BENCH_CONNECTIONS must be a positive integer (got '$CONNECTIONS')"
+fi
+if ! is_uint "$DURATION" || [ "$DURATION" -lt 1 ]; then
+    die "BENCH_DURATION must be a positive integer number of seconds (got '$DURATION')"
+fi
+is_uint "$WARMUP" || die "BENCH_WARMUP must be a non-negative integer (got '$WARMUP')"
+is_uint "$PG_PORT" || die "BENCH_PG_PORT must be a port number (got '$PG_PORT')"
+is_uint "$BUILD_TIMEOUT" || die "BENCH_BUILD_TIMEOUT must be an integer (got '$BUILD_TIMEOUT')"
+
+# wrk and pgbench both refuse more threads than connections.
+THREADS=2
+[ "$CONNECTIONS" -lt "$THREADS" ] && THREADS="$CONNECTIONS"
+
+mkdir -p "$OUT"
+
+# --------------------------------------------------------------------------
+# 1. tools
+# --------------------------------------------------------------------------
+ensure_tools() {
+    local pkgs=()
+    command -v wrk >/dev/null 2>&1 || pkgs+=(wrk)
+    if ! pgbench --version >/dev/null 2>&1 || ! psql --version >/dev/null 2>&1; then
+        pkgs+=(postgresql-client)
+    fi
+    command -v curl >/dev/null 2>&1 || pkgs+=(curl)
+    command -v timeout >/dev/null 2>&1 || pkgs+=(coreutils)
+    if [ "${#pkgs[@]}" -gt 0 ]; then
+        [ "$(id -u)" -eq 0 ] || die "missing tools (${pkgs[*]}); run as root or install them first"
+        command -v apt-get >/dev/null 2>&1 || die "missing tools (${pkgs[*]}) and apt-get is not available"
+        log "installing ${pkgs[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q >/dev/null
+        apt-get install -y -q --no-install-recommends "${pkgs[@]}" >/dev/null
+    fi
+    command -v wrk >/dev/null 2>&1 || die "wrk is still not available"
+    pgbench --version >/dev/null 2>&1 || die "pgbench is still not available"
+    psql --version >/dev/null 2>&1 || die "psql is still not available"
+    command -v curl >/dev/null 2>&1 || die "curl is still not available"
+
+    if [ "$SKIP_GATEWAY" != 1 ] && [ "$SKIP_BUILD" != 1 ]; then
+        if ! command -v cargo >/dev/null 2>&1 && [ -x "${HOME:-/root}/.cargo/bin/cargo" ]; then
+            PATH="${HOME:-/root}/.cargo/bin:$PATH"
+        fi
+        command -v cargo >/dev/null 2>&1 || die "cargo (Rust toolchain) is required to build the gateway"
+    fi
+}
+
+# --------------------------------------------------------------------------
+# cleanup
+# --------------------------------------------------------------------------
+DB=""
+DB_CREATED=0
+SERVER_PID=""
+CHILD_PID=""
+
+# run_bounded SECONDS COMMAND...: runs COMMAND with a time limit, in the
+# background so that an interrupt reaches the trap at once (which then stops
+# the command) instead of waiting for the command to finish.
+run_bounded() {
+    local secs="$1" rc=0
+    shift
+    timeout "$secs" "$@" &
+    CHILD_PID=$!
+    wait "$CHILD_PID" || rc=$?
+    CHILD_PID=""
+    return "$rc"
+}
+
+stop_server() {
+    [ -n "$SERVER_PID" ] || return 0
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        local _
+        for _ in $(seq 1 50); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$SERVER_PID" 2>/dev/null; then
+            log "gateway did not stop after SIGTERM; sending SIGKILL"
+            kill -KILL "$SERVER_PID" 2>/dev/null || true
+        fi
+    fi
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+}
+
+cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM
+    # A signal can arrive while a command's output is redirected to a file;
+    # report on the script's own streams.
+    exec 1>&3 2>&4
+    if [ -n "$CHILD_PID" ]; then
+        kill -TERM "$CHILD_PID" 2>/dev/null
+        wait "$CHILD_PID" 2>/dev/null
+    fi
+    stop_server
+    if [ "$DB_CREATED" = 1 ]; then
+        log "dropping database $DB"
+        psql_admin -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null \
+            || log "could not drop database $DB"
+    fi
+    rm -f "$OUT"/pgbench_log.* 2>/dev/null
+    exit "$rc"
+}
+exec 3>&1 4>&2
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --------------------------------------------------------------------------
+# 2./3. database
+# --------------------------------------------------------------------------
+export PGCONNECT_TIMEOUT=10
+export PGAPPNAME=athena_bench
+
+psql_admin() {
+    PGOPTIONS="-c statement_timeout=300000" psql -X -q -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"
+}
+psql_db() {
+    PGOPTIONS="-c statement_timeout=300000" psql -X -q -h "$PG_HOST" -p "$PG_PORT" -U postgres -d "$DB" -v ON_ERROR_STOP=1 "$@"
+}
+
+setup_database() {
+    psql_admin -tAc "SELECT 1" >/dev/null 2>&1 \
+        || die "cannot connect to PostgreSQL at $PG_HOST:$PG_PORT as user postgres (trust auth expected)"
+    DB="athena_bench_$(date +%s)_$$"
+    log "creating database $DB"
+    psql_admin -c "CREATE DATABASE \"$DB\"" >/dev/null
+    DB_CREATED=1
+
+    log "seeding events ($ROWS rows, $USERS users)"
+    psql_db >/dev/null <<SQL
+CREATE TABLE events (
+    id bigserial PRIMARY KEY,
+    user_id int NOT NULL,
+    kind text NOT NULL,
+    value numeric(12,2) NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ON events(user_id);
+INSERT INTO events (user_id, kind, value, created_at)
+SELECT ((g - 1) % $USERS) + 1,
+       (ARRAY['view', 'click', 'purchase', 'signup'])[1 + g % 4],
+       round((random() * 1000)::numeric, 2),
+       now() - g * interval '1 second'
+FROM generate_series(1, $ROWS) AS g;
+VACUUM ANALYZE events;
+SQL
+    local n u per
+    n="$(psql_db -tAc "SELECT count(*) FROM events")"
+    u="$(psql_db -tAc "SELECT count(DISTINCT user_id) FROM events")"
+    per="$(psql_db -tAc "SELECT count(*) FROM events WHERE user_id = 1")"
+    if [ "$n" != "$ROWS" ] || [ "$u" != "$USERS" ] || [ "$per" != 10 ]; then
+        die "seeding check failed: rows=$n distinct users=$u rows for user 1=$per"
+    fi
+}
+
+# --------------------------------------------------------------------------
+# 4. gateway
+# --------------------------------------------------------------------------
+PORT=""
+KEY=""
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/athena_rs"
+SERVER_LOG="$OUT/server.log"
+
+free_port() {
+    local _ p
+    for _ in $(seq 1 100); do
+        p=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+build_gateway() {
+    if [ "$SKIP_BUILD" = 1 ]; then
+        log "skipping build (BENCH_SKIP_BUILD=1)"
+    else
+        log "building release gateway (cargo build --release)"
+        cd "$ROOT"
+        run_bounded "$BUILD_TIMEOUT" cargo build --release \
+            || die "cargo build --release failed or timed out"
+    fi
+    [ -x "$BIN" ] || die "gateway binary not found at $BIN"
+    [ -f "$ROOT/config.yaml" ] || die "config file not found at $ROOT/config.yaml"
+}
+
+start_gateway() {
+    PORT="$(free_port)" || die "could not find a free TCP port on 127.0.0.1"
+    KEY="bench$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+    log "starting gateway on 127.0.0.1:$PORT (log: $SERVER_LOG)"
+    : >"$SERVER_LOG"
+    ATHENA_PG_URI="postgres://postgres@$PG_HOST:$PG_PORT/$DB" \
+    ATHENA_KEY_12="$KEY" \
+        "$BIN" server --config "$ROOT/config.yaml" --port "$PORT" \
+        >>"$SERVER_LOG" 2>&1 </dev/null &
+    SERVER_PID=$!
+
+    local deadline code
+    deadline=$((SECONDS + READY_TIMEOUT))
+    while :; do
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            wait "$SERVER_PID" 2>/dev/null && code=0 || code=$?
+            SERVER_PID=""
+            echo "----- gateway log ($SERVER_LOG) -----" >&2
+            tail -n 100 "$SERVER_LOG" >&2
+            die "gateway exited during startup (exit code $code)"
+        fi
+        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$PORT/ready" || true)"
+        [ "$code" = 200 ] && break
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            echo "----- gateway log ($SERVER_LOG) -----" >&2
+            tail -n 100 "$SERVER_LOG" >&2
+            die "gateway not ready after ${READY_TIMEOUT}s (last GET /ready status: ${code:-none})"
+        fi
+        sleep 0.5
+    done
+    log "gateway ready (pid $SERVER_PID)"
+}
+
+require_gateway_alive() {
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        local code
+        wait "$SERVER_PID" 2>/dev/null && code=0 || code=$?
+        SERVER_PID=""
+        echo "----- gateway log ($SERVER_LOG) -----" >&2
+        tail -n 100 "$SERVER_LOG" >&2
+        die "gateway died $1 (exit code $code)"
+    fi
+}
+
+peak_memory_mib() {
+    awk '/^VmHWM:/ { printf "%.1f", $2 / 1024; found = 1 } END { if (!found) print "n/a" }' \
+        "/proc/$SERVER_PID/status" 2>/dev/null || echo "n/a"
+}
+
+# --------------------------------------------------------------------------
+# 5. scenarios
+# --------------------------------------------------------------------------
+SCENARIOS=(fetch_user fetch_pk insert query health)
+
+scenario_label() {
+    case "$1" in
+        fetch_user) echo "(a) fetch 10 rows by user_id" ;;
+        fetch_pk) echo "(b) fetch 1 row by id" ;;
+        insert) echo "(c) insert 1 row" ;;
+        query) echo "(d) raw SQL by id" ;;
+        health) echo "(e) GET /health vs SELECT 1" ;;
+    esac
+}
+
+# Prints one example request for a scenario as: METHOD PATH BODY
+# shellcheck disable=SC2016 # $1 in the raw query is a SQL placeholder
+example_request() {
+    local uid=$((1 + RANDOM % USERS)) id=$((1 + (RANDOM * 32768 + RANDOM) % ROWS))
+    case "$1" in
+        fetch_user) printf 'POST\t/gateway/fetch\t{"table_name":"events","conditions":[{"eq_column":"user_id","eq_value":%d}],"limit":10}\n' "$uid" ;;
+        fetch_pk) printf 'POST\t/gateway/fetch\t{"table_name":"events","conditions":[{"eq_column":"id","eq_value":%d}],"limit":1}\n' "$id" ;;
+        insert) printf 'PUT\t/gateway/insert\t{"table_name":"events","insert_body":{"user_id":%d,"kind":"bench","value":1.5}}\n' "$uid" ;;
+        query) printf 'POST\t/gateway/query\t{"query":"SELECT * FROM events WHERE id = $1","params":[%d]}\n' "$id" ;;
+        health) printf 'GET\t/health\t\n' ;;
+    esac
+}
+
+check_scenario() {
+    local s="$1" method path body code
+    IFS=$'\t' read -r method path body < <(example_request "$s")
+    local args=(-sS -o "$OUT/check_$s.body" -w '%{http_code}' --max-time 10
+        -X "$method"
+        -H 'X-Athena-Client: default'
+        -H 'Content-Type: application/json')
+    [ "$s" = query ] && args+=(-H "Authorization: Bearer $KEY")
+    [ -n "$body" ] && args+=(--data-binary "$body")
+    code="$(curl "${args[@]}" "http://127.0.0.1:$PORT$path" || true)"
+    if [ "$code" != 200 ]; then
+        echo "----- response body -----" >&2
+        cat "$OUT/check_$s.body" >&2 2>/dev/null || true
+        echo >&2
+        die "check failed for $(scenario_label "$s"): $method $path ${body:+with body $body }returned HTTP ${code:-nothing} (expected 200)"
+    fi
+    log "check ok: $method $path -> 200 $(head -c 160 "$OUT/check_$s.body" | tr -d '\n')"
+    rm -f "$OUT/check_$s.body"
+}
+
+# result slots, filled per scenario
+declare -A GW_RPS GW_P50 GW_P99 GW_ERR PG_TPS PG_P50 PG_P99 PG_FAIL
+
+us_to_ms() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 1000 }'; }
+
+kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
+
+run_wrk() {
+    local s="$1" secs="$2" outfile="$3"
+    ATHENA_KEY_12="$KEY" run_bounded $((secs + 60)) \
+        wrk -t "$THREADS" -c "$CONNECTIONS" -d "${secs}s" --timeout 10s --latency \
+        -s "$BENCH/wrk/gateway.lua" "http://127.0.0.1:$PORT" -- "$s" >"$outfile" 2>&1
+}
+
+bench_gateway() {
+    local s="$1" out="$OUT/wrk_$1.txt" line
+    if [ "$WARMUP" -gt 0 ]; then
+        run_wrk "$s" "$WARMUP" "$OUT/wrk_${s}_warmup.txt" \
+            || { cat "$OUT/wrk_${s}_warmup.txt" >&2; die "wrk warmup failed for $s"; }
+        require_gateway_alive "during the $s warmup"
+    fi
+    log "wrk: $(scenario_label "$s"), ${CONNECTIONS} connections, ${DURATION}s"
+    run_wrk "$s" "$DURATION" "$out" || { cat "$out" >&2; die "wrk failed for $s"; }
+    require_gateway_alive "during the $s measurement"
+    line="$(grep '^BENCH_RESULT ' "$out" || true)"
+    [ -n "$line" ] || { cat "$out" >&2; die "wrk produced no result for $s"; }
+    GW_RPS[$s]="$(awk -v v="$(kv rps "$line")" 'BEGIN { printf "%.0f", v }')"
+    GW_P50[$s]="$(us_to_ms "$(kv p50_us "$line")")"
+    GW_P99[$s]="$(us_to_ms "$(kv p99_us "$line")")"
+    local non200 sock statuses err
+    non200="$(kv non200 "$line")"
+    sock="$(kv socket_errors "$line")"
+    statuses="$(kv statuses "$line")"
+    err="$((non200 + sock))"
+    if [ "$non200" -gt 0 ]; then err="$err [status $statuses]"; fi
+    if [ "$sock" -gt 0 ]; then err="$err [socket $sock]"; fi
+    GW_ERR[$s]="$err"
+    log "  gateway: ${GW_RPS[$s]} req/s, p50 ${GW_P50[$s]} ms, p99 ${GW_P99[$s]} ms, errors ${GW_ERR[$s]}"
+}
+
+bench_pgbench() {
+    local s="$1" out="$OUT/pgbench_$1.txt" prefix="$OUT/pgbench_log"
+    rm -f "$prefix".*
+    log "pgbench: $(scenario_label "$s"), ${CONNECTIONS} clients, ${DURATION}s"
+    if ! run_bounded $((DURATION + 60)) \
+        pgbench -n -M prepared -c "$CONNECTIONS" -j "$THREADS" -T "$DURATION" \
+        -h "$PG_HOST" -p "$PG_PORT" -U postgres \
+        --log --log-prefix="$prefix" \
+        -f "$BENCH/pgbench/$s.sql" "$DB" >"$out" 2>&1; then
+        cat "$out" >&2
+        die "pgbench failed for $s"
+    fi
+    local tps fails
+    tps="$(awk '/^tps = / { print $3; exit }' "$out")"
+    [ -n "$tps" ] || { cat "$out" >&2; die "pgbench printed no tps for $s"; }
+    PG_TPS[$s]="$(awk -v v="$tps" 'BEGIN { printf "%.0f", v }')"
+    fails="$(awk -F': ' '/^number of failed transactions/ { split($2, a, " "); print a[1]; exit }' "$out")"
+    PG_FAIL[$s]="${fails:-0}"
+
+    # Per-transaction latencies (3rd column, microseconds) from all thread logs.
+    local sorted="$OUT/pgbench_log.sorted" n i50 i99
+    cat "$prefix".* 2>/dev/null | awk '$3 ~ /^[0-9]+$/ { print $3 }' | sort -n >"$sorted"
+    n="$(wc -l <"$sorted")"
+    [ "$n" -gt 0 ] || die "pgbench wrote no transaction log for $s"
+    # nearest-rank percentiles
+    i50=$(( (n * 50 + 99) / 100 ))
+    i99=$(( (n * 99 + 99) / 100 ))
+    PG_P50[$s]="$(us_to_ms "$(sed -n "${i50}p" "$sorted")")"
+    PG_P99[$s]="$(us_to_ms "$(sed -n "${i99}p" "$sorted")")"
+    rm -f "$prefix".*
+    log "  pgbench: ${PG_TPS[$s]} tps, p50 ${PG_P50[$s]} ms, p99 ${PG_P99[$s]} ms ($n transactions logged)"
+}
+
+# --------------------------------------------------------------------------
+# 6. report
+# --------------------------------------------------------------------------
+HEADERS=("scenario" "gateway req/s" "gateway p50 ms" "gateway p99 ms" "pgbench tps" "pgbench p50 ms" "pgbench p99 ms" "ratio" "errors")
+
+row_values() {
+    local s="$1" ratio err
+    if [ -n "${GW_RPS[$s]:-}" ] && [ -n "${PG_TPS[$s]:-}" ] && [ "${PG_TPS[$s]}" != 0 ]; then
+        ratio="$(awk -v g="${GW_RPS[$s]}" -v p="${PG_TPS[$s]}" 'BEGIN { printf "%.1f%%", 100 * g / p }')"
+    else
+        ratio="n/a"
+    fi
+    err="${GW_ERR[$s]:-n/a}"
+    if [ "${PG_FAIL[$s]:-0}" != 0 ]; then err="$err [pgbench failed ${PG_FAIL[$s]}]"; fi
+    printf '%s\t' "$(scenario_label "$s")" "${GW_RPS[$s]:-n/a}" "${GW_P50[$s]:-n/a}" "${GW_P99[$s]:-n/a}" \
+        "${PG_TPS[$s]:-n/a}" "${PG_P50[$s]:-n/a}" "${PG_P99[$s]:-n/a}" "$ratio" "$err"
+    printf '\n'
+}
+
+print_report() {
+    local peak="$1" s
+    local fmt='%-30s %13s %14s %14s %11s %14s %14s %7s  %s\n'
+    echo
+    # shellcheck disable=SC2059
+    printf "$fmt" "${HEADERS[@]}"
+    # shellcheck disable=SC2059
+    printf "$fmt" "------------------------------" "-------------" "--------------" "--------------" \
+        "-----------" "--------------" "--------------" "-------" "------"
+    for s in "${SCENARIOS[@]}"; do
+        local vals=()
+        IFS=$'\t' read -r -a vals < <(row_values "$s")
+        # shellcheck disable=SC2059
+        printf "$fmt" "${vals[@]}"
+    done
+    echo
+    echo "gateway peak memory (VmHWM): ${peak} MiB"
+    echo "connections: $CONNECTIONS, threads: $THREADS, duration: ${DURATION}s per measurement"
+
+    {
+        echo "# Athena gateway benchmark"
+        echo
+        echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+        echo "- revision: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+        echo "- machine: $(nproc) CPU(s), $(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+        echo "- PostgreSQL: $(psql_admin -tAc 'SHOW server_version' 2>/dev/null || echo unknown)"
+        echo "- connections: $CONNECTIONS, threads: $THREADS, duration: ${DURATION}s per measurement, gateway warmup: ${WARMUP}s"
+        echo "- table: events, $ROWS rows, $USERS distinct user_id values"
+        echo
+        printf '| %s ' "${HEADERS[@]}"
+        echo '|'
+        echo "|---|--:|--:|--:|--:|--:|--:|--:|---|"
+        for s in "${SCENARIOS[@]}"; do
+            row_values "$s" | sed 's/\t$//; s/|/\\|/g; s/\t/ | /g; s/^/| /; s/$/ |/'
+        done
+        echo
+        echo "Gateway peak memory (VmHWM): ${peak} MiB"
+        echo
+        echo "ratio = gateway req/s as a percentage of pgbench tps for the same SQL."
+        echo "errors = gateway responses with a status other than 200 plus socket errors."
+    } >"$OUT/results.md"
+    echo "results written to $OUT/results.md"
+}
+
+# --------------------------------------------------------------------------
+# main
+# --------------------------------------------------------------------------
+main() {
+    ensure_tools
+    if [ "$SKIP_GATEWAY" != 1 ]; then
+        build_gateway
+    fi
+    setup_database
+
+    local peak="n/a" s
+    if [ "$SKIP_GATEWAY" != 1 ]; then
+        start_gateway
+        for s in "${SCENARIOS[@]}"; do
+            check_scenario "$s"
+        done
+    fi
+
+    for s in "${SCENARIOS[@]}"; do
+        if [ "$SKIP_GATEWAY" != 1 ]; then
+            bench_gateway "$s"
+        fi
+        bench_pgbench "$s"
+    done
+
+    if [ "$SKIP_GATEWAY" != 1 ]; then
+        require_gateway_alive "before the end of the run"
+        peak="$(peak_memory_mib)"
+        stop_server
+    fi
+
+    print_report "$peak"
+
+    local bad=0
+    for s in "${SCENARIOS[@]}"; do
+        case "${GW_ERR[$s]:-0}" in 0) ;; *) bad=1 ;; esac
+        [ "${PG_FAIL[$s]:-0}" = 0 ] || bad=1
+    done
+    if [ "$bad" = 1 ]; then
+        log "some requests failed during the run (see the errors column)"
+        exit 1
+    fi
+}
+
+main "$@"

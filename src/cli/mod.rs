@@ -1,0 +1,92 @@
+//! The command line: `athena_rs server | version | diag`, one file per subcommand.
+
+mod diag;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Settings};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "athena_rs",
+    version,
+    about = "Athena: one HTTP gateway in front of many databases"
+)]
+pub struct Cli {
+    /// Config file to use instead of the search order (ATHENA_CONFIG, XDG/HOME dirs, ./config.yaml).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the HTTP gateway.
+    ///
+    /// Example: athena_rs server --config ./config.yaml --port 4052
+    Server {
+        /// Address to bind (overrides server.host).
+        #[arg(long, value_name = "HOST")]
+        host: Option<String>,
+        /// Port to bind (overrides server.port).
+        #[arg(long, value_name = "PORT")]
+        port: Option<u16>,
+    },
+    /// Print the version.
+    Version,
+    /// Print the machine, the config in use and whether each client's database answers.
+    ///
+    /// Example: athena_rs diag --config ./config.yaml
+    Diag,
+}
+
+fn load(explicit: Option<PathBuf>) -> anyhow::Result<Settings> {
+    let path = config::locate(explicit).map_err(anyhow::Error::msg)?;
+    Ok(Settings::load(&path)?)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Version => {
+            println!("athena_rs {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Diag => diag::run(cli.config),
+        Command::Server { host, port } => serve(cli.config, host, port),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: Option<PathBuf>, host: Option<String>, port: Option<u16>) -> anyhow::Result<()> {
+    init_tracing();
+    let mut settings = load(config)?;
+    if let Some(h) = host {
+        settings.server.host = h;
+    }
+    if let Some(p) = port {
+        settings.server.port = p;
+    }
+    tracing::info!(config = %settings.source.display(), "configuration loaded");
+    actix_web::rt::System::new().block_on(async move {
+        let running = crate::start(settings)?;
+        running.server.await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,167 @@
+//! Configuration: where the file is found, `${VAR}` / `${VAR:-default}` interpolation, and
+//! validation into [`Settings`]. A file with an unknown key or a bad value is refused at start
+//! with the file, the key and the reason; nothing half-valid is ever installed.
+
+mod interpolate;
+mod search;
+mod types;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use athena_actors::pool::PostgresSpec;
+pub use search::{candidates, locate};
+pub use types::{ClientConfig, FileConfig, GatewayConfig, PoolConfig, ServerConfig};
+
+/// A configuration problem, naming where it is.
+#[derive(Debug, thiserror::Error)]
+#[error("config {file}: {key}: {reason}")]
+pub struct ConfigError {
+    pub file: String,
+    pub key: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(file: &Path, key: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError {
+            file: file.display().to_string(),
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Validated settings the server runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The file these settings came from (for `diag` and logs).
+    pub source: PathBuf,
+    pub server: ServerConfig,
+    pub gateway: GatewayConfig,
+    pub clients: Vec<PostgresSpec>,
+    /// The admin key from `ATHENA_KEY_12`; `None` when unset or empty.
+    pub admin_key: Option<String>,
+}
+
+impl Settings {
+    /// Reads, interpolates and validates a config file.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path, "(file)", format!("cannot read: {e}")))?;
+        Settings::from_yaml(&text, path)
+    }
+
+    /// Parses config text as if read from `path`.
+    pub fn from_yaml(text: &str, path: &Path) -> Result<Settings, ConfigError> {
+        let mut value: serde_yaml::Value = serde_yaml::from_str(text)
+            .map_err(|e| ConfigError::new(path, location(&e), format!("not valid YAML: {e}")))?;
+        if value.is_null() {
+            value = serde_yaml::Value::Mapping(Default::default());
+        }
+        interpolate::interpolate(&mut value, &mut Vec::new())
+            .map_err(|(key, reason)| ConfigError::new(path, key, reason))?;
+        let file: FileConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError::new(path, key, e.into_inner().to_string())
+        })?;
+        Settings::validate(file, path)
+    }
+
+    fn validate(file: FileConfig, path: &Path) -> Result<Settings, ConfigError> {
+        let err = |key: &str, reason: &str| Err(ConfigError::new(path, key, reason));
+        let g = &file.gateway;
+        if g.default_limit == 0 {
+            return err("gateway.default_limit", "must be at least 1");
+        }
+        if g.max_limit < g.default_limit {
+            return err(
+                "gateway.max_limit",
+                "must be at least gateway.default_limit",
+            );
+        }
+        if g.mailbox_capacity == 0 {
+            return err("gateway.mailbox_capacity", "must be at least 1");
+        }
+        if file.server.max_body_bytes < 1024 {
+            return err("server.max_body_bytes", "must be at least 1024");
+        }
+        if file.server.host.trim().is_empty() {
+            return err("server.host", "must not be empty");
+        }
+        let mut clients = Vec::with_capacity(file.clients.len());
+        for (name, c) in &file.clients {
+            let key = |k: &str| format!("clients.{name}.{k}");
+            if name.is_empty()
+                || !name.chars().all(|ch| {
+                    ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_' || ch == '-'
+                })
+            {
+                return Err(ConfigError::new(
+                    path,
+                    format!("clients.{name}"),
+                    "client names use lower-case letters, digits, '_' and '-'",
+                ));
+            }
+            let config: tokio_postgres::Config = c.uri.parse().map_err(|e| {
+                ConfigError::new(
+                    path,
+                    key("uri"),
+                    format!("not a PostgreSQL connection URI: {e}"),
+                )
+            })?;
+            if c.pool.max_size == 0 {
+                return Err(ConfigError::new(
+                    path,
+                    key("pool.max_size"),
+                    "must be at least 1",
+                ));
+            }
+            if c.pool.acquire_timeout_ms == 0 || c.pool.connect_timeout_ms == 0 {
+                return Err(ConfigError::new(
+                    path,
+                    key("pool"),
+                    "timeouts must be at least 1 ms",
+                ));
+            }
+            if c.probe_interval_ms < 100 {
+                return Err(ConfigError::new(
+                    path,
+                    key("probe_interval_ms"),
+                    "must be at least 100",
+                ));
+            }
+            clients.push(PostgresSpec {
+                name: name.clone(),
+                config,
+                max_size: c.pool.max_size,
+                acquire_timeout: Duration::from_millis(c.pool.acquire_timeout_ms),
+                connect_timeout: Duration::from_millis(c.pool.connect_timeout_ms),
+                statement_timeout: Duration::from_millis(c.statement_timeout_ms),
+                schema_cache_ttl: Duration::from_secs(c.schema_cache_ttl_secs),
+                mailbox_capacity: g.mailbox_capacity,
+                probe_interval: Duration::from_millis(c.probe_interval_ms),
+            });
+        }
+        let admin_key = std::env::var("ATHENA_KEY_12")
+            .ok()
+            .filter(|k| !k.trim().is_empty());
+        Ok(Settings {
+            source: path.to_path_buf(),
+            server: file.server,
+            gateway: file.gateway,
+            clients,
+            admin_key,
+        })
+    }
+}
+
+fn location(e: &serde_yaml::Error) -> String {
+    match e.location() {
+        Some(l) => format!("line {} column {}", l.line(), l.column()),
+        None => "(document)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,62 @@
+use super::interpolate::expand_with;
+use super::*;
+
+fn parse(text: &str) -> Result<Settings, ConfigError> {
+    Settings::from_yaml(text, Path::new("test.yaml"))
+}
+
+#[test]
+fn bundled_config_is_valid() {
+    let text = include_str!("../../config.yaml");
+    let s = parse(text).expect("bundled config parses");
+    assert_eq!(s.server.host, "127.0.0.1");
+    assert_eq!(s.server.port, 4052);
+    assert_eq!(s.clients.len(), 1);
+    assert_eq!(s.clients[0].name, "default");
+}
+
+#[test]
+fn variables_expand_with_defaults() {
+    let env = |k: &str| (k == "SET").then(|| "yes".to_string());
+    assert_eq!(expand_with("a${SET}b", env).unwrap(), "ayesb");
+    assert_eq!(expand_with("${UNSET:-d}", env).unwrap(), "d");
+    assert_eq!(expand_with("${SET:-d}", env).unwrap(), "yes");
+    assert!(expand_with("${UNSET}", env).unwrap_err().contains("UNSET"));
+    assert!(expand_with("${bad name}", env).is_err());
+}
+
+#[test]
+fn whole_expressions_become_numbers() {
+    let s = parse("server:\n  port: ${ATHENA_TEST_SURELY_UNSET_PORT:-4999}\n").unwrap();
+    assert_eq!(s.server.port, 4999);
+}
+
+#[test]
+fn unknown_keys_are_refused_with_their_path() {
+    let e = parse("server:\n  prot: 1\n").unwrap_err();
+    assert_eq!(e.file, "test.yaml");
+    assert!(e.reason.contains("prot"), "{e}");
+    let e = parse("clients:\n  a:\n    uri: postgres://x@h/db\n    pool:\n      maxsize: 3\n")
+        .unwrap_err();
+    assert!(e.key.starts_with("clients.a.pool"), "{e}");
+}
+
+#[test]
+fn bad_values_are_refused() {
+    let e = parse("server:\n  port: seventy\n").unwrap_err();
+    assert_eq!(e.key, "server.port");
+    let e = parse("gateway:\n  default_limit: 500\n  max_limit: 10\n").unwrap_err();
+    assert_eq!(e.key, "gateway.max_limit");
+    let e = parse("clients:\n  Bad:\n    uri: postgres://x@h/db\n").unwrap_err();
+    assert_eq!(e.key, "clients.Bad");
+    let e = parse("clients:\n  a:\n    uri: 'not a uri ::'\n").unwrap_err();
+    assert_eq!(e.key, "clients.a.uri");
+    let e = parse("clients:\n  a:\n    uri: ${ATHENA_TEST_SURELY_UNSET}\n").unwrap_err();
+    assert_eq!(e.key, "clients.a.uri");
+}
+
+#[test]
+fn explicit_path_wins_the_search() {
+    let c = candidates(Some(PathBuf::from("/x/y.yaml")));
+    assert_eq!(c, vec![PathBuf::from("/x/y.yaml")]);
+}

@@ -1,0 +1,119 @@
+//! The file format. Every field has a default that `config.yaml` documents next to its key.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub gateway: GatewayConfig,
+    #[serde(default)]
+    pub clients: BTreeMap<String, ClientConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to bind; loopback unless told otherwise.
+    pub host: String,
+    pub port: u16,
+    /// HTTP worker threads; 0 = one per CPU.
+    pub workers: usize,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    pub keep_alive_secs: u64,
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: "127.0.0.1".into(),
+            port: 4052,
+            workers: 0,
+            max_body_bytes: 2 * 1024 * 1024,
+            keep_alive_secs: 15,
+            shutdown_timeout_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Rows returned by a fetch that names no limit.
+    pub default_limit: u64,
+    /// Largest limit (or page_size) a caller may ask for.
+    pub max_limit: u64,
+    /// Convert camelCase column names and keys to snake_case.
+    pub force_camel_case_to_snake_case: bool,
+    /// Mailbox capacity of each pool actor (and its in-flight bound).
+    pub mailbox_capacity: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            default_limit: 100,
+            max_limit: 1000,
+            force_camel_case_to_snake_case: false,
+            mailbox_capacity: 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    #[default]
+    Postgres,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    #[serde(default)]
+    pub backend: Backend,
+    /// `postgres://user:password@host:port/db`.
+    pub uri: String,
+    #[serde(default)]
+    pub pool: PoolConfig,
+    #[serde(default = "default_statement_timeout")]
+    pub statement_timeout_ms: u64,
+    #[serde(default = "default_schema_ttl")]
+    pub schema_cache_ttl_secs: u64,
+    #[serde(default = "default_probe")]
+    pub probe_interval_ms: u64,
+}
+
+fn default_statement_timeout() -> u64 {
+    30_000
+}
+fn default_schema_ttl() -> u64 {
+    300
+}
+fn default_probe() -> u64 {
+    1_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolConfig {
+    pub max_size: usize,
+    pub acquire_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_size: 16,
+            acquire_timeout_ms: 5_000,
+            connect_timeout_ms: 3_000,
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! The gateway request dialect: turns the JSON bodies callers already send to `/gateway/*` into
+//! the backend-neutral [`Operation`] model. Both condition dialects, every paging and ordering
+//! spelling, and the optional camelCase → snake_case conversion live here.
+//!
+//! Every field is type-checked: a wrong JSON type is a 400 naming the field, never ignored and
+//! never a 500. Unknown fields are ignored, as the reference did, so existing callers keep working.
+
+mod conditions;
+mod order;
+#[cfg(test)]
+mod tests;
+
+use athena_actors::ops::{
+    Columns, Delete, DeleteTarget, Fetch, Filter, Insert, OnConflict, Operation, Sql, TableRef,
+    Update,
+};
+use serde_json::{Map, Value};
+
+use crate::http::error::{ApiError, Code};
+
+pub use conditions::parse_conditions;
+
+/// Limits and switches that shape parsing.
+#[derive(Debug, Clone, Copy)]
+pub struct DialectOptions {
+    pub default_limit: u64,
+    pub max_limit: u64,
+    pub camel_to_snake: bool,
+}
+
+pub type Body = Map<String, Value>;
+
+pub(crate) fn invalid(field: &str, expected: &str) -> ApiError {
+    ApiError::new(Code::InvalidField, format!("{field} must be {expected}"))
+}
+
+pub(crate) fn missing(field: &str) -> ApiError {
+    ApiError::new(Code::MissingField, format!("{field} is required"))
+}
+
+/// camelCase → snake_case (`userId` → `user_id`, `HTTPCode` → `http_code`).
+pub fn to_snake(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() {
+            let prev = i.checked_sub(1).map(|j| chars[j]);
+            let next = chars.get(i + 1);
+            let boundary = match prev {
+                Some(p) if p.is_lowercase() || p.is_ascii_digit() => true,
+                Some(p) if p.is_uppercase() => next.is_some_and(|n| n.is_lowercase()),
+                _ => false,
+            };
+            if boundary && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn name(s: &str, opts: &DialectOptions) -> String {
+    if opts.camel_to_snake {
+        to_snake(s)
+    } else {
+        s.to_string()
+    }
+}
+
+fn rename_keys(map: Map<String, Value>, opts: &DialectOptions) -> Map<String, Value> {
+    if !opts.camel_to_snake {
+        return map;
+    }
+    map.into_iter().map(|(k, v)| (to_snake(&k), v)).collect()
+}
+
+pub(crate) fn opt_str<'a>(body: &'a Body, field: &str) -> Result<Option<&'a str>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(invalid(field, "a string")),
+    }
+}
+
+fn opt_u64(body: &Body, field: &str) -> Result<Option<u64>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| invalid(field, "a non-negative integer")),
+        Some(_) => Err(invalid(field, "a non-negative integer")),
+    }
+}
+
+fn opt_bool(body: &Body, field: &str) -> Result<Option<bool>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(invalid(field, "a boolean")),
+    }
+}
+
+/// `table_name` (alias `view_name`), with `schema` or a `schema.table` name.
+pub fn table(body: &Body) -> Result<TableRef, ApiError> {
+    let raw = match opt_str(body, "table_name")? {
+        Some(t) => t,
+        None => opt_str(body, "view_name")?.ok_or_else(|| missing("table_name"))?,
+    };
+    if raw.trim().is_empty() {
+        return Err(invalid("table_name", "a non-empty string"));
+    }
+    let schema = opt_str(body, "schema")?.map(str::to_string);
+    Ok(match (schema, raw.split_once('.')) {
+        (Some(s), _) => TableRef {
+            schema: Some(s),
+            name: raw.to_string(),
+        },
+        (None, Some((s, t))) if !s.is_empty() && !t.is_empty() => TableRef {
+            schema: Some(s.to_string()),
+            name: t.to_string(),
+        },
+        (None, _) => TableRef {
+            schema: None,
+            name: raw.to_string(),
+        },
+    })
+}
+
+/// `columns` as an array of names, a comma-separated string, or `"*"`.
+pub fn columns(v: Option<&Value>, field: &str, opts: &DialectOptions) -> Result<Columns, ApiError> {
+    let list: Vec<String> = match v {
+        None | Some(Value::Null) => return Ok(Columns::All),
+        Some(Value::String(s)) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| i.as_str().map(|s| s.trim().to_string()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                invalid(
+                    field,
+                    "an array of column names or a comma-separated string",
+                )
+            })?,
+        Some(_) => {
+            return Err(invalid(
+                field,
+                "an array of column names or a comma-separated string",
+            ))
+        }
+    };
+    if list.is_empty() || list.iter().any(|c| c == "*") {
+        return Ok(Columns::All);
+    }
+    Ok(Columns::List(list.iter().map(|c| name(c, opts)).collect()))
+}
+
+fn conditions(body: &Body, opts: &DialectOptions) -> Result<Vec<Filter>, ApiError> {
+    let mut list = parse_conditions(body.get("conditions"), "conditions")?;
+    if opts.camel_to_snake {
+        list.iter_mut().for_each(|f| f.map_columns(&to_snake));
+    }
+    Ok(list)
+}
+
+pub fn fetch(body: &Body, opts: &DialectOptions) -> Result<Fetch, ApiError> {
+    let table = table(body)?;
+    let columns = columns(body.get("columns"), "columns", opts)?;
+    let filter = Filter::all(conditions(body, opts)?);
+    let mut order = order::parse(body)?;
+    if opts.camel_to_snake {
+        order
+            .iter_mut()
+            .for_each(|o| o.column = to_snake(&o.column));
+    }
+    let limit = opt_u64(body, "limit")?;
+    let page_size = opt_u64(body, "page_size")?;
+    let page = opt_u64(body, "current_page")?;
+    let offset = opt_u64(body, "offset")?.unwrap_or(0);
+    for (field, v) in [("limit", limit), ("page_size", page_size)] {
+        if let Some(n) = v.filter(|n| *n > opts.max_limit) {
+            return Err(ApiError::new(
+                Code::LimitExceeded,
+                format!("{field} {n} is over the maximum of {}", opts.max_limit),
+            ));
+        }
+    }
+    if page_size == Some(0) {
+        return Err(invalid("page_size", "at least 1"));
+    }
+    let limit = limit.or(page_size).unwrap_or(opts.default_limit);
+    let offset = match page {
+        Some(0) => return Err(invalid("current_page", "at least 1")),
+        Some(p) => (p - 1)
+            .checked_mul(page_size.unwrap_or(limit))
+            .and_then(|o| o.checked_add(offset))
+            .filter(|o| *o <= i64::MAX as u64)
+            .ok_or_else(|| invalid("current_page", "a page within range"))?,
+        None => offset,
+    };
+    if offset > i64::MAX as u64 {
+        return Err(invalid("offset", "at most 9223372036854775807"));
+    }
+    let count = match body.get("count") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) => true,
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("exact") => true,
+        Some(_) => return Err(invalid("count", "\"exact\"")),
+    };
+    Ok(Fetch {
+        table,
+        columns,
+        filter,
+        order,
+        limit,
+        offset,
+        count,
+    })
+}
+
+fn object_rows(
+    v: &Value,
+    field: &str,
+    opts: &DialectOptions,
+) -> Result<Vec<Map<String, Value>>, ApiError> {
+    match v {
+        Value::Object(m) => Ok(vec![rename_keys(m.clone(), opts)]),
+        Value::Array(items) if !items.is_empty() => items
+            .iter()
+            .map(|i| match i {
+                Value::Object(m) => Ok(rename_keys(m.clone(), opts)),
+                _ => Err(invalid(field, "an object or an array of objects")),
+            })
+            .collect(),
+        Value::Array(_) => Err(invalid(field, "a non-empty array of objects")),
+        _ => Err(invalid(field, "an object or an array of objects")),
+    }
+}
+
+fn name_list(
+    v: Option<&Value>,
+    field: &str,
+    opts: &DialectOptions,
+) -> Result<Vec<String>, ApiError> {
+    match columns(v, field, opts)? {
+        Columns::All => match v {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            _ => Err(invalid(field, "column names")),
+        },
+        Columns::List(l) => Ok(l),
+    }
+}
+
+pub fn insert(body: &Body, opts: &DialectOptions) -> Result<Insert, ApiError> {
+    let table = table(body)?;
+    let rows_value = body
+        .get("insert_body")
+        .or_else(|| body.get("data"))
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| missing("insert_body"))?;
+    let rows = object_rows(rows_value, "insert_body", opts)?;
+    let target = name_list(body.get("on_conflict"), "on_conflict", opts)?;
+    let update_body = match body.get("update_body") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => Some(rename_keys(m.clone(), opts)),
+        Some(_) => return Err(invalid("update_body", "an object")),
+    };
+    let ignore = opt_bool(body, "ignore_duplicates")?.unwrap_or(false);
+    let on_conflict = match (
+        update_body,
+        body.contains_key("on_conflict") && !target.is_empty(),
+        ignore,
+    ) {
+        (_, _, true) => OnConflict::Ignore { target },
+        (Some(set), _, false) => OnConflict::Update {
+            target,
+            set: Some(set),
+        },
+        (None, true, false) => OnConflict::Update { target, set: None },
+        (None, false, false) => OnConflict::Error,
+    };
+    Ok(Insert {
+        table,
+        rows,
+        on_conflict,
+        returning: columns(body.get("columns"), "columns", opts)?,
+        default_to_null: opt_bool(body, "default_to_null")?.unwrap_or(false),
+    })
+}
+
+pub fn update(body: &Body, opts: &DialectOptions) -> Result<Update, ApiError> {
+    let table = table(body)?;
+    let mut returning = columns(body.get("returning"), "returning", opts)?;
+    let mut set: Option<Map<String, Value>> = None;
+    for field in ["update_body", "set", "data"] {
+        match body.get(field) {
+            None | Some(Value::Null) => continue,
+            Some(Value::Object(m)) => {
+                set = Some(m.clone());
+                break;
+            }
+            Some(_) => return Err(invalid(field, "an object of column → value")),
+        }
+    }
+    match body.get("columns") {
+        // The reference took the SET payload from `columns` as an array of objects.
+        Some(Value::Array(items))
+            if set.is_none() && items.iter().all(Value::is_object) && !items.is_empty() =>
+        {
+            let mut merged = Map::new();
+            for i in items {
+                if let Value::Object(m) = i {
+                    merged.extend(m.clone());
+                }
+            }
+            set = Some(merged);
+        }
+        other => {
+            if body.get("returning").is_none() {
+                returning = columns(other, "columns", opts)?;
+            }
+        }
+    }
+    let set = rename_keys(set.ok_or_else(|| missing("update_body"))?, opts);
+    if set.is_empty() {
+        return Err(invalid(
+            "update_body",
+            "an object naming at least one column",
+        ));
+    }
+    let filter = Filter::all(conditions(body, opts)?).ok_or_else(|| {
+        ApiError::new(Code::MissingFilter, "update needs at least one condition")
+            .hint("an update without conditions would change every row; it is refused")
+    })?;
+    Ok(Update {
+        table,
+        set,
+        filter,
+        returning,
+    })
+}
+
+pub fn delete(body: &Body, opts: &DialectOptions) -> Result<Delete, ApiError> {
+    let table = table(body)?;
+    let id = match body.get("resource_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(_)) => return Err(invalid("resource_id", "a primary key value")),
+        Some(Value::String(s)) if s.is_empty() => {
+            return Err(invalid("resource_id", "a primary key value"))
+        }
+        Some(Value::Object(m)) => Some(Value::Object(rename_keys(m.clone(), opts))),
+        Some(v) => Some(v.clone()),
+    };
+    let filter = Filter::all(conditions(body, opts)?);
+    let target = match (id, filter) {
+        (Some(id), Some(f)) => DeleteTarget::Both(id, f),
+        (Some(id), None) => DeleteTarget::ResourceId(id),
+        (None, Some(f)) => DeleteTarget::Filter(f),
+        (None, None) => {
+            return Err(ApiError::new(
+                Code::MissingFilter,
+                "delete needs resource_id or at least one condition",
+            )
+            .hint("a delete without a filter would remove every row; it is refused"))
+        }
+    };
+    Ok(Delete {
+        table,
+        target,
+        returning: columns(body.get("columns"), "columns", opts)?,
+    })
+}
+
+pub fn sql(body: &Body) -> Result<Sql, ApiError> {
+    let query = opt_str(body, "query")?.ok_or_else(|| missing("query"))?;
+    if query.trim().is_empty() {
+        return Err(invalid("query", "a non-empty string"));
+    }
+    let params = match body.get("params") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items.clone(),
+        Some(_) => return Err(invalid("params", "an array")),
+    };
+    Ok(Sql {
+        query: query.to_string(),
+        params,
+    })
+}
+
+/// Wraps a parsed operation.
+pub fn operation(kind: Kind, body: &Body, opts: &DialectOptions) -> Result<Operation, ApiError> {
+    Ok(match kind {
+        Kind::Fetch => Operation::Fetch(fetch(body, opts)?),
+        Kind::Insert => Operation::Insert(insert(body, opts)?),
+        Kind::Update => Operation::Update(update(body, opts)?),
+        Kind::Delete => Operation::Delete(delete(body, opts)?),
+        Kind::Sql => Operation::Sql(sql(body)?),
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Fetch,
+    Insert,
+    Update,
+    Delete,
+    Sql,
+}

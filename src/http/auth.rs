@@ -1,0 +1,66 @@
+//! The admin key (`ATHENA_KEY_12`): accepted from `Authorization: Bearer`, `apikey`, `x-api-key`
+//! and `x-athena-key` (never from the query string), compared in constant time. When it is not
+//! configured, admin routes answer 503 `admin_key_not_configured` rather than opening up.
+
+use actix_web::HttpRequest;
+
+use super::error::{ApiError, Code};
+use super::AppState;
+
+/// The key a request presents, from the first header that carries one.
+pub fn presented_key(req: &HttpRequest) -> Option<&str> {
+    let h = req.headers();
+    if let Some(v) = h.get("authorization").and_then(|v| v.to_str().ok()) {
+        let v = v.trim();
+        if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") {
+            return Some(v[7..].trim());
+        }
+    }
+    ["apikey", "x-api-key", "x-athena-key"]
+        .iter()
+        .find_map(|name| h.get(*name).and_then(|v| v.to_str().ok()))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+}
+
+/// Compares two secrets in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= usize::from(x ^ y);
+    }
+    diff == 0
+}
+
+pub fn require_admin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let Some(expected) = &state.settings.admin_key else {
+        return Err(ApiError::new(
+            Code::AdminKeyNotConfigured,
+            "this route needs the admin key, and ATHENA_KEY_12 is not set on the server",
+        ));
+    };
+    let presented = presented_key(req).ok_or_else(|| {
+        ApiError::new(Code::MissingApiKey, "this route needs the admin key")
+            .hint("send it as Authorization: Bearer <key>, apikey, x-api-key or x-athena-key")
+    })?;
+    if constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(Code::InvalidApiKey, "the key is not valid"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_compares_whole_values() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+}

@@ -1,0 +1,86 @@
+//! Reading request bodies: a hard size limit (413 `payload_too_large`), then JSON parsing that
+//! answers every failure with the envelope (`invalid_json`, `invalid_body`) rather than actix's
+//! plain-text errors.
+
+use actix_web::{web, HttpRequest};
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use serde_json::{Map, Value};
+
+use super::error::{ApiError, Code};
+
+/// How much of an oversized body is read and discarded before answering, so that an ordinary
+/// client sees the 413 instead of a reset connection. Past this the connection is dropped.
+const DRAIN_FACTOR: usize = 16;
+
+/// Reads the whole body, refusing more than `limit` bytes.
+pub async fn read(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            Code::PayloadTooLarge,
+            format!("the request body is larger than {limit} bytes"),
+        )
+        .hint("send fewer rows per request, or raise server.max_body_bytes")
+    };
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut seen = 0usize;
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(Code::InvalidBody, format!("could not read the body: {e}"))
+        })?;
+        seen += chunk.len();
+        if seen > limit.saturating_mul(DRAIN_FACTOR) {
+            return Err(too_large());
+        }
+        if seen <= limit {
+            buf.extend_from_slice(&chunk);
+        }
+    }
+    if seen > limit {
+        return Err(too_large());
+    }
+    Ok(buf.freeze())
+}
+
+/// Parses a body that must be one JSON object.
+pub fn object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(
+            Code::InvalidBody,
+            "the request body is empty; send a JSON object",
+        ));
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            Code::InvalidJson,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    match value {
+        Value::Object(m) => Ok(m),
+        other => Err(ApiError::new(
+            Code::InvalidBody,
+            format!("the body must be a JSON object, not {}", kind(&other)),
+        )),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,311 @@
+//! `ApiError`: the one error type of the HTTP edge. Every error code maps to exactly one status
+//! in an exhaustive `match` (no catch-all arm), and renders as the error envelope:
+//! `{"status":"error","message","error","code","hint"?,"trace_id"}`.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use athena_actors::ops::OpError;
+use serde_json::json;
+
+/// Stable, snake_case error codes. Callers match on these; never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    InvalidJson,
+    InvalidBody,
+    MissingField,
+    InvalidField,
+    MissingClientHeader,
+    UnknownClient,
+    UnknownTable,
+    UnknownColumn,
+    InvalidValue,
+    InvalidFilter,
+    FilterTooDeep,
+    MissingFilter,
+    LimitExceeded,
+    NoPrimaryKey,
+    InvalidQuery,
+    SyntaxError,
+    UnknownDriver,
+    PayloadTooLarge,
+    MissingApiKey,
+    InvalidApiKey,
+    Forbidden,
+    ConnectionTargetNotAllowed,
+    NotFound,
+    MethodNotAllowed,
+    UniqueViolation,
+    SerializationFailure,
+    ForeignKeyViolation,
+    NotNullViolation,
+    CheckViolation,
+    ExclusionViolation,
+    ConstraintViolation,
+    DriverNotAvailable,
+    AdminKeyNotConfigured,
+    ClientFrozen,
+    BackendUnavailable,
+    Overloaded,
+    NotReady,
+    StatementTimeout,
+    DatabaseError,
+    Internal,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::InvalidJson => "invalid_json",
+            Code::InvalidBody => "invalid_body",
+            Code::MissingField => "missing_field",
+            Code::InvalidField => "invalid_field",
+            Code::MissingClientHeader => "missing_client_header",
+            Code::UnknownClient => "unknown_client",
+            Code::UnknownTable => "unknown_table",
+            Code::UnknownColumn => "unknown_column",
+            Code::InvalidValue => "invalid_value",
+            Code::InvalidFilter => "invalid_filter",
+            Code::FilterTooDeep => "filter_too_deep",
+            Code::MissingFilter => "missing_filter",
+            Code::LimitExceeded => "limit_exceeded",
+            Code::NoPrimaryKey => "no_primary_key",
+            Code::InvalidQuery => "invalid_query",
+            Code::SyntaxError => "syntax_error",
+            Code::UnknownDriver => "unknown_driver",
+            Code::PayloadTooLarge => "payload_too_large",
+            Code::MissingApiKey => "missing_api_key",
+            Code::InvalidApiKey => "invalid_api_key",
+            Code::Forbidden => "forbidden",
+            Code::ConnectionTargetNotAllowed => "connection_target_not_allowed",
+            Code::NotFound => "not_found",
+            Code::MethodNotAllowed => "method_not_allowed",
+            Code::UniqueViolation => "unique_violation",
+            Code::SerializationFailure => "serialization_failure",
+            Code::ForeignKeyViolation => "foreign_key_violation",
+            Code::NotNullViolation => "not_null_violation",
+            Code::CheckViolation => "check_violation",
+            Code::ExclusionViolation => "exclusion_violation",
+            Code::ConstraintViolation => "constraint_violation",
+            Code::DriverNotAvailable => "driver_not_available",
+            Code::AdminKeyNotConfigured => "admin_key_not_configured",
+            Code::ClientFrozen => "client_frozen",
+            Code::BackendUnavailable => "backend_unavailable",
+            Code::Overloaded => "overloaded",
+            Code::NotReady => "not_ready",
+            Code::StatementTimeout => "statement_timeout",
+            Code::DatabaseError => "database_error",
+            Code::Internal => "internal_error",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Code::InvalidJson
+            | Code::InvalidBody
+            | Code::MissingField
+            | Code::InvalidField
+            | Code::MissingClientHeader
+            | Code::UnknownColumn
+            | Code::InvalidValue
+            | Code::InvalidFilter
+            | Code::FilterTooDeep
+            | Code::MissingFilter
+            | Code::LimitExceeded
+            | Code::NoPrimaryKey
+            | Code::InvalidQuery
+            | Code::SyntaxError
+            | Code::UnknownDriver => StatusCode::BAD_REQUEST,
+            Code::MissingApiKey | Code::InvalidApiKey => StatusCode::UNAUTHORIZED,
+            Code::Forbidden | Code::ConnectionTargetNotAllowed => StatusCode::FORBIDDEN,
+            Code::UnknownClient | Code::UnknownTable | Code::NotFound => StatusCode::NOT_FOUND,
+            Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Code::UniqueViolation | Code::SerializationFailure => StatusCode::CONFLICT,
+            Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Code::ForeignKeyViolation
+            | Code::NotNullViolation
+            | Code::CheckViolation
+            | Code::ExclusionViolation
+            | Code::ConstraintViolation => StatusCode::UNPROCESSABLE_ENTITY,
+            Code::DriverNotAvailable => StatusCode::NOT_IMPLEMENTED,
+            Code::AdminKeyNotConfigured
+            | Code::ClientFrozen
+            | Code::BackendUnavailable
+            | Code::Overloaded
+            | Code::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Code::StatementTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Code::DatabaseError | Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn summary(self) -> &'static str {
+        match self.status().as_u16() {
+            400 => "Invalid request",
+            401 => "Authentication required",
+            403 => "Forbidden",
+            404 => "Not found",
+            405 => "Method not allowed",
+            409 => "Conflict",
+            413 => "Payload too large",
+            422 => "Constraint violation",
+            501 => "Not implemented",
+            503 => "Service unavailable",
+            504 => "Statement timeout",
+            _ => "Internal error",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: Code,
+    /// What went wrong, for the caller. Never holds secrets or connection strings.
+    pub detail: String,
+    pub hint: Option<String>,
+    /// Seconds for `Retry-After` on 503s.
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(code: Code, detail: impl Into<String>) -> Self {
+        let retry_after = matches!(
+            code,
+            Code::Overloaded | Code::BackendUnavailable | Code::ClientFrozen | Code::NotReady
+        )
+        .then_some(1);
+        ApiError {
+            code,
+            detail: detail.into(),
+            hint: None,
+            retry_after,
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.detail)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let trace_id = uuid::Uuid::new_v4().simple().to_string();
+        let status = self.code.status();
+        if status.is_server_error() && !matches!(self.code, Code::DriverNotAvailable) {
+            tracing::warn!(code = self.code.as_str(), %trace_id, detail = %self.detail, "request failed");
+        }
+        let mut body = json!({
+            "status": "error",
+            "message": self.code.summary(),
+            "error": self.detail,
+            "code": self.code.as_str(),
+            "trace_id": trace_id,
+        });
+        if let Some(h) = &self.hint {
+            body["hint"] = json!(h);
+        }
+        let mut resp = HttpResponse::build(status);
+        if let Some(secs) = self.retry_after {
+            resp.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        resp.content_type("application/json").body(body.to_string())
+    }
+}
+
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> Self {
+        let detail = e.to_string();
+        match e {
+            OpError::UnknownTable { .. } => ApiError::new(Code::UnknownTable, detail)
+                .hint("GET /schema/tables lists the tables of this client"),
+            OpError::UnknownColumn { .. } => ApiError::new(Code::UnknownColumn, detail)
+                .hint("GET /schema/columns?table_name=… lists the columns"),
+            OpError::InvalidValue { .. } => ApiError::new(Code::InvalidValue, detail),
+            OpError::InvalidFilter(_) => ApiError::new(Code::InvalidFilter, detail),
+            OpError::FilterTooDeep { .. } => ApiError::new(Code::FilterTooDeep, detail),
+            OpError::MissingFilter(_) => ApiError::new(Code::MissingFilter, detail),
+            OpError::NoPrimaryKey { .. } => ApiError::new(Code::NoPrimaryKey, detail)
+                .hint("delete by conditions instead of resource_id"),
+            OpError::InvalidRequest(_) => ApiError::new(Code::InvalidQuery, detail),
+            OpError::StatementTimeout => ApiError::new(Code::StatementTimeout, detail),
+            OpError::Unavailable(_) => ApiError::new(Code::BackendUnavailable, detail),
+            OpError::PoolExhausted | OpError::Overloaded => ApiError::new(Code::Overloaded, detail),
+            OpError::Internal(_) => ApiError::new(Code::Internal, "internal error"),
+            OpError::Db(f) => {
+                let code = sqlstate_code(&f.sqlstate);
+                let detail = if code == Code::DatabaseError {
+                    // Unexpected database errors are logged, not shown: they may quote data.
+                    tracing::warn!(sqlstate = %f.sqlstate, message = %f.message, "unmapped database error");
+                    format!("database error (SQLSTATE {})", f.sqlstate)
+                } else {
+                    match &f.detail {
+                        Some(d) => format!("{} ({d})", f.message),
+                        None => f.message.clone(),
+                    }
+                };
+                let mut err = ApiError::new(code, detail);
+                err.hint = f.hint.clone();
+                err
+            }
+        }
+    }
+}
+
+/// SQLSTATE → error code. Classes are mapped as a whole where their members share a cause.
+pub fn sqlstate_code(state: &str) -> Code {
+    match state {
+        "23505" => Code::UniqueViolation,
+        "23503" => Code::ForeignKeyViolation,
+        "23502" => Code::NotNullViolation,
+        "23514" => Code::CheckViolation,
+        "23P01" => Code::ExclusionViolation,
+        "40001" | "40P01" => Code::SerializationFailure,
+        "42P01" => Code::UnknownTable,
+        "42703" => Code::UnknownColumn,
+        "42601" => Code::SyntaxError,
+        "42501" => Code::Forbidden,
+        "57014" => Code::StatementTimeout,
+        s if s.starts_with("23") => Code::ConstraintViolation,
+        s if s.starts_with("22") => Code::InvalidValue,
+        s if s.starts_with("42") || s.starts_with("21") || s.starts_with("2F") => {
+            Code::InvalidQuery
+        }
+        s if s.starts_with("25") || s.starts_with("0A") || s.starts_with("P0") => {
+            Code::InvalidQuery
+        }
+        s if s.starts_with("08") || s.starts_with("53") || s.starts_with("57") => {
+            Code::BackendUnavailable
+        }
+        _ => Code::DatabaseError,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_map_to_their_causes() {
+        assert_eq!(sqlstate_code("23505").status(), StatusCode::CONFLICT);
+        assert_eq!(
+            sqlstate_code("23503").status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            sqlstate_code("23502").status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(sqlstate_code("22P02"), Code::InvalidValue);
+        assert_eq!(sqlstate_code("22P02").status(), StatusCode::BAD_REQUEST);
+        assert_eq!(sqlstate_code("XX000"), Code::DatabaseError);
+    }
+}

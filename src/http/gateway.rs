@@ -1,0 +1,159 @@
+//! `/gateway/fetch|data|insert|update|delete`: structured CRUD in the gateway dialect.
+
+use std::sync::Arc;
+
+use actix::dev::SendError;
+use actix_web::{web, HttpRequest, HttpResponse};
+use athena_actors::ops::{OpOutput, Operation};
+use athena_actors::pool::{Execute, HealthState};
+use athena_actors::registry::{ClientHandle, Lifecycle};
+use tokio::sync::oneshot;
+
+use super::error::{ApiError, Code};
+use super::{body, respond, AppState};
+use crate::dialect::{self, Kind};
+
+/// The client named by `X-Athena-Client` (or `fallback`), ready to take requests.
+pub fn client(
+    req: &HttpRequest,
+    state: &AppState,
+    fallback: Option<&str>,
+) -> Result<Arc<ClientHandle>, ApiError> {
+    let header = match req.headers().get("x-athena-client") {
+        Some(v) => Some(v.to_str().map_err(|_| {
+            ApiError::new(Code::InvalidField, "X-Athena-Client must be visible ASCII")
+        })?),
+        None => None,
+    };
+    let name = header
+        .or(fallback)
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                Code::MissingClientHeader,
+                "the X-Athena-Client header is required",
+            )
+            .hint("name the database client, e.g. X-Athena-Client: default")
+        })?;
+    let snapshot = state.actors.snapshot.load();
+    if !snapshot.loaded {
+        return Err(ApiError::new(
+            Code::NotReady,
+            "the client registry is still loading",
+        ));
+    }
+    let handle = snapshot
+        .get(name)
+        .ok_or_else(|| {
+            ApiError::new(Code::UnknownClient, format!("no client named {name:?}"))
+                .hint("GET /schema/clients lists the clients (admin key)")
+        })?
+        .clone();
+    match &handle.lifecycle {
+        Lifecycle::Active => Ok(handle),
+        Lifecycle::Frozen { .. } => Err(ApiError::new(
+            Code::ClientFrozen,
+            format!("client {name:?} is frozen"),
+        )),
+        Lifecycle::Deleted => Err(ApiError::new(
+            Code::UnknownClient,
+            format!("no client named {name:?}"),
+        )),
+    }
+}
+
+/// Sends one operation to the client's pool actor and waits for its answer.
+pub async fn execute(handle: &ClientHandle, op: Operation) -> Result<OpOutput, ApiError> {
+    if handle.status.state() == HealthState::Offline {
+        return Err(ApiError::new(
+            Code::BackendUnavailable,
+            format!("the database of client {:?} is unavailable", handle.name),
+        )
+        .hint("GET / shows each client's state; requests succeed again once it is online"));
+    }
+    let (tx, rx) = oneshot::channel();
+    match handle.addr.try_send(Execute { op, reply: tx }) {
+        Ok(()) => {}
+        Err(SendError::Full(_)) => {
+            return Err(ApiError::new(
+                Code::Overloaded,
+                format!("client {:?} has too many queued requests", handle.name),
+            ))
+        }
+        Err(SendError::Closed(_)) => {
+            return Err(ApiError::new(
+                Code::BackendUnavailable,
+                format!("client {:?} is restarting", handle.name),
+            ))
+        }
+    }
+    rx.await
+        .map_err(|_| {
+            ApiError::new(
+                Code::BackendUnavailable,
+                "the pool stopped before answering",
+            )
+        })?
+        .map_err(ApiError::from)
+}
+
+fn strip_nulls(req: &HttpRequest) -> bool {
+    req.headers()
+        .get("x-strip-nulls")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+}
+
+async fn run(
+    kind: Kind,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let bytes = body::read(&req, payload, state.settings.server.max_body_bytes).await?;
+    let body = body::object(&bytes)?;
+    let handle = client(&req, &state, None)?;
+    let op = dialect::operation(kind, &body, &state.dialect())?;
+    let out = execute(&handle, op).await?;
+    let verb = match kind {
+        Kind::Fetch => "Fetched",
+        Kind::Insert => "Inserted",
+        Kind::Update => "Updated",
+        Kind::Delete => "Deleted",
+        Kind::Sql => "Returned",
+    };
+    respond::rows(verb, &out, strip_nulls(&req), &[])
+}
+
+pub async fn fetch(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    run(Kind::Fetch, req, payload, state).await
+}
+
+pub async fn insert(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    run(Kind::Insert, req, payload, state).await
+}
+
+pub async fn update(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    run(Kind::Update, req, payload, state).await
+}
+
+pub async fn delete(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    run(Kind::Delete, req, payload, state).await
+}

@@ -1,0 +1,131 @@
+//! The HTTP edge: actix-web routes, one file per surface. Handlers parse and validate, look the
+//! client up in the registry snapshot, send one typed message to its pool actor, and render the
+//! envelope. They hold no state of their own.
+
+pub mod auth;
+pub mod body;
+pub mod error;
+mod gateway;
+mod health;
+mod query;
+mod respond;
+mod schema;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::http::Method;
+use actix_web::{web, FromRequest, Handler, HttpRequest, Resource, Responder};
+use athena_actors::ActorHandles;
+
+use crate::config::Settings;
+use crate::dialect::DialectOptions;
+use error::{ApiError, Code};
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub actors: ActorHandles,
+    pub started: Instant,
+}
+
+impl AppState {
+    pub fn dialect(&self) -> DialectOptions {
+        let g = &self.settings.gateway;
+        DialectOptions {
+            default_limit: g.default_limit,
+            max_limit: g.max_limit,
+            camel_to_snake: g.force_camel_case_to_snake_case,
+        }
+    }
+}
+
+/// Every route the server registers, built in one place so that the list the OpenAPI test checks
+/// is the list actix serves.
+pub struct RouteTable {
+    entries: Vec<(Method, &'static str)>,
+    resources: Vec<(&'static str, Option<Resource>)>,
+}
+
+impl RouteTable {
+    fn add<F, Args>(&mut self, method: Method, path: &'static str, handler: F)
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.entries.push((method.clone(), path));
+        let slot = match self.resources.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, slot)) => slot,
+            None => {
+                self.resources.push((path, Some(web::resource(path))));
+                &mut self.resources.last_mut().expect("just pushed").1
+            }
+        };
+        let res = slot.take().expect("resource present");
+        *slot = Some(res.route(web::method(method).to(handler)));
+    }
+
+    /// `(METHOD, path)` for every registered route.
+    pub fn list(&self) -> Vec<(String, String)> {
+        self.entries
+            .iter()
+            .map(|(m, p)| (m.as_str().to_string(), p.to_string()))
+            .collect()
+    }
+
+    fn register(self, cfg: &mut web::ServiceConfig) {
+        for (_, res) in self.resources {
+            let res = res.expect("resource present");
+            cfg.service(res.default_service(web::to(method_not_allowed)));
+        }
+    }
+}
+
+/// Builds the route table.
+pub fn routes() -> RouteTable {
+    let mut t = RouteTable {
+        entries: Vec::new(),
+        resources: Vec::new(),
+    };
+    t.add(Method::GET, "/", health::root);
+    t.add(Method::GET, "/health", health::health);
+    t.add(Method::GET, "/ready", health::ready);
+    t.add(Method::GET, "/openapi.yaml", health::openapi);
+    t.add(Method::GET, "/openapi-wss.yaml", health::openapi_wss);
+    t.add(Method::POST, "/gateway/fetch", gateway::fetch);
+    t.add(Method::POST, "/gateway/data", gateway::fetch);
+    t.add(Method::PUT, "/gateway/insert", gateway::insert);
+    t.add(Method::POST, "/gateway/insert", gateway::insert);
+    t.add(Method::POST, "/gateway/update", gateway::update);
+    t.add(Method::DELETE, "/gateway/delete", gateway::delete);
+    t.add(Method::POST, "/gateway/delete", gateway::delete);
+    t.add(Method::POST, "/gateway/query", query::gateway_query);
+    t.add(Method::POST, "/query/sql", query::query_sql);
+    t.add(Method::GET, "/schema/clients", schema::clients);
+    t.add(Method::GET, "/schema/tables", schema::tables);
+    t.add(Method::GET, "/schema/columns", schema::columns);
+    t
+}
+
+/// Registers every route plus the envelope-shaped 404.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    routes().register(cfg);
+    cfg.default_service(web::to(not_found));
+}
+
+async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new(
+        Code::NotFound,
+        format!("no route for {} {}", req.method(), req.path()),
+    )
+    .hint("GET /openapi.yaml describes every route"))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new(
+        Code::MethodNotAllowed,
+        format!("{} is not allowed on {}", req.method(), req.path()),
+    ))
+}

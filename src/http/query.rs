@@ -1,0 +1,95 @@
+//! Raw SQL: `POST /gateway/query {query, params?}` and `POST /query/sql {query, driver, db_name}`.
+//! Both need the admin key (until API keys with `gateway.query` exist) and run under the client's
+//! statement timeout. Caller-supplied connection targets (`X-JDBC-URL`) are refused.
+
+use std::time::Instant;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use athena_actors::ops::Operation;
+use serde_json::{json, Value};
+
+use super::error::{ApiError, Code};
+use super::gateway::{client, execute};
+use super::{auth, body, respond, AppState};
+use crate::dialect;
+
+fn refuse_connection_targets(req: &HttpRequest) -> Result<(), ApiError> {
+    if req.headers().contains_key("x-jdbc-url") {
+        return Err(ApiError::new(
+            Code::ConnectionTargetNotAllowed,
+            "caller-supplied connection targets (X-JDBC-URL) are not allowed",
+        )
+        .hint("register the database as a client and name it in X-Athena-Client"));
+    }
+    Ok(())
+}
+
+pub async fn gateway_query(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth::require_admin(&req, &state)?;
+    refuse_connection_targets(&req)?;
+    let bytes = body::read(&req, payload, state.settings.server.max_body_bytes).await?;
+    let body = body::object(&bytes)?;
+    let handle = client(&req, &state, None)?;
+    let sql = dialect::sql(&body)?;
+    let out = execute(&handle, Operation::Sql(sql)).await?;
+    respond::rows(
+        "Returned",
+        &out,
+        false,
+        &[
+            ("returned_row_count", json!(out.row_count)),
+            ("rows_affected", json!(out.rows_affected)),
+        ],
+    )
+}
+
+pub async fn query_sql(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth::require_admin(&req, &state)?;
+    refuse_connection_targets(&req)?;
+    let bytes = body::read(&req, payload, state.settings.server.max_body_bytes).await?;
+    let body = body::object(&bytes)?;
+    let driver = dialect::opt_str(&body, "driver")?.ok_or_else(|| dialect::missing("driver"))?;
+    match driver.to_ascii_lowercase().as_str() {
+        "postgresql" | "postgres" => {}
+        "athena" | "scylla" | "supabase" => {
+            return Err(ApiError::new(
+                Code::DriverNotAvailable,
+                format!("the {driver} driver is not available on this server"),
+            ))
+        }
+        other => {
+            return Err(ApiError::new(
+                Code::UnknownDriver,
+                format!("unknown driver {other:?}; use postgresql"),
+            ))
+        }
+    }
+    let db_name = dialect::opt_str(&body, "db_name")?;
+    let handle = client(&req, &state, db_name)?;
+    let sql = dialect::sql(&body)?;
+    let started = Instant::now();
+    let out = execute(&handle, Operation::Sql(sql)).await?;
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    respond::rows(
+        "Returned",
+        &out,
+        false,
+        &[
+            ("db_name", Value::String(handle.name.clone())),
+            (
+                "duration_ms",
+                json!((duration_ms * 1000.0).round() / 1000.0),
+            ),
+            ("returned_row_count", json!(out.row_count)),
+            ("rows_affected", json!(out.rows_affected)),
+        ],
+    )
+}

@@ -1,0 +1,72 @@
+//! Success envelopes. Rows rendered by the database are spliced in as bytes; they are parsed only
+//! when a transform (strip nulls) is asked for.
+
+use actix_web::HttpResponse;
+use athena_actors::ops::OpOutput;
+use serde_json::Value;
+
+use super::error::{ApiError, Code};
+
+pub fn json(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body)
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        "row"
+    } else {
+        "rows"
+    }
+}
+
+/// Removes null-valued fields from every row object.
+pub fn strip_nulls(rows_json: &str) -> Result<String, ApiError> {
+    let mut rows: Value = serde_json::from_str(rows_json)
+        .map_err(|e| ApiError::new(Code::Internal, format!("rows were not JSON: {e}")))?;
+    if let Value::Array(items) = &mut rows {
+        for item in items {
+            if let Value::Object(m) = item {
+                m.retain(|_, v| !v.is_null());
+            }
+        }
+    }
+    Ok(rows.to_string())
+}
+
+/// `{"status":"success","message":"<verb> N rows","data":{"rows":[…],"count":N?,…extra}}`.
+pub fn rows(
+    verb: &str,
+    out: &OpOutput,
+    strip: bool,
+    extra: &[(&str, Value)],
+) -> Result<HttpResponse, ApiError> {
+    let rows = if strip {
+        strip_nulls(&out.rows_json)?
+    } else {
+        out.rows_json.clone()
+    };
+    let mut body = String::with_capacity(rows.len() + 96);
+    body.push_str("{\"status\":\"success\",\"message\":\"");
+    body.push_str(&format!(
+        "{verb} {} {}",
+        out.row_count,
+        plural(out.row_count)
+    ));
+    body.push_str("\",\"data\":{\"rows\":");
+    body.push_str(&rows);
+    if let Some(total) = out.total {
+        body.push_str(&format!(",\"count\":{total}"));
+    }
+    for (k, v) in extra {
+        body.push_str(&format!(",{}:{}", Value::String((*k).into()), v));
+    }
+    body.push_str("}}");
+    Ok(json(body))
+}
+
+/// An envelope around arbitrary data.
+pub fn data(message: &str, data: Value) -> HttpResponse {
+    json(serde_json::json!({"status": "success", "message": message, "data": data}).to_string())
+}

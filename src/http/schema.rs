@@ -1,0 +1,88 @@
+//! `GET /schema/clients|tables|columns`, read from the registry and the live catalog.
+
+use std::collections::HashMap;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use athena_actors::ops::{Operation, TableRef};
+use serde_json::{json, Value};
+
+use super::error::{ApiError, Code};
+use super::gateway::{client, execute};
+use super::{auth, respond, AppState};
+
+pub async fn clients(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth::require_admin(&req, &state)?;
+    let snap = state.actors.snapshot.load();
+    let names: Vec<&str> = snap
+        .clients
+        .values()
+        .filter(|c| c.lifecycle.as_str() == "active")
+        .map(|c| c.name.as_str())
+        .collect();
+    let details: Vec<Value> = snap
+        .clients
+        .values()
+        .map(|c| super::health::client_json(c))
+        .collect();
+    Ok(respond::data(
+        &format!("{} clients", names.len()),
+        json!({"clients": names, "details": details}),
+    ))
+}
+
+pub async fn tables(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let handle = client(&req, &state, None)?;
+    let out = execute(&handle, Operation::ListTables).await?;
+    let tables: Value = serde_json::from_str(&out.rows_json)
+        .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
+    Ok(respond::data(
+        &format!("Fetched {} tables", out.row_count),
+        json!({"tables": tables}),
+    ))
+}
+
+pub async fn columns(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map_err(|e| ApiError::new(Code::InvalidField, format!("bad query string: {e}")))?;
+    let name = query
+        .get("table_name")
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                Code::MissingField,
+                "the table_name query parameter is required",
+            )
+        })?;
+    let table = match (query.get("schema"), name.split_once('.')) {
+        (Some(s), _) => TableRef {
+            schema: Some(s.clone()),
+            name: name.to_string(),
+        },
+        (None, Some((s, t))) if !s.is_empty() && !t.is_empty() => TableRef {
+            schema: Some(s.into()),
+            name: t.into(),
+        },
+        _ => TableRef {
+            schema: None,
+            name: name.to_string(),
+        },
+    };
+    let handle = client(&req, &state, None)?;
+    let out = execute(&handle, Operation::DescribeTable(table)).await?;
+    let columns: Value = serde_json::from_str(&out.rows_json)
+        .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
+    Ok(respond::data(
+        &format!("Fetched {} columns", out.row_count),
+        json!({"table_name": name, "columns": columns}),
+    ))
+}

@@ -1,0 +1,59 @@
+//! Athena: one HTTP gateway in front of many databases.
+//!
+//! The library holds the edges and the wiring; `main.rs` only parses the command line and calls
+//! [`cli::run`]. Tests start the same server with [`start`].
+
+pub mod cli;
+pub mod config;
+pub mod dialect;
+pub mod http;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use athena_actors::ActorHandles;
+
+use crate::config::Settings;
+use crate::http::AppState;
+
+/// A started server: its address, its actors, and the future that runs it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub actors: ActorHandles,
+    pub server: Server,
+}
+
+/// Starts the actors (one `spawn_all`) and binds the HTTP server. Must be called inside an actix
+/// system; await (or spawn) `Running::server` to serve.
+pub fn start(settings: Settings) -> std::io::Result<Running> {
+    let actors = athena_actors::spawn_all(settings.clients.clone());
+    let state = AppState {
+        settings: Arc::new(settings),
+        actors: actors.clone(),
+        started: Instant::now(),
+    };
+    let s = state.settings.server.clone();
+    let data = web::Data::new(state);
+    let mut server =
+        HttpServer::new(move || App::new().app_data(data.clone()).configure(http::configure))
+            .keep_alive(Duration::from_secs(s.keep_alive_secs))
+            .shutdown_timeout(s.shutdown_timeout_secs);
+    if s.workers > 0 {
+        server = server.workers(s.workers);
+    }
+    let server = server.bind((s.host.as_str(), s.port))?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| std::io::Error::other("bound to no address"))?;
+    tracing::info!(%addr, clients = actors.snapshot.load().clients.len(), "athena listening");
+    Ok(Running {
+        addr,
+        actors,
+        server: server.run(),
+    })
+}
