@@ -27,7 +27,7 @@ fn clients(state: &AppState) -> (Vec<Value>, &'static str) {
     let states: Vec<HealthState> = snap.clients.values().map(|c| c.status.state()).collect();
     let overall = if states.iter().all(|s| *s == HealthState::Online) {
         "online"
-    } else if states.iter().any(|s| *s == HealthState::Online) {
+    } else if states.contains(&HealthState::Online) {
         "degraded"
     } else {
         "offline"

@@ -41,7 +41,7 @@ pub enum OpError {
     #[error("the client's pool is overloaded")]
     Overloaded,
     #[error("database error {}: {}", .0.sqlstate, .0.message)]
-    Db(DbFailure),
+    Db(Box<DbFailure>),
     #[error("internal error: {0}")]
     Internal(String),
 }

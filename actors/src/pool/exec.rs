@@ -29,7 +29,14 @@ pub fn map_pool_error(e: PoolError) -> OpError {
         PoolError::Timeout(TimeoutType::Recycle) => {
             OpError::Unavailable("checking a pooled connection timed out".into())
         }
-        PoolError::Backend(e) => map_pg_error(e),
+        // Backend errors come from opening or checking a connection: whatever the server said
+        // (refused, unknown database, bad credentials), the client cannot be reached.
+        PoolError::Backend(e) => match map_pg_error(e) {
+            OpError::Db(f) => {
+                OpError::Unavailable(format!("{} (SQLSTATE {})", f.message, f.sqlstate))
+            }
+            other => other,
+        },
         PoolError::Closed => OpError::Unavailable("the pool is closed".into()),
         PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_) => {
             OpError::Internal(e.to_string())
@@ -46,14 +53,14 @@ pub fn map_pg_error(e: tokio_postgres::Error) -> OpError {
         if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300") {
             return OpError::Unavailable(db.message().to_string());
         }
-        return OpError::Db(DbFailure {
+        return OpError::Db(Box::new(DbFailure {
             sqlstate: code.to_string(),
             message: db.message().to_string(),
             detail: db.detail().map(str::to_string),
             hint: db.hint().map(str::to_string),
             constraint: db.constraint().map(str::to_string),
             column: db.column().map(str::to_string),
-        });
+        }));
     }
     if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) {
         return OpError::Unavailable(connection_cause(&e));

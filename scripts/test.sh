@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine or CI: checks the services the tests use, installs the
+# one tool the tests need beyond the Rust toolchain, then runs every test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_service() { # name host port start-hint
+  if ! (exec 3<>"/dev/tcp/$2/$3") 2>/dev/null; then
+    echo "error: $1 is not reachable on $2:$3. Start it with: $4" >&2
+    exit 1
+  fi
+}
+need_service PostgreSQL 127.0.0.1 5432 \
+  "pg_ctlcluster --skip-systemctl-redirect \$(ls /etc/postgresql) main start"
+
+# The OpenAPI test validates both documents with openapi-spec-validator.
+if ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator
+fi
+
+cargo test --workspace --locked "$@"

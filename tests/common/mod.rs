@@ -1,0 +1,313 @@
+//! Test harness: a fresh PostgreSQL database per test (unique name, dropped at the end) and a real
+//! Athena server on a free port in its own actix system, driven over HTTP with reqwest.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use athena_rs::config::Settings;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub const PG_BASE: &str = "postgres://postgres@127.0.0.1:5432";
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub fn unique_name(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub async fn admin_connect() -> tokio_postgres::Client {
+    let (client, conn) =
+        tokio_postgres::connect(&format!("{PG_BASE}/postgres"), tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL is not reachable at 127.0.0.1:5432 ({e}). Start it with: \
+                 pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+                )
+            });
+    tokio::spawn(conn);
+    client
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub name: String,
+    pub uri: String,
+}
+
+impl TestDb {
+    pub async fn create(seed: &str) -> TestDb {
+        let name = unique_name("athena_t");
+        let admin = admin_connect().await;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        let db = TestDb {
+            uri: format!("{PG_BASE}/{name}"),
+            name,
+        };
+        if !seed.is_empty() {
+            db.execute(seed).await;
+        }
+        db
+    }
+
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(&self.uri, tokio_postgres::NoTls)
+            .await
+            .expect("connect to test database");
+        tokio::spawn(conn);
+        client
+    }
+
+    pub async fn execute(&self, sql: &str) {
+        self.client()
+            .await
+            .batch_execute(sql)
+            .await
+            .expect("seed SQL runs");
+    }
+
+    /// One value from a query, as text.
+    pub async fn scalar(&self, sql: &str) -> Option<String> {
+        let rows = self
+            .client()
+            .await
+            .simple_query(sql)
+            .await
+            .expect("query runs");
+        rows.into_iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).map(str::to_string)),
+            _ => None,
+        })?
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let admin = admin_connect().await;
+                let _ = admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+/// Config text for a server whose `default` client is `uri`; `extra` is appended under the
+/// client (indented lines) or, when it starts without indentation, at the top level.
+pub fn config_yaml(uri: &str, client_extra: &str, top_extra: &str) -> String {
+    format!(
+        "server:\n  host: 127.0.0.1\n  port: 0\n  workers: 2\n{top_extra}\nclients:\n  default:\n    uri: {uri}\n    probe_interval_ms: 200\n{client_extra}\n"
+    )
+}
+
+/// A running Athena server on its own thread and actix system.
+pub struct TestServer {
+    pub base: String,
+    pub http: reqwest::Client,
+    system: Option<actix_rt::System>,
+    thread: Option<JoinHandle<()>>,
+    pub actors: athena_actors::ActorHandles,
+}
+
+impl TestServer {
+    pub async fn start(db: &TestDb) -> TestServer {
+        TestServer::start_yaml(&config_yaml(&db.uri, "", "")).await
+    }
+
+    pub async fn start_yaml(yaml: &str) -> TestServer {
+        let mut settings = Settings::from_yaml(yaml, std::path::Path::new("test.yaml"))
+            .expect("test config is valid");
+        settings.admin_key = Some(ADMIN_KEY.to_string());
+        TestServer::start_settings(settings).await
+    }
+
+    pub async fn start_settings(settings: Settings) -> TestServer {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let sys = actix_rt::System::new();
+            sys.block_on(async move {
+                let running = athena_rs::start(settings).expect("server starts");
+                tx.send((
+                    actix_rt::System::current(),
+                    running.addr,
+                    running.actors.clone(),
+                ))
+                .unwrap();
+                actix_rt::spawn(running.server);
+            });
+            let _ = sys.run();
+        });
+        let (system, addr, actors) = rx.recv().expect("server thread reports its address");
+        let srv = TestServer {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            system: Some(system),
+            thread: Some(thread),
+            actors,
+        };
+        srv.wait_ready().await;
+        srv
+    }
+
+    /// Waits until the registry is loaded and every client has been probed online.
+    pub async fn wait_ready(&self) {
+        for _ in 0..100 {
+            if let Ok(r) = self.http.get(format!("{}/ready", self.base)).send().await {
+                if r.status() == StatusCode::OK {
+                    let v: Value = r.json().await.unwrap();
+                    let all_probed = v["data"]["clients"]
+                        .as_array()
+                        .is_some_and(|c| c.iter().all(|c| c["state"] != "unknown"));
+                    if all_probed {
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("server did not become ready");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends `body` with `X-Athena-Client: default` and returns status and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .header("X-Athena-Client", "default");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        read(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    /// Raw SQL through `/gateway/query` with the admin key.
+    pub async fn sql(&self, query: &str, params: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(self.url("/gateway/query"))
+            .header("X-Athena-Client", "default")
+            .bearer_auth(ADMIN_KEY)
+            .json(&serde_json::json!({"query": query, "params": params}))
+            .send()
+            .await
+            .expect("request sent");
+        read(r).await
+    }
+}
+
+pub async fn read(r: reqwest::Response) -> (StatusCode, Value) {
+    let status = r.status();
+    let text = r.text().await.expect("body read");
+    let v = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("response is not JSON ({e}): {text:?}"));
+    (status, v)
+}
+
+/// Asserts an error envelope with `code` and `status`.
+#[track_caller]
+pub fn assert_error(res: &(StatusCode, Value), status: u16, code: &str) {
+    let (s, v) = res;
+    assert_eq!(s.as_u16(), status, "status of {v}");
+    assert_eq!(v["status"], "error", "{v}");
+    assert_eq!(v["code"], code, "{v}");
+    assert!(v["message"].is_string() && v["error"].is_string(), "{v}");
+    assert!(v["trace_id"].as_str().is_some_and(|t| !t.is_empty()), "{v}");
+}
+
+/// The rows of a success envelope.
+#[track_caller]
+pub fn rows(res: &(StatusCode, Value)) -> Vec<Value> {
+    let (s, v) = res;
+    assert_eq!(s.as_u16(), 200, "{v}");
+    assert_eq!(v["status"], "success", "{v}");
+    v["data"]["rows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("no rows in {v}"))
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(sys) = self.system.take() {
+            sys.stop();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The schema most tests share.
+pub const SEED: &str = r#"
+CREATE TABLE users (
+    id bigserial PRIMARY KEY,
+    email text UNIQUE NOT NULL,
+    name text,
+    age int,
+    status text DEFAULT 'active',
+    score numeric(10,2),
+    created_at timestamptz NOT NULL DEFAULT '2024-01-01T00:00:00Z'
+);
+CREATE INDEX ON users (age);
+CREATE TABLE orders (
+    order_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id bigint NOT NULL REFERENCES users(id),
+    total numeric(12,2) NOT NULL CHECK (total >= 0),
+    tags text[],
+    meta jsonb
+);
+CREATE TABLE no_pk (a int, b text);
+CREATE SCHEMA other;
+CREATE TABLE other.things (id int PRIMARY KEY, label text);
+INSERT INTO other.things VALUES (1, 'one'), (2, 'two');
+INSERT INTO users (email, name, age, status, score) VALUES
+    ('ada@example.com', 'Ada', 36, 'active', 10.50),
+    ('bob@example.com', 'Bob', 25, 'inactive', 3.25),
+    ('cy@example.com', 'Cy', NULL, 'active', NULL),
+    ('dee@example.com', 'Dee', 41, 'banned', 99.99),
+    ('eve@example.com', 'Eve', 25, 'active', 0);
+INSERT INTO orders (user_id, total, tags, meta) VALUES
+    (1, 20.00, '{red,blue}', '{"gift": true, "items": 2}'),
+    (1, 5.50, '{blue}', '{"gift": false}'),
+    (2, 100.00, '{}', NULL);
+"#;

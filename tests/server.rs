@@ -1,0 +1,232 @@
+//! Health, readiness, schema routes, offline backends and overload.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+async fn get(srv: &TestServer, path: &str, admin: bool) -> (reqwest::StatusCode, Value) {
+    let mut req = srv
+        .http
+        .get(srv.url(path))
+        .header("X-Athena-Client", "default");
+    if admin {
+        req = req.bearer_auth(ADMIN_KEY);
+    }
+    read(req.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn root_health_and_ready_report_real_states() {
+    let db = TestDb::create("").await;
+    let yaml = config_yaml(&db.uri, "  down:\n    uri: postgres://postgres@127.0.0.1:1/nothing\n    probe_interval_ms: 200\n    pool:\n      connect_timeout_ms: 500\n", "");
+    let srv = TestServer::start_yaml(&yaml).await;
+    let (s, v) = get(&srv, "/", false).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["message"], "athena is online");
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["athena_deadpool"], "degraded");
+    let clients = v["data"]["clients"].as_array().unwrap();
+    let state = |name: &str| clients.iter().find(|c| c["name"] == name).unwrap()["state"].clone();
+    assert_eq!(state("default"), "online");
+    assert_eq!(state("down"), "offline");
+    assert!(
+        !v.to_string().contains("127.0.0.1:1"),
+        "no connection strings in the health report"
+    );
+    let (s, v) = get(&srv, "/health", false).await;
+    assert_eq!((s.as_u16(), v["status"].as_str()), (200, Some("success")));
+    let (s, v) = get(&srv, "/ready", false).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["data"]["clients"].as_array().unwrap().len(), 2);
+    let r = read(
+        srv.http
+            .post(srv.url("/gateway/fetch"))
+            .header("X-Athena-Client", "down")
+            .json(&json!({"table_name": "t"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&r, 503, "backend_unavailable");
+}
+
+#[tokio::test]
+async fn a_client_whose_database_appears_later_comes_online_by_itself() {
+    let name = unique_name("athena_t_late");
+    let uri = format!("{PG_BASE}/{name}");
+    let srv = TestServer::start_yaml(&config_yaml(&uri, "", "")).await;
+    let resp = srv
+        .http
+        .post(srv.url("/gateway/fetch"))
+        .header("X-Athena-Client", "default")
+        .json(&json!({"table_name": "t"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap()),
+        Some("1")
+    );
+    assert_error(&read(resp).await, 503, "backend_unavailable");
+    admin_connect()
+        .await
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let db = TestDb { name, uri };
+    db.execute("CREATE TABLE t (id int); INSERT INTO t VALUES (1);")
+        .await;
+    let mut last = None;
+    for _ in 0..50 {
+        let r = srv.post("/gateway/fetch", json!({"table_name": "t"})).await;
+        if r.0 == 200 {
+            assert_eq!(rows(&r).len(), 1);
+            let (_, v) = get(&srv, "/", false).await;
+            assert_eq!(v["data"]["clients"][0]["state"], "online");
+            return;
+        }
+        last = Some(r);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("client did not come online: {last:?}");
+}
+
+#[tokio::test]
+async fn a_full_pool_answers_overloaded_with_retry_after() {
+    let db = TestDb::create("").await;
+    let yaml = config_yaml(
+        &db.uri,
+        "    pool:\n      max_size: 1\n",
+        "gateway:\n  mailbox_capacity: 2\n",
+    );
+    let srv = TestServer::start_yaml(&yaml).await;
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let http = srv.http.clone();
+        let url = srv.url("/gateway/query");
+        tasks.push(tokio::spawn(async move {
+            let r = http
+                .post(url)
+                .header("X-Athena-Client", "default")
+                .bearer_auth(ADMIN_KEY)
+                .json(&json!({"query": "SELECT pg_sleep(0.3)"}))
+                .send()
+                .await
+                .unwrap();
+            let retry = r.headers().get("retry-after").is_some();
+            let (s, v) = read(r).await;
+            (s.as_u16(), v["code"].as_str().map(str::to_string), retry)
+        }));
+    }
+    let mut ok = 0;
+    let mut overloaded = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            (200, _, _) => ok += 1,
+            (503, Some(code), true) if code == "overloaded" => overloaded += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert!(
+        ok >= 1 && overloaded >= 1,
+        "ok {ok}, overloaded {overloaded}"
+    );
+}
+
+#[tokio::test]
+async fn schema_routes_read_the_live_catalog() {
+    let db = TestDb::create(SEED).await;
+    let srv = TestServer::start(&db).await;
+    let (s, v) = get(&srv, "/schema/tables", false).await;
+    assert_eq!(s, 200, "{v}");
+    let tables: Vec<String> = v["data"]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            format!(
+                "{}.{}",
+                t["table_schema"].as_str().unwrap(),
+                t["table_name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for t in [
+        "public.users",
+        "public.orders",
+        "public.no_pk",
+        "other.things",
+    ] {
+        assert!(tables.contains(&t.to_string()), "{t} in {tables:?}");
+    }
+    assert!(!tables
+        .iter()
+        .any(|t| t.starts_with("pg_catalog") || t.starts_with("information_schema")));
+    let (s, v) = get(&srv, "/schema/columns?table_name=users", false).await;
+    assert_eq!(s, 200, "{v}");
+    let cols = v["data"]["columns"].as_array().unwrap();
+    assert_eq!(cols.len(), 7);
+    assert_eq!(cols[0]["column_name"], "id");
+    assert_eq!(cols[0]["is_primary_key"], true);
+    assert_eq!(cols[0]["data_type"], "bigint");
+    assert_eq!(cols[1]["is_nullable"], false);
+    let (s, v) = get(
+        &srv,
+        "/schema/columns?table_name=things&schema=other",
+        false,
+    )
+    .await;
+    assert_eq!(
+        (s.as_u16(), v["data"]["columns"].as_array().map(Vec::len)),
+        (200, Some(2))
+    );
+    assert_error(
+        &get(&srv, "/schema/columns", false).await,
+        400,
+        "missing_field",
+    );
+    assert_error(
+        &get(&srv, "/schema/columns?table_name=nope", false).await,
+        404,
+        "unknown_table",
+    );
+    let r = read(
+        srv.http
+            .get(srv.url("/schema/tables"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&r, 400, "missing_client_header");
+    assert_error(
+        &get(&srv, "/schema/clients", false).await,
+        401,
+        "missing_api_key",
+    );
+    let (s, v) = get(&srv, "/schema/clients", true).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["data"]["clients"], json!(["default"]));
+}
+
+#[tokio::test]
+async fn openapi_documents_are_served() {
+    let db = TestDb::create("").await;
+    let srv = TestServer::start(&db).await;
+    for path in ["/openapi.yaml", "/openapi-wss.yaml"] {
+        let r = srv.http.get(srv.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("yaml"));
+        let text = r.text().await.unwrap();
+        assert!(text.contains("openapi: 3.1"), "{path}");
+    }
+}
