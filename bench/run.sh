@@ -22,7 +22,7 @@
 # All traffic goes to 127.0.0.1. The script creates its own database and drops
 # it on exit, and stops the gateway it started.
 
-set -euo pipefail
+set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH="$ROOT/bench"
@@ -118,7 +118,8 @@ stop_server() {
     if kill -0 "$SERVER_PID" 2>/dev/null; then
         kill -TERM "$SERVER_PID" 2>/dev/null || true
         local _
-        for _ in $(seq 1 50); do
+        # the gateway drains in-flight requests for up to shutdown_timeout_secs
+        for _ in $(seq 1 150); do
             kill -0 "$SERVER_PID" 2>/dev/null || break
             sleep 0.1
         done
@@ -152,6 +153,7 @@ cleanup() {
     exit "$rc"
 }
 exec 3>&1 4>&2
+trap 'printf "[bench] ERROR: command failed (status %s) at line %s: %s\n" "$?" "$LINENO" "$BASH_COMMAND" >&4' ERR
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -244,6 +246,7 @@ start_gateway() {
     : >"$SERVER_LOG"
     ATHENA_PG_URI="postgres://postgres@$PG_HOST:$PG_PORT/$DB" \
     ATHENA_KEY_12="$KEY" \
+    NO_COLOR=1 \
         "$BIN" server --config "$ROOT/config.yaml" --port "$PORT" \
         >>"$SERVER_LOG" 2>&1 </dev/null &
     SERVER_PID=$!
@@ -331,6 +334,17 @@ check_scenario() {
         die "check failed for $(scenario_label "$s"): $method $path ${body:+with body $body }returned HTTP ${code:-nothing} (expected 200)"
     fi
     log "check ok: $method $path -> 200 $(head -c 160 "$OUT/check_$s.body" | tr -d '\n')"
+    local want="" got
+    case "$s" in
+        fetch_user) want=10 ;;
+        fetch_pk | query | insert) want=1 ;;
+    esac
+    if [ -n "$want" ]; then
+        got="$(grep -o '"user_id"' "$OUT/check_$s.body" | wc -l || true)"
+        if [ "$got" != "$want" ]; then
+            log "warning: expected $want row(s) in the response, found $got"
+        fi
+    fi
     rm -f "$OUT/check_$s.body"
 }
 

@@ -50,7 +50,7 @@ pub fn start(settings: Settings) -> std::io::Result<Running> {
         .first()
         .copied()
         .ok_or_else(|| std::io::Error::other("bound to no address"))?;
-    tracing::info!(%addr, clients = actors.snapshot.load().clients.len(), "athena listening");
+    tracing::info!(%addr, "athena listening");
     Ok(Running {
         addr,
         actors,

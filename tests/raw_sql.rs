@@ -263,3 +263,51 @@ async fn query_sql_routes_by_driver() {
         "unknown_client",
     );
 }
+
+#[tokio::test]
+async fn raw_sql_cannot_lift_the_statement_timeout_or_leak_session_state() {
+    let db = TestDb::create("CREATE TABLE t (id int);").await;
+    let yaml = config_yaml(
+        &db.uri,
+        "    statement_timeout_ms: 300\n    pool:\n      max_size: 2\n",
+        "",
+    );
+    let srv = TestServer::start_yaml(&yaml).await;
+    // Within one request: the gateway's own deadline still cancels it.
+    let started = std::time::Instant::now();
+    assert_error(
+        &srv.sql(
+            "SET LOCAL statement_timeout = 0; SELECT pg_sleep(3)",
+            json!([]),
+        )
+        .await,
+        504,
+        "statement_timeout",
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    // Across requests: session settings, roles, search_path and open transactions are reset.
+    for q in [
+        "SET statement_timeout = 0",
+        "SET search_path = pg_catalog",
+        "BEGIN; INSERT INTO t VALUES (1)",
+    ] {
+        for _ in 0..2 {
+            let r = srv.sql(q, json!([])).await;
+            assert_eq!(r.0, 200, "{q}: {}", r.1);
+        }
+    }
+    for _ in 0..4 {
+        assert_error(
+            &srv.sql("SELECT pg_sleep(2)", json!([])).await,
+            504,
+            "statement_timeout",
+        );
+        let r = srv.post("/gateway/fetch", json!({"table_name": "t"})).await;
+        assert_eq!(
+            rows(&r).len(),
+            0,
+            "the unfinished transaction was rolled back"
+        );
+    }
+    assert_eq!(db.scalar("SELECT count(*) FROM t").await.unwrap(), "0");
+}

@@ -230,3 +230,27 @@ async fn openapi_documents_are_served() {
         assert!(text.contains("openapi: 3.1"), "{path}");
     }
 }
+
+#[tokio::test]
+async fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
+    let db = TestDb::create("").await;
+    let srv = TestServer::start(&db).await;
+    let r = srv
+        .http
+        .get(srv.url("/gateway/insert"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_string()),
+        Some("PUT, POST".into())
+    );
+    assert_error(&read(r).await, 405, "method_not_allowed");
+    assert_error(
+        &read(srv.http.get(srv.url("/nope")).send().await.unwrap()).await,
+        404,
+        "not_found",
+    );
+}

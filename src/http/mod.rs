@@ -123,9 +123,30 @@ async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError
     .hint("GET /openapi.yaml describes every route"))
 }
 
-async fn method_not_allowed(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::new(
+/// Methods allowed on each path, for the `Allow` header of 405 answers.
+fn allowed_methods(path: &str) -> String {
+    static TABLE: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| routes().list());
+    let methods: Vec<&str> = table
+        .iter()
+        .filter(|(_, p)| p == path)
+        .map(|(m, _)| m.as_str())
+        .collect();
+    methods.join(", ")
+}
+
+async fn method_not_allowed(req: HttpRequest) -> actix_web::HttpResponse {
+    let allow = allowed_methods(req.match_pattern().as_deref().unwrap_or(req.path()));
+    let mut resp = actix_web::ResponseError::error_response(&ApiError::new(
         Code::MethodNotAllowed,
-        format!("{} is not allowed on {}", req.method(), req.path()),
-    ))
+        format!(
+            "{} is not allowed on {}; use {allow}",
+            req.method(),
+            req.path()
+        ),
+    ));
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&allow) {
+        resp.headers_mut().insert(actix_web::http::header::ALLOW, v);
+    }
+    resp
 }

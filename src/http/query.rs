@@ -72,7 +72,20 @@ pub async fn query_sql(
             ))
         }
     }
+    // db_name names the client; X-Athena-Client may repeat it but not contradict it.
     let db_name = dialect::opt_str(&body, "db_name")?;
+    let header = req
+        .headers()
+        .get("x-athena-client")
+        .and_then(|v| v.to_str().ok());
+    if let (Some(d), Some(h)) = (db_name, header) {
+        if !d.trim().eq_ignore_ascii_case(h.trim()) {
+            return Err(ApiError::new(
+                Code::InvalidField,
+                format!("db_name {d:?} and X-Athena-Client {h:?} name different clients"),
+            ));
+        }
+    }
     let handle = client(&req, &state, db_name)?;
     let sql = dialect::sql(&body)?;
     let started = Instant::now();

@@ -28,7 +28,11 @@ pub async fn clients(
         .map(|c| super::health::client_json(c))
         .collect();
     Ok(respond::data(
-        &format!("{} clients", names.len()),
+        &format!(
+            "{} client{}",
+            names.len(),
+            if names.len() == 1 { "" } else { "s" }
+        ),
         json!({"clients": names, "details": details}),
     ))
 }
@@ -78,11 +82,12 @@ pub async fn columns(
         },
     };
     let handle = client(&req, &state, None)?;
+    let table_name = table.name.clone();
     let out = execute(&handle, Operation::DescribeTable(table)).await?;
     let columns: Value = serde_json::from_str(&out.rows_json)
         .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
     Ok(respond::data(
         &format!("Fetched {} columns", out.row_count),
-        json!({"table_name": name, "columns": columns}),
+        json!({"table_name": table_name, "columns": columns}),
     ))
 }

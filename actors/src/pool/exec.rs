@@ -1,6 +1,8 @@
 //! Statement execution against the pool. These futures own everything they use (a pool handle
 //! and a plan), so the actor holds none of its state across an `.await`.
 
+use std::time::Duration;
+
 use deadpool_postgres::{Object, Pool, PoolError, TimeoutType};
 use serde_json::{json, Value};
 use tokio_postgres::types::{Kind, ToSql};
@@ -174,27 +176,73 @@ pub fn describe(info: &TableInfo) -> OpOutput {
     }
 }
 
+/// Restores a connection after caller-written SQL, which may have changed session state (`SET`,
+/// `SET ROLE`, `search_path`, an open transaction, advisory locks, temp tables). Prepared
+/// statements survive, so the statement cache stays valid.
+const RESET_SESSION: &str = "ROLLBACK; RESET ALL; SET SESSION AUTHORIZATION DEFAULT; CLOSE ALL; \
+    UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
+
 /// Runs caller-written SQL with positional parameters.
 ///
 /// Statements that return rows are wrapped as `WITH r AS (<query>) SELECT json_agg(r)` so
 /// PostgreSQL renders the result; statements that return none report the rows they affected.
 /// Statements that can be neither wrapped nor prepared (SHOW, several statements at once) run
 /// through the simple protocol when they take no parameters.
-pub async fn run_sql(pool: Pool, sql: Sql) -> Result<OpOutput, OpError> {
+///
+/// The statement timeout is enforced twice: by the server setting on the connection, and by a
+/// gateway deadline that cancels the query, because the SQL itself could lift the setting. The
+/// connection's session is reset before it returns to the pool.
+pub async fn run_sql(pool: Pool, sql: Sql, timeout: Duration) -> Result<OpOutput, OpError> {
     let query = sql
         .query
         .trim()
-        .trim_end_matches(|c: char| c == ';' || c.is_whitespace());
+        .trim_end_matches(|c: char| c == ';' || c.is_whitespace())
+        .to_string();
     if query.is_empty() {
         return Err(OpError::InvalidRequest("query is empty".into()));
     }
     let client = connection(&pool).await?;
+    let cancel = client.cancel_token();
+    let outcome = if timeout.is_zero() {
+        Some(run_sql_on(&client, &query, &sql.params).await)
+    } else {
+        // A little slack so the server's own timeout, with its clearer error, usually fires first.
+        tokio::time::timeout(
+            timeout + Duration::from_millis(250),
+            run_sql_on(&client, &query, &sql.params),
+        )
+        .await
+        .ok()
+    };
+    match outcome {
+        Some(result) => {
+            reset_in_background(client);
+            result
+        }
+        None => {
+            let _ = cancel.cancel_query(tokio_postgres::NoTls).await;
+            // The connection was mid-statement: do not give it back to the pool.
+            drop(Object::take(client));
+            Err(OpError::StatementTimeout)
+        }
+    }
+}
+
+fn reset_in_background(client: Object) {
+    tokio::spawn(async move {
+        if client.batch_execute(RESET_SESSION).await.is_err() {
+            drop(Object::take(client));
+        }
+    });
+}
+
+async fn run_sql_on(client: &Object, query: &str, values: &[Value]) -> Result<OpOutput, OpError> {
     let wrapped = format!(
         "WITH r AS (\n{query}\n) SELECT coalesce(json_agg(r), '[]')::text, count(*) FROM r"
     );
     match client.prepare_cached(&wrapped).await {
         Ok(stmt) => {
-            let params = bind_raw(&sql.params, stmt.params())?;
+            let params = bind_raw(values, stmt.params())?;
             let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
             let row = client.query_one(&stmt, &refs).await.map_err(map_pg_error)?;
             Ok(OpOutput {
@@ -204,7 +252,7 @@ pub async fn run_sql(pool: Pool, sql: Sql) -> Result<OpOutput, OpError> {
                 rows_affected: None,
             })
         }
-        Err(e) if e.as_db_error().is_some() => run_unwrapped(&client, query, &sql.params).await,
+        Err(e) if e.as_db_error().is_some() => run_unwrapped(client, query, values).await,
         Err(e) => Err(map_pg_error(e)),
     }
 }

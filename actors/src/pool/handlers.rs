@@ -171,7 +171,7 @@ impl Handler<Execute> for PoolActor {
         let Some(table) = table_of(&op).cloned() else {
             match op {
                 Operation::Sql(sql) => self.spawn_io(
-                    exec::run_sql(self.pool.clone(), sql),
+                    exec::run_sql(self.pool.clone(), sql, self.spec.statement_timeout),
                     reply,
                     ctx,
                     |act, out| {
