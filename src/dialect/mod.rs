@@ -157,10 +157,16 @@ pub fn columns(v: Option<&Value>, field: &str, opts: &DialectOptions) -> Result<
             ))
         }
     };
-    if list.is_empty() || list.iter().any(|c| c == "*") {
+    // `*` alone is every column; beside other names it stays in the list, so each other name is
+    // still checked against the table.
+    if list.is_empty() || list.iter().all(|c| c == "*") {
         return Ok(Columns::All);
     }
-    Ok(Columns::List(list.iter().map(|c| name(c, opts)).collect()))
+    Ok(Columns::List(
+        list.iter()
+            .map(|c| if c == "*" { c.clone() } else { name(c, opts) })
+            .collect(),
+    ))
 }
 
 fn conditions(body: &Body, opts: &DialectOptions) -> Result<Vec<Filter>, ApiError> {

@@ -236,6 +236,8 @@ impl From<OpError> for ApiError {
             OpError::NoPrimaryKey { .. } => ApiError::new(Code::NoPrimaryKey, detail)
                 .hint("delete by conditions instead of resource_id"),
             OpError::InvalidRequest(_) => ApiError::new(Code::InvalidQuery, detail),
+            OpError::LimitExceeded(_) => ApiError::new(Code::LimitExceeded, detail)
+                .hint("split the request into smaller ones"),
             OpError::StatementTimeout => ApiError::new(Code::StatementTimeout, detail),
             OpError::Unavailable(_) => ApiError::new(Code::BackendUnavailable, detail),
             OpError::PoolExhausted | OpError::Overloaded => ApiError::new(Code::Overloaded, detail),

@@ -2,12 +2,9 @@
 
 use std::sync::Arc;
 
-use actix::dev::SendError;
 use actix_web::{web, HttpRequest, HttpResponse};
-use athena_actors::ops::{OpOutput, Operation};
-use athena_actors::pool::{Execute, HealthState};
+use athena_actors::ops::{OpError, OpOutput, Operation};
 use athena_actors::registry::{ClientHandle, Lifecycle};
-use tokio::sync::oneshot;
 
 use super::error::{ApiError, Code};
 use super::{body, respond, AppState};
@@ -63,39 +60,20 @@ pub fn client(
     }
 }
 
-/// Sends one operation to the client's pool actor and waits for its answer.
+/// Runs one operation on the client's pool.
 pub async fn execute(handle: &ClientHandle, op: Operation) -> Result<OpOutput, ApiError> {
-    if handle.status.state() == HealthState::Offline {
-        return Err(ApiError::new(
+    handle.pool.execute(op).await.map_err(|e| match e {
+        OpError::Unavailable(_) => ApiError::new(
             Code::BackendUnavailable,
             format!("the database of client {:?} is unavailable", handle.name),
         )
-        .hint("GET / shows each client's state; requests succeed again once it is online"));
-    }
-    let (tx, rx) = oneshot::channel();
-    match handle.addr.try_send(Execute { op, reply: tx }) {
-        Ok(()) => {}
-        Err(SendError::Full(_)) => {
-            return Err(ApiError::new(
-                Code::Overloaded,
-                format!("client {:?} has too many queued requests", handle.name),
-            ))
-        }
-        Err(SendError::Closed(_)) => {
-            return Err(ApiError::new(
-                Code::BackendUnavailable,
-                format!("client {:?} is restarting", handle.name),
-            ))
-        }
-    }
-    rx.await
-        .map_err(|_| {
-            ApiError::new(
-                Code::BackendUnavailable,
-                "the pool stopped before answering",
-            )
-        })?
-        .map_err(ApiError::from)
+        .hint("GET / shows each client's state; requests succeed again once it is online"),
+        OpError::Overloaded | OpError::PoolExhausted => ApiError::new(
+            Code::Overloaded,
+            format!("client {:?} has too many requests in flight", handle.name),
+        ),
+        other => ApiError::from(other),
+    })
 }
 
 fn strip_nulls(req: &HttpRequest) -> bool {

@@ -15,16 +15,21 @@ pub fn client_json(c: &ClientHandle) -> Value {
     json!({
         "name": c.name,
         "backend": c.backend,
-        "state": c.status.state().as_str(),
+        "state": c.pool.shared.status.state().as_str(),
         "lifecycle": c.lifecycle.as_str(),
-        "last_error": c.status.last_error().map(|e| e.to_string()),
+        "last_error": c.pool.shared.status.last_error().map(|e| e.to_string()),
+        "inflight": c.pool.shared.inflight(),
     })
 }
 
 fn clients(state: &AppState) -> (Vec<Value>, &'static str) {
     let snap = state.actors.snapshot.load();
     let list: Vec<Value> = snap.clients.values().map(|c| client_json(c)).collect();
-    let states: Vec<HealthState> = snap.clients.values().map(|c| c.status.state()).collect();
+    let states: Vec<HealthState> = snap
+        .clients
+        .values()
+        .map(|c| c.pool.shared.status.state())
+        .collect();
     let overall = if states.iter().all(|s| *s == HealthState::Online) {
         "online"
     } else if states.contains(&HealthState::Online) {

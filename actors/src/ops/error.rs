@@ -32,6 +32,8 @@ pub enum OpError {
     NoPrimaryKey { table: String },
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    #[error("{0}")]
+    LimitExceeded(String),
     #[error("the statement ran longer than the client's statement timeout")]
     StatementTimeout,
     #[error("the database is unavailable: {0}")]

@@ -64,14 +64,37 @@ pub fn map_pg_error(e: tokio_postgres::Error) -> OpError {
             column: db.column().map(str::to_string),
         }));
     }
-    if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) {
+    if e.is_closed() || is_network_io(&e) {
         return OpError::Unavailable(connection_cause(&e));
     }
-    let text = e.to_string();
-    if text.contains("connect") || text.contains("timed out") {
-        return OpError::Unavailable(connection_cause(&e));
+    OpError::Internal(e.to_string())
+}
+
+/// Whether the error is the network failing (as opposed to, say, a protocol message the client
+/// could not parse, which says nothing about the database being reachable).
+fn is_network_io(e: &tokio_postgres::Error) -> bool {
+    use std::io::ErrorKind::*;
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                ConnectionRefused
+                    | ConnectionReset
+                    | ConnectionAborted
+                    | NotConnected
+                    | AddrNotAvailable
+                    | BrokenPipe
+                    | TimedOut
+                    | UnexpectedEof
+                    | HostUnreachable
+                    | NetworkUnreachable
+                    | NetworkDown
+            ) || io.to_string().contains("connect");
+        }
+        source = s.source();
     }
-    OpError::Internal(text)
+    e.to_string().contains("error connecting") || e.to_string().contains("timed out")
 }
 
 /// A description of a connection failure that never includes the connection string.

@@ -1,16 +1,15 @@
-//! Actor glue for [`PoolActor`]: lifecycle, the health probe and the `Execute` handler.
+//! Actor glue for [`PoolActor`]: lifecycle, the health probe, schema loads and observations.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
 
-use super::exec::{self, is_connection_failure};
-use super::messages::{ClearSchemaCache, Execute, Reply};
-use super::postgres;
-use super::schema::TableInfo;
+use super::exec;
+use super::messages::{LoadTable, Observe};
 use super::{build_pool, PoolActor};
-use crate::ops::{OpError, OpOutput, Operation, TableRef};
+use crate::ops::{OpError, TableRef};
 
 /// While online, probe every this many ticks of `probe_interval`.
 const ONLINE_PROBE_EVERY: u32 = 5;
@@ -23,7 +22,7 @@ impl Actor for PoolActor {
         self.probe(ctx);
         ctx.run_interval(self.spec.probe_interval, |act, ctx| {
             act.ticks_since_probe += 1;
-            let online = act.status.state() == super::HealthState::Online;
+            let online = matches!(act.health, super::Health::Online { .. });
             if !online || act.ticks_since_probe >= ONLINE_PROBE_EVERY {
                 act.probe(ctx);
             }
@@ -36,10 +35,13 @@ impl Supervised for PoolActor {
         tracing::warn!(client = %self.spec.name, "pool actor restarting; dropping its connections");
         self.pool.close();
         self.pool = build_pool(&self.spec);
+        self.shared.pool.store(Arc::new(self.pool.clone()));
         self.schema.clear();
+        self.publish_schema();
         self.health = super::Health::Unknown;
-        self.status.publish(&self.health);
-        self.inflight = 0;
+        self.shared.status.publish(&self.health);
+        // Waiters of interrupted loads get an error when their senders drop.
+        self.loading.clear();
         self.probing = false;
     }
 }
@@ -64,162 +66,80 @@ impl PoolActor {
     fn mark_online(&mut self) {
         if self.health.succeeded(Instant::now()) {
             tracing::info!(client = %self.spec.name, "database is online");
-            self.status.publish(&self.health);
+            self.shared.status.publish(&self.health);
         }
     }
 
     fn mark_offline(&mut self, cause: String) {
-        let changed = self.health.failed(cause.clone(), Instant::now());
-        if changed {
+        if self.health.failed(cause.clone(), Instant::now()) {
             tracing::warn!(client = %self.spec.name, %cause, "database is offline");
         }
-        self.status.publish(&self.health);
+        self.shared.status.publish(&self.health);
     }
 
-    /// Applies the outcome of a request to the health state.
-    fn observe(&mut self, res: &Result<OpOutput, OpError>) {
-        match res {
-            Err(e) if is_connection_failure(e) => self.mark_offline(e.to_string()),
-            Err(OpError::Db(f)) if f.sqlstate == "42P01" || f.sqlstate == "42703" => {
-                // The catalog changed under the cache: read it again next time.
-                self.schema.clear();
-            }
-            Ok(_) => self.mark_online(),
-            Err(_) => {}
-        }
-    }
-
-    fn spawn_io<F>(
+    fn finish_load(
         &mut self,
-        fut: F,
-        reply: Reply,
-        ctx: &mut Context<Self>,
-        after: fn(&mut Self, &OpOutput),
-    ) where
-        F: std::future::Future<Output = Result<OpOutput, OpError>> + 'static,
-    {
-        self.inflight += 1;
-        ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
-            act.inflight -= 1;
-            act.observe(&res);
-            if let Ok(out) = &res {
-                after(act, out);
-            }
-            let _ = reply.send(res);
-        }));
-    }
-
-    /// Plans and runs an operation against a known table.
-    fn run_on_table(
-        &mut self,
-        op: Operation,
-        info: Arc<TableInfo>,
-        reply: Reply,
-        ctx: &mut Context<Self>,
+        table: &TableRef,
+        res: Result<Option<Arc<super::schema::TableInfo>>, OpError>,
     ) {
-        let plan = match &op {
-            Operation::Fetch(f) => postgres::plan_fetch(f, &info),
-            Operation::Insert(i) => postgres::plan_insert(i, &info),
-            Operation::Update(u) => postgres::plan_update(u, &info),
-            Operation::Delete(d) => postgres::plan_delete(d, &info),
-            Operation::DescribeTable(_) => {
-                let _ = reply.send(Ok(exec::describe(&info)));
-                return;
-            }
-            Operation::Sql(_) | Operation::ListTables => {
-                unreachable!("only table operations are routed here")
-            }
-        };
-        match plan {
-            Ok(plan) => self.spawn_io(
-                exec::run_plan(self.pool.clone(), plan),
-                reply,
-                ctx,
-                |_, _| {},
-            ),
-            Err(e) => {
-                let _ = reply.send(Err(e));
-            }
+        for reply in self.loading.remove(table).unwrap_or_default() {
+            let _ = reply.send(res.clone());
         }
     }
 }
 
-fn table_of(op: &Operation) -> Option<&TableRef> {
-    match op {
-        Operation::Fetch(f) => Some(&f.table),
-        Operation::Insert(i) => Some(&i.table),
-        Operation::Update(u) => Some(&u.table),
-        Operation::Delete(d) => Some(&d.table),
-        Operation::DescribeTable(t) => Some(t),
-        Operation::Sql(_) | Operation::ListTables => None,
-    }
-}
-
-impl Handler<Execute> for PoolActor {
+impl Handler<LoadTable> for PoolActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Execute, ctx: &mut Context<Self>) {
-        let Execute { op, reply } = msg;
-        if let super::Health::Offline { cause, .. } = &self.health {
-            let _ = reply.send(Err(OpError::Unavailable(cause.clone())));
-            return;
-        }
-        if self.inflight >= self.spec.mailbox_capacity {
-            let _ = reply.send(Err(OpError::Overloaded));
-            return;
-        }
-        let Some(table) = table_of(&op).cloned() else {
-            match op {
-                Operation::Sql(sql) => self.spawn_io(
-                    exec::run_sql(self.pool.clone(), sql, self.spec.statement_timeout),
-                    reply,
-                    ctx,
-                    |act, out| {
-                        // A statement without result rows may have been DDL.
-                        if out.rows_affected.is_some() {
-                            act.schema.clear();
-                        }
-                    },
-                ),
-                _ => self.spawn_io(exec::list_tables(self.pool.clone()), reply, ctx, |_, _| {}),
-            }
-            return;
-        };
+    fn handle(&mut self, msg: LoadTable, ctx: &mut Context<Self>) {
+        let LoadTable { table, reply } = msg;
         if let Some(info) = self.schema.get(&table, Instant::now()) {
-            self.run_on_table(op, info, reply, ctx);
+            let _ = reply.send(Ok(Some(info)));
             return;
         }
-        self.inflight += 1;
+        if let Some(waiters) = self.loading.get_mut(&table) {
+            waiters.push_back(reply);
+            return;
+        }
+        self.loading.insert(table.clone(), VecDeque::from([reply]));
         let fut = exec::load_table(self.pool.clone(), table.clone());
-        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
-            act.inflight -= 1;
-            match res {
+        ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+            let res = match res {
                 Ok(Some(info)) => {
                     act.mark_online();
                     let info = Arc::new(info);
-                    act.schema.insert(table, info.clone(), Instant::now());
-                    act.run_on_table(op, info, reply, ctx);
+                    act.schema
+                        .insert(table.clone(), info.clone(), Instant::now());
+                    act.publish_schema();
+                    Ok(Some(info))
                 }
                 Ok(None) => {
                     act.mark_online();
-                    let _ = reply.send(Err(OpError::UnknownTable {
-                        table: table.to_string(),
-                    }));
+                    Ok(None)
                 }
                 Err(e) => {
-                    let res = Err(e);
-                    act.observe(&res);
-                    let _ = reply.send(res);
+                    if exec::is_connection_failure(&e) {
+                        act.mark_offline(e.to_string());
+                    }
+                    Err(e)
                 }
-            }
+            };
+            act.finish_load(&table, res);
         }));
     }
 }
 
-impl Handler<ClearSchemaCache> for PoolActor {
+impl Handler<Observe> for PoolActor {
     type Result = ();
 
-    fn handle(&mut self, _: ClearSchemaCache, _: &mut Context<Self>) {
-        self.schema.clear();
+    fn handle(&mut self, msg: Observe, _: &mut Context<Self>) {
+        match msg {
+            Observe::Reachable => self.mark_online(),
+            Observe::Unreachable(cause) => self.mark_offline(cause),
+            Observe::SchemaChanged => {
+                self.schema.clear();
+                self.publish_schema();
+            }
+        }
     }
 }

@@ -1,23 +1,33 @@
-//! Messages a [`PoolActor`](super::PoolActor) accepts.
+//! Messages a [`PoolActor`](super::PoolActor) accepts. Handles send them with `try_send`, so a full
+//! mailbox is an immediate `Overloaded`.
+
+use std::sync::Arc;
 
 use actix::Message;
 use tokio::sync::oneshot;
 
-use crate::ops::{OpError, OpOutput, Operation};
+use super::schema::TableInfo;
+use crate::ops::{OpError, TableRef};
 
-/// Where the answer to an [`Execute`] goes. The edge sends with `try_send` (so a full mailbox is
-/// an immediate `overloaded`) and awaits this channel.
-pub type Reply = oneshot::Sender<Result<OpOutput, OpError>>;
+/// Where a schema load answers: the table, `None` when it does not exist, or why it failed.
+pub type TableReply = oneshot::Sender<Result<Option<Arc<TableInfo>>, OpError>>;
 
-/// Run one operation.
+/// Describe a table that is not in the published cache (or whose entry expired).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Execute {
-    pub op: Operation,
-    pub reply: Reply,
+pub struct LoadTable {
+    pub table: TableRef,
+    pub reply: TableReply,
 }
 
-/// Drop every cached table description (after DDL, or on an admin's request).
-#[derive(Message)]
+/// What a request learned about the database, for the actor to apply.
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
 #[rtype(result = "()")]
-pub struct ClearSchemaCache;
+pub enum Observe {
+    /// A statement reached the database.
+    Reachable,
+    /// The database could not be reached.
+    Unreachable(String),
+    /// The catalog changed (DDL, or a table or column vanished): drop cached descriptions.
+    SchemaChanged,
+}

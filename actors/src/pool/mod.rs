@@ -1,20 +1,24 @@
 //! `PoolActor`: one per PostgreSQL client. It owns the client's deadpool-postgres pool, its schema
-//! cache and its health, and executes [`Operation`](crate::ops::Operation)s sent by the edges.
+//! cache and its health; request handlers execute [`Operation`](crate::ops::Operation)s through a
+//! [`PoolHandle`], on their own threads, using what the actor publishes.
 //!
-//! * **Mailbox**: bounded (`mailbox_capacity` from config). Edges use `try_send`; a full mailbox
-//!   is answered with 503 `overloaded` by the edge, never by waiting.
-//! * **Concurrency**: each `Execute` is decided synchronously (schema lookup, SQL planning) and its
-//!   I/O runs as a future on the actor's own arbiter; results are applied in `.map(..)`. No actor
-//!   state is held across an `.await`.
-//! * **Health**: a probe runs every `probe_interval` while the database is unknown or offline
-//!   (and every few intervals while online). A client whose database is down at start is
-//!   `Offline`; its requests fail fast with `Unavailable` until a probe succeeds. Connection
-//!   failures seen by requests flip it offline at once.
-//! * **Restart policy**: supervised. `restarting()` drops the pool (every connection), the schema
-//!   cache and the health state, which returns to `Unknown` until the next probe.
-//! * **Senders**: HTTP handlers (through the registry snapshot) and the registry itself.
+//! * **Published state** ([`PoolShared`]): the current pool, the schema cache and the health, each
+//!   replaced only by this actor. A request whose table is cached runs without a mailbox round
+//!   trip: it plans the statement and runs it on a pooled connection.
+//! * **Mailbox**: bounded (`mailbox_capacity` from config). It carries schema loads (a cache
+//!   miss), health observations and cache invalidations. Senders use `try_send`: a full mailbox is
+//!   an immediate `Overloaded` (503 at the edge), never a wait. In-flight operations are bounded by
+//!   the same capacity.
+//! * **Health**: a probe runs every `probe_interval` while the database is unknown or offline (and
+//!   every few intervals while online). A client whose database is down at start is `Offline`; its
+//!   requests fail fast until a probe succeeds. Connection failures seen by requests are reported
+//!   to the actor, which flips the client offline.
+//! * **Restart policy**: supervised. `restarting()` closes the pool and publishes a new one, drops
+//!   the schema cache, and returns the health to `Unknown` until the next probe.
+//! * **Senders**: [`PoolHandle`]s held by the edges (through the registry snapshot).
 
 mod exec;
+mod handle;
 pub mod handlers;
 mod health;
 pub mod messages;
@@ -22,15 +26,19 @@ pub mod params;
 pub mod postgres;
 pub mod schema;
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
+pub use handle::PoolHandle;
 pub use health::{Health, HealthState};
-pub use messages::{Execute, Reply};
+
+use crate::ops::TableRef;
+use messages::TableReply;
 
 /// Everything a PostgreSQL pool actor needs, validated by the configuration layer.
 #[derive(Clone)]
@@ -81,18 +89,37 @@ impl PoolStatus {
     }
 }
 
+/// Everything the actor publishes for request handlers. Each field is replaced only by the actor;
+/// `inflight` is the one counter handlers move (up on entry, down on exit).
+pub struct PoolShared {
+    pub status: PoolStatus,
+    pool: ArcSwap<Pool>,
+    schema: ArcSwap<schema::SchemaCache>,
+    inflight: AtomicUsize,
+    capacity: usize,
+    statement_timeout: Duration,
+}
+
+impl PoolShared {
+    /// Operations running right now.
+    pub fn inflight(&self) -> usize {
+        self.inflight.load(Ordering::Relaxed)
+    }
+}
+
 pub struct PoolActor {
     spec: PostgresSpec,
-    /// The connection pool; rebuilt on restart.
+    /// The connection pool; rebuilt on restart and published in `shared`.
     pool: Pool,
-    /// Table descriptions read from the catalog, with a TTL.
+    /// Table descriptions read from the catalog, with a TTL; published in `shared` after every
+    /// change.
     schema: schema::SchemaCache,
-    /// Current health, the source of truth for `status`.
+    /// Current health, the source of truth for `shared.status`.
     health: Health,
-    /// Published health for lock-free reads by the edges.
-    status: Arc<PoolStatus>,
-    /// Operations started and not yet answered; bounded by the mailbox capacity.
-    inflight: usize,
+    shared: Arc<PoolShared>,
+    /// Schema loads in progress, with the requests waiting for each, so concurrent misses on one
+    /// table cost one catalog query.
+    loading: HashMap<TableRef, VecDeque<TableReply>>,
     /// A probe is running; probes never overlap.
     probing: bool,
     /// Ticks since the last probe while online.
@@ -100,25 +127,39 @@ pub struct PoolActor {
 }
 
 impl PoolActor {
-    pub fn new(spec: PostgresSpec, status: Arc<PoolStatus>) -> Self {
+    /// Creates the actor state and the shared state its handles read.
+    pub fn new(spec: PostgresSpec) -> (Self, Arc<PoolShared>) {
         let pool = build_pool(&spec);
         let schema = schema::SchemaCache::new(spec.schema_cache_ttl);
         let health = Health::Unknown;
-        status.publish(&health);
-        PoolActor {
+        let shared = Arc::new(PoolShared {
+            status: PoolStatus::default(),
+            pool: ArcSwap::from_pointee(pool.clone()),
+            schema: ArcSwap::from_pointee(schema.clone()),
+            inflight: AtomicUsize::new(0),
+            capacity: spec.mailbox_capacity,
+            statement_timeout: spec.statement_timeout,
+        });
+        shared.status.publish(&health);
+        let actor = PoolActor {
             spec,
             pool,
             schema,
             health,
-            status,
-            inflight: 0,
+            shared: shared.clone(),
+            loading: HashMap::new(),
             probing: false,
             ticks_since_probe: 0,
-        }
+        };
+        (actor, shared)
     }
 
     pub fn name(&self) -> &str {
         &self.spec.name
+    }
+
+    fn publish_schema(&self) {
+        self.shared.schema.store(Arc::new(self.schema.clone()));
     }
 }
 

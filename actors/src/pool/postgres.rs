@@ -71,7 +71,11 @@ impl<'a> Builder<'a> {
             Columns::List(list) => {
                 let mut out = Vec::with_capacity(list.len());
                 for c in list {
-                    out.push(ident(&self.column(c)?.name));
+                    if c == "*" {
+                        out.push("*".to_string());
+                    } else {
+                        out.push(ident(&self.column(c)?.name));
+                    }
                 }
                 Ok(out.join(", "))
             }
@@ -225,13 +229,26 @@ impl<'a> Builder<'a> {
         Ok(format!(" ORDER BY {}", terms.join(", ")))
     }
 
-    fn finish(self, has_total: bool) -> Plan {
-        Plan {
+    fn finish(self, has_total: bool) -> Result<Plan, OpError> {
+        check_param_count(self.params.len())?;
+        Ok(Plan {
             sql: self.sql,
             params: self.params,
             has_total,
-        }
+        })
     }
+}
+
+/// The PostgreSQL protocol counts parameters in 16 bits.
+pub const MAX_PARAMS: usize = u16::MAX as usize;
+
+pub fn check_param_count(n: usize) -> Result<(), OpError> {
+    if n > MAX_PARAMS {
+        return Err(OpError::LimitExceeded(format!(
+            "the statement would need {n} bound values; at most {MAX_PARAMS} fit in one statement"
+        )));
+    }
+    Ok(())
 }
 
 fn operand_text(value: &FilterValue, col: &ColumnInfo) -> Result<Option<String>, OpError> {
@@ -268,7 +285,7 @@ pub fn plan_fetch(f: &Fetch, t: &TableInfo) -> Result<Plan, OpError> {
     b.sql = format!(
         "{AGG}{total} FROM (SELECT {cols} FROM {tbl}{filter}{order} LIMIT {limit} OFFSET {offset}) r"
     );
-    Ok(b.finish(f.count))
+    b.finish(f.count)
 }
 
 pub fn plan_insert(ins: &Insert, t: &TableInfo) -> Result<Plan, OpError> {
@@ -319,7 +336,7 @@ pub fn plan_insert(ins: &Insert, t: &TableInfo) -> Result<Plan, OpError> {
     b.sql = format!(
         "WITH r AS (INSERT INTO {tbl} AS t{values}{conflict} RETURNING {ret}) {AGG} FROM r"
     );
-    Ok(b.finish(false))
+    b.finish(false)
 }
 
 fn conflict_sql(
@@ -404,7 +421,7 @@ pub fn plan_update(u: &Update, t: &TableInfo) -> Result<Plan, OpError> {
         "WITH r AS (UPDATE {tbl} AS t SET {} WHERE {filter} RETURNING {ret}) {AGG} FROM r",
         sets.join(", ")
     );
-    Ok(b.finish(false))
+    b.finish(false)
 }
 
 /// The filter selecting a row by its primary key.
@@ -463,7 +480,7 @@ pub fn plan_delete(d: &Delete, t: &TableInfo) -> Result<Plan, OpError> {
     b.sql = format!(
         "WITH r AS (DELETE FROM {tbl} AS t WHERE {where_sql} RETURNING {ret}) {AGG} FROM r"
     );
-    Ok(b.finish(false))
+    b.finish(false)
 }
 
 #[cfg(test)]

@@ -57,7 +57,7 @@ impl TableInfo {
 }
 
 /// Cached table descriptions with a time to live, so DDL made outside Athena is picked up.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SchemaCache {
     ttl: Duration,
     tables: HashMap<TableRef, (Instant, Arc<TableInfo>)>,
@@ -131,6 +131,11 @@ pub async fn load_table<C: GenericClient>(
     client: &C,
     table: &TableRef,
 ) -> Result<Option<TableInfo>, tokio_postgres::Error> {
+    // Names PostgreSQL cannot hold (NUL bytes, more than 63 bytes) name no table.
+    let impossible = |n: &str| n.is_empty() || n.len() > 63 || n.contains('\0');
+    if impossible(&table.name) || table.schema.as_deref().is_some_and(impossible) {
+        return Ok(None);
+    }
     let hidden: Vec<&str> = HIDDEN_SCHEMAS.to_vec();
     let find = client.prepare_typed(FIND_TABLE, &[]).await?;
     let Some(row) = client

@@ -19,15 +19,14 @@ use arc_swap::ArcSwap;
 
 pub use lifecycle::Lifecycle;
 
-use crate::pool::{PoolActor, PoolStatus, PostgresSpec};
+use crate::pool::{PoolActor, PoolHandle, PostgresSpec};
 
 /// What a request handler needs to reach a client.
 #[derive(Clone)]
 pub struct ClientHandle {
     pub name: String,
     pub backend: &'static str,
-    pub addr: Addr<PoolActor>,
-    pub status: Arc<PoolStatus>,
+    pub pool: PoolHandle,
     pub lifecycle: Lifecycle,
 }
 
@@ -92,12 +91,9 @@ impl RegistryActor {
         if let Some(old) = self.clients.remove(&name) {
             old.arbiter.stop();
         }
-        let status = Arc::new(PoolStatus::default());
         let arbiter = Arbiter::new();
-        let actor_status = status.clone();
-        let addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
-            PoolActor::new(spec, actor_status)
-        });
+        let (actor, shared) = PoolActor::new(spec);
+        let addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| actor);
         tracing::info!(client = %name, "client registered");
         self.clients.insert(
             name.clone(),
@@ -105,8 +101,7 @@ impl RegistryActor {
                 handle: Arc::new(ClientHandle {
                     name,
                     backend: "postgres",
-                    addr,
-                    status,
+                    pool: PoolHandle::new(addr, shared),
                     lifecycle: Lifecycle::Active,
                 }),
                 arbiter,

@@ -1,0 +1,145 @@
+//! [`PoolHandle`]: how the edges run operations on a client. The statement runs on the caller's
+//! thread with the pool and schema cache the actor published; only a cache miss, and what the
+//! request learned about the database's health, go through the actor's mailbox.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::dev::SendError;
+use actix::Addr;
+use tokio::sync::oneshot;
+
+use super::messages::{LoadTable, Observe};
+use super::schema::TableInfo;
+use super::{exec, postgres, HealthState, PoolActor, PoolShared};
+use crate::ops::{OpError, OpOutput, Operation, TableRef};
+
+#[derive(Clone)]
+pub struct PoolHandle {
+    pub addr: Addr<PoolActor>,
+    pub shared: Arc<PoolShared>,
+}
+
+/// Counts an operation in flight for as long as it lives.
+struct InFlight<'a>(&'a PoolShared);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl PoolHandle {
+    pub fn new(addr: Addr<PoolActor>, shared: Arc<PoolShared>) -> Self {
+        PoolHandle { addr, shared }
+    }
+
+    fn enter(&self) -> Result<InFlight<'_>, OpError> {
+        let before = self.shared.inflight.fetch_add(1, Ordering::AcqRel);
+        let guard = InFlight(&self.shared);
+        if before >= self.shared.capacity {
+            return Err(OpError::Overloaded);
+        }
+        Ok(guard)
+    }
+
+    /// Runs one operation.
+    pub async fn execute(&self, op: Operation) -> Result<OpOutput, OpError> {
+        if self.shared.status.state() == HealthState::Offline {
+            let cause = self.shared.status.last_error();
+            return Err(OpError::Unavailable(cause.map_or_else(
+                || "the database is offline".to_string(),
+                |c| c.to_string(),
+            )));
+        }
+        let _inflight = self.enter()?;
+        let pool = Pool::clone(&self.shared.pool.load());
+        let res = match op {
+            Operation::Sql(sql) => {
+                let res = exec::run_sql(pool, sql, self.shared.statement_timeout).await;
+                // A statement without result rows may have been DDL.
+                if res.as_ref().is_ok_and(|o| o.rows_affected.is_some()) {
+                    self.tell(Observe::SchemaChanged);
+                }
+                res
+            }
+            Operation::ListTables => exec::list_tables(pool).await,
+            op => match self.table(&op).await {
+                Ok(info) => match plan(&op, &info) {
+                    Ok(Some(plan)) => exec::run_plan(pool, plan).await,
+                    Ok(None) => Ok(exec::describe(&info)),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            },
+        };
+        self.observe(&res);
+        res
+    }
+
+    /// The description of the operation's table, from the published cache or the actor.
+    async fn table(&self, op: &Operation) -> Result<Arc<TableInfo>, OpError> {
+        let table: &TableRef = match op {
+            Operation::Fetch(f) => &f.table,
+            Operation::Insert(i) => &i.table,
+            Operation::Update(u) => &u.table,
+            Operation::Delete(d) => &d.table,
+            Operation::DescribeTable(t) => t,
+            Operation::Sql(_) | Operation::ListTables => {
+                return Err(OpError::Internal("not a table operation".into()))
+            }
+        };
+        if let Some(info) = self.shared.schema.load().get(table, Instant::now()) {
+            return Ok(info);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.addr
+            .try_send(LoadTable {
+                table: table.clone(),
+                reply: tx,
+            })
+            .map_err(|e| match e {
+                SendError::Full(_) => OpError::Overloaded,
+                SendError::Closed(_) => OpError::Unavailable("the pool is restarting".into()),
+            })?;
+        rx.await
+            .map_err(|_| OpError::Unavailable("the pool stopped before answering".into()))??
+            .ok_or_else(|| OpError::UnknownTable {
+                table: table.to_string(),
+            })
+    }
+
+    /// Reports what the request learned; dropped when the mailbox is full (the probe catches up).
+    fn observe(&self, res: &Result<OpOutput, OpError>) {
+        match res {
+            Err(e) if exec::is_connection_failure(e) => {
+                self.tell(Observe::Unreachable(e.to_string()))
+            }
+            Err(OpError::Db(f)) if f.sqlstate == "42P01" || f.sqlstate == "42703" => {
+                self.tell(Observe::SchemaChanged)
+            }
+            Ok(_) if self.shared.status.state() != HealthState::Online => {
+                self.tell(Observe::Reachable)
+            }
+            _ => {}
+        }
+    }
+
+    fn tell(&self, msg: Observe) {
+        let _ = self.addr.try_send(msg);
+    }
+}
+
+type Pool = deadpool_postgres::Pool;
+
+/// The statement for a table operation; `None` for a description, which needs no statement.
+fn plan(op: &Operation, info: &TableInfo) -> Result<Option<postgres::Plan>, OpError> {
+    match op {
+        Operation::Fetch(f) => postgres::plan_fetch(f, info).map(Some),
+        Operation::Insert(i) => postgres::plan_insert(i, info).map(Some),
+        Operation::Update(u) => postgres::plan_update(u, info).map(Some),
+        Operation::Delete(d) => postgres::plan_delete(d, info).map(Some),
+        Operation::DescribeTable(_) | Operation::Sql(_) | Operation::ListTables => Ok(None),
+    }
+}
