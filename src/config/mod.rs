@@ -89,6 +89,10 @@ impl Settings {
         if file.server.host.trim().is_empty() {
             return err("server.host", "must not be empty");
         }
+        let workers = match file.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
         let mut clients = Vec::with_capacity(file.clients.len());
         for (name, c) in &file.clients {
             let key = |k: &str| format!("clients.{name}.{k}");
@@ -141,6 +145,7 @@ impl Settings {
                 schema_cache_ttl: Duration::from_secs(c.schema_cache_ttl_secs),
                 mailbox_capacity: g.mailbox_capacity,
                 probe_interval: Duration::from_millis(c.probe_interval_ms),
+                shards: workers,
             });
         }
         let admin_key = std::env::var("ATHENA_KEY_12")

@@ -54,7 +54,7 @@ impl PoolHandle {
             )));
         }
         let _inflight = self.enter()?;
-        let pool = Pool::clone(&self.shared.pool.load());
+        let pool = Pool::clone(self.shared.pools.load().local());
         let res = match op {
             Operation::Sql(sql) => {
                 let res = exec::run_sql(pool, sql, self.shared.statement_timeout).await;

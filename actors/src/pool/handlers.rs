@@ -34,8 +34,10 @@ impl Supervised for PoolActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         tracing::warn!(client = %self.spec.name, "pool actor restarting; dropping its connections");
         self.pool.close();
-        self.pool = build_pool(&self.spec);
-        self.shared.pool.store(Arc::new(self.pool.clone()));
+        self.shards.close();
+        self.pool = build_pool(&self.spec, super::ACTOR_POOL_SIZE);
+        self.shards = Arc::new(super::Shards::build(&self.spec));
+        self.shared.pools.store(self.shards.clone());
         self.schema.clear();
         self.publish_schema();
         self.health = super::Health::Unknown;

@@ -53,6 +53,9 @@ pub struct PostgresSpec {
     pub schema_cache_ttl: Duration,
     pub mailbox_capacity: usize,
     pub probe_interval: Duration,
+    /// Threads that run requests. The pool is split into one shard per thread so a connection's
+    /// I/O stays on the thread that uses it.
+    pub shards: usize,
 }
 
 impl std::fmt::Debug for PostgresSpec {
@@ -93,7 +96,7 @@ impl PoolStatus {
 /// `inflight` is the one counter handlers move (up on entry, down on exit).
 pub struct PoolShared {
     pub status: PoolStatus,
-    pool: ArcSwap<Pool>,
+    pools: ArcSwap<Shards>,
     schema: ArcSwap<schema::SchemaCache>,
     inflight: AtomicUsize,
     capacity: usize,
@@ -107,10 +110,42 @@ impl PoolShared {
     }
 }
 
+/// The request pool, one shard per request thread.
+pub struct Shards(Vec<Pool>);
+
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's shard, assigned on first use.
+    static SHARD: usize = NEXT_SHARD.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Shards {
+    fn build(spec: &PostgresSpec) -> Shards {
+        let n = spec.shards.max(1);
+        let per_shard = spec.max_size.div_ceil(n).max(1);
+        Shards((0..n).map(|_| build_pool(spec, per_shard)).collect())
+    }
+
+    /// The shard of the calling thread.
+    pub fn local(&self) -> &Pool {
+        &self.0[SHARD.with(|s| *s) % self.0.len()]
+    }
+
+    fn close(&self) {
+        self.0.iter().for_each(Pool::close);
+    }
+}
+
+/// Connections the actor keeps for its own work (health probes, catalog reads).
+const ACTOR_POOL_SIZE: usize = 2;
+
 pub struct PoolActor {
     spec: PostgresSpec,
-    /// The connection pool; rebuilt on restart and published in `shared`.
+    /// The actor's own small pool for probes and catalog reads; rebuilt on restart.
     pool: Pool,
+    /// The request pool; rebuilt on restart and published in `shared`.
+    shards: Arc<Shards>,
     /// Table descriptions read from the catalog, with a TTL; published in `shared` after every
     /// change.
     schema: schema::SchemaCache,
@@ -129,12 +164,13 @@ pub struct PoolActor {
 impl PoolActor {
     /// Creates the actor state and the shared state its handles read.
     pub fn new(spec: PostgresSpec) -> (Self, Arc<PoolShared>) {
-        let pool = build_pool(&spec);
+        let pool = build_pool(&spec, ACTOR_POOL_SIZE);
+        let shards = Arc::new(Shards::build(&spec));
         let schema = schema::SchemaCache::new(spec.schema_cache_ttl);
         let health = Health::Unknown;
         let shared = Arc::new(PoolShared {
             status: PoolStatus::default(),
-            pool: ArcSwap::from_pointee(pool.clone()),
+            pools: ArcSwap::new(shards.clone()),
             schema: ArcSwap::from_pointee(schema.clone()),
             inflight: AtomicUsize::new(0),
             capacity: spec.mailbox_capacity,
@@ -144,6 +180,7 @@ impl PoolActor {
         let actor = PoolActor {
             spec,
             pool,
+            shards,
             schema,
             health,
             shared: shared.clone(),
@@ -165,7 +202,7 @@ impl PoolActor {
 
 /// Builds the pool without connecting: connections are made on demand, so a database that is down
 /// at start does not stop the server.
-fn build_pool(spec: &PostgresSpec) -> Pool {
+fn build_pool(spec: &PostgresSpec, max_size: usize) -> Pool {
     let mut cfg = spec.config.clone();
     cfg.connect_timeout(spec.connect_timeout);
     let ms = spec.statement_timeout.as_millis();
@@ -188,7 +225,7 @@ fn build_pool(spec: &PostgresSpec) -> Pool {
         },
     );
     Pool::builder(manager)
-        .max_size(spec.max_size)
+        .max_size(max_size)
         .wait_timeout(Some(spec.acquire_timeout))
         .create_timeout(Some(spec.connect_timeout))
         .recycle_timeout(Some(spec.connect_timeout))
