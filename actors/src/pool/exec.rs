@@ -9,7 +9,7 @@ use tokio_postgres::types::{Kind, ToSql};
 use tokio_postgres::SimpleQueryMessage;
 
 use super::params::{array_literal, TextParam};
-use super::postgres::Plan;
+use super::postgres::{Plan, Shape};
 use super::schema::{self, ColumnInfo, TableInfo, ValueKind};
 use crate::ops::{DbFailure, OpError, OpOutput, Sql, TableRef};
 
@@ -118,11 +118,11 @@ async fn connection(pool: &Pool) -> Result<Object, OpError> {
     Ok(client)
 }
 
-/// Runs a plan whose single result row is `(json text, count[, total])`.
+/// Runs a plan and collects its rows as one JSON array.
 pub async fn run_plan(pool: Pool, plan: Plan) -> Result<OpOutput, OpError> {
     let client = connection(&pool).await?;
     let params: Vec<&(dyn ToSql + Sync)> = plan.params.iter().map(|p| p as _).collect();
-    let row = match query_cached(&client, &plan.sql, &params).await {
+    let rows = match query_cached(&client, &plan.sql, &params).await {
         Err(e) if is_stale_plan(&e) => {
             // The table changed under a cached statement: forget the plan and try once more.
             client.statement_cache.clear();
@@ -131,21 +131,50 @@ pub async fn run_plan(pool: Pool, plan: Plan) -> Result<OpOutput, OpError> {
         other => other,
     }
     .map_err(map_pg_error)?;
-    Ok(OpOutput {
-        rows_json: row.get(0),
-        row_count: row.get::<_, i64>(1).max(0) as u64,
-        total: plan.has_total.then(|| row.get(2)),
-        rows_affected: None,
-    })
+    match plan.shape {
+        Shape::Rows => {
+            let mut json = String::with_capacity(
+                2 + rows
+                    .iter()
+                    .map(|r| r.get::<_, &str>(0).len() + 1)
+                    .sum::<usize>(),
+            );
+            json.push('[');
+            for (i, row) in rows.iter().enumerate() {
+                if i > 0 {
+                    json.push(',');
+                }
+                json.push_str(row.get::<_, &str>(0));
+            }
+            json.push(']');
+            Ok(OpOutput {
+                rows_json: json,
+                row_count: rows.len() as u64,
+                total: None,
+                rows_affected: None,
+            })
+        }
+        Shape::AggregateWithTotal => {
+            let row = rows
+                .first()
+                .ok_or_else(|| OpError::Internal("an aggregate returned no row".into()))?;
+            Ok(OpOutput {
+                rows_json: row.get(0),
+                row_count: row.get::<_, i64>(1).max(0) as u64,
+                total: Some(row.get(2)),
+                rows_affected: None,
+            })
+        }
+    }
 }
 
 async fn query_cached(
     client: &Object,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
-) -> Result<tokio_postgres::Row, tokio_postgres::Error> {
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
     let stmt = client.prepare_cached(sql).await?;
-    client.query_one(&stmt, params).await
+    client.query(&stmt, params).await
 }
 
 pub async fn load_table(pool: Pool, table: TableRef) -> Result<Option<TableInfo>, OpError> {

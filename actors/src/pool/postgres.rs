@@ -2,9 +2,10 @@
 //!
 //! Pure functions: an [`Operation`] plus the [`TableInfo`] read from the live catalog go in, SQL
 //! text plus bound parameters come out. Identifiers come only from the catalog (never from the
-//! caller's spelling) and are double-quoted; values are only ever parameters. Results are
-//! rendered as one JSON array by PostgreSQL itself (`json_agg`), so the gateway can splice the
-//! bytes into its envelope.
+//! caller's spelling) and are double-quoted; values are only ever parameters (JSON keys of a column
+//! selection included). Rows are rendered as JSON text by PostgreSQL itself: one `row_to_json`
+//! (or `json_build_object`) value per row, which the executor joins into an array, or, when a total
+//! count is asked for, one `json_agg` array. The gateway splices those bytes into its envelope.
 
 use serde_json::{Map, Value};
 
@@ -15,13 +16,21 @@ use crate::ops::{
     Order, Update,
 };
 
-/// A statement ready to run. Its single result row is `(rows_json text, row_count int8[,
-/// total int8])`.
+/// What a statement's result looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One row per result row, its only column the row as JSON text.
+    Rows,
+    /// One row: `(rows_json text, row_count int8, total int8)`.
+    AggregateWithTotal,
+}
+
+/// A statement ready to run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub sql: String,
     pub params: Vec<TextParam>,
-    pub has_total: bool,
+    pub shape: Shape,
 }
 
 /// Quotes an identifier.
@@ -34,6 +43,10 @@ fn table_sql(t: &TableInfo) -> String {
 }
 
 const AGG: &str = "SELECT coalesce(json_agg(r), '[]')::text, count(*)";
+
+/// The alias every statement gives its table; whole-row references use `r.*`, which cannot be
+/// mistaken for a column named `r`.
+const ALIAS: &str = "r";
 
 struct Builder<'a> {
     table: &'a TableInfo,
@@ -229,12 +242,43 @@ impl<'a> Builder<'a> {
         Ok(format!(" ORDER BY {}", terms.join(", ")))
     }
 
-    fn finish(self, has_total: bool) -> Result<Plan, OpError> {
+    /// The expression rendering one row of `cols` as JSON text. Every column, in table order, is
+    /// `row_to_json(r.*)`; a selection is `json_build_object($k, r."col", …)` with the keys bound
+    /// as parameters, each column once, `*` standing for every column in table order.
+    fn json_row(&mut self, cols: &Columns) -> Result<String, OpError> {
+        let list = match cols {
+            Columns::List(list) if !list.is_empty() => list,
+            _ => return Ok(format!("row_to_json({ALIAS}.*)::text")),
+        };
+        let mut chosen: Vec<&'a ColumnInfo> = Vec::with_capacity(list.len());
+        for name in list {
+            if name == "*" {
+                for c in &self.table.columns {
+                    if !chosen.iter().any(|x| x.name == c.name) {
+                        chosen.push(c);
+                    }
+                }
+            } else {
+                let c = self.column(name)?;
+                if !chosen.iter().any(|x| x.name == c.name) {
+                    chosen.push(c);
+                }
+            }
+        }
+        let mut args = Vec::with_capacity(chosen.len());
+        for c in chosen {
+            let key = self.param(Some(c.name.clone()));
+            args.push(format!("{key}::text, {ALIAS}.{}", ident(&c.name)));
+        }
+        Ok(format!("json_build_object({})::text", args.join(", ")))
+    }
+
+    fn finish(self, shape: Shape) -> Result<Plan, OpError> {
         check_param_count(self.params.len())?;
         Ok(Plan {
             sql: self.sql,
             params: self.params,
-            has_total,
+            shape,
         })
     }
 }
@@ -268,24 +312,28 @@ fn invalid(col: &ColumnInfo, reason: &str) -> OpError {
 
 pub fn plan_fetch(f: &Fetch, t: &TableInfo) -> Result<Plan, OpError> {
     let mut b = Builder::new(t);
-    let cols = b.columns_sql(&f.columns)?;
     let filter = match &f.filter {
         Some(filter) => format!(" WHERE {}", b.filter_sql(filter)?),
         None => String::new(),
     };
     let order = b.order_sql(&f.order)?;
     let tbl = table_sql(t);
+    if f.count {
+        // The total needs the rows and the count in one answer, even when the page is empty.
+        let cols = b.columns_sql(&f.columns)?;
+        let limit = b.param(Some(f.limit.to_string()));
+        let offset = b.param(Some(f.offset.to_string()));
+        b.sql = format!(
+            "{AGG}, (SELECT count(*) FROM {tbl}{filter}) FROM (SELECT {cols} FROM {tbl}{filter}{order} LIMIT {limit} OFFSET {offset}) {ALIAS}"
+        );
+        return b.finish(Shape::AggregateWithTotal);
+    }
+    let row = b.json_row(&f.columns)?;
     let limit = b.param(Some(f.limit.to_string()));
     let offset = b.param(Some(f.offset.to_string()));
-    let total = if f.count {
-        format!(", (SELECT count(*) FROM {tbl}{filter})")
-    } else {
-        String::new()
-    };
-    b.sql = format!(
-        "{AGG}{total} FROM (SELECT {cols} FROM {tbl}{filter}{order} LIMIT {limit} OFFSET {offset}) r"
-    );
-    b.finish(f.count)
+    b.sql =
+        format!("SELECT {row} FROM {tbl} AS {ALIAS}{filter}{order} LIMIT {limit} OFFSET {offset}");
+    b.finish(Shape::Rows)
 }
 
 pub fn plan_insert(ins: &Insert, t: &TableInfo) -> Result<Plan, OpError> {
@@ -332,11 +380,9 @@ pub fn plan_insert(ins: &Insert, t: &TableInfo) -> Result<Plan, OpError> {
         format!(" ({}) VALUES {}", col_list.join(", "), tuples.join(", "))
     };
     let conflict = conflict_sql(&mut b, &ins.on_conflict, &cols)?;
-    let ret = b.columns_sql(&ins.returning)?;
-    b.sql = format!(
-        "WITH r AS (INSERT INTO {tbl} AS t{values}{conflict} RETURNING {ret}) {AGG} FROM r"
-    );
-    b.finish(false)
+    let ret = b.json_row(&ins.returning)?;
+    b.sql = format!("INSERT INTO {tbl} AS {ALIAS}{values}{conflict} RETURNING {ret}");
+    b.finish(Shape::Rows)
 }
 
 fn conflict_sql(
@@ -415,13 +461,13 @@ pub fn plan_update(u: &Update, t: &TableInfo) -> Result<Plan, OpError> {
     }
     let sets = set_list(&mut b, &u.set)?;
     let filter = b.filter_sql(&u.filter)?;
-    let ret = b.columns_sql(&u.returning)?;
+    let ret = b.json_row(&u.returning)?;
     let tbl = table_sql(t);
     b.sql = format!(
-        "WITH r AS (UPDATE {tbl} AS t SET {} WHERE {filter} RETURNING {ret}) {AGG} FROM r",
+        "UPDATE {tbl} AS {ALIAS} SET {} WHERE {filter} RETURNING {ret}",
         sets.join(", ")
     );
-    b.finish(false)
+    b.finish(Shape::Rows)
 }
 
 /// The filter selecting a row by its primary key.
@@ -475,12 +521,10 @@ pub fn plan_delete(d: &Delete, t: &TableInfo) -> Result<Plan, OpError> {
     };
     let mut b = Builder::new(t);
     let where_sql = b.filter_sql(&filter)?;
-    let ret = b.columns_sql(&d.returning)?;
+    let ret = b.json_row(&d.returning)?;
     let tbl = table_sql(t);
-    b.sql = format!(
-        "WITH r AS (DELETE FROM {tbl} AS t WHERE {where_sql} RETURNING {ret}) {AGG} FROM r"
-    );
-    b.finish(false)
+    b.sql = format!("DELETE FROM {tbl} AS {ALIAS} WHERE {where_sql} RETURNING {ret}");
+    b.finish(Shape::Rows)
 }
 
 #[cfg(test)]

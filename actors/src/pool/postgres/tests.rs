@@ -63,7 +63,7 @@ fn identifiers_are_quoted_and_values_bound() {
     .unwrap();
     assert_eq!(
         p.sql,
-        "SELECT coalesce(json_agg(r), '[]')::text, count(*) FROM (SELECT * FROM \"public\".\"ev\"\"ents\" WHERE \"status\" = $1 LIMIT $2 OFFSET $3) r"
+        "SELECT row_to_json(r.*)::text FROM \"public\".\"ev\"\"ents\" AS r WHERE \"status\" = $1 LIMIT $2 OFFSET $3"
     );
     assert_eq!(p.params[0], TextParam(Some("x'; drop".into())));
 }
@@ -114,7 +114,7 @@ fn count_reuses_the_filter() {
     let mut f = fetch(Some(cond("id", Op::Gt, json!(5))));
     f.count = true;
     let p = plan_fetch(&f, &table()).unwrap();
-    assert!(p.has_total);
+    assert_eq!(p.shape, Shape::AggregateWithTotal);
     assert!(p
         .sql
         .contains("(SELECT count(*) FROM \"public\".\"ev\"\"ents\" WHERE \"id\" > $1)"));
@@ -151,7 +151,17 @@ fn insert_rows_with_different_columns_use_default() {
         "{}",
         p.sql
     );
-    assert!(p.sql.contains("RETURNING \"id\""));
+    assert!(
+        p.sql
+            .ends_with("RETURNING json_build_object($3::text, r.\"id\")::text"),
+        "{}",
+        p.sql
+    );
+    assert_eq!(
+        p.params[2],
+        TextParam(Some("id".into())),
+        "JSON keys are bound, never spliced"
+    );
 }
 
 #[test]
@@ -189,4 +199,24 @@ fn update_needs_columns() {
         plan_update(&u, &table()),
         Err(OpError::InvalidRequest(_))
     ));
+}
+
+#[test]
+fn selections_expand_star_and_name_each_column_once() {
+    let mut f = fetch(None);
+    f.columns = Columns::List(vec!["status".into(), "*".into(), "status".into()]);
+    let p = plan_fetch(&f, &table()).unwrap();
+    let keys: Vec<_> = p
+        .params
+        .iter()
+        .take(4)
+        .map(|t| t.0.clone().unwrap())
+        .collect();
+    assert_eq!(keys, ["status", "id", "tags", "meta"]);
+    assert!(
+        p.sql
+            .starts_with("SELECT json_build_object($1::text, r.\"status\", $2::text, r.\"id\""),
+        "{}",
+        p.sql
+    );
 }
