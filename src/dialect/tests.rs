@@ -1,5 +1,5 @@
 use super::*;
-use athena_actors::ops::{FilterValue, Op};
+use athena_actors::ops::{FilterValue, OnConflict, Op};
 use serde_json::json;
 
 const OPTS: DialectOptions = DialectOptions {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::ops::TableRef;
+use crate::ops::{Columns, Order, TableRef};
 use crate::pool::schema::{ColumnInfo, ValueKind};
 use serde_json::json;
 

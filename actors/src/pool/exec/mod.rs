@@ -1,17 +1,17 @@
 //! Statement execution against the pool. These futures own everything they use (a pool handle
 //! and a plan), so the actor holds none of its state across an `.await`.
 
-use std::time::Duration;
+mod raw;
 
 use deadpool_postgres::{Object, Pool, PoolError, TimeoutType};
 use serde_json::{json, Value};
-use tokio_postgres::types::{Kind, ToSql};
-use tokio_postgres::SimpleQueryMessage;
+use tokio_postgres::types::ToSql;
 
-use super::params::{array_literal, TextParam};
+pub use raw::run_sql;
+
 use super::postgres::{Plan, Shape};
-use super::schema::{self, ColumnInfo, TableInfo, ValueKind};
-use crate::ops::{DbFailure, OpError, OpOutput, Sql, TableRef};
+use super::schema::{self, ColumnInfo, TableInfo};
+use crate::ops::{DbFailure, OpError, OpOutput, TableRef};
 
 /// Prepared statements kept per connection before the cache is started over.
 const STATEMENT_CACHE_MAX: usize = 512;
@@ -226,202 +226,4 @@ pub fn describe(info: &TableInfo) -> OpOutput {
         total: None,
         rows_affected: None,
     }
-}
-
-/// Restores a connection after caller-written SQL, which may have changed session state (`SET`,
-/// `SET ROLE`, `search_path`, an open transaction, advisory locks, temp tables). Prepared
-/// statements survive, so the statement cache stays valid.
-const RESET_SESSION: &str = "ROLLBACK; RESET ALL; SET SESSION AUTHORIZATION DEFAULT; CLOSE ALL; \
-    UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
-
-/// Runs caller-written SQL with positional parameters.
-///
-/// Statements that return rows are wrapped as `WITH r AS (<query>) SELECT json_agg(r)` so
-/// PostgreSQL renders the result; statements that return none report the rows they affected.
-/// Statements that can be neither wrapped nor prepared (SHOW, several statements at once) run
-/// through the simple protocol when they take no parameters.
-///
-/// The statement timeout is enforced twice: by the server setting on the connection, and by a
-/// gateway deadline that cancels the query, because the SQL itself could lift the setting. The
-/// connection's session is reset before it returns to the pool.
-pub async fn run_sql(pool: Pool, sql: Sql, timeout: Duration) -> Result<OpOutput, OpError> {
-    let query = sql
-        .query
-        .trim()
-        .trim_end_matches(|c: char| c == ';' || c.is_whitespace())
-        .to_string();
-    if query.is_empty() {
-        return Err(OpError::InvalidRequest("query is empty".into()));
-    }
-    let client = connection(&pool).await?;
-    let cancel = client.cancel_token();
-    let outcome = if timeout.is_zero() {
-        Some(run_sql_on(&client, &query, &sql.params).await)
-    } else {
-        // A little slack so the server's own timeout, with its clearer error, usually fires first.
-        tokio::time::timeout(
-            timeout + Duration::from_millis(250),
-            run_sql_on(&client, &query, &sql.params),
-        )
-        .await
-        .ok()
-    };
-    match outcome {
-        Some(result) => {
-            reset_in_background(client);
-            result
-        }
-        None => {
-            let _ = cancel.cancel_query(tokio_postgres::NoTls).await;
-            // The connection was mid-statement: do not give it back to the pool.
-            drop(Object::take(client));
-            Err(OpError::StatementTimeout)
-        }
-    }
-}
-
-fn reset_in_background(client: Object) {
-    tokio::spawn(async move {
-        if client.batch_execute(RESET_SESSION).await.is_err() {
-            drop(Object::take(client));
-        }
-    });
-}
-
-async fn run_sql_on(client: &Object, query: &str, values: &[Value]) -> Result<OpOutput, OpError> {
-    let wrapped = format!(
-        "WITH r AS (\n{query}\n) SELECT coalesce(json_agg(r), '[]')::text, count(*) FROM r"
-    );
-    match client.prepare_cached(&wrapped).await {
-        Ok(stmt) => {
-            let params = bind_raw(values, stmt.params())?;
-            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-            let row = client.query_one(&stmt, &refs).await.map_err(map_pg_error)?;
-            Ok(OpOutput {
-                rows_json: row.get(0),
-                row_count: row.get::<_, i64>(1).max(0) as u64,
-                total: None,
-                rows_affected: None,
-            })
-        }
-        Err(e) if e.as_db_error().is_some() => run_unwrapped(client, query, values).await,
-        Err(e) => Err(map_pg_error(e)),
-    }
-}
-
-async fn run_unwrapped(
-    client: &Object,
-    query: &str,
-    values: &[Value],
-) -> Result<OpOutput, OpError> {
-    let stmt = match client.prepare(query).await {
-        Ok(stmt) => stmt,
-        Err(e) if values.is_empty() && is_multi_statement(&e) => {
-            return run_simple(client, query).await
-        }
-        Err(e) => return Err(map_pg_error(e)),
-    };
-    let params = bind_raw(values, stmt.params())?;
-    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-    if stmt.columns().is_empty() {
-        let n = client.execute(&stmt, &refs).await.map_err(map_pg_error)?;
-        return Ok(OpOutput {
-            rows_json: "[]".into(),
-            row_count: 0,
-            total: None,
-            rows_affected: Some(n),
-        });
-    }
-    if !values.is_empty() {
-        return Err(OpError::InvalidRequest(
-            "this statement returns rows that cannot be rendered with parameters; run it without params".into(),
-        ));
-    }
-    run_simple(client, query).await
-}
-
-fn is_multi_statement(e: &tokio_postgres::Error) -> bool {
-    e.as_db_error()
-        .is_some_and(|db| db.code().code() == "42601" && db.message().contains("multiple commands"))
-}
-
-/// The simple protocol: values arrive as text; rows of the last statement that returned any.
-async fn run_simple(client: &Object, query: &str) -> Result<OpOutput, OpError> {
-    let messages = client.simple_query(query).await.map_err(map_pg_error)?;
-    let mut rows: Vec<Value> = Vec::new();
-    let mut current: Vec<Value> = Vec::new();
-    let mut affected = 0u64;
-    for m in messages {
-        match m {
-            SimpleQueryMessage::Row(r) => {
-                let mut obj = serde_json::Map::new();
-                for (i, c) in r.columns().iter().enumerate() {
-                    obj.insert(
-                        c.name().to_string(),
-                        r.get(i).map_or(Value::Null, |s| Value::String(s.into())),
-                    );
-                }
-                current.push(Value::Object(obj));
-            }
-            SimpleQueryMessage::CommandComplete(n) => {
-                affected += n;
-                if !current.is_empty() {
-                    rows = std::mem::take(&mut current);
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(OpOutput {
-        row_count: rows.len() as u64,
-        rows_json: Value::Array(rows).to_string(),
-        total: None,
-        rows_affected: Some(affected),
-    })
-}
-
-/// Converts positional JSON parameters to text parameters for the statement's inferred types.
-fn bind_raw(
-    values: &[Value],
-    types: &[tokio_postgres::types::Type],
-) -> Result<Vec<TextParam>, OpError> {
-    if values.len() != types.len() {
-        return Err(OpError::InvalidRequest(format!(
-            "the query takes {} parameter(s) but {} were given",
-            types.len(),
-            values.len()
-        )));
-    }
-    values
-        .iter()
-        .zip(types)
-        .enumerate()
-        .map(|(i, (v, ty))| {
-            let name = format!("${}", i + 1);
-            let kind = match ty.kind() {
-                Kind::Array(elem) => ValueKind::Array {
-                    elem_json: matches!(elem.name(), "json" | "jsonb"),
-                },
-                _ if matches!(ty.name(), "json" | "jsonb") => ValueKind::Json,
-                _ => ValueKind::Scalar,
-            };
-            let col = ColumnInfo {
-                name,
-                data_type: ty.name().to_string(),
-                kind,
-                nullable: true,
-                default: None,
-                primary_key: false,
-            };
-            match (v, kind) {
-                (Value::Array(items), ValueKind::Array { elem_json }) => {
-                    Ok(TextParam(Some(array_literal(items, elem_json, &col)?)))
-                }
-                (Value::Array(_) | Value::Object(_), ValueKind::Scalar) => {
-                    Ok(TextParam(Some(v.to_string())))
-                }
-                _ => super::params::json_to_text(v, &col).map(TextParam),
-            }
-        })
-        .collect()
 }
