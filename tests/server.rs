@@ -254,3 +254,103 @@ async fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
         "not_found",
     );
 }
+
+#[tokio::test]
+async fn a_frozen_client_answers_503_and_serves_again_when_unfrozen() {
+    use athena_actors::registry::messages::SetFrozen;
+    let db = TestDb::create("CREATE TABLE t (id int); INSERT INTO t VALUES (1);").await;
+    let srv = TestServer::start(&db).await;
+    let freeze = |frozen: bool| SetFrozen {
+        name: "default".into(),
+        frozen,
+        reason: "maintenance".into(),
+    };
+    assert!(srv.actors.registry.send(freeze(true)).await.unwrap());
+    let r = srv
+        .http
+        .post(srv.url("/gateway/fetch"))
+        .header("X-Athena-Client", "default")
+        .json(&json!({"table_name": "t"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().contains_key("retry-after"));
+    assert_error(&read(r).await, 503, "client_frozen");
+    let (_, v) = get(&srv, "/", false).await;
+    assert_eq!(v["data"]["clients"][0]["lifecycle"], "frozen");
+    assert!(srv.actors.registry.send(freeze(false)).await.unwrap());
+    assert_eq!(
+        rows(&srv.post("/gateway/fetch", json!({"table_name": "t"})).await).len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn database_privileges_apply_and_a_denial_is_403() {
+    let db = TestDb::create("CREATE TABLE secret (id int); CREATE TABLE open (id int);").await;
+    let role = unique_name("athena_t_role");
+    let admin = admin_connect().await;
+    admin
+        .batch_execute(&format!("CREATE ROLE {role} LOGIN"))
+        .await
+        .unwrap();
+    db.execute(&format!("GRANT SELECT ON open TO {role}")).await;
+    let uri = format!("postgres://{role}@127.0.0.1:5432/{}", db.name);
+    let srv = TestServer::start_yaml(&config_yaml(&uri, "", "")).await;
+    assert_eq!(
+        rows(
+            &srv.post("/gateway/fetch", json!({"table_name": "open"}))
+                .await
+        )
+        .len(),
+        0
+    );
+    assert_error(
+        &srv.post("/gateway/fetch", json!({"table_name": "secret"}))
+            .await,
+        403,
+        "forbidden",
+    );
+    assert_error(
+        &srv.post(
+            "/gateway/insert",
+            json!({"table_name": "open", "insert_body": {"id": 1}}),
+        )
+        .await,
+        403,
+        "forbidden",
+    );
+    drop(srv);
+    db.execute(&format!("REVOKE ALL ON open FROM {role}")).await;
+    let _ = admin
+        .batch_execute(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
+        ))
+        .await;
+    admin
+        .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn exclusion_constraints_are_422() {
+    let db = TestDb::create("CREATE TABLE booking (id serial PRIMARY KEY, during int4range, EXCLUDE USING gist (during WITH &&));").await;
+    let srv = TestServer::start(&db).await;
+    let r = srv
+        .post(
+            "/gateway/insert",
+            json!({"table_name": "booking", "insert_body": {"during": "[1,5)"}}),
+        )
+        .await;
+    assert_eq!(rows(&r)[0]["during"], "[1,5)");
+    assert_error(
+        &srv.post(
+            "/gateway/insert",
+            json!({"table_name": "booking", "insert_body": {"during": "[3,8)"}}),
+        )
+        .await,
+        422,
+        "exclusion_violation",
+    );
+}
