@@ -7,6 +7,7 @@
 
 pub mod ops;
 pub mod pool;
+pub mod provision;
 pub mod registry;
 pub mod system;
 

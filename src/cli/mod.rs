@@ -1,6 +1,7 @@
 //! The command line: `athena_rs server | version | diag`, one file per subcommand.
 
 mod diag;
+mod provision;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,20 @@ pub enum Command {
         #[arg(long, value_name = "PORT")]
         port: Option<u16>,
     },
+    /// Create (when missing) and migrate the logging database, or another database.
+    ///
+    /// Without flags it provisions `logging.uri` from the config. Migrations are numbered, applied
+    /// once each under an advisory lock, and safe to run again.
+    ///
+    /// Example: athena_rs provision --uri postgres://postgres@127.0.0.1:5432/athena_logging
+    Provision {
+        /// A PostgreSQL URI to provision (created when missing).
+        #[arg(long, value_name = "URI", conflicts_with = "client")]
+        uri: Option<String>,
+        /// A client of the config whose database to provision.
+        #[arg(long, value_name = "NAME")]
+        client: Option<String>,
+    },
     /// Print the version.
     Version,
     /// Print the machine, the config in use and whether each client's database answers.
@@ -69,6 +84,14 @@ pub fn main() -> ExitCode {
             Ok(())
         }
         Command::Diag => diag::run(cli.config),
+        Command::Provision { uri, client } => {
+            let target = match (uri, client) {
+                (Some(u), _) => provision::Target::Uri(u),
+                (None, Some(c)) => provision::Target::Client(c),
+                (None, None) => provision::Target::Logging,
+            };
+            provision::run(cli.config, target)
+        }
         Command::Server { host, port } => serve(cli.config, host, port),
     };
     match result {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use athena_actors::pool::PostgresSpec;
 pub use search::{candidates, locate};
-pub use types::{ClientConfig, FileConfig, GatewayConfig, PoolConfig, ServerConfig};
+pub use types::{ClientConfig, FileConfig, GatewayConfig, LoggingConfig, PoolConfig, ServerConfig};
 
 /// A configuration problem, naming where it is.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +42,9 @@ pub struct Settings {
     pub clients: Vec<PostgresSpec>,
     /// The admin key from `ATHENA_KEY_12`; `None` when unset or empty.
     pub admin_key: Option<String>,
+    /// The logging database. Holds the password: never log it.
+    pub logging: tokio_postgres::Config,
+    pub logging_create_database: bool,
 }
 
 impl Settings {
@@ -151,12 +154,28 @@ impl Settings {
         let admin_key = std::env::var("ATHENA_KEY_12")
             .ok()
             .filter(|k| !k.trim().is_empty());
+        let logging: tokio_postgres::Config = file.logging.uri.parse().map_err(|e| {
+            ConfigError::new(
+                path,
+                "logging.uri",
+                format!("not a PostgreSQL connection URI: {e}"),
+            )
+        })?;
+        if logging.get_dbname().is_none() {
+            return Err(ConfigError::new(
+                path,
+                "logging.uri",
+                "must name a database",
+            ));
+        }
         Ok(Settings {
             source: path.to_path_buf(),
             server: file.server,
             gateway: file.gateway,
             clients,
             admin_key,
+            logging,
+            logging_create_database: file.logging.create_database,
         })
     }
 }

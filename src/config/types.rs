@@ -13,6 +13,26 @@ pub struct FileConfig {
     pub gateway: GatewayConfig,
     #[serde(default)]
     pub clients: BTreeMap<String, ClientConfig>,
+    #[serde(default)]
+    pub logging: LoggingConfig,
+}
+
+/// The `athena_logging` database: client catalog, API keys and request statistics.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    pub uri: String,
+    /// Create the database when it is missing (when provisioning).
+    pub create_database: bool,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig {
+            uri: "postgres://postgres@127.0.0.1:5432/athena_logging".into(),
+            create_database: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

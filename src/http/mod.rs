@@ -7,6 +7,7 @@ pub mod body;
 pub mod error;
 mod gateway;
 mod health;
+mod provision;
 mod query;
 mod respond;
 mod schema;
@@ -106,6 +107,8 @@ pub fn routes() -> RouteTable {
     t.add(Method::GET, "/schema/clients", schema::clients);
     t.add(Method::GET, "/schema/tables", schema::tables);
     t.add(Method::GET, "/schema/columns", schema::columns);
+    t.add(Method::POST, "/admin/provision", provision::provision);
+    t.add(Method::GET, "/admin/provision/status", provision::status);
     t
 }
 

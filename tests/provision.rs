@@ -1,0 +1,263 @@
+//! Provisioning the logging database: `POST /admin/provision`, `GET /admin/provision/status` and
+//! `athena_rs provision`.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const TABLE_COUNT: usize = 11;
+
+/// A server whose logging database is `logging_uri` and whose `default` client is `db`.
+async fn server(db: &TestDb, logging_uri: &str) -> TestServer {
+    TestServer::start_yaml(&config_yaml(
+        &db.uri,
+        "",
+        &format!("logging:\n  uri: {logging_uri}\n"),
+    ))
+    .await
+}
+
+async fn admin_post(srv: &TestServer, body: Option<Value>) -> (StatusCode, Value) {
+    let mut req = srv
+        .http
+        .post(srv.url("/admin/provision"))
+        .bearer_auth(ADMIN_KEY);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    read(req.send().await.unwrap()).await
+}
+
+async fn admin_status(srv: &TestServer, query: &str) -> (StatusCode, Value) {
+    read(
+        srv.http
+            .get(srv.url(&format!("/admin/provision/status{query}")))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn provisioning_applies_each_migration_once_and_reports_the_tables() {
+    let db = TestDb::create("").await;
+    let logging = TestDb::create("").await;
+    let srv = server(&db, &logging.uri).await;
+    let (s, v) = admin_status(&srv, "").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["provisioned"], false);
+    assert_eq!(v["data"]["missing"].as_array().unwrap().len(), TABLE_COUNT);
+    let (s, v) = admin_post(&srv, None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        strings(&v["data"]["applied"]),
+        [
+            "0001_client_catalog",
+            "0002_api_keys",
+            "0003_request_statistics"
+        ]
+    );
+    assert_eq!(v["data"]["present"].as_array().unwrap().len(), TABLE_COUNT);
+    assert_eq!(v["data"]["missing"], json!([]));
+    let (_, v) = admin_post(&srv, Some(json!({}))).await;
+    assert_eq!(v["data"]["applied"], json!([]));
+    assert_eq!(v["data"]["already_applied"].as_array().unwrap().len(), 3);
+    let (_, v) = admin_status(&srv, "").await;
+    assert_eq!(v["data"]["provisioned"], true);
+    assert_eq!(v["data"]["applied_versions"], json!([1, 2, 3]));
+    assert_eq!(
+        logging
+            .scalar("SELECT count(*) FROM athena_migrations")
+            .await
+            .unwrap(),
+        "3"
+    );
+    assert_eq!(
+        logging
+            .scalar("SELECT enforce_api_keys FROM api_key_config")
+            .await
+            .unwrap(),
+        "t"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_provisioning_applies_each_migration_exactly_once() {
+    let db = TestDb::create("").await;
+    let target = TestDb::create("").await;
+    let srv = server(&db, &db.uri).await;
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let http = srv.http.clone();
+        let url = srv.url("/admin/provision");
+        let uri = target.uri.clone();
+        tasks.push(tokio::spawn(async move {
+            read(
+                http.post(url)
+                    .bearer_auth(ADMIN_KEY)
+                    .json(&json!({"uri": uri}))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }));
+    }
+    let mut applied = 0;
+    for t in tasks {
+        let (s, v) = t.await.unwrap();
+        assert_eq!(s, 200, "{v}");
+        applied += v["data"]["applied"].as_array().unwrap().len();
+    }
+    assert_eq!(
+        applied, 3,
+        "each migration is applied by exactly one caller"
+    );
+    assert_eq!(
+        target
+            .scalar("SELECT count(*) FROM athena_migrations")
+            .await
+            .unwrap(),
+        "3"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_logging_database_is_created() {
+    let db = TestDb::create("").await;
+    let name = unique_name("athena_t_logging");
+    let uri = format!("{PG_BASE}/{name}");
+    let srv = server(&db, &uri).await;
+    let (s, v) = admin_post(&srv, None).await;
+    // Registered for clean-up whatever the outcome.
+    let created = TestDb { name, uri };
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["created_database"], true);
+    assert_eq!(
+        created
+            .scalar("SELECT count(*) FROM athena_migrations")
+            .await
+            .unwrap(),
+        "3"
+    );
+}
+
+#[tokio::test]
+async fn provisioning_a_client_by_name_and_bad_input() {
+    let db = TestDb::create("").await;
+    let srv = server(&db, &db.uri).await;
+    let (s, v) = admin_status(&srv, "?client_name=default").await;
+    assert_eq!(
+        (s.as_u16(), &v["data"]["provisioned"]),
+        (200, &json!(false))
+    );
+    let (s, v) = admin_post(&srv, Some(json!({"client_name": "default"}))).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["applied"].as_array().unwrap().len(), 3);
+    assert_error(
+        &admin_post(&srv, Some(json!({"client_name": "nope"}))).await,
+        404,
+        "unknown_client",
+    );
+    assert_error(
+        &admin_status(&srv, "?client_name=nope").await,
+        404,
+        "unknown_client",
+    );
+    assert_error(
+        &admin_post(&srv, Some(json!({"uri": "not a uri ::"}))).await,
+        400,
+        "invalid_field",
+    );
+    assert_error(
+        &admin_post(&srv, Some(json!({"uri": db.uri, "client_name": "default"}))).await,
+        400,
+        "invalid_field",
+    );
+    assert_error(
+        &admin_post(&srv, Some(json!({"uri": 5}))).await,
+        400,
+        "invalid_field",
+    );
+    assert_error(
+        &admin_post(&srv, Some(json!([1]))).await,
+        400,
+        "invalid_body",
+    );
+    let r = admin_post(
+        &srv,
+        Some(json!({"uri": "postgres://postgres:pw@127.0.0.1:1/x"})),
+    )
+    .await;
+    assert_error(&r, 503, "backend_unavailable");
+    assert!(!r.1.to_string().contains(":pw@"), "the URI is never echoed");
+    let r = read(
+        srv.http
+            .post(srv.url("/admin/provision"))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&r, 401, "missing_api_key");
+    let r = read(
+        srv.http
+            .get(srv.url("/admin/provision/status"))
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&r, 401, "invalid_api_key");
+}
+
+#[test]
+fn the_cli_provisions_a_uri_and_is_idempotent() {
+    let name = unique_name("athena_t_cli");
+    let uri = format!("{PG_BASE}/{name}");
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_athena_rs"))
+            .args(["provision", "--uri", &uri])
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    let _cleanup = TestDb {
+        name: name.clone(),
+        uri: uri.clone(),
+    };
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let out = String::from_utf8_lossy(&first.stdout);
+    assert!(out.contains(&format!("created database {name}")), "{out}");
+    assert!(
+        out.contains("applied         0003_request_statistics"),
+        "{out}"
+    );
+    let second = run();
+    let out = String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success());
+    assert!(
+        out.contains("already applied 0001_client_catalog") && !out.contains("created"),
+        "{out}"
+    );
+}
