@@ -118,6 +118,23 @@ async fn connection(pool: &Pool) -> Result<Object, OpError> {
     Ok(client)
 }
 
+/// A `json` value read as its text, without a cast in the statement: the binary form of `json`
+/// is the text itself.
+pub(super) struct JsonText<'a>(pub(super) &'a str);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for JsonText<'a> {
+    fn from_sql(
+        _ty: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(JsonText(std::str::from_utf8(raw)?))
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        *ty == tokio_postgres::types::Type::JSON
+    }
+}
+
 /// Runs a plan and collects its rows as one JSON array.
 pub async fn run_plan(pool: Pool, plan: Plan) -> Result<OpOutput, OpError> {
     let client = connection(&pool).await?;
@@ -136,7 +153,7 @@ pub async fn run_plan(pool: Pool, plan: Plan) -> Result<OpOutput, OpError> {
             let mut json = String::with_capacity(
                 2 + rows
                     .iter()
-                    .map(|r| r.get::<_, &str>(0).len() + 1)
+                    .map(|r| r.get::<_, JsonText>(0).0.len() + 1)
                     .sum::<usize>(),
             );
             json.push('[');
@@ -144,7 +161,7 @@ pub async fn run_plan(pool: Pool, plan: Plan) -> Result<OpOutput, OpError> {
                 if i > 0 {
                     json.push(',');
                 }
-                json.push_str(row.get::<_, &str>(0));
+                json.push_str(row.get::<_, JsonText>(0).0);
             }
             json.push(']');
             Ok(OpOutput {
@@ -159,7 +176,7 @@ pub async fn run_plan(pool: Pool, plan: Plan) -> Result<OpOutput, OpError> {
                 .first()
                 .ok_or_else(|| OpError::Internal("an aggregate returned no row".into()))?;
             Ok(OpOutput {
-                rows_json: row.get(0),
+                rows_json: row.get::<_, JsonText>(0).0.to_string(),
                 row_count: row.get::<_, i64>(1).max(0) as u64,
                 total: Some(row.get(2)),
                 rows_affected: None,

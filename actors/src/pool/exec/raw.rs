@@ -74,16 +74,15 @@ fn reset_in_background(client: Object) {
 }
 
 async fn run_sql_on(client: &Object, query: &str, values: &[Value]) -> Result<OpOutput, OpError> {
-    let wrapped = format!(
-        "WITH r AS (\n{query}\n) SELECT coalesce(json_agg(r), '[]')::text, count(*) FROM r"
-    );
+    let wrapped =
+        format!("WITH r AS (\n{query}\n) SELECT coalesce(json_agg(r), '[]'), count(*) FROM r");
     match client.prepare_cached(&wrapped).await {
         Ok(stmt) => {
             let params = bind_raw(values, stmt.params())?;
             let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
             let row = client.query_one(&stmt, &refs).await.map_err(map_pg_error)?;
             Ok(OpOutput {
-                rows_json: row.get(0),
+                rows_json: row.get::<_, super::JsonText>(0).0.to_string(),
                 row_count: row.get::<_, i64>(1).max(0) as u64,
                 total: None,
                 rows_affected: None,

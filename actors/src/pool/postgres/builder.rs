@@ -208,7 +208,7 @@ impl<'a> Builder<'a> {
     pub(super) fn json_row(&mut self, cols: &Columns) -> Result<String, OpError> {
         let list = match cols {
             Columns::List(list) if !list.is_empty() => list,
-            _ => return Ok(format!("row_to_json({ALIAS}.*)::text")),
+            _ => return Ok(format!("row_to_json({ALIAS}.*)")),
         };
         let mut chosen: Vec<&'a ColumnInfo> = Vec::with_capacity(list.len());
         for name in list {
@@ -230,7 +230,7 @@ impl<'a> Builder<'a> {
             let key = self.param(Some(c.name.clone()));
             args.push(format!("{key}::text, {ALIAS}.{}", ident(&c.name)));
         }
-        Ok(format!("json_build_object({})::text", args.join(", ")))
+        Ok(format!("json_build_object({})", args.join(", ")))
     }
 
     pub(super) fn finish(self, shape: Shape) -> Result<Plan, OpError> {

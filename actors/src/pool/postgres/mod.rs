@@ -46,7 +46,7 @@ fn table_sql(t: &TableInfo) -> String {
     format!("{}.{}", ident(&t.schema), ident(&t.name))
 }
 
-pub(crate) const AGG: &str = "SELECT coalesce(json_agg(r), '[]')::text, count(*)";
+pub(crate) const AGG: &str = "SELECT coalesce(json_agg(r), '[]'), count(*)";
 
 /// The alias every statement gives its table; whole-row references use `r.*`, which cannot be
 /// mistaken for a column named `r`.
@@ -72,9 +72,12 @@ pub fn plan_fetch(f: &Fetch, t: &TableInfo) -> Result<Plan, OpError> {
     }
     let row = b.json_row(&f.columns)?;
     let limit = b.param(Some(f.limit.to_string()));
-    let offset = b.param(Some(f.offset.to_string()));
-    b.sql =
-        format!("SELECT {row} FROM {tbl} AS {ALIAS}{filter}{order} LIMIT {limit} OFFSET {offset}");
+    // No OFFSET node at all for the first page, the common case.
+    let offset = match f.offset {
+        0 => String::new(),
+        n => format!(" OFFSET {}", b.param(Some(n.to_string()))),
+    };
+    b.sql = format!("SELECT {row} FROM {tbl} AS {ALIAS}{filter}{order} LIMIT {limit}{offset}");
     b.finish(Shape::Rows)
 }
 

@@ -63,9 +63,13 @@ fn identifiers_are_quoted_and_values_bound() {
     .unwrap();
     assert_eq!(
         p.sql,
-        "SELECT row_to_json(r.*)::text FROM \"public\".\"ev\"\"ents\" AS r WHERE \"status\" = $1 LIMIT $2 OFFSET $3"
+        "SELECT row_to_json(r.*) FROM \"public\".\"ev\"\"ents\" AS r WHERE \"status\" = $1 LIMIT $2"
     );
     assert_eq!(p.params[0], TextParam(Some("x'; drop".into())));
+    let mut paged = fetch(None);
+    paged.offset = 20;
+    let p = plan_fetch(&paged, &table()).unwrap();
+    assert!(p.sql.ends_with("LIMIT $1 OFFSET $2"), "{}", p.sql);
 }
 
 #[test]
@@ -153,7 +157,7 @@ fn insert_rows_with_different_columns_use_default() {
     );
     assert!(
         p.sql
-            .ends_with("RETURNING json_build_object($3::text, r.\"id\")::text"),
+            .ends_with("RETURNING json_build_object($3::text, r.\"id\")"),
         "{}",
         p.sql
     );
