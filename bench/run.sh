@@ -18,6 +18,9 @@
 #   BENCH_BUILD_TIMEOUT seconds allowed for `cargo build --release` (default 1800)
 #   BENCH_SKIP_BUILD    1: use the existing target/release/athena_rs
 #   BENCH_SKIP_GATEWAY  1: measure only the direct PostgreSQL baseline
+#   BENCH_POOL          the gateway's database connections (ATHENA_PG_POOL_MAX_CONNECTIONS)
+#                       (default: 2 per CPU, the usual size for a database on the same
+#                       machine; the gateway multiplexes the client connections onto them)
 #
 # All traffic goes to 127.0.0.1. The script creates its own database and drops
 # it on exit, and stops the gateway it started.
@@ -36,6 +39,7 @@ PG_PORT="${BENCH_PG_PORT:-5432}"
 BUILD_TIMEOUT="${BENCH_BUILD_TIMEOUT:-1800}"
 SKIP_BUILD="${BENCH_SKIP_BUILD:-0}"
 SKIP_GATEWAY="${BENCH_SKIP_GATEWAY:-0}"
+POOL="${BENCH_POOL:-$(( $(nproc) * 2 ))}"
 READY_TIMEOUT=60
 ROWS=100000
 USERS=10000
@@ -245,6 +249,7 @@ start_gateway() {
     log "starting gateway on 127.0.0.1:$PORT (log: $SERVER_LOG)"
     : >"$SERVER_LOG"
     ATHENA_PG_URI="postgres://postgres@$PG_HOST:$PG_PORT/$DB" \
+    ATHENA_PG_POOL_MAX_CONNECTIONS="$POOL" \
     ATHENA_KEY_12="$KEY" \
     NO_COLOR=1 \
         "$BIN" server --config "$ROOT/config.yaml" --port "$PORT" \
@@ -457,7 +462,7 @@ print_report() {
     done
     echo
     echo "gateway peak memory (VmHWM): ${peak} MiB"
-    echo "connections: $CONNECTIONS, threads: $THREADS, duration: ${DURATION}s per measurement"
+    echo "connections: $CONNECTIONS, threads: $THREADS, duration: ${DURATION}s per measurement, gateway pool: $POOL"
 
     {
         echo "# Athena gateway benchmark"
@@ -466,7 +471,7 @@ print_report() {
         echo "- revision: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
         echo "- machine: $(nproc) CPU(s), $(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
         echo "- PostgreSQL: $(psql_admin -tAc 'SHOW server_version' 2>/dev/null || echo unknown)"
-        echo "- connections: $CONNECTIONS, threads: $THREADS, duration: ${DURATION}s per measurement, gateway warmup: ${WARMUP}s"
+        echo "- connections: $CONNECTIONS, threads: $THREADS, duration: ${DURATION}s per measurement, gateway warmup: ${WARMUP}s, gateway pool: $POOL database connections"
         echo "- table: events, $ROWS rows, $USERS distinct user_id values"
         echo
         printf '| %s ' "${HEADERS[@]}"
