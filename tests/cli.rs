@@ -87,26 +87,27 @@ fn diag_prints_the_machine_the_config_and_each_client() {
     assert!(!text.contains("s3cret"), "passwords are never printed");
 }
 
+/// Starts the server with `config` and returns its error output; it must refuse to start.
+fn refused(config: &str) -> (String, String) {
+    let (path, _dir) = temp_config(config);
+    let out = Command::new(BIN)
+        .args(["server", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{config:?} was accepted");
+    (
+        path.display().to_string(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn bad_config_is_refused_naming_file_key_and_reason() {
-    let (path, _dir) = temp_config("server:\n  port: 1\n  colour: blue\n");
-    let out = Command::new(BIN)
-        .args(["server", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&path.display().to_string()), "{err}");
+    let (path, err) = refused("server:\n  port: 1\n  colour: blue\n");
+    assert!(err.contains(&path), "{err}");
     assert!(err.contains("colour"), "{err}");
-    let (path, _dir2) = temp_config("gateway:\n  max_limit: many\n");
-    let out = Command::new(BIN)
-        .args(["server", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (_, err) = refused("gateway:\n  max_limit: many\n");
     assert!(err.contains("gateway.max_limit"), "{err}");
 }
 

@@ -214,21 +214,20 @@ async fn default_limit_and_maximum_limit_come_from_config() {
         .post("/gateway/fetch", json!({"table_name": "n", "limit": 50}))
         .await;
     assert_eq!(rows(&r).len(), 50);
-    assert_error(
-        &srv.post("/gateway/fetch", json!({"table_name": "n", "limit": 51}))
-            .await,
+    srv.post_err(
+        "/gateway/fetch",
+        json!({"table_name": "n", "limit": 51}),
         400,
         "limit_exceeded",
-    );
-    assert_error(
-        &srv.post(
-            "/gateway/fetch",
-            json!({"table_name": "n", "page_size": 500}),
-        )
-        .await,
+    )
+    .await;
+    srv.post_err(
+        "/gateway/fetch",
+        json!({"table_name": "n", "page_size": 500}),
         400,
         "limit_exceeded",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -272,21 +271,20 @@ async fn schema_qualified_tables() {
         )
         .await;
     assert_eq!(rows(&r).len(), 2);
-    assert_error(
-        &srv.post("/gateway/fetch", json!({"table_name": "things"}))
-            .await,
+    srv.post_err(
+        "/gateway/fetch",
+        json!({"table_name": "things"}),
         404,
         "unknown_table",
-    );
-    assert_error(
-        &srv.post(
-            "/gateway/fetch",
-            json!({"table_name": "pg_authid", "schema": "pg_catalog"}),
-        )
-        .await,
+    )
+    .await;
+    srv.post_err(
+        "/gateway/fetch",
+        json!({"table_name": "pg_authid", "schema": "pg_catalog"}),
         404,
         "unknown_table",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -360,18 +358,12 @@ async fn filter_values_are_bound_with_the_column_type() {
         )
         .await;
     assert_eq!(rows(&r).len(), 1);
-    assert_error(
-        &srv.post(
-            "/gateway/fetch",
-            json!({"table_name": "users", "conditions": [{"eq_column": "age", "eq_value": "abc"}]}),
-        )
-        .await,
+    srv.post_err(
+        "/gateway/fetch",
+        json!({"table_name": "users", "conditions": [{"eq_column": "age", "eq_value": "abc"}]}),
         400,
         "invalid_value",
-    );
-    assert_error(
-        &srv.post("/gateway/fetch", json!({"table_name": "users", "conditions": [{"operator": "gt", "column": "created_at", "value": "not a date"}]})).await,
-        400,
-        "invalid_value",
-    );
+    )
+    .await;
+    srv.post_err("/gateway/fetch", json!({"table_name": "users", "conditions": [{"operator": "gt", "column": "created_at", "value": "not a date"}]}), 400, "invalid_value").await;
 }

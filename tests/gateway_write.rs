@@ -123,60 +123,48 @@ async fn upsert_with_on_conflict_and_update_body_or_all_columns() {
 async fn constraint_violations_map_to_409_and_422() {
     let db = TestDb::create(SEED).await;
     let srv = TestServer::start(&db).await;
-    assert_error(
-        &srv.post(
-            "/gateway/insert",
-            json!({"table_name": "users", "insert_body": {"email": "ada@example.com"}}),
-        )
-        .await,
+    srv.post_err(
+        "/gateway/insert",
+        json!({"table_name": "users", "insert_body": {"email": "ada@example.com"}}),
         409,
         "unique_violation",
-    );
-    assert_error(
-        &srv.post(
-            "/gateway/insert",
-            json!({"table_name": "orders", "insert_body": {"user_id": 999, "total": 1}}),
-        )
-        .await,
+    )
+    .await;
+    srv.post_err(
+        "/gateway/insert",
+        json!({"table_name": "orders", "insert_body": {"user_id": 999, "total": 1}}),
         422,
         "foreign_key_violation",
-    );
-    assert_error(
-        &srv.post(
-            "/gateway/insert",
-            json!({"table_name": "users", "insert_body": {"name": "no email"}}),
-        )
-        .await,
+    )
+    .await;
+    srv.post_err(
+        "/gateway/insert",
+        json!({"table_name": "users", "insert_body": {"name": "no email"}}),
         422,
         "not_null_violation",
-    );
-    assert_error(
-        &srv.post(
-            "/gateway/insert",
-            json!({"table_name": "orders", "insert_body": {"user_id": 1, "total": -5}}),
-        )
-        .await,
+    )
+    .await;
+    srv.post_err(
+        "/gateway/insert",
+        json!({"table_name": "orders", "insert_body": {"user_id": 1, "total": -5}}),
         422,
         "check_violation",
-    );
-    assert_error(
-        &srv.post(
-            "/gateway/insert",
-            json!({"table_name": "users", "insert_body": {"email": "x@example.com", "nope": 1}}),
-        )
-        .await,
+    )
+    .await;
+    srv.post_err(
+        "/gateway/insert",
+        json!({"table_name": "users", "insert_body": {"email": "x@example.com", "nope": 1}}),
         400,
         "unknown_column",
-    );
-    assert_error(
-        &srv.post(
-            "/gateway/insert",
-            json!({"table_name": "no_pk", "insert_body": {"a": 1}, "update_body": {"b": "x"}}),
-        )
-        .await,
+    )
+    .await;
+    srv.post_err(
+        "/gateway/insert",
+        json!({"table_name": "no_pk", "insert_body": {"a": 1}, "update_body": {"b": "x"}}),
         400,
         "no_primary_key",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -218,33 +206,27 @@ async fn update_changes_matching_rows_and_returns_them() {
 async fn update_refuses_to_run_without_conditions() {
     let db = TestDb::create(SEED).await;
     let srv = TestServer::start(&db).await;
-    assert_error(
-        &srv.post(
-            "/gateway/update",
-            json!({"table_name": "users", "set": {"status": "x"}}),
-        )
-        .await,
+    srv.post_err(
+        "/gateway/update",
+        json!({"table_name": "users", "set": {"status": "x"}}),
         400,
         "missing_filter",
-    );
-    assert_error(
-        &srv.post(
-            "/gateway/update",
-            json!({"table_name": "users", "set": {"status": "x"}, "conditions": []}),
-        )
-        .await,
+    )
+    .await;
+    srv.post_err(
+        "/gateway/update",
+        json!({"table_name": "users", "set": {"status": "x"}, "conditions": []}),
         400,
         "missing_filter",
-    );
-    assert_error(
-        &srv.post(
-            "/gateway/update",
-            json!({"table_name": "users", "conditions": [{"eq_column": "id", "eq_value": 1}]}),
-        )
-        .await,
+    )
+    .await;
+    srv.post_err(
+        "/gateway/update",
+        json!({"table_name": "users", "conditions": [{"eq_column": "id", "eq_value": 1}]}),
         400,
         "missing_field",
-    );
+    )
+    .await;
     assert_eq!(
         db.scalar("SELECT count(*) FROM users WHERE status = 'x'")
             .await
@@ -278,15 +260,13 @@ async fn delete_by_resource_id_uses_the_real_primary_key() {
         )
         .await;
     assert_eq!(rows(&r)[0]["label"], "two");
-    assert_error(
-        &srv.post(
-            "/gateway/delete",
-            json!({"table_name": "no_pk", "resource_id": 1}),
-        )
-        .await,
+    srv.post_err(
+        "/gateway/delete",
+        json!({"table_name": "no_pk", "resource_id": 1}),
         400,
         "no_primary_key",
-    );
+    )
+    .await;
     let r = srv
         .post(
             "/gateway/delete",
@@ -306,21 +286,20 @@ async fn delete_by_conditions_and_never_by_neither() {
     let srv = TestServer::start(&db).await;
     let r = srv.post("/gateway/delete", json!({"table_name": "orders", "conditions": [{"operator": "gt", "column": "total", "value": 10}]})).await;
     assert_eq!(rows(&r).len(), 2);
-    assert_error(
-        &srv.post("/gateway/delete", json!({"table_name": "users"}))
-            .await,
+    srv.post_err(
+        "/gateway/delete",
+        json!({"table_name": "users"}),
         400,
         "missing_filter",
-    );
-    assert_error(
-        &srv.post(
-            "/gateway/delete",
-            json!({"table_name": "users", "conditions": []}),
-        )
-        .await,
+    )
+    .await;
+    srv.post_err(
+        "/gateway/delete",
+        json!({"table_name": "users", "conditions": []}),
         400,
         "missing_filter",
-    );
+    )
+    .await;
     assert_eq!(db.scalar("SELECT count(*) FROM users").await.unwrap(), "5");
     assert_eq!(db.scalar("SELECT count(*) FROM orders").await.unwrap(), "1");
 }

@@ -63,12 +63,13 @@ async fn gateway_query_binds_positional_params() {
 async fn ddl_and_several_statements_run_and_refresh_the_schema_cache() {
     let db = TestDb::create(SEED).await;
     let srv = TestServer::start(&db).await;
-    assert_error(
-        &srv.post("/gateway/fetch", json!({"table_name": "late"}))
-            .await,
+    srv.post_err(
+        "/gateway/fetch",
+        json!({"table_name": "late"}),
         404,
         "unknown_table",
-    );
+    )
+    .await;
     let r = srv.sql("CREATE TABLE late (id int PRIMARY KEY, v text); INSERT INTO late VALUES (1, 'a'), (2, 'b')", json!([])).await;
     assert_eq!(r.0, 200, "{}", r.1);
     assert_eq!(r.1["data"]["rows_affected"], 2);

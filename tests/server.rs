@@ -60,13 +60,8 @@ async fn a_client_whose_database_appears_later_comes_online_by_itself() {
     let uri = format!("{PG_BASE}/{name}");
     let srv = TestServer::start_yaml(&config_yaml(&uri, "", "")).await;
     let resp = srv
-        .http
-        .post(srv.url("/gateway/fetch"))
-        .header("X-Athena-Client", "default")
-        .json(&json!({"table_name": "t"}))
-        .send()
-        .await
-        .unwrap();
+        .post_response("/gateway/fetch", json!({"table_name": "t"}))
+        .await;
     assert_eq!(
         resp.headers()
             .get("retry-after")
@@ -267,13 +262,8 @@ async fn a_frozen_client_answers_503_and_serves_again_when_unfrozen() {
     };
     assert!(srv.actors.registry.send(freeze(true)).await.unwrap());
     let r = srv
-        .http
-        .post(srv.url("/gateway/fetch"))
-        .header("X-Athena-Client", "default")
-        .json(&json!({"table_name": "t"}))
-        .send()
-        .await
-        .unwrap();
+        .post_response("/gateway/fetch", json!({"table_name": "t"}))
+        .await;
     assert!(r.headers().contains_key("retry-after"));
     assert_error(&read(r).await, 503, "client_frozen");
     let (_, v) = get(&srv, "/", false).await;
@@ -305,21 +295,20 @@ async fn database_privileges_apply_and_a_denial_is_403() {
         .len(),
         0
     );
-    assert_error(
-        &srv.post("/gateway/fetch", json!({"table_name": "secret"}))
-            .await,
+    srv.post_err(
+        "/gateway/fetch",
+        json!({"table_name": "secret"}),
         403,
         "forbidden",
-    );
-    assert_error(
-        &srv.post(
-            "/gateway/insert",
-            json!({"table_name": "open", "insert_body": {"id": 1}}),
-        )
-        .await,
+    )
+    .await;
+    srv.post_err(
+        "/gateway/insert",
+        json!({"table_name": "open", "insert_body": {"id": 1}}),
         403,
         "forbidden",
-    );
+    )
+    .await;
     drop(srv);
     db.execute(&format!("REVOKE ALL ON open FROM {role}")).await;
     let _ = admin
@@ -344,13 +333,11 @@ async fn exclusion_constraints_are_422() {
         )
         .await;
     assert_eq!(rows(&r)[0]["during"], "[1,5)");
-    assert_error(
-        &srv.post(
-            "/gateway/insert",
-            json!({"table_name": "booking", "insert_body": {"during": "[3,8)"}}),
-        )
-        .await,
+    srv.post_err(
+        "/gateway/insert",
+        json!({"table_name": "booking", "insert_body": {"during": "[3,8)"}}),
         422,
         "exclusion_violation",
-    );
+    )
+    .await;
 }

@@ -220,6 +220,38 @@ impl TestServer {
         self.call(Method::POST, path, Some(body)).await
     }
 
+    /// Posts with `X-Athena-Client: default` and returns the response itself, for its headers.
+    pub async fn post_response(&self, path: &str, body: Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("X-Athena-Client", "default")
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Posts and asserts an error envelope with `status` and `code`.
+    #[track_caller]
+    pub fn post_err<'a>(
+        &'a self,
+        path: &'a str,
+        body: Value,
+        status: u16,
+        code: &'a str,
+    ) -> impl std::future::Future<Output = ()> + 'a {
+        let location = std::panic::Location::caller();
+        async move {
+            let res = self.post(path, body).await;
+            let (s, v) = &res;
+            assert!(
+                s.as_u16() == status && v["code"] == code,
+                "{location}: expected {status} {code}, got {s} {v}"
+            );
+            assert_error(&res, status, code);
+        }
+    }
+
     /// Raw SQL through `/gateway/query` with the admin key.
     pub async fn sql(&self, query: &str, params: Value) -> (StatusCode, Value) {
         let r = self
