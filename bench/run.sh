@@ -250,6 +250,7 @@ start_gateway() {
     : >"$SERVER_LOG"
     ATHENA_PG_URI="postgres://postgres@$PG_HOST:$PG_PORT/$DB" \
     ATHENA_PG_POOL_MAX_CONNECTIONS="$POOL" \
+    ATHENA_LOGGING_URI="postgres://postgres@$PG_HOST:$PG_PORT/$DB" \
     ATHENA_KEY_12="$KEY" \
     NO_COLOR=1 \
         "$BIN" server --config "$ROOT/config.yaml" --port "$PORT" \

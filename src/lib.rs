@@ -29,7 +29,13 @@ pub struct Running {
 /// Starts the actors (one `spawn_all`) and binds the HTTP server. Must be called inside an actix
 /// system; await (or spawn) `Running::server` to serve.
 pub fn start(settings: Settings) -> std::io::Result<Running> {
-    let actors = athena_actors::spawn_all(settings.clients.clone());
+    let logging = settings
+        .logging_migrate_at_start
+        .then(|| athena_actors::registry::LoggingSpec {
+            config: settings.logging.clone(),
+            create_database: settings.logging_create_database,
+        });
+    let actors = athena_actors::spawn_all(settings.clients.clone(), logging);
     let state = AppState {
         settings: Arc::new(settings),
         actors: actors.clone(),

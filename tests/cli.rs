@@ -136,7 +136,7 @@ fn server_finds_its_config_through_athena_config_and_honours_port_flags() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let (path, _dir) = temp_config("server:\n  port: 1\nclients:\n  default:\n    uri: postgres://postgres@127.0.0.1:5432/postgres\n");
+    let (path, _dir) = temp_config("server:\n  port: 1\nlogging:\n  migrate_at_start: false\nclients:\n  default:\n    uri: postgres://postgres@127.0.0.1:5432/postgres\n");
     let mut child = Command::new(BIN)
         .args(["server", "--host", "127.0.0.1", "--port", &port.to_string()])
         .env("ATHENA_CONFIG", &path)

@@ -16,7 +16,7 @@ async fn server(db: &TestDb, logging_uri: &str) -> TestServer {
     TestServer::start_yaml(&config_yaml(
         &db.uri,
         "",
-        &format!("logging:\n  uri: {logging_uri}\n"),
+        &format!("logging:\n  uri: {logging_uri}\n  migrate_at_start: false\n"),
     ))
     .await
 }
@@ -259,5 +259,61 @@ fn the_cli_provisions_a_uri_and_is_idempotent() {
     assert!(
         out.contains("already applied 0001_client_catalog") && !out.contains("created"),
         "{out}"
+    );
+}
+
+#[tokio::test]
+async fn the_logging_database_is_created_and_migrated_at_start_once_it_answers() {
+    let db = TestDb::create("").await;
+    let name = unique_name("athena_t_start");
+    let uri = format!("{PG_BASE}/{name}");
+    let logging_db = TestDb {
+        name,
+        uri: uri.clone(),
+    };
+    // Two instances start at once against a logging database that does not exist yet.
+    let yaml = config_yaml(&db.uri, "", &format!("logging:\n  uri: {uri}\n"));
+    let (a, b) = tokio::join!(TestServer::start_yaml(&yaml), TestServer::start_yaml(&yaml));
+    for srv in [&a, &b] {
+        let mut state = Value::Null;
+        for _ in 0..100 {
+            let (_, v) = read(srv.http.get(srv.url("/ready")).send().await.unwrap()).await;
+            state = v["data"]["logging"]["state"].clone();
+            if state == "ready" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(state, "ready");
+    }
+    assert_eq!(
+        logging_db
+            .scalar("SELECT count(*) FROM athena_migrations")
+            .await
+            .unwrap(),
+        "3"
+    );
+    drop((a, b));
+}
+
+#[tokio::test]
+async fn an_unreachable_logging_database_does_not_stop_the_gateway() {
+    let db = TestDb::create("CREATE TABLE t (id int);").await;
+    let yaml = config_yaml(
+        &db.uri,
+        "",
+        "logging:\n  uri: postgres://postgres:secret@127.0.0.1:1/athena_logging\n",
+    );
+    let srv = TestServer::start_yaml(&yaml).await;
+    assert_eq!(
+        rows(&srv.post("/gateway/fetch", json!({"table_name": "t"})).await).len(),
+        0
+    );
+    let (_, v) = read(srv.http.get(srv.url("/")).send().await.unwrap()).await;
+    assert_eq!(v["data"]["logging"]["state"], "pending");
+    assert!(v["data"]["logging"]["last_error"].is_string());
+    assert!(
+        !v.to_string().contains("secret"),
+        "no password in the health report"
     );
 }

@@ -6,7 +6,7 @@ use actix::prelude::*;
 use arc_swap::ArcSwap;
 
 use crate::pool::PostgresSpec;
-use crate::registry::{RegistryActor, RegistrySnapshot, SnapshotCell};
+use crate::registry::{LoggingSpec, RegistryActor, RegistrySnapshot, SnapshotCell};
 
 /// Addresses and published state of the running actors.
 #[derive(Clone)]
@@ -16,10 +16,11 @@ pub struct ActorHandles {
     pub snapshot: SnapshotCell,
 }
 
-/// Starts every actor under supervision. Must be called inside a running actix system.
-pub fn spawn_all(clients: Vec<PostgresSpec>) -> ActorHandles {
+/// Starts every actor under supervision. Must be called inside a running actix system. With a
+/// logging database, the registry migrates it in the background.
+pub fn spawn_all(clients: Vec<PostgresSpec>, logging: Option<LoggingSpec>) -> ActorHandles {
     let snapshot: SnapshotCell = Arc::new(ArcSwap::from_pointee(RegistrySnapshot::default()));
     let cell = snapshot.clone();
-    let registry = Supervisor::start(move |_| RegistryActor::new(cell, clients));
+    let registry = Supervisor::start(move |_| RegistryActor::new(cell, clients, logging));
     ActorHandles { registry, snapshot }
 }

@@ -45,6 +45,7 @@ pub struct Settings {
     /// The logging database. Holds the password: never log it.
     pub logging: tokio_postgres::Config,
     pub logging_create_database: bool,
+    pub logging_migrate_at_start: bool,
 }
 
 impl Settings {
@@ -176,6 +177,7 @@ impl Settings {
             admin_key,
             logging,
             logging_create_database: file.logging.create_database,
+            logging_migrate_at_start: file.logging.migrate_at_start,
         })
     }
 }

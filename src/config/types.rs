@@ -24,6 +24,8 @@ pub struct LoggingConfig {
     pub uri: String,
     /// Create the database when it is missing (when provisioning).
     pub create_database: bool,
+    /// Migrate the database at start, in the background, retrying until it succeeds.
+    pub migrate_at_start: bool,
 }
 
 impl Default for LoggingConfig {
@@ -31,6 +33,7 @@ impl Default for LoggingConfig {
         LoggingConfig {
             uri: "postgres://postgres@127.0.0.1:5432/athena_logging".into(),
             create_database: true,
+            migrate_at_start: true,
         }
     }
 }

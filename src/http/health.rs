@@ -22,6 +22,11 @@ pub fn client_json(c: &ClientHandle) -> Value {
     })
 }
 
+fn logging(state: &AppState) -> Value {
+    let snap = state.actors.snapshot.load();
+    json!({"state": snap.logging.as_str(), "last_error": snap.logging.last_error()})
+}
+
 fn clients(state: &AppState) -> (Vec<Value>, &'static str) {
     let snap = state.actors.snapshot.load();
     let list: Vec<Value> = snap.clients.values().map(|c| client_json(c)).collect();
@@ -53,6 +58,7 @@ pub async fn root(state: web::Data<AppState>) -> HttpResponse {
                 "version": env!("CARGO_PKG_VERSION"),
                 "uptime_secs": state.started.elapsed().as_secs(),
                 "clients": list,
+                "logging": logging(&state),
             }
         })
         .to_string(),
@@ -73,7 +79,7 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     let (list, overall) = clients(&state);
     Ok(respond::data(
         "ready",
-        json!({"backends": overall, "clients": list}),
+        json!({"backends": overall, "clients": list, "logging": logging(&state)}),
     ))
 }
 

@@ -153,8 +153,14 @@ pub async fn ensure_database(config: &Config) -> Result<bool, ProvisionError> {
         .await
     {
         Ok(()) => Ok(true),
-        // Another instance created it first.
-        Err(e) if e.as_db_error().is_some_and(|d| d.code().code() == "42P04") => Ok(false),
+        // Another instance created it first (a race can also surface as the catalog's unique
+        // violation rather than duplicate_database).
+        Err(e)
+            if e.as_db_error()
+                .is_some_and(|d| matches!(d.code().code(), "42P04" | "23505")) =>
+        {
+            Ok(false)
+        }
         Err(e) => Err(sql_err(e)),
     }
 }

@@ -1,22 +1,68 @@
 //! Actor glue for [`RegistryActor`].
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use actix::prelude::*;
 
 use super::messages::{AddClient, RemoveClient, SetFrozen};
-use super::RegistryActor;
+use super::{LoggingState, RegistryActor};
+use crate::provision;
+
+/// Pause between attempts to migrate an unreachable logging database.
+const LOGGING_RETRY: Duration = Duration::from_secs(2);
 
 impl Actor for RegistryActor {
     type Context = Context<Self>;
 
-    fn started(&mut self, _ctx: &mut Self::Context) {
+    fn started(&mut self, ctx: &mut Self::Context) {
         for spec in std::mem::take(&mut self.initial) {
             self.add_postgres(spec);
         }
         self.loaded = true;
+        if self.logging_spec.is_some() {
+            self.logging = LoggingState::Pending {
+                attempts: 0,
+                last_error: None,
+            };
+            self.migrate_logging(ctx);
+        }
         self.publish();
+    }
+}
+
+impl RegistryActor {
+    /// Creates (when missing) and migrates the logging database, retrying until it succeeds.
+    fn migrate_logging(&mut self, ctx: &mut Context<Self>) {
+        let Some(spec) = self.logging_spec.clone() else {
+            return;
+        };
+        let fut = async move { provision::provision(&spec.config, spec.create_database).await };
+        ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {
+            match res {
+                Ok(report) => {
+                    tracing::info!(applied = ?report.applied, created = report.created_database, "logging database is up to date");
+                    act.logging = LoggingState::Ready {
+                        applied: report.applied,
+                    };
+                }
+                Err(e) => {
+                    let attempts = match &act.logging {
+                        LoggingState::Pending { attempts, .. } => attempts + 1,
+                        _ => 1,
+                    };
+                    if attempts == 1 {
+                        tracing::warn!(error = %e, "logging database not ready; retrying in the background");
+                    }
+                    act.logging = LoggingState::Pending {
+                        attempts,
+                        last_error: Some(e.to_string()),
+                    };
+                    ctx.run_later(LOGGING_RETRY, |act, ctx| act.migrate_logging(ctx));
+                }
+            }
+            act.publish();
+        }));
     }
 }
 

@@ -5,10 +5,14 @@
 //! * **Invariant**: the snapshot is replaced only by this actor, after every change, as a whole.
 //! * **Restart policy**: supervised; `restarting()` keeps the client map (the pool actors live in
 //!   their own arbiters and are unaffected) and republishes the snapshot.
+//! * **Logging database**: with a [`LoggingSpec`], it creates and migrates the logging database at
+//!   start in a future of its own, retrying every few seconds until it answers, and publishes the
+//!   [`LoggingState`] in the snapshot. Requests are served meanwhile.
 //! * **Senders**: `spawn_all` at start; later the admin API.
 
 pub mod handlers;
 mod lifecycle;
+mod logging;
 pub mod messages;
 
 use std::collections::BTreeMap;
@@ -18,6 +22,7 @@ use actix::prelude::*;
 use arc_swap::ArcSwap;
 
 pub use lifecycle::Lifecycle;
+pub use logging::{LoggingSpec, LoggingState};
 
 use crate::pool::{PoolActor, PoolHandle, PostgresSpec};
 
@@ -36,6 +41,8 @@ pub struct RegistrySnapshot {
     /// The initial client set has been installed.
     pub loaded: bool,
     pub clients: BTreeMap<String, Arc<ClientHandle>>,
+    /// The logging database's migration state.
+    pub logging: LoggingState,
 }
 
 impl RegistrySnapshot {
@@ -62,15 +69,24 @@ pub struct RegistryActor {
     /// Clients to install when the actor starts.
     initial: Vec<PostgresSpec>,
     loaded: bool,
+    /// The logging database to migrate at start, if any.
+    logging_spec: Option<LoggingSpec>,
+    logging: LoggingState,
 }
 
 impl RegistryActor {
-    pub fn new(snapshot: SnapshotCell, initial: Vec<PostgresSpec>) -> Self {
+    pub fn new(
+        snapshot: SnapshotCell,
+        initial: Vec<PostgresSpec>,
+        logging: Option<LoggingSpec>,
+    ) -> Self {
         RegistryActor {
             clients: BTreeMap::new(),
             snapshot,
             initial,
             loaded: false,
+            logging_spec: logging,
+            logging: LoggingState::Disabled,
         }
     }
 
@@ -83,6 +99,7 @@ impl RegistryActor {
         self.snapshot.store(Arc::new(RegistrySnapshot {
             loaded: self.loaded,
             clients,
+            logging: self.logging.clone(),
         }));
     }
 

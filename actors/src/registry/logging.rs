@@ -1,0 +1,52 @@
+//! The logging database as the registry sees it: migrated at start, in the background, retried
+//! until it succeeds, so a logging database that is down at start never stops the gateway.
+
+use tokio_postgres::Config;
+
+/// Where the logging database is and how to bring it up to date.
+#[derive(Clone)]
+pub struct LoggingSpec {
+    /// Holds the password: never log it.
+    pub config: Config,
+    pub create_database: bool,
+}
+
+impl std::fmt::Debug for LoggingSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoggingSpec")
+            .field("dbname", &self.config.get_dbname())
+            .field("create_database", &self.create_database)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LoggingState {
+    /// Not migrated at start (the operator provisions it).
+    #[default]
+    Disabled,
+    /// Migrating, or waiting to retry after `attempts` failures.
+    Pending {
+        attempts: u32,
+        last_error: Option<String>,
+    },
+    /// Up to date; `applied` lists what this start applied.
+    Ready { applied: Vec<String> },
+}
+
+impl LoggingState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LoggingState::Disabled => "disabled",
+            LoggingState::Pending { .. } => "pending",
+            LoggingState::Ready { .. } => "ready",
+        }
+    }
+
+    pub fn last_error(&self) -> Option<&str> {
+        match self {
+            LoggingState::Pending { last_error, .. } => last_error.as_deref(),
+            LoggingState::Disabled | LoggingState::Ready { .. } => None,
+        }
+    }
+}
