@@ -206,6 +206,26 @@ async fn update_changes_matching_rows_and_returns_them() {
 async fn update_refuses_to_run_without_conditions() {
     let db = TestDb::create(SEED).await;
     let srv = TestServer::start(&db).await;
+    // An empty group selects every row: refused like no conditions at all.
+    for empty in [
+        json!([{"operator": "and", "value": []}]),
+        json!([{"operator": "and", "value": [{"operator": "and", "value": []}]}]),
+    ] {
+        srv.post_err(
+            "/gateway/update",
+            json!({"table_name": "users", "set": {"status": "x"}, "conditions": empty}),
+            400,
+            "missing_filter",
+        )
+        .await;
+        srv.post_err(
+            "/gateway/delete",
+            json!({"table_name": "users", "conditions": empty}),
+            400,
+            "missing_filter",
+        )
+        .await;
+    }
     srv.post_err(
         "/gateway/update",
         json!({"table_name": "users", "set": {"status": "x"}}),

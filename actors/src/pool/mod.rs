@@ -191,10 +191,6 @@ impl PoolActor {
         (actor, shared)
     }
 
-    pub fn name(&self) -> &str {
-        &self.spec.name
-    }
-
     fn publish_schema(&self) {
         self.shared.schema.store(Arc::new(self.schema.clone()));
     }

@@ -197,7 +197,26 @@ fn set_list(b: &mut Builder<'_>, map: &Map<String, Value>) -> Result<Vec<String>
     Ok(out)
 }
 
+/// Whether a filter would select every row (an empty AND renders as `true`). Update and delete
+/// refuse such filters here too, whatever edge built the operation.
+fn selects_everything(f: &Filter) -> bool {
+    match f {
+        Filter::And(parts) => parts.iter().all(selects_everything),
+        Filter::Cond { .. } | Filter::Or(_) | Filter::Not(_) => false,
+    }
+}
+
+fn require_filter(f: &Filter, what: &str) -> Result<(), OpError> {
+    if selects_everything(f) {
+        return Err(OpError::MissingFilter(format!(
+            "{what} needs at least one condition"
+        )));
+    }
+    Ok(())
+}
+
 pub fn plan_update(u: &Update, t: &TableInfo) -> Result<Plan, OpError> {
+    require_filter(&u.filter, "update")?;
     let mut b = Builder::new(t);
     if u.set.is_empty() {
         return Err(OpError::InvalidRequest(
@@ -261,7 +280,10 @@ fn resource_filter(id: &Value, t: &TableInfo) -> Result<Filter, OpError> {
 pub fn plan_delete(d: &Delete, t: &TableInfo) -> Result<Plan, OpError> {
     let filter = match &d.target {
         DeleteTarget::ResourceId(id) => resource_filter(id, t)?,
-        DeleteTarget::Filter(f) => f.clone(),
+        DeleteTarget::Filter(f) => {
+            require_filter(f, "delete")?;
+            f.clone()
+        }
         DeleteTarget::Both(id, f) => Filter::And(vec![resource_filter(id, t)?, f.clone()]),
     };
     let mut b = Builder::new(t);

@@ -224,3 +224,33 @@ fn selections_expand_star_and_name_each_column_once() {
         p.sql
     );
 }
+
+#[test]
+fn update_and_delete_refuse_filters_that_select_everything() {
+    let everything = Filter::And(vec![Filter::And(vec![])]);
+    let u = Update {
+        table: TableRef {
+            schema: None,
+            name: "e".into(),
+        },
+        set: json!({"status": "x"}).as_object().unwrap().clone(),
+        filter: everything.clone(),
+        returning: Columns::All,
+    };
+    assert!(matches!(
+        plan_update(&u, &table()),
+        Err(OpError::MissingFilter(_))
+    ));
+    let d = Delete {
+        table: TableRef {
+            schema: None,
+            name: "e".into(),
+        },
+        target: DeleteTarget::Filter(everything),
+        returning: Columns::All,
+    };
+    assert!(matches!(
+        plan_delete(&d, &table()),
+        Err(OpError::MissingFilter(_))
+    ));
+}
