@@ -341,3 +341,36 @@ async fn exclusion_constraints_are_422() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_client_over_its_rate_limit_gets_429_with_retry_after() {
+    let db = TestDb::create("CREATE TABLE t (id int);").await;
+    let yaml = config_yaml(
+        &db.uri,
+        "    rate_limit:\n      requests_per_second: 2\n      burst: 3\n",
+        "",
+    );
+    let srv = TestServer::start_yaml(&yaml).await;
+    for _ in 0..3 {
+        assert_eq!(
+            rows(&srv.post("/gateway/fetch", json!({"table_name": "t"})).await).len(),
+            0
+        );
+    }
+    let r = srv
+        .post_response("/gateway/fetch", json!({"table_name": "t"}))
+        .await;
+    assert_eq!(
+        r.headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string()),
+        Some("1".into())
+    );
+    assert_error(&read(r).await, 429, "rate_limited");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        rows(&srv.post("/gateway/fetch", json!({"table_name": "t"})).await).len(),
+        0,
+        "the bucket refills"
+    );
+}

@@ -150,6 +150,32 @@ impl Settings {
                 mailbox_capacity: g.mailbox_capacity,
                 probe_interval: Duration::from_millis(c.probe_interval_ms),
                 shards: workers,
+                rate_limit: match &c.rate_limit {
+                    None => None,
+                    Some(r) => {
+                        if !(r.requests_per_second.is_finite() && r.requests_per_second > 0.0) {
+                            return Err(ConfigError::new(
+                                path,
+                                key("rate_limit.requests_per_second"),
+                                "must be a positive number",
+                            ));
+                        }
+                        let burst = r
+                            .burst
+                            .unwrap_or_else(|| r.requests_per_second.ceil().max(1.0) as u32);
+                        if burst == 0 {
+                            return Err(ConfigError::new(
+                                path,
+                                key("rate_limit.burst"),
+                                "must be at least 1",
+                            ));
+                        }
+                        Some(athena_actors::pool::rate::RateLimit {
+                            per_second: r.requests_per_second,
+                            burst,
+                        })
+                    }
+                },
             });
         }
         let admin_key = std::env::var("ATHENA_KEY_12")

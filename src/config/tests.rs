@@ -60,3 +60,14 @@ fn explicit_path_wins_the_search() {
     let c = candidates(Some(PathBuf::from("/x/y.yaml")));
     assert_eq!(c, vec![PathBuf::from("/x/y.yaml")]);
 }
+
+#[test]
+fn rate_limits_are_validated_and_burst_defaults_to_one_second() {
+    let s = parse("clients:\n  a:\n    uri: postgres://x@h/db\n    rate_limit:\n      requests_per_second: 2.5\n").unwrap();
+    let r = s.clients[0].rate_limit.unwrap();
+    assert_eq!((r.per_second, r.burst), (2.5, 3));
+    let e = parse("clients:\n  a:\n    uri: postgres://x@h/db\n    rate_limit:\n      requests_per_second: 0\n").unwrap_err();
+    assert_eq!(e.key, "clients.a.rate_limit.requests_per_second");
+    let e = parse("clients:\n  a:\n    uri: postgres://x@h/db\n    rate_limit:\n      requests_per_second: 1\n      burst: 0\n").unwrap_err();
+    assert_eq!(e.key, "clients.a.rate_limit.burst");
+}

@@ -111,6 +111,18 @@ pub struct ClientConfig {
     pub schema_cache_ttl_secs: u64,
     #[serde(default = "default_probe")]
     pub probe_interval_ms: u64,
+    /// Requests this client accepts; unlimited when absent.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub requests_per_second: f64,
+    /// Requests accepted at once after a quiet spell; defaults to one second's worth.
+    #[serde(default)]
+    pub burst: Option<u32>,
 }
 
 fn default_statement_timeout() -> u64 {

@@ -43,6 +43,7 @@ pub enum Code {
     ConstraintViolation,
     DriverNotAvailable,
     AdminKeyNotConfigured,
+    RateLimited,
     ClientFrozen,
     BackendUnavailable,
     Overloaded,
@@ -88,6 +89,7 @@ impl Code {
             Code::ConstraintViolation => "constraint_violation",
             Code::DriverNotAvailable => "driver_not_available",
             Code::AdminKeyNotConfigured => "admin_key_not_configured",
+            Code::RateLimited => "rate_limited",
             Code::ClientFrozen => "client_frozen",
             Code::BackendUnavailable => "backend_unavailable",
             Code::Overloaded => "overloaded",
@@ -121,6 +123,7 @@ impl Code {
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::UniqueViolation | Code::SerializationFailure => StatusCode::CONFLICT,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Code::ForeignKeyViolation
             | Code::NotNullViolation
             | Code::CheckViolation
@@ -146,6 +149,7 @@ impl Code {
             405 => "Method not allowed",
             409 => "Conflict",
             413 => "Payload too large",
+            429 => "Too many requests",
             422 => "Constraint violation",
             501 => "Not implemented",
             503 => "Service unavailable",
@@ -241,6 +245,11 @@ impl From<OpError> for ApiError {
             OpError::StatementTimeout => ApiError::new(Code::StatementTimeout, detail),
             OpError::Unavailable(_) => ApiError::new(Code::BackendUnavailable, detail),
             OpError::PoolExhausted | OpError::Overloaded => ApiError::new(Code::Overloaded, detail),
+            OpError::RateLimited { retry_after } => {
+                let mut err = ApiError::new(Code::RateLimited, detail);
+                err.retry_after = Some(retry_after.as_secs_f64().ceil().max(1.0) as u64);
+                err
+            }
             OpError::Internal(_) => ApiError::new(Code::Internal, "internal error"),
             OpError::Db(f) => {
                 let code = sqlstate_code(&f.sqlstate);

@@ -42,6 +42,8 @@ pub enum OpError {
     PoolExhausted,
     #[error("the client's pool is overloaded")]
     Overloaded,
+    #[error("the client's request rate limit is reached")]
+    RateLimited { retry_after: std::time::Duration },
     #[error("database error {}: {}", .0.sqlstate, .0.message)]
     Db(Box<DbFailure>),
     #[error("internal error: {0}")]

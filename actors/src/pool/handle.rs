@@ -53,6 +53,11 @@ impl PoolHandle {
                 |c| c.to_string(),
             )));
         }
+        if let Some(bucket) = &self.shared.rate {
+            bucket
+                .try_take(Instant::now())
+                .map_err(|retry_after| OpError::RateLimited { retry_after })?;
+        }
         let _inflight = self.enter()?;
         let pool = Pool::clone(self.shared.pools.load().local());
         let res = match op {

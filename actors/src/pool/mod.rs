@@ -24,6 +24,7 @@ mod health;
 pub mod messages;
 pub mod params;
 pub mod postgres;
+pub mod rate;
 pub mod schema;
 
 use std::collections::{HashMap, VecDeque};
@@ -56,6 +57,8 @@ pub struct PostgresSpec {
     /// Threads that run requests. The pool is split into one shard per thread so a connection's
     /// I/O stays on the thread that uses it.
     pub shards: usize,
+    /// Requests per second this client accepts, if limited.
+    pub rate_limit: Option<rate::RateLimit>,
 }
 
 impl std::fmt::Debug for PostgresSpec {
@@ -101,6 +104,7 @@ pub struct PoolShared {
     inflight: AtomicUsize,
     capacity: usize,
     statement_timeout: Duration,
+    rate: Option<rate::TokenBucket>,
 }
 
 impl PoolShared {
@@ -175,6 +179,9 @@ impl PoolActor {
             inflight: AtomicUsize::new(0),
             capacity: spec.mailbox_capacity,
             statement_timeout: spec.statement_timeout,
+            rate: spec
+                .rate_limit
+                .map(|l| rate::TokenBucket::new(l, std::time::Instant::now())),
         });
         shared.status.publish(&health);
         let actor = PoolActor {
