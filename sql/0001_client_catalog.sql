@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS athena_clients (
     updated_at timestamptz NOT NULL DEFAULT now(),
     deleted_at timestamptz,
     last_seen_at timestamptz,
-    CHECK (pg_uri IS NOT NULL OR pg_uri_env_var IS NOT NULL)
+    -- Clients from config.yaml keep their connection settings there; the others name theirs.
+    CHECK (source = 'config' OR pg_uri IS NOT NULL OR pg_uri_env_var IS NOT NULL)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS athena_clients_live_name
     ON athena_clients (lower(client_name)) WHERE deleted_at IS NULL;

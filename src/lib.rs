@@ -34,6 +34,7 @@ pub fn start(settings: Settings) -> std::io::Result<Running> {
         .then(|| athena_actors::registry::LoggingSpec {
             config: settings.logging.clone(),
             create_database: settings.logging_create_database,
+            client_template: settings.catalog_client_template.clone(),
         });
     let actors = athena_actors::spawn_all(settings.clients.clone(), logging);
     let state = AppState {

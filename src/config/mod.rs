@@ -46,6 +46,8 @@ pub struct Settings {
     pub logging: tokio_postgres::Config,
     pub logging_create_database: bool,
     pub logging_migrate_at_start: bool,
+    /// Pool settings for clients defined only in the catalog: the defaults of a config client.
+    pub catalog_client_template: PostgresSpec,
 }
 
 impl Settings {
@@ -195,6 +197,24 @@ impl Settings {
                 "must name a database",
             ));
         }
+        let catalog_client_template = {
+            let pool = PoolConfig::default();
+            let client: ClientConfig = serde_yaml::from_str("uri: postgres://localhost/x")
+                .expect("a minimal client parses");
+            PostgresSpec {
+                name: String::new(),
+                config: tokio_postgres::Config::new(),
+                max_size: pool.max_size,
+                acquire_timeout: Duration::from_millis(pool.acquire_timeout_ms),
+                connect_timeout: Duration::from_millis(pool.connect_timeout_ms),
+                statement_timeout: Duration::from_millis(client.statement_timeout_ms),
+                schema_cache_ttl: Duration::from_secs(client.schema_cache_ttl_secs),
+                mailbox_capacity: file.gateway.mailbox_capacity,
+                probe_interval: Duration::from_millis(client.probe_interval_ms),
+                shards: workers,
+                rate_limit: None,
+            }
+        };
         Ok(Settings {
             source: path.to_path_buf(),
             server: file.server,
@@ -204,6 +224,7 @@ impl Settings {
             logging,
             logging_create_database: file.logging.create_database,
             logging_migrate_at_start: file.logging.migrate_at_start,
+            catalog_client_template,
         })
     }
 }

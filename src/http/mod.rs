@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod body;
+mod clients;
 pub mod error;
 mod gateway;
 mod health;
@@ -109,6 +110,12 @@ pub fn routes() -> RouteTable {
     t.add(Method::GET, "/schema/columns", schema::columns);
     t.add(Method::POST, "/admin/provision", provision::provision);
     t.add(Method::GET, "/admin/provision/status", provision::status);
+    t.add(Method::GET, "/admin/clients", clients::list);
+    t.add(
+        Method::PUT,
+        "/admin/clients/{client_name}/freeze",
+        clients::freeze,
+    );
     t
 }
 

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use actix::prelude::*;
 
-use super::messages::{AddClient, RemoveClient, SetFrozen};
+use super::messages::{AddClient, ReloadCatalog, RemoveClient, SetFrozen};
 use super::{LoggingState, RegistryActor};
 use crate::provision;
 
@@ -32,6 +32,30 @@ impl Actor for RegistryActor {
 }
 
 impl RegistryActor {
+    /// Reads the catalog (recording config clients it has never seen) and applies it.
+    pub(super) fn load_catalog(&mut self, ctx: &mut Context<Self>) {
+        let Some(spec) = self.logging_spec.clone() else {
+            return;
+        };
+        let names = self.config_names.clone();
+        let fut = async move {
+            let client = provision::connect(&spec.config)
+                .await
+                .map_err(|e| e.to_string())?;
+            super::catalog::reconcile(&client, &names)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        ctx.spawn(fut.into_actor(self).map(|res, act, _| match res {
+            Ok(rows) => {
+                act.apply_catalog(rows);
+                act.catalog_loaded = true;
+                act.publish();
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read the client catalog"),
+        }));
+    }
+
     /// Creates (when missing) and migrates the logging database, retrying until it succeeds.
     fn migrate_logging(&mut self, ctx: &mut Context<Self>) {
         let Some(spec) = self.logging_spec.clone() else {
@@ -45,6 +69,7 @@ impl RegistryActor {
                     act.logging = LoggingState::Ready {
                         applied: report.applied,
                     };
+                    act.load_catalog(ctx);
                 }
                 Err(e) => {
                     let attempts = match &act.logging {
@@ -113,5 +138,13 @@ impl Handler<SetFrozen> for RegistryActor {
             self.publish();
         }
         true
+    }
+}
+
+impl Handler<ReloadCatalog> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, _: ReloadCatalog, ctx: &mut Context<Self>) {
+        self.load_catalog(ctx);
     }
 }

@@ -3,12 +3,17 @@
 
 use tokio_postgres::Config;
 
+use crate::pool::PostgresSpec;
+
 /// Where the logging database is and how to bring it up to date.
 #[derive(Clone)]
 pub struct LoggingSpec {
     /// Holds the password: never log it.
     pub config: Config,
     pub create_database: bool,
+    /// Pool settings for clients defined only in the catalog (its name and connection settings
+    /// are replaced by the row's).
+    pub client_template: PostgresSpec,
 }
 
 impl std::fmt::Debug for LoggingSpec {

@@ -22,3 +22,8 @@ pub struct SetFrozen {
     pub frozen: bool,
     pub reason: String,
 }
+
+/// Reads the client catalog again and applies it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReloadCatalog;

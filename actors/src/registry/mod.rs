@@ -8,8 +8,12 @@
 //! * **Logging database**: with a [`LoggingSpec`], it creates and migrates the logging database at
 //!   start in a future of its own, retrying every few seconds until it answers, and publishes the
 //!   [`LoggingState`] in the snapshot. Requests are served meanwhile.
-//! * **Senders**: `spawn_all` at start; later the admin API.
+//! * **Catalog**: once the logging database is migrated it reads `athena_clients` (recording config
+//!   clients the catalog has never seen) and applies it: deleted or inactive clients leave,
+//!   catalog-only clients join, every client takes its frozen state. `ReloadCatalog` repeats this.
+//! * **Senders**: `spawn_all` at start; the admin API (`SetFrozen`, `ReloadCatalog`).
 
+pub mod catalog;
 pub mod handlers;
 mod lifecycle;
 mod logging;
@@ -43,6 +47,8 @@ pub struct RegistrySnapshot {
     pub clients: BTreeMap<String, Arc<ClientHandle>>,
     /// The logging database's migration state.
     pub logging: LoggingState,
+    /// The client catalog has been read and applied since start.
+    pub catalog_loaded: bool,
 }
 
 impl RegistrySnapshot {
@@ -72,6 +78,11 @@ pub struct RegistryActor {
     /// The logging database to migrate at start, if any.
     logging_spec: Option<LoggingSpec>,
     logging: LoggingState,
+    /// Names of the clients that come from config.yaml.
+    config_names: Vec<String>,
+    /// The URI each catalog-only client was started with, to notice changes.
+    catalog_uris: BTreeMap<String, String>,
+    catalog_loaded: bool,
 }
 
 impl RegistryActor {
@@ -83,6 +94,9 @@ impl RegistryActor {
         RegistryActor {
             clients: BTreeMap::new(),
             snapshot,
+            config_names: initial.iter().map(|c| c.name.clone()).collect(),
+            catalog_uris: BTreeMap::new(),
+            catalog_loaded: false,
             initial,
             loaded: false,
             logging_spec: logging,
@@ -100,7 +114,64 @@ impl RegistryActor {
             loaded: self.loaded,
             clients,
             logging: self.logging.clone(),
+            catalog_loaded: self.catalog_loaded,
         }));
+    }
+
+    /// Applies the catalog: deleted or inactive clients leave the registry, catalog-only clients
+    /// join it (or reconnect when their URI changed), and every client takes its frozen state.
+    fn apply_catalog(&mut self, rows: Vec<catalog::CatalogRow>) {
+        let Some(template) = self
+            .logging_spec
+            .as_ref()
+            .map(|l| l.client_template.clone())
+        else {
+            return;
+        };
+        for row in rows {
+            let name = row.name.to_ascii_lowercase();
+            if row.deleted || !row.is_active {
+                if let Some(old) = self.clients.remove(&name) {
+                    tracing::info!(client = %name, "client removed by the catalog");
+                    old.arbiter.stop();
+                }
+                continue;
+            }
+            if row.source != "config" {
+                let Some(uri) = catalog::row_uri(&row) else {
+                    tracing::warn!(client = %name, "catalog client has no usable URI; skipped");
+                    continue;
+                };
+                let Ok(config) = uri.parse::<tokio_postgres::Config>() else {
+                    tracing::warn!(client = %name, "catalog client has a malformed URI; skipped");
+                    continue;
+                };
+                let unchanged =
+                    self.catalog_uris.get(&name) == Some(&uri) && self.clients.contains_key(&name);
+                if !unchanged {
+                    let mut spec = template.clone();
+                    spec.name = name.clone();
+                    spec.config = config;
+                    self.add_postgres(spec);
+                    self.catalog_uris.insert(name.clone(), uri);
+                }
+            }
+            let Some(entry) = self.clients.get_mut(&name) else {
+                continue;
+            };
+            let mut handle = (*entry.handle).clone();
+            let changed = if row.is_frozen {
+                handle.lifecycle.freeze(
+                    row.frozen_reason.unwrap_or_default(),
+                    std::time::SystemTime::now(),
+                )
+            } else {
+                handle.lifecycle.unfreeze()
+            };
+            if changed {
+                entry.handle = Arc::new(handle);
+            }
+        }
     }
 
     fn add_postgres(&mut self, spec: PostgresSpec) {

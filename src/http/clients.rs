@@ -1,0 +1,184 @@
+//! `/admin/clients`: the client catalog (in the logging database) beside each client's runtime
+//! state, and freezing. Admin key only. Changes are written to the catalog first, then applied to
+//! the registry by a message, so they survive restarts.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use athena_actors::provision;
+use athena_actors::registry::messages::SetFrozen;
+use serde_json::{json, Value};
+
+use super::error::{ApiError, Code};
+use super::{auth, body, respond, AppState};
+
+/// Replaces the password of a connection URI with `***`.
+pub fn redact_uri(uri: &str) -> String {
+    let Some(scheme_end) = uri.find("://").map(|i| i + 3) else {
+        return uri.to_string();
+    };
+    let rest = &uri[scheme_end..];
+    let Some(at) = rest.rfind('@') else {
+        return uri.to_string();
+    };
+    match rest[..at].find(':') {
+        Some(colon) => format!(
+            "{}{}:***{}",
+            &uri[..scheme_end],
+            &rest[..colon],
+            &rest[at..]
+        ),
+        None => uri.to_string(),
+    }
+}
+
+async fn catalog(state: &AppState) -> Result<tokio_postgres::Client, ApiError> {
+    provision::connect(&state.settings.logging)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                Code::BackendUnavailable,
+                format!("the logging database is unavailable: {e}"),
+            )
+        })
+}
+
+fn db_error(e: tokio_postgres::Error) -> ApiError {
+    match e.as_db_error() {
+        Some(db) if db.code().code() == "42P01" => ApiError::new(
+            Code::BackendUnavailable,
+            "the logging database is not provisioned yet",
+        )
+        .hint("POST /admin/provision"),
+        Some(db) => ApiError::new(Code::InvalidQuery, db.message().to_string()),
+        None => ApiError::new(
+            Code::BackendUnavailable,
+            "the logging database is unavailable",
+        ),
+    }
+}
+
+const ROW: &str = "client_name, source, description, backend, pg_uri, pg_uri_env_var, is_active, \
+    is_frozen, frozen_reason, frozen_at::text, created_at::text, updated_at::text";
+
+fn row_json(r: &tokio_postgres::Row, state: &AppState) -> Value {
+    let name: String = r.get(0);
+    let snap = state.actors.snapshot.load();
+    let runtime = snap.get(&name).map(|c| super::health::client_json(c));
+    json!({
+        "client_name": name,
+        "source": r.get::<_, String>(1),
+        "description": r.get::<_, Option<String>>(2),
+        "backend": r.get::<_, String>(3),
+        "pg_uri": r.get::<_, Option<String>>(4).map(|u| redact_uri(&u)),
+        "pg_uri_env_var": r.get::<_, Option<String>>(5),
+        "is_active": r.get::<_, bool>(6),
+        "is_frozen": r.get::<_, bool>(7),
+        "frozen_reason": r.get::<_, Option<String>>(8),
+        "frozen_at": r.get::<_, Option<String>>(9),
+        "created_at": r.get::<_, String>(10),
+        "updated_at": r.get::<_, String>(11),
+        "runtime": runtime,
+    })
+}
+
+pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    auth::require_admin(&req, &state)?;
+    let db = catalog(&state).await?;
+    let rows = db
+        .query(
+            &format!("SELECT {ROW} FROM athena_clients WHERE deleted_at IS NULL ORDER BY lower(client_name)"),
+            &[],
+        )
+        .await
+        .map_err(db_error)?;
+    let clients: Vec<Value> = rows.iter().map(|r| row_json(r, &state)).collect();
+    Ok(respond::data(
+        &format!(
+            "{} client{}",
+            clients.len(),
+            if clients.len() == 1 { "" } else { "s" }
+        ),
+        json!({"clients": clients}),
+    ))
+}
+
+pub async fn freeze(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth::require_admin(&req, &state)?;
+    let bytes = body::read(&req, payload, state.settings.server.max_body_bytes).await?;
+    let body = body::object(&bytes)?;
+    let frozen = match body.get("is_frozen") {
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(ApiError::new(
+                Code::InvalidField,
+                "is_frozen must be a boolean",
+            ))
+        }
+        None => return Err(ApiError::new(Code::MissingField, "is_frozen is required")),
+    };
+    let reason = crate::dialect::opt_str(&body, "reason")?
+        .unwrap_or("")
+        .to_string();
+    let name = path.into_inner();
+    let db = catalog(&state).await?;
+    let row = db
+        .query_opt(
+            &format!(
+                "UPDATE athena_clients SET is_frozen = $2, \
+                 frozen_reason = CASE WHEN $2 THEN nullif($3, '') END, \
+                 frozen_at = CASE WHEN $2 THEN now() END, updated_at = now() \
+                 WHERE lower(client_name) = lower($1) AND deleted_at IS NULL RETURNING {ROW}"
+            ),
+            &[&name, &frozen, &reason],
+        )
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| {
+            ApiError::new(
+                Code::UnknownClient,
+                format!("no client named {name:?} in the catalog"),
+            )
+        })?;
+    let client_name: String = row.get(0);
+    state
+        .actors
+        .registry
+        .send(SetFrozen {
+            name: client_name.to_ascii_lowercase(),
+            frozen,
+            reason,
+        })
+        .await
+        .map_err(|_| ApiError::new(Code::Internal, "the registry did not answer"))?;
+    Ok(respond::data(
+        if frozen {
+            "Client frozen"
+        } else {
+            "Client unfrozen"
+        },
+        json!({"client": row_json(&row, &state)}),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_uri;
+
+    #[test]
+    fn passwords_are_redacted_from_uris() {
+        assert_eq!(
+            redact_uri("postgres://u:s3cret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_uri("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact_uri("postgres://u:p@ss@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redact_uri("host=h"), "host=h");
+    }
+}

@@ -1,0 +1,219 @@
+//! The client catalog: config clients recorded when absent, catalog rows applied at start, and
+//! admin edits (freeze, delete) that survive restarts.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+fn yaml(db: &TestDb, logging: &TestDb) -> String {
+    config_yaml(&db.uri, "", &format!("logging:\n  uri: {}\n", logging.uri))
+}
+
+async fn admin(
+    srv: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = srv
+        .http
+        .request(method, srv.url(path))
+        .bearer_auth(ADMIN_KEY);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    read(req.send().await.unwrap()).await
+}
+
+/// Waits until the catalog lists `name` (the registry has read it by then).
+async fn wait_listed(srv: &TestServer, name: &str) -> Value {
+    for _ in 0..100 {
+        let (s, v) = admin(srv, reqwest::Method::GET, "/admin/clients", None).await;
+        if s == 200 {
+            if let Some(c) = v["data"]["clients"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["client_name"] == name)
+            {
+                return c.clone();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{name} never appeared in the catalog");
+}
+
+/// Polls a fetch on `client` until it answers `status`.
+async fn wait_fetch_status(srv: &TestServer, client: &str, status: u16) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        let r = srv
+            .http
+            .post(srv.url("/gateway/fetch"))
+            .header("X-Athena-Client", client)
+            .json(&json!({"table_name": "t"}))
+            .send()
+            .await
+            .unwrap();
+        let (s, v) = read(r).await;
+        if s.as_u16() == status {
+            return v;
+        }
+        last = v;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{client} never answered {status}: {last}");
+}
+
+const DATA: &str = "CREATE TABLE t (id int); INSERT INTO t VALUES (1);";
+
+#[tokio::test]
+async fn config_clients_are_recorded_once_and_a_freeze_survives_restarts() {
+    let db = TestDb::create(DATA).await;
+    let logging = TestDb::create("").await;
+    let srv = TestServer::start_yaml(&yaml(&db, &logging)).await;
+    let row = wait_listed(&srv, "default").await;
+    assert_eq!(row["source"], "config");
+    assert_eq!(row["runtime"]["state"], "online");
+    let (s, v) = admin(
+        &srv,
+        reqwest::Method::PUT,
+        "/admin/clients/default/freeze",
+        Some(json!({"is_frozen": true, "reason": "maintenance"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["client"]["is_frozen"], true);
+    assert_eq!(v["data"]["client"]["frozen_reason"], "maintenance");
+    assert_error(
+        &srv.post("/gateway/fetch", json!({"table_name": "t"})).await,
+        503,
+        "client_frozen",
+    );
+    drop(srv);
+
+    let srv = TestServer::start_yaml(&yaml(&db, &logging)).await;
+    let v = wait_fetch_status(&srv, "default", 503).await;
+    assert_eq!(
+        v["code"], "client_frozen",
+        "the freeze came back from the catalog"
+    );
+    assert_eq!(
+        logging
+            .scalar("SELECT count(*) FROM athena_clients")
+            .await
+            .unwrap(),
+        "1"
+    );
+    let (s, _) = admin(
+        &srv,
+        reqwest::Method::PUT,
+        "/admin/clients/default/freeze",
+        Some(json!({"is_frozen": false})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        rows(&srv.post("/gateway/fetch", json!({"table_name": "t"})).await).len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn catalog_clients_join_and_deleted_config_clients_stay_deleted() {
+    let db = TestDb::create(DATA).await;
+    let other = TestDb::create(DATA).await;
+    let logging = TestDb::create("").await;
+    let srv = TestServer::start_yaml(&yaml(&db, &logging)).await;
+    wait_listed(&srv, "default").await;
+    drop(srv);
+    let with_password = other.uri.replace("postgres@", "postgres:s3cret@");
+    logging
+        .execute(&format!(
+            "INSERT INTO athena_clients (client_name, source, pg_uri) VALUES ('extra', 'admin', '{with_password}');
+             UPDATE athena_clients SET deleted_at = now() WHERE client_name = 'default';"
+        ))
+        .await;
+    let srv = TestServer::start_yaml(&yaml(&db, &logging)).await;
+    let row = wait_listed(&srv, "extra").await;
+    assert!(
+        row["pg_uri"].as_str().unwrap().contains("postgres:***@"),
+        "{row}"
+    );
+    assert!(!row.to_string().contains("s3cret"));
+    let v = wait_fetch_status(&srv, "extra", 200).await;
+    assert_eq!(v["data"]["rows"].as_array().unwrap().len(), 1);
+    let v = wait_fetch_status(&srv, "default", 404).await;
+    assert_eq!(
+        v["code"], "unknown_client",
+        "a config client deleted in the catalog stays deleted"
+    );
+    assert_eq!(
+        logging
+            .scalar("SELECT count(*) FROM athena_clients WHERE client_name = 'default'")
+            .await
+            .unwrap(),
+        "1"
+    );
+}
+
+#[tokio::test]
+async fn admin_client_routes_refuse_bad_input() {
+    let db = TestDb::create(DATA).await;
+    let logging = TestDb::create("").await;
+    let srv = TestServer::start_yaml(&yaml(&db, &logging)).await;
+    wait_listed(&srv, "default").await;
+    let put = |name: &str, body: Value| {
+        let path = format!("/admin/clients/{name}/freeze");
+        let srv = &srv;
+        async move { admin(srv, reqwest::Method::PUT, &path, Some(body)).await }
+    };
+    assert_error(
+        &put("nope", json!({"is_frozen": true})).await,
+        404,
+        "unknown_client",
+    );
+    assert_error(
+        &put("default", json!({"is_frozen": "yes"})).await,
+        400,
+        "invalid_field",
+    );
+    assert_error(&put("default", json!({})).await, 400, "missing_field");
+    assert_error(&put("default", json!([true])).await, 400, "invalid_body");
+    let r = read(
+        srv.http
+            .get(srv.url("/admin/clients"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&r, 401, "missing_api_key");
+    assert_eq!(
+        rows(&srv.post("/gateway/fetch", json!({"table_name": "t"})).await).len(),
+        1,
+        "nothing was frozen"
+    );
+}
+
+#[tokio::test]
+async fn admin_clients_without_a_provisioned_logging_database_is_503() {
+    let db = TestDb::create(DATA).await;
+    let logging = TestDb::create("").await;
+    let yaml = config_yaml(
+        &db.uri,
+        "",
+        &format!(
+            "logging:\n  uri: {}\n  migrate_at_start: false\n",
+            logging.uri
+        ),
+    );
+    let srv = TestServer::start_yaml(&yaml).await;
+    let (s, v) = admin(&srv, reqwest::Method::GET, "/admin/clients", None).await;
+    assert_error(&(s, v), 503, "backend_unavailable");
+}
