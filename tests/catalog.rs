@@ -217,3 +217,117 @@ async fn admin_clients_without_a_provisioned_logging_database_is_503() {
     let (s, v) = admin(&srv, reqwest::Method::GET, "/admin/clients", None).await;
     assert_error(&(s, v), 503, "backend_unavailable");
 }
+
+#[tokio::test]
+async fn clients_created_by_the_admin_serve_at_once_and_deletion_removes_them_for_good() {
+    let db = TestDb::create(DATA).await;
+    let other = TestDb::create(DATA).await;
+    let logging = TestDb::create("").await;
+    let srv = TestServer::start_yaml(&yaml(&db, &logging)).await;
+    wait_listed(&srv, "default").await;
+    let with_password = other.uri.replace("postgres@", "postgres:s3cret@");
+    let (s, v) = admin(&srv, reqwest::Method::POST, "/admin/clients", Some(json!({"client_name": "extra", "pg_uri": with_password, "description": "second database"}))).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["data"]["client"]["source"], "admin");
+    assert!(!v.to_string().contains("s3cret"), "{v}");
+    let r = srv
+        .http
+        .post(srv.url("/gateway/fetch"))
+        .header("X-Athena-Client", "extra")
+        .json(&json!({"table_name": "t"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&read(r).await).len(),
+        1,
+        "the new client serves without a restart"
+    );
+
+    let (s, v) = admin(&srv, reqwest::Method::DELETE, "/admin/clients/extra", None).await;
+    assert_eq!(s, 200, "{v}");
+    wait_fetch_status(&srv, "extra", 404).await;
+    assert_error(
+        &admin(&srv, reqwest::Method::DELETE, "/admin/clients/extra", None).await,
+        404,
+        "unknown_client",
+    );
+    drop(srv);
+    let srv = TestServer::start_yaml(&yaml(&db, &logging)).await;
+    wait_listed(&srv, "default").await;
+    let v = wait_fetch_status(&srv, "extra", 404).await;
+    assert_eq!(v["code"], "unknown_client");
+}
+
+#[tokio::test]
+async fn creating_clients_refuses_bad_input() {
+    let db = TestDb::create(DATA).await;
+    let logging = TestDb::create("").await;
+    let srv = TestServer::start_yaml(&yaml(&db, &logging)).await;
+    wait_listed(&srv, "default").await;
+    let post = |body: Value| {
+        let srv = &srv;
+        async move { admin(srv, reqwest::Method::POST, "/admin/clients", Some(body)).await }
+    };
+    assert_error(
+        &post(json!({"client_name": "default", "pg_uri": db.uri})).await,
+        409,
+        "unique_violation",
+    );
+    let (s, _) = post(json!({"client_name": "twice", "pg_uri": db.uri})).await;
+    assert_eq!(s, 201);
+    assert_error(
+        &post(json!({"client_name": "twice", "pg_uri": db.uri})).await,
+        409,
+        "unique_violation",
+    );
+    assert_error(
+        &post(json!({"client_name": "Bad Name", "pg_uri": db.uri})).await,
+        400,
+        "invalid_field",
+    );
+    assert_error(
+        &post(json!({"client_name": "x".repeat(64), "pg_uri": db.uri})).await,
+        400,
+        "invalid_field",
+    );
+    assert_error(
+        &post(json!({"client_name": "c1", "pg_uri": "not a uri ::"})).await,
+        400,
+        "invalid_field",
+    );
+    assert_error(
+        &post(json!({"client_name": "c2", "pg_uri": db.uri, "pg_uri_env_var": "X"})).await,
+        400,
+        "invalid_field",
+    );
+    assert_error(
+        &post(json!({"client_name": "c3"})).await,
+        400,
+        "missing_field",
+    );
+    assert_error(
+        &post(json!({"client_name": "c4", "pg_uri_env_var": "ATHENA_TEST_SURELY_UNSET_VAR"})).await,
+        400,
+        "invalid_field",
+    );
+    assert_error(&post(json!({"pg_uri": db.uri})).await, 400, "missing_field");
+    assert_error(
+        &post(json!({"client_name": 5, "pg_uri": db.uri})).await,
+        400,
+        "invalid_field",
+    );
+    assert_error(
+        &admin(&srv, reqwest::Method::DELETE, "/admin/clients/nope", None).await,
+        404,
+        "unknown_client",
+    );
+    let (_, v) = admin(&srv, reqwest::Method::GET, "/admin/clients", None).await;
+    let names: Vec<&str> = v["data"]["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["client_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default", "twice"]);
+}

@@ -4,7 +4,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use athena_actors::provision;
-use athena_actors::registry::messages::SetFrozen;
+use athena_actors::registry::messages::{ReloadCatalog, SetFrozen};
 use serde_json::{json, Value};
 
 use super::error::{ApiError, Code};
@@ -48,6 +48,14 @@ fn db_error(e: tokio_postgres::Error) -> ApiError {
             "the logging database is not provisioned yet",
         )
         .hint("POST /admin/provision"),
+        Some(db) if db.code().code() == "23505" => ApiError::new(
+            Code::UniqueViolation,
+            "a client with that name already exists",
+        ),
+        Some(db) if db.code().code() == "23514" => ApiError::new(
+            Code::InvalidField,
+            "client_name must be 1 to 63 lower-case letters, digits, '_' or '-'",
+        ),
         Some(db) => ApiError::new(Code::InvalidQuery, db.message().to_string()),
         None => ApiError::new(
             Code::BackendUnavailable,
@@ -160,6 +168,136 @@ pub async fn freeze(
         } else {
             "Client unfrozen"
         },
+        json!({"client": row_json(&row, &state)}),
+    ))
+}
+
+/// Applies the catalog to the registry and waits until it is applied.
+async fn reload(state: &AppState) -> Result<(), ApiError> {
+    state
+        .actors
+        .registry
+        .send(ReloadCatalog)
+        .await
+        .map_err(|_| ApiError::new(Code::Internal, "the registry did not answer"))?
+        .map_err(|e| {
+            ApiError::new(
+                Code::BackendUnavailable,
+                format!("the catalog could not be applied: {e}"),
+            )
+        })
+}
+
+/// `POST /admin/clients {client_name, pg_uri | pg_uri_env_var, description?}`: registers a client
+/// in the catalog; its pool starts at once.
+pub async fn create(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth::require_admin(&req, &state)?;
+    let bytes = body::read(&req, payload, state.settings.server.max_body_bytes).await?;
+    let body = body::object(&bytes)?;
+    let name = crate::dialect::opt_str(&body, "client_name")?
+        .ok_or_else(|| ApiError::new(Code::MissingField, "client_name is required"))?
+        .trim()
+        .to_string();
+    if name.is_empty()
+        || name.len() > 63
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    {
+        return Err(ApiError::new(
+            Code::InvalidField,
+            "client_name must be 1 to 63 lower-case letters, digits, '_' or '-'",
+        ));
+    }
+    let uri = crate::dialect::opt_str(&body, "pg_uri")?;
+    let env_var = crate::dialect::opt_str(&body, "pg_uri_env_var")?;
+    let description = crate::dialect::opt_str(&body, "description")?;
+    match (uri, env_var) {
+        (Some(u), None) => {
+            u.parse::<tokio_postgres::Config>().map_err(|e| {
+                ApiError::new(
+                    Code::InvalidField,
+                    format!("pg_uri is not a PostgreSQL connection URI: {e}"),
+                )
+            })?;
+        }
+        (None, Some(v)) => {
+            let value = std::env::var(v).map_err(|_| {
+                ApiError::new(
+                    Code::InvalidField,
+                    format!("environment variable {v} is not set on the server"),
+                )
+            })?;
+            value.parse::<tokio_postgres::Config>().map_err(|_| {
+                ApiError::new(
+                    Code::InvalidField,
+                    format!("environment variable {v} is not a PostgreSQL connection URI"),
+                )
+            })?;
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::new(
+                Code::InvalidField,
+                "give pg_uri or pg_uri_env_var, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(ApiError::new(
+                Code::MissingField,
+                "pg_uri or pg_uri_env_var is required",
+            ))
+        }
+    }
+    if state.settings.clients.iter().any(|c| c.name == name) {
+        return Err(ApiError::new(
+            Code::UniqueViolation,
+            "a client with that name already exists",
+        ));
+    }
+    let db = catalog(&state).await?;
+    let row = db
+        .query_one(
+            &format!(
+                "INSERT INTO athena_clients (client_name, source, pg_uri, pg_uri_env_var, description)                  VALUES ($1, 'admin', $2, $3, $4) RETURNING {ROW}"
+            ),
+            &[&name, &uri, &env_var, &description],
+        )
+        .await
+        .map_err(db_error)?;
+    reload(&state).await?;
+    Ok(HttpResponse::Created().content_type("application/json").body(
+        json!({"status": "success", "message": "Client created", "data": {"client": row_json(&row, &state)}})
+            .to_string(),
+    ))
+}
+
+/// `DELETE /admin/clients/{client_name}`: soft-deletes the catalog row and removes the client
+/// from the registry; config clients stay deleted across restarts.
+pub async fn delete(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth::require_admin(&req, &state)?;
+    let name = path.into_inner();
+    let db = catalog(&state).await?;
+    let row = db
+        .query_opt(
+            &format!(
+                "UPDATE athena_clients SET deleted_at = now(), updated_at = now()                  WHERE lower(client_name) = lower($1) AND deleted_at IS NULL RETURNING {ROW}"
+            ),
+            &[&name],
+        )
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| ApiError::new(Code::UnknownClient, format!("no client named {name:?} in the catalog")))?;
+    reload(&state).await?;
+    Ok(respond::data(
+        "Client deleted",
         json!({"client": row_json(&row, &state)}),
     ))
 }

@@ -111,6 +111,12 @@ pub fn routes() -> RouteTable {
     t.add(Method::POST, "/admin/provision", provision::provision);
     t.add(Method::GET, "/admin/provision/status", provision::status);
     t.add(Method::GET, "/admin/clients", clients::list);
+    t.add(Method::POST, "/admin/clients", clients::create);
+    t.add(
+        Method::DELETE,
+        "/admin/clients/{client_name}",
+        clients::delete,
+    );
     t.add(
         Method::PUT,
         "/admin/clients/{client_name}/freeze",

@@ -34,8 +34,19 @@ impl Actor for RegistryActor {
 impl RegistryActor {
     /// Reads the catalog (recording config clients it has never seen) and applies it.
     pub(super) fn load_catalog(&mut self, ctx: &mut Context<Self>) {
+        ctx.spawn(self.catalog_future().map(|res, _, _| {
+            if let Err(e) = res {
+                tracing::warn!(error = %e, "could not read the client catalog");
+            }
+        }));
+    }
+
+    /// The read-and-apply of the catalog as a future whose result the caller can await.
+    fn catalog_future(&mut self) -> ResponseActFuture<Self, Result<(), String>> {
         let Some(spec) = self.logging_spec.clone() else {
-            return;
+            return Box::pin(fut::ready(Err(
+                "no logging database is configured".to_string()
+            )));
         };
         let names = self.config_names.clone();
         let fut = async move {
@@ -46,14 +57,13 @@ impl RegistryActor {
                 .await
                 .map_err(|e| e.to_string())
         };
-        ctx.spawn(fut.into_actor(self).map(|res, act, _| match res {
-            Ok(rows) => {
-                act.apply_catalog(rows);
-                act.catalog_loaded = true;
-                act.publish();
-            }
-            Err(e) => tracing::warn!(error = %e, "could not read the client catalog"),
-        }));
+        Box::pin(fut.into_actor(self).map(|res, act, _| {
+            let rows = res?;
+            act.apply_catalog(rows);
+            act.catalog_loaded = true;
+            act.publish();
+            Ok(())
+        }))
     }
 
     /// Creates (when missing) and migrates the logging database, retrying until it succeeds.
@@ -142,9 +152,9 @@ impl Handler<SetFrozen> for RegistryActor {
 }
 
 impl Handler<ReloadCatalog> for RegistryActor {
-    type Result = ();
+    type Result = ResponseActFuture<Self, Result<(), String>>;
 
-    fn handle(&mut self, _: ReloadCatalog, ctx: &mut Context<Self>) {
-        self.load_catalog(ctx);
+    fn handle(&mut self, _: ReloadCatalog, _: &mut Context<Self>) -> Self::Result {
+        self.catalog_future()
     }
 }

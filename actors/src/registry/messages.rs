@@ -23,7 +23,7 @@ pub struct SetFrozen {
     pub reason: String,
 }
 
-/// Reads the client catalog again and applies it.
+/// Reads the client catalog again and applies it; answers once it is applied.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Result<(), String>")]
 pub struct ReloadCatalog;
