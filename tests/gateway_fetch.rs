@@ -367,3 +367,35 @@ async fn filter_values_are_bound_with_the_column_type() {
     .await;
     srv.post_err("/gateway/fetch", json!({"table_name": "users", "conditions": [{"operator": "gt", "column": "created_at", "value": "not a date"}]}), 400, "invalid_value").await;
 }
+
+#[tokio::test]
+async fn columns_added_outside_athena_are_found_without_waiting_for_the_cache_to_expire() {
+    let db = TestDb::create(SEED).await;
+    let srv = TestServer::start(&db).await;
+    assert_eq!(
+        rows(
+            &srv.post("/gateway/fetch", json!({"table_name": "users", "limit": 1}))
+                .await
+        )
+        .len(),
+        1
+    );
+    db.execute("ALTER TABLE users ADD COLUMN nickname text DEFAULT 'nick'")
+        .await;
+    // Forced re-reads of a description are spaced by a second.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = srv
+        .post(
+            "/gateway/fetch",
+            json!({"table_name": "users", "columns": ["nickname"], "limit": 1}),
+        )
+        .await;
+    assert_eq!(rows(&r), vec![json!({"nickname": "nick"})]);
+    srv.post_err(
+        "/gateway/fetch",
+        json!({"table_name": "users", "columns": ["still_missing"]}),
+        400,
+        "unknown_column",
+    )
+    .await;
+}

@@ -63,19 +63,17 @@ impl PoolHandle {
         let res = match op {
             Operation::Sql(sql) => {
                 let res = exec::run_sql(pool, sql, self.shared.statement_timeout).await;
-                // A statement without result rows may have been DDL.
+                // A statement without result rows may have been DDL: the next request must see
+                // the new schema, so wait for the actor to drop its cache.
                 if res.as_ref().is_ok_and(|o| o.rows_affected.is_some()) {
-                    self.tell(Observe::SchemaChanged);
+                    let _ = self.addr.send(Observe::SchemaChanged).await;
                 }
                 res
             }
             Operation::ListTables => exec::list_tables(pool).await,
-            op => match self.table(&op).await {
-                Ok(info) => match plan(&op, &info) {
-                    Ok(Some(plan)) => exec::run_plan(pool, plan).await,
-                    Ok(None) => Ok(exec::describe(&info)),
-                    Err(e) => Err(e),
-                },
+            op => match self.planned(&op).await {
+                Ok((_, Some(plan))) => exec::run_plan(pool, plan).await,
+                Ok((info, None)) => Ok(exec::describe(&info)),
                 Err(e) => Err(e),
             },
         };
@@ -83,8 +81,26 @@ impl PoolHandle {
         res
     }
 
+    /// The table description and the statement for a table operation. A column the cached
+    /// description lacks may have been added since it was read: the description is read again
+    /// (at most once a second per table) before the column is called unknown.
+    async fn planned(
+        &self,
+        op: &Operation,
+    ) -> Result<(Arc<TableInfo>, Option<postgres::Plan>), OpError> {
+        let info = self.table(op, false).await?;
+        match plan(op, &info) {
+            Err(OpError::UnknownColumn { .. }) => {
+                let info = self.table(op, true).await?;
+                let plan = plan(op, &info)?;
+                Ok((info, plan))
+            }
+            other => Ok((info, other?)),
+        }
+    }
+
     /// The description of the operation's table, from the published cache or the actor.
-    async fn table(&self, op: &Operation) -> Result<Arc<TableInfo>, OpError> {
+    async fn table(&self, op: &Operation, refresh: bool) -> Result<Arc<TableInfo>, OpError> {
         let table: &TableRef = match op {
             Operation::Fetch(f) => &f.table,
             Operation::Insert(i) => &i.table,
@@ -95,14 +111,17 @@ impl PoolHandle {
                 return Err(OpError::Internal("not a table operation".into()))
             }
         };
-        if let Some(info) = self.shared.schema.load().get(table, Instant::now()) {
-            return Ok(info);
+        if !refresh {
+            if let Some(info) = self.shared.schema.load().get(table, Instant::now()) {
+                return Ok(info);
+            }
         }
         let (tx, rx) = oneshot::channel();
         self.addr
             .try_send(LoadTable {
                 table: table.clone(),
                 reply: tx,
+                refresh,
             })
             .map_err(|e| match e {
                 SendError::Full(_) => OpError::Overloaded,

@@ -94,8 +94,17 @@ impl Handler<LoadTable> for PoolActor {
     type Result = ();
 
     fn handle(&mut self, msg: LoadTable, ctx: &mut Context<Self>) {
-        let LoadTable { table, reply } = msg;
-        if let Some(info) = self.schema.get(&table, Instant::now()) {
+        let LoadTable {
+            table,
+            reply,
+            refresh,
+        } = msg;
+        let now = Instant::now();
+        let recent = self
+            .schema
+            .age(&table, now)
+            .is_some_and(|age| age < super::messages::REFRESH_INTERVAL);
+        if let Some(info) = self.schema.get(&table, now).filter(|_| !refresh || recent) {
             let _ = reply.send(Ok(Some(info)));
             return;
         }

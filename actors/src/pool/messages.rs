@@ -18,7 +18,13 @@ pub type TableReply = oneshot::Sender<Result<Option<Arc<TableInfo>>, OpError>>;
 pub struct LoadTable {
     pub table: TableRef,
     pub reply: TableReply,
+    /// Read the catalog again even if the description is cached (a caller named a column the
+    /// cached description lacks). Honoured at most once per [`REFRESH_INTERVAL`] per table.
+    pub refresh: bool,
 }
+
+/// The least time between two forced re-reads of one table's description.
+pub const REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What a request learned about the database, for the actor to apply.
 #[derive(Message, Debug, Clone, PartialEq, Eq)]

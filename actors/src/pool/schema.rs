@@ -78,6 +78,13 @@ impl SchemaCache {
             .map(|(_, t)| t.clone())
     }
 
+    /// How long ago the table's description was read, if it is cached.
+    pub fn age(&self, table: &TableRef, now: Instant) -> Option<Duration> {
+        self.tables
+            .get(table)
+            .map(|(at, _)| now.duration_since(*at))
+    }
+
     pub fn insert(&mut self, table: TableRef, info: Arc<TableInfo>, now: Instant) {
         // Bound the cache: callers cannot grow it with names that do not exist (misses are not
         // cached), but a database with very many tables could; start over rather than grow.
