@@ -331,3 +331,62 @@ async fn creating_clients_refuses_bad_input() {
         .collect();
     assert_eq!(names, ["default", "twice"]);
 }
+
+#[tokio::test]
+async fn two_instances_apply_each_others_changes_within_two_seconds() {
+    let db = TestDb::create(DATA).await;
+    let other = TestDb::create(DATA).await;
+    let logging = TestDb::create("").await;
+    let a = TestServer::start_yaml(&yaml(&db, &logging)).await;
+    let b = TestServer::start_yaml(&yaml(&db, &logging)).await;
+    wait_listed(&a, "default").await;
+    wait_listed(&b, "default").await;
+    // Give both listeners a moment to subscribe.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let (s, _) = admin(
+        &a,
+        reqwest::Method::PUT,
+        "/admin/clients/default/freeze",
+        Some(json!({"is_frozen": true})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let started = std::time::Instant::now();
+    wait_fetch_status(&b, "default", 503).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "freeze reached the other instance in {:?}",
+        started.elapsed()
+    );
+
+    let (s, _) = admin(
+        &b,
+        reqwest::Method::PUT,
+        "/admin/clients/default/freeze",
+        Some(json!({"is_frozen": false})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let started = std::time::Instant::now();
+    wait_fetch_status(&a, "default", 200).await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    let (s, _) = admin(
+        &a,
+        reqwest::Method::POST,
+        "/admin/clients",
+        Some(json!({"client_name": "extra", "pg_uri": other.uri})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let started = std::time::Instant::now();
+    wait_fetch_status(&b, "extra", 200).await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    let (s, _) = admin(&b, reqwest::Method::DELETE, "/admin/clients/extra", None).await;
+    assert_eq!(s, 200);
+    let started = std::time::Instant::now();
+    wait_fetch_status(&a, "extra", 404).await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+}

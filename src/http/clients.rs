@@ -152,6 +152,7 @@ pub async fn freeze(
             )
         })?;
     let client_name: String = row.get(0);
+    notify(&db, &client_name).await;
     state
         .actors
         .registry
@@ -170,6 +171,18 @@ pub async fn freeze(
         },
         json!({"client": row_json(&row, &state)}),
     ))
+}
+
+/// Tells every instance following the catalog that `name` changed.
+async fn notify(db: &tokio_postgres::Client, name: &str) {
+    let channel = athena_actors::registry::listener::CHANNEL;
+    if let Err(e) = db
+        .execute("SELECT pg_notify($1, $2)", &[&channel, &name])
+        .await
+    {
+        // The periodic resync of the other instances still picks the change up.
+        tracing::warn!(error = %e, "could not announce a catalog change");
+    }
 }
 
 /// Applies the catalog to the registry and waits until it is applied.
@@ -268,6 +281,7 @@ pub async fn create(
         )
         .await
         .map_err(db_error)?;
+    notify(&db, &name).await;
     reload(&state).await?;
     Ok(HttpResponse::Created().content_type("application/json").body(
         json!({"status": "success", "message": "Client created", "data": {"client": row_json(&row, &state)}})
@@ -295,6 +309,7 @@ pub async fn delete(
         .await
         .map_err(db_error)?
         .ok_or_else(|| ApiError::new(Code::UnknownClient, format!("no client named {name:?} in the catalog")))?;
+    notify(&db, &name).await;
     reload(&state).await?;
     Ok(respond::data(
         "Client deleted",

@@ -12,6 +12,9 @@ use crate::provision;
 /// Pause between attempts to migrate an unreachable logging database.
 const LOGGING_RETRY: Duration = Duration::from_secs(2);
 
+/// The catalog is re-read this often even without notifications.
+const CATALOG_RESYNC: Duration = Duration::from_secs(10);
+
 impl Actor for RegistryActor {
     type Context = Context<Self>;
 
@@ -39,6 +42,16 @@ impl RegistryActor {
                 tracing::warn!(error = %e, "could not read the client catalog");
             }
         }));
+    }
+
+    /// Starts following catalog changes: the LISTEN connection and the periodic resync.
+    fn follow_catalog(&mut self, ctx: &mut Context<Self>) {
+        let Some(spec) = self.logging_spec.clone() else {
+            return;
+        };
+        let addr = ctx.address();
+        ctx.spawn(super::listener::run(spec.config, addr).into_actor(self));
+        ctx.run_interval(CATALOG_RESYNC, |act, ctx| act.load_catalog(ctx));
     }
 
     /// The read-and-apply of the catalog as a future whose result the caller can await.
@@ -80,6 +93,7 @@ impl RegistryActor {
                         applied: report.applied,
                     };
                     act.load_catalog(ctx);
+                    act.follow_catalog(ctx);
                 }
                 Err(e) => {
                     let attempts = match &act.logging {

@@ -10,12 +10,14 @@
 //!   [`LoggingState`] in the snapshot. Requests are served meanwhile.
 //! * **Catalog**: once the logging database is migrated it reads `athena_clients` (recording config
 //!   clients the catalog has never seen) and applies it: deleted or inactive clients leave,
-//!   catalog-only clients join, every client takes its frozen state. `ReloadCatalog` repeats this.
+//!   catalog-only clients join, every client takes its frozen state. `ReloadCatalog` repeats this;
+//!   the [`listener`] sends it on every `NOTIFY athena_clients`, and a 10 s resync backs it up.
 //! * **Senders**: `spawn_all` at start; the admin API (`SetFrozen`, `ReloadCatalog`).
 
 pub mod catalog;
 pub mod handlers;
 mod lifecycle;
+pub mod listener;
 mod logging;
 pub mod messages;
 

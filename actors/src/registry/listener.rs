@@ -1,0 +1,65 @@
+//! Follows catalog changes made by other instances: `LISTEN athena_clients` on the logging
+//! database; every notification (and every reconnection, which may have missed some) asks the
+//! registry to re-read the catalog. A periodic resync in the registry is the safety net.
+
+use std::time::Duration;
+
+use actix::Addr;
+use futures_util::StreamExt;
+use tokio_postgres::{AsyncMessage, Config, NoTls};
+
+use super::messages::ReloadCatalog;
+use super::RegistryActor;
+
+/// The channel admin changes are announced on.
+pub const CHANNEL: &str = "athena_clients";
+
+/// Pause before reconnecting a lost listener.
+const RECONNECT: Duration = Duration::from_secs(2);
+
+/// Listens until the registry goes away; reconnects on every failure.
+pub async fn run(config: Config, registry: Addr<RegistryActor>) {
+    loop {
+        if let Err(e) = listen_once(&config, &registry).await {
+            tracing::warn!(error = %e, "catalog listener lost its connection; reconnecting");
+        }
+        if !registry.connected() {
+            return;
+        }
+        tokio::time::sleep(RECONNECT).await;
+    }
+}
+
+async fn listen_once(
+    config: &Config,
+    registry: &Addr<RegistryActor>,
+) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(_)) => {
+                    if tx.send(()).is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    // Changes made while this listener was not connected are picked up now.
+    registry.do_send(ReloadCatalog);
+    while rx.recv().await.is_some() {
+        // Coalesce a burst of notifications into one re-read.
+        while rx.try_recv().is_ok() {}
+        if registry.send(ReloadCatalog).await.is_err() {
+            break;
+        }
+    }
+    driver.abort();
+    Ok(())
+}
