@@ -390,3 +390,110 @@ async fn two_instances_apply_each_others_changes_within_two_seconds() {
     wait_fetch_status(&a, "extra", 404).await;
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+#[tokio::test]
+async fn patching_a_client_reconnects_deactivates_and_reactivates_it() {
+    let db = TestDb::create(DATA).await;
+    let other = TestDb::create(DATA).await;
+    let third =
+        TestDb::create("CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2), (3);").await;
+    let logging = TestDb::create("").await;
+    let srv = TestServer::start_yaml(&yaml(&db, &logging)).await;
+    wait_listed(&srv, "default").await;
+    let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let srv = &srv;
+        let path = path.to_string();
+        async move { admin(srv, method, &path, body).await }
+    };
+    let (s, _) = call(
+        reqwest::Method::POST,
+        "/admin/clients",
+        Some(json!({"client_name": "extra", "pg_uri": other.uri})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let (s, v) = call(
+        reqwest::Method::PATCH,
+        "/admin/clients/extra",
+        Some(json!({"pg_uri": third.uri, "description": "moved"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["client"]["description"], "moved");
+    let v = wait_fetch_status(&srv, "extra", 200).await;
+    assert_eq!(
+        v["data"]["rows"].as_array().unwrap().len(),
+        3,
+        "the client now reaches the new database"
+    );
+
+    for name in ["extra", "default"] {
+        let (s, _) = call(
+            reqwest::Method::PATCH,
+            &format!("/admin/clients/{name}"),
+            Some(json!({"is_active": false})),
+        )
+        .await;
+        assert_eq!(s, 200);
+        wait_fetch_status(&srv, name, 404).await;
+        let (s, _) = call(
+            reqwest::Method::PATCH,
+            &format!("/admin/clients/{name}"),
+            Some(json!({"is_active": true})),
+        )
+        .await;
+        assert_eq!(s, 200);
+        wait_fetch_status(&srv, name, 200).await;
+    }
+
+    assert_error(
+        &call(
+            reqwest::Method::PATCH,
+            "/admin/clients/default",
+            Some(json!({"pg_uri": other.uri})),
+        )
+        .await,
+        400,
+        "invalid_field",
+    );
+    assert_error(
+        &call(
+            reqwest::Method::PATCH,
+            "/admin/clients/extra",
+            Some(json!({})),
+        )
+        .await,
+        400,
+        "missing_field",
+    );
+    assert_error(
+        &call(
+            reqwest::Method::PATCH,
+            "/admin/clients/extra",
+            Some(json!({"is_active": "no"})),
+        )
+        .await,
+        400,
+        "invalid_field",
+    );
+    assert_error(
+        &call(
+            reqwest::Method::PATCH,
+            "/admin/clients/extra",
+            Some(json!({"pg_uri": "::bad"})),
+        )
+        .await,
+        400,
+        "invalid_field",
+    );
+    assert_error(
+        &call(
+            reqwest::Method::PATCH,
+            "/admin/clients/nope",
+            Some(json!({"description": "x"})),
+        )
+        .await,
+        404,
+        "unknown_client",
+    );
+}

@@ -289,6 +289,85 @@ pub async fn create(
     ))
 }
 
+/// `PATCH /admin/clients/{client_name} {description?, pg_uri?, pg_uri_env_var?, is_active?}`:
+/// edits the catalog row (a new URI reconnects the client; `is_active: false` takes it out of the
+/// registry until reactivated). Config clients keep their connection settings in config.yaml.
+pub async fn update(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth::require_admin(&req, &state)?;
+    let bytes = body::read(&req, payload, state.settings.server.max_body_bytes).await?;
+    let body = body::object(&bytes)?;
+    let description = crate::dialect::opt_str(&body, "description")?;
+    let uri = crate::dialect::opt_str(&body, "pg_uri")?;
+    let env_var = crate::dialect::opt_str(&body, "pg_uri_env_var")?;
+    let active = match body.get("is_active") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            return Err(ApiError::new(
+                Code::InvalidField,
+                "is_active must be a boolean",
+            ))
+        }
+    };
+    if description.is_none() && uri.is_none() && env_var.is_none() && active.is_none() {
+        return Err(ApiError::new(
+            Code::MissingField,
+            "give at least one of description, pg_uri, pg_uri_env_var, is_active",
+        ));
+    }
+    if uri.is_some() && env_var.is_some() {
+        return Err(ApiError::new(
+            Code::InvalidField,
+            "give pg_uri or pg_uri_env_var, not both",
+        ));
+    }
+    if let Some(u) = uri {
+        u.parse::<tokio_postgres::Config>().map_err(|e| {
+            ApiError::new(
+                Code::InvalidField,
+                format!("pg_uri is not a PostgreSQL connection URI: {e}"),
+            )
+        })?;
+    }
+    let name = path.into_inner();
+    let db = catalog(&state).await?;
+    let current = db
+        .query_opt(
+            "SELECT source FROM athena_clients WHERE lower(client_name) = lower($1) AND deleted_at IS NULL",
+            &[&name],
+        )
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| ApiError::new(Code::UnknownClient, format!("no client named {name:?} in the catalog")))?;
+    let source: String = current.get(0);
+    if source == "config" && (uri.is_some() || env_var.is_some()) {
+        return Err(ApiError::new(
+            Code::InvalidField,
+            "this client's connection settings live in config.yaml",
+        ));
+    }
+    let row = db
+        .query_one(
+            &format!(
+                "UPDATE athena_clients SET description = coalesce($2, description),                  pg_uri = CASE WHEN $3::text IS NOT NULL THEN $3 WHEN $4::text IS NOT NULL THEN NULL ELSE pg_uri END,                  pg_uri_env_var = CASE WHEN $4::text IS NOT NULL THEN $4 WHEN $3::text IS NOT NULL THEN NULL ELSE pg_uri_env_var END,                  is_active = coalesce($5, is_active), updated_at = now()                  WHERE lower(client_name) = lower($1) AND deleted_at IS NULL RETURNING {ROW}"
+            ),
+            &[&name, &description, &uri, &env_var, &active],
+        )
+        .await
+        .map_err(db_error)?;
+    notify(&db, &name).await;
+    reload(&state).await?;
+    Ok(respond::data(
+        "Client updated",
+        json!({"client": row_json(&row, &state)}),
+    ))
+}
+
 /// `DELETE /admin/clients/{client_name}`: soft-deletes the catalog row and removes the client
 /// from the registry; config clients stay deleted across restarts.
 pub async fn delete(

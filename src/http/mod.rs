@@ -113,6 +113,11 @@ pub fn routes() -> RouteTable {
     t.add(Method::GET, "/admin/clients", clients::list);
     t.add(Method::POST, "/admin/clients", clients::create);
     t.add(
+        Method::PATCH,
+        "/admin/clients/{client_name}",
+        clients::update,
+    );
+    t.add(
         Method::DELETE,
         "/admin/clients/{client_name}",
         clients::delete,

@@ -80,7 +80,9 @@ pub struct RegistryActor {
     /// The logging database to migrate at start, if any.
     logging_spec: Option<LoggingSpec>,
     logging: LoggingState,
-    /// Names of the clients that come from config.yaml.
+    /// The clients that come from config.yaml, kept to bring one back when the catalog reactivates it.
+    config_specs: BTreeMap<String, PostgresSpec>,
+    /// Their names, in config order.
     config_names: Vec<String>,
     /// The URI each catalog-only client was started with, to notice changes.
     catalog_uris: BTreeMap<String, String>,
@@ -96,6 +98,10 @@ impl RegistryActor {
         RegistryActor {
             clients: BTreeMap::new(),
             snapshot,
+            config_specs: initial
+                .iter()
+                .map(|c| (c.name.clone(), c.clone()))
+                .collect(),
             config_names: initial.iter().map(|c| c.name.clone()).collect(),
             catalog_uris: BTreeMap::new(),
             catalog_loaded: false,
@@ -139,7 +145,12 @@ impl RegistryActor {
                 }
                 continue;
             }
-            if row.source != "config" {
+            if row.source == "config" && !self.clients.contains_key(&name) {
+                // Reactivated in the catalog after being taken out.
+                if let Some(spec) = self.config_specs.get(&name).cloned() {
+                    self.add_postgres(spec);
+                }
+            } else if row.source != "config" {
                 let Some(uri) = catalog::row_uri(&row) else {
                     tracing::warn!(client = %name, "catalog client has no usable URI; skipped");
                     continue;
