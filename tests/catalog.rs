@@ -497,3 +497,80 @@ async fn patching_a_client_reconnects_deactivates_and_reactivates_it() {
         "unknown_client",
     );
 }
+
+#[tokio::test]
+async fn freezing_under_load_answers_every_request_correctly() {
+    let db = TestDb::create("CREATE TABLE t (id int); INSERT INTO t VALUES (42);").await;
+    let other = TestDb::create("CREATE TABLE t (id int); INSERT INTO t VALUES (7);").await;
+    let logging = TestDb::create("").await;
+    let srv = std::sync::Arc::new(TestServer::start_yaml(&yaml(&db, &logging)).await);
+    wait_listed(&srv, "default").await;
+    let (s, _) = admin(
+        &srv,
+        reqwest::Method::POST,
+        "/admin/clients",
+        Some(json!({"client_name": "other", "pg_uri": other.uri})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for i in 0..8 {
+        let (srv, stop) = (srv.clone(), stop.clone());
+        let (client, expected) = if i % 2 == 0 {
+            ("default", 42)
+        } else {
+            ("other", 7)
+        };
+        workers.push(tokio::spawn(async move {
+            let (mut ok, mut frozen) = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = srv
+                    .http
+                    .post(srv.url("/gateway/fetch"))
+                    .header("X-Athena-Client", client)
+                    .json(&json!({"table_name": "t"}))
+                    .send()
+                    .await
+                    .unwrap();
+                let (s, v) = read(r).await;
+                match s.as_u16() {
+                    200 => {
+                        assert_eq!(
+                            v["data"]["rows"][0]["id"], expected,
+                            "{client} answered from the wrong database"
+                        );
+                        ok += 1;
+                    }
+                    503 if v["code"] == "client_frozen" && client == "default" => frozen += 1,
+                    other => panic!("{client}: unexpected {other} {v}"),
+                }
+            }
+            (ok, frozen)
+        }));
+    }
+    for round in 0..6 {
+        let (s, _) = admin(
+            &srv,
+            reqwest::Method::PUT,
+            "/admin/clients/default/freeze",
+            Some(json!({"is_frozen": round % 2 == 0})),
+        )
+        .await;
+        assert_eq!(s, 200);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut frozen) = (0, 0);
+    for w in workers {
+        let (o, f) = w.await.unwrap();
+        ok += o;
+        frozen += f;
+    }
+    assert!(ok > 0 && frozen > 0, "ok {ok}, frozen {frozen}");
+    assert_eq!(
+        rows(&srv.post("/gateway/fetch", json!({"table_name": "t"})).await).len(),
+        1,
+        "unfrozen at the end"
+    );
+}
