@@ -29,13 +29,12 @@ pub struct Running {
 /// Starts the actors (one `spawn_all`) and binds the HTTP server. Must be called inside an actix
 /// system; await (or spawn) `Running::server` to serve.
 pub fn start(settings: Settings) -> std::io::Result<Running> {
-    let logging = settings
-        .logging_migrate_at_start
-        .then(|| athena_actors::registry::LoggingSpec {
-            config: settings.logging.clone(),
-            create_database: settings.logging_create_database,
-            client_template: settings.catalog_client_template.clone(),
-        });
+    let logging = Some(athena_actors::registry::LoggingSpec {
+        config: settings.logging.clone(),
+        create_database: settings.logging_create_database,
+        migrate: settings.logging_migrate_at_start,
+        client_template: settings.catalog_client_template.clone(),
+    });
     let actors = athena_actors::spawn_all(settings.clients.clone(), logging);
     let state = AppState {
         settings: Arc::new(settings),

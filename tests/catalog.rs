@@ -574,3 +574,31 @@ async fn freezing_under_load_answers_every_request_correctly() {
         "unfrozen at the end"
     );
 }
+
+#[tokio::test]
+async fn a_logging_database_provisioned_by_the_operator_is_followed_too() {
+    let db = TestDb::create(DATA).await;
+    let other = TestDb::create(DATA).await;
+    let logging = TestDb::create("").await;
+    let yaml = config_yaml(
+        &db.uri,
+        "",
+        &format!(
+            "logging:\n  uri: {}\n  migrate_at_start: false\n",
+            logging.uri
+        ),
+    );
+    let srv = TestServer::start_yaml(&yaml).await;
+    let (s, v) = admin(&srv, reqwest::Method::POST, "/admin/provision", None).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = admin(
+        &srv,
+        reqwest::Method::POST,
+        "/admin/clients",
+        Some(json!({"client_name": "extra", "pg_uri": other.uri})),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    wait_fetch_status(&srv, "extra", 200).await;
+    wait_listed(&srv, "default").await;
+}

@@ -118,12 +118,13 @@ impl Drop for TestDb {
 
 /// Config text for a server whose `default` client is `uri`; `extra` is appended under the
 /// client (indented lines) or, when it starts without indentation, at the top level.
-/// The logging database is not migrated at start unless `top_extra` configures it.
+/// Unless `top_extra` configures it, the logging database is the test's own database and is not
+/// migrated at start (so the registry finds no catalog there and serves config clients only).
 pub fn config_yaml(uri: &str, client_extra: &str, top_extra: &str) -> String {
     let logging = if top_extra.contains("logging:") {
-        ""
+        String::new()
     } else {
-        "logging:\n  migrate_at_start: false\n"
+        format!("logging:\n  uri: {uri}\n  migrate_at_start: false\n")
     };
     format!(
         "server:\n  host: 127.0.0.1\n  port: 0\n  workers: 2\n{top_extra}\n{logging}clients:\n  default:\n    uri: {uri}\n    probe_interval_ms: 200\n{client_extra}\n"

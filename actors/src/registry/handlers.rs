@@ -23,12 +23,20 @@ impl Actor for RegistryActor {
             self.add_postgres(spec);
         }
         self.loaded = true;
-        if self.logging_spec.is_some() {
-            self.logging = LoggingState::Pending {
-                attempts: 0,
-                last_error: None,
-            };
-            self.migrate_logging(ctx);
+        match self.logging_spec.as_ref().map(|l| l.migrate) {
+            Some(true) => {
+                self.logging = LoggingState::Pending {
+                    attempts: 0,
+                    last_error: None,
+                };
+                self.migrate_logging(ctx);
+            }
+            // Provisioned by the operator: follow the catalog as it is.
+            Some(false) => {
+                self.load_catalog(ctx);
+                self.follow_catalog(ctx);
+            }
+            None => {}
         }
         self.publish();
     }

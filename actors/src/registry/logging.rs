@@ -11,6 +11,9 @@ pub struct LoggingSpec {
     /// Holds the password: never log it.
     pub config: Config,
     pub create_database: bool,
+    /// Migrate (and create) it at start; otherwise the operator provisions it and the registry
+    /// only follows its catalog.
+    pub migrate: bool,
     /// Pool settings for clients defined only in the catalog (its name and connection settings
     /// are replaced by the row's).
     pub client_template: PostgresSpec,
@@ -21,13 +24,14 @@ impl std::fmt::Debug for LoggingSpec {
         f.debug_struct("LoggingSpec")
             .field("dbname", &self.config.get_dbname())
             .field("create_database", &self.create_database)
+            .field("migrate", &self.migrate)
             .finish_non_exhaustive()
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum LoggingState {
-    /// Not migrated at start (the operator provisions it).
+    /// Not migrated at start (the operator provisions it); its catalog is still followed.
     #[default]
     Disabled,
     /// Migrating, or waiting to retry after `attempts` failures.
