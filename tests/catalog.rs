@@ -13,6 +13,18 @@ fn yaml(db: &TestDb, logging: &TestDb) -> String {
     config_yaml(&db.uri, "", &format!("logging:\n  uri: {}\n", logging.uri))
 }
 
+/// Like [`yaml`], with a logging database the operator provisions (not migrated at start).
+fn yaml_unmigrated(db: &TestDb, logging: &TestDb) -> String {
+    config_yaml(
+        &db.uri,
+        "",
+        &format!(
+            "logging:\n  uri: {}\n  migrate_at_start: false\n",
+            logging.uri
+        ),
+    )
+}
+
 async fn admin(
     srv: &TestServer,
     method: reqwest::Method,
@@ -205,15 +217,7 @@ async fn admin_client_routes_refuse_bad_input() {
 async fn admin_clients_without_a_provisioned_logging_database_is_503() {
     let db = TestDb::create(DATA).await;
     let logging = TestDb::create("").await;
-    let yaml = config_yaml(
-        &db.uri,
-        "",
-        &format!(
-            "logging:\n  uri: {}\n  migrate_at_start: false\n",
-            logging.uri
-        ),
-    );
-    let srv = TestServer::start_yaml(&yaml).await;
+    let srv = TestServer::start_yaml(&yaml_unmigrated(&db, &logging)).await;
     let (s, v) = admin(&srv, reqwest::Method::GET, "/admin/clients", None).await;
     assert_error(&(s, v), 503, "backend_unavailable");
 }
@@ -489,6 +493,16 @@ async fn patching_a_client_reconnects_deactivates_and_reactivates_it() {
     assert_error(
         &call(
             reqwest::Method::PATCH,
+            "/admin/clients/extra",
+            Some(json!({"pg_uri_env_var": "ATHENA_TEST_SURELY_UNSET_VAR"})),
+        )
+        .await,
+        400,
+        "invalid_field",
+    );
+    assert_error(
+        &call(
+            reqwest::Method::PATCH,
             "/admin/clients/nope",
             Some(json!({"description": "x"})),
         )
@@ -580,15 +594,7 @@ async fn a_logging_database_provisioned_by_the_operator_is_followed_too() {
     let db = TestDb::create(DATA).await;
     let other = TestDb::create(DATA).await;
     let logging = TestDb::create("").await;
-    let yaml = config_yaml(
-        &db.uri,
-        "",
-        &format!(
-            "logging:\n  uri: {}\n  migrate_at_start: false\n",
-            logging.uri
-        ),
-    );
-    let srv = TestServer::start_yaml(&yaml).await;
+    let srv = TestServer::start_yaml(&yaml_unmigrated(&db, &logging)).await;
     let (s, v) = admin(&srv, reqwest::Method::POST, "/admin/provision", None).await;
     assert_eq!(s, 200, "{v}");
     let (s, v) = admin(

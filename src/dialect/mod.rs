@@ -95,7 +95,7 @@ fn opt_u64(body: &Body, field: &str) -> Result<Option<u64>, ApiError> {
     }
 }
 
-fn opt_bool(body: &Body, field: &str) -> Result<Option<bool>, ApiError> {
+pub(crate) fn opt_bool(body: &Body, field: &str) -> Result<Option<bool>, ApiError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),

@@ -51,6 +51,28 @@ pub async fn read(
     Ok(buf.freeze())
 }
 
+/// Reads and parses a body that must be one JSON object.
+pub async fn read_object(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<Map<String, Value>, ApiError> {
+    object(&read(req, payload, limit).await?)
+}
+
+/// Like [`read_object`], but an empty body is an empty object.
+pub async fn read_optional_object(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<Map<String, Value>, ApiError> {
+    let bytes = read(req, payload, limit).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    object(&bytes)
+}
+
 /// Parses a body that must be one JSON object.
 pub fn object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {

@@ -116,18 +116,9 @@ pub async fn freeze(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth::require_admin(&req, &state)?;
-    let bytes = body::read(&req, payload, state.settings.server.max_body_bytes).await?;
-    let body = body::object(&bytes)?;
-    let frozen = match body.get("is_frozen") {
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            return Err(ApiError::new(
-                Code::InvalidField,
-                "is_frozen must be a boolean",
-            ))
-        }
-        None => return Err(ApiError::new(Code::MissingField, "is_frozen is required")),
-    };
+    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
+    let frozen = crate::dialect::opt_bool(&body, "is_frozen")?
+        .ok_or_else(|| ApiError::new(Code::MissingField, "is_frozen is required"))?;
     let reason = crate::dialect::opt_str(&body, "reason")?
         .unwrap_or("")
         .to_string();
@@ -145,12 +136,7 @@ pub async fn freeze(
         )
         .await
         .map_err(db_error)?
-        .ok_or_else(|| {
-            ApiError::new(
-                Code::UnknownClient,
-                format!("no client named {name:?} in the catalog"),
-            )
-        })?;
+        .ok_or_else(|| unknown_client(&name))?;
     let client_name: String = row.get(0);
     notify(&db, &client_name).await;
     state
@@ -171,6 +157,51 @@ pub async fn freeze(
         },
         json!({"client": row_json(&row, &state)}),
     ))
+}
+
+fn unknown_client(name: &str) -> ApiError {
+    ApiError::new(
+        Code::UnknownClient,
+        format!("no client named {name:?} in the catalog"),
+    )
+}
+
+/// `pg_uri` or `pg_uri_env_var` (never both), checked to name a PostgreSQL URI. `required`:
+/// one of them must be given.
+fn connection_fields(
+    body: &serde_json::Map<String, Value>,
+    required: bool,
+) -> Result<(Option<&str>, Option<&str>), ApiError> {
+    let uri = crate::dialect::opt_str(body, "pg_uri")?;
+    let env_var = crate::dialect::opt_str(body, "pg_uri_env_var")?;
+    let invalid = |msg: String| ApiError::new(Code::InvalidField, msg);
+    match (uri, env_var) {
+        (Some(_), Some(_)) => {
+            return Err(invalid("give pg_uri or pg_uri_env_var, not both".into()))
+        }
+        (Some(u), None) => {
+            u.parse::<tokio_postgres::Config>()
+                .map_err(|e| invalid(format!("pg_uri is not a PostgreSQL connection URI: {e}")))?;
+        }
+        (None, Some(v)) => {
+            let value = std::env::var(v).map_err(|_| {
+                invalid(format!("environment variable {v} is not set on the server"))
+            })?;
+            value.parse::<tokio_postgres::Config>().map_err(|_| {
+                invalid(format!(
+                    "environment variable {v} is not a PostgreSQL connection URI"
+                ))
+            })?;
+        }
+        (None, None) if required => {
+            return Err(ApiError::new(
+                Code::MissingField,
+                "pg_uri or pg_uri_env_var is required",
+            ))
+        }
+        (None, None) => {}
+    }
+    Ok((uri, env_var))
 }
 
 /// Tells every instance following the catalog that `name` changed.
@@ -209,8 +240,7 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth::require_admin(&req, &state)?;
-    let bytes = body::read(&req, payload, state.settings.server.max_body_bytes).await?;
-    let body = body::object(&bytes)?;
+    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let name = crate::dialect::opt_str(&body, "client_name")?
         .ok_or_else(|| ApiError::new(Code::MissingField, "client_name is required"))?
         .trim()
@@ -226,45 +256,8 @@ pub async fn create(
             "client_name must be 1 to 63 lower-case letters, digits, '_' or '-'",
         ));
     }
-    let uri = crate::dialect::opt_str(&body, "pg_uri")?;
-    let env_var = crate::dialect::opt_str(&body, "pg_uri_env_var")?;
     let description = crate::dialect::opt_str(&body, "description")?;
-    match (uri, env_var) {
-        (Some(u), None) => {
-            u.parse::<tokio_postgres::Config>().map_err(|e| {
-                ApiError::new(
-                    Code::InvalidField,
-                    format!("pg_uri is not a PostgreSQL connection URI: {e}"),
-                )
-            })?;
-        }
-        (None, Some(v)) => {
-            let value = std::env::var(v).map_err(|_| {
-                ApiError::new(
-                    Code::InvalidField,
-                    format!("environment variable {v} is not set on the server"),
-                )
-            })?;
-            value.parse::<tokio_postgres::Config>().map_err(|_| {
-                ApiError::new(
-                    Code::InvalidField,
-                    format!("environment variable {v} is not a PostgreSQL connection URI"),
-                )
-            })?;
-        }
-        (Some(_), Some(_)) => {
-            return Err(ApiError::new(
-                Code::InvalidField,
-                "give pg_uri or pg_uri_env_var, not both",
-            ))
-        }
-        (None, None) => {
-            return Err(ApiError::new(
-                Code::MissingField,
-                "pg_uri or pg_uri_env_var is required",
-            ))
-        }
-    }
+    let (uri, env_var) = connection_fields(&body, true)?;
     if state.settings.clients.iter().any(|c| c.name == name) {
         return Err(ApiError::new(
             Code::UniqueViolation,
@@ -299,40 +292,15 @@ pub async fn update(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth::require_admin(&req, &state)?;
-    let bytes = body::read(&req, payload, state.settings.server.max_body_bytes).await?;
-    let body = body::object(&bytes)?;
+    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let description = crate::dialect::opt_str(&body, "description")?;
-    let uri = crate::dialect::opt_str(&body, "pg_uri")?;
-    let env_var = crate::dialect::opt_str(&body, "pg_uri_env_var")?;
-    let active = match body.get("is_active") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(_) => {
-            return Err(ApiError::new(
-                Code::InvalidField,
-                "is_active must be a boolean",
-            ))
-        }
-    };
+    let (uri, env_var) = connection_fields(&body, false)?;
+    let active = crate::dialect::opt_bool(&body, "is_active")?;
     if description.is_none() && uri.is_none() && env_var.is_none() && active.is_none() {
         return Err(ApiError::new(
             Code::MissingField,
             "give at least one of description, pg_uri, pg_uri_env_var, is_active",
         ));
-    }
-    if uri.is_some() && env_var.is_some() {
-        return Err(ApiError::new(
-            Code::InvalidField,
-            "give pg_uri or pg_uri_env_var, not both",
-        ));
-    }
-    if let Some(u) = uri {
-        u.parse::<tokio_postgres::Config>().map_err(|e| {
-            ApiError::new(
-                Code::InvalidField,
-                format!("pg_uri is not a PostgreSQL connection URI: {e}"),
-            )
-        })?;
     }
     let name = path.into_inner();
     let db = catalog(&state).await?;
@@ -343,7 +311,7 @@ pub async fn update(
         )
         .await
         .map_err(db_error)?
-        .ok_or_else(|| ApiError::new(Code::UnknownClient, format!("no client named {name:?} in the catalog")))?;
+        .ok_or_else(|| unknown_client(&name))?;
     let source: String = current.get(0);
     if source == "config" && (uri.is_some() || env_var.is_some()) {
         return Err(ApiError::new(
@@ -387,7 +355,7 @@ pub async fn delete(
         )
         .await
         .map_err(db_error)?
-        .ok_or_else(|| ApiError::new(Code::UnknownClient, format!("no client named {name:?} in the catalog")))?;
+        .ok_or_else(|| unknown_client(&name))?;
     notify(&db, &name).await;
     reload(&state).await?;
     Ok(respond::data(

@@ -89,8 +89,7 @@ async fn run(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = body::read(&req, payload, state.settings.server.max_body_bytes).await?;
-    let body = body::object(&bytes)?;
+    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let handle = client(&req, &state, None)?;
     let op = dialect::operation(kind, &body, &state.dialect())?;
     let out = execute(&handle, op).await?;

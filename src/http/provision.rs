@@ -59,12 +59,8 @@ pub async fn provision(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth::require_admin(&req, &state)?;
-    let bytes = body::read(&req, payload, state.settings.server.max_body_bytes).await?;
-    let body = if bytes.iter().all(u8::is_ascii_whitespace) {
-        serde_json::Map::new()
-    } else {
-        body::object(&bytes)?
-    };
+    let body =
+        body::read_optional_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let uri = dialect::opt_str(&body, "uri")?;
     let client = dialect::opt_str(&body, "client_name")?;
     let (pg, create) = target(&state, uri, client)?;

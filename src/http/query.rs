@@ -31,8 +31,7 @@ pub async fn gateway_query(
 ) -> Result<HttpResponse, ApiError> {
     auth::require_admin(&req, &state)?;
     refuse_connection_targets(&req)?;
-    let bytes = body::read(&req, payload, state.settings.server.max_body_bytes).await?;
-    let body = body::object(&bytes)?;
+    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let handle = client(&req, &state, None)?;
     let sql = dialect::sql(&body)?;
     let out = execute(&handle, Operation::Sql(sql)).await?;
@@ -54,8 +53,7 @@ pub async fn query_sql(
 ) -> Result<HttpResponse, ApiError> {
     auth::require_admin(&req, &state)?;
     refuse_connection_targets(&req)?;
-    let bytes = body::read(&req, payload, state.settings.server.max_body_bytes).await?;
-    let body = body::object(&bytes)?;
+    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let driver = dialect::opt_str(&body, "driver")?.ok_or_else(|| dialect::missing("driver"))?;
     match driver.to_ascii_lowercase().as_str() {
         "postgresql" | "postgres" => {}
