@@ -317,3 +317,26 @@ async fn an_unreachable_logging_database_does_not_stop_the_gateway() {
         "no password in the health report"
     );
 }
+
+#[tokio::test]
+async fn an_edited_migration_is_refused_and_nothing_is_applied() {
+    let db = TestDb::create("").await;
+    let srv = server(&db, &db.uri).await;
+    let (s, _) = admin_post(&srv, None).await;
+    assert_eq!(s, 200);
+    db.execute("UPDATE athena_migrations SET checksum = 'edited' WHERE version = 2; DELETE FROM athena_migrations WHERE version = 3;")
+        .await;
+    let (s, v) = admin_post(&srv, None).await;
+    assert_error(&(s, v.clone()), 400, "invalid_query");
+    assert!(
+        v["error"].as_str().unwrap().contains("different contents"),
+        "{v}"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM athena_migrations")
+            .await
+            .unwrap(),
+        "2",
+        "migration 3 was not applied after the refusal"
+    );
+}
