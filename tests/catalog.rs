@@ -450,66 +450,46 @@ async fn patching_a_client_reconnects_deactivates_and_reactivates_it() {
         wait_fetch_status(&srv, name, 200).await;
     }
 
-    assert_error(
-        &call(
-            reqwest::Method::PATCH,
+    let bad_patches = [
+        (
             "/admin/clients/default",
-            Some(json!({"pg_uri": other.uri})),
-        )
-        .await,
-        400,
-        "invalid_field",
-    );
-    assert_error(
-        &call(
-            reqwest::Method::PATCH,
+            json!({"pg_uri": other.uri}),
+            400,
+            "invalid_field",
+        ),
+        ("/admin/clients/extra", json!({}), 400, "missing_field"),
+        (
             "/admin/clients/extra",
-            Some(json!({})),
-        )
-        .await,
-        400,
-        "missing_field",
-    );
-    assert_error(
-        &call(
-            reqwest::Method::PATCH,
+            json!({"is_active": "no"}),
+            400,
+            "invalid_field",
+        ),
+        (
             "/admin/clients/extra",
-            Some(json!({"is_active": "no"})),
-        )
-        .await,
-        400,
-        "invalid_field",
-    );
-    assert_error(
-        &call(
-            reqwest::Method::PATCH,
+            json!({"pg_uri": "::bad"}),
+            400,
+            "invalid_field",
+        ),
+        (
             "/admin/clients/extra",
-            Some(json!({"pg_uri": "::bad"})),
-        )
-        .await,
-        400,
-        "invalid_field",
-    );
-    assert_error(
-        &call(
-            reqwest::Method::PATCH,
-            "/admin/clients/extra",
-            Some(json!({"pg_uri_env_var": "ATHENA_TEST_SURELY_UNSET_VAR"})),
-        )
-        .await,
-        400,
-        "invalid_field",
-    );
-    assert_error(
-        &call(
-            reqwest::Method::PATCH,
+            json!({"pg_uri_env_var": "ATHENA_TEST_SURELY_UNSET_VAR"}),
+            400,
+            "invalid_field",
+        ),
+        (
             "/admin/clients/nope",
-            Some(json!({"description": "x"})),
-        )
-        .await,
-        404,
-        "unknown_client",
-    );
+            json!({"description": "x"}),
+            404,
+            "unknown_client",
+        ),
+    ];
+    for (path, body, status, code) in bad_patches {
+        assert_error(
+            &call(reqwest::Method::PATCH, path, Some(body)).await,
+            status,
+            code,
+        );
+    }
 }
 
 #[tokio::test]
