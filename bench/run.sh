@@ -21,6 +21,9 @@
 #   BENCH_POOL          the gateway's database connections (ATHENA_PG_POOL_MAX_CONNECTIONS)
 #                       (default: 2 per CPU, the usual size for a database on the same
 #                       machine; the gateway multiplexes the client connections onto them)
+#   BENCH_ENFORCE       1: API keys are enforced (the bundled default); 0: not enforced.
+#                       Every request carries an API key (minted with `athena_rs keys
+#                       create`) either way; raw SQL always checks it.
 #
 # All traffic goes to 127.0.0.1. The script creates its own database and drops
 # it on exit, and stops the gateway it started.
@@ -40,6 +43,8 @@ BUILD_TIMEOUT="${BENCH_BUILD_TIMEOUT:-1800}"
 SKIP_BUILD="${BENCH_SKIP_BUILD:-0}"
 SKIP_GATEWAY="${BENCH_SKIP_GATEWAY:-0}"
 POOL="${BENCH_POOL:-$(( $(nproc) * 2 ))}"
+ENFORCE="${BENCH_ENFORCE:-1}"
+case "$ENFORCE" in 0) ENFORCE_BOOL=false ;; 1) ENFORCE_BOOL=true ;; *) echo "BENCH_ENFORCE must be 0 or 1" >&2; exit 2 ;; esac
 READY_TIMEOUT=60
 ROWS=100000
 USERS=10000
@@ -215,6 +220,7 @@ SQL
 # --------------------------------------------------------------------------
 PORT=""
 KEY=""
+API_KEY=""
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/athena_rs"
 SERVER_LOG="$OUT/server.log"
 
@@ -243,17 +249,41 @@ build_gateway() {
     [ -f "$ROOT/config.yaml" ] || die "config file not found at $ROOT/config.yaml"
 }
 
+# Runs a command with the gateway's environment.
+gateway_env() {
+    ATHENA_PG_URI="postgres://postgres@$PG_HOST:$PG_PORT/$DB" \
+    ATHENA_PG_POOL_MAX_CONNECTIONS="$POOL" \
+    ATHENA_LOGGING_URI="postgres://postgres@$PG_HOST:$PG_PORT/$DB" \
+    ATHENA_ENFORCE_API_KEYS="$ENFORCE_BOOL" \
+    ATHENA_KEY_12="$KEY" \
+    NO_COLOR=1 \
+        "$@"
+}
+
+# Mints the API key every benchmark request carries, and waits until the gateway accepts it.
+mint_api_key() {
+    API_KEY="$(gateway_env "$BIN" keys create --config "$ROOT/config.yaml" --name bench \
+        --rights events.read events.write gateway.query 2>>"$SERVER_LOG")" \
+        || die "athena_rs keys create failed (see $SERVER_LOG)"
+    local deadline=$((SECONDS + 20)) code
+    while :; do
+        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -X POST \
+            -H 'X-Athena-Client: default' -H "Authorization: Bearer $API_KEY" \
+            --data-binary '{"table_name":"events","limit":1}' \
+            "http://127.0.0.1:$PORT/gateway/fetch" || true)"
+        [ "$code" = 200 ] && break
+        [ "$SECONDS" -ge "$deadline" ] && die "the gateway did not accept the minted key (last status ${code:-none})"
+        sleep 0.2
+    done
+    log "API key minted and accepted (enforcement: $ENFORCE_BOOL)"
+}
+
 start_gateway() {
     PORT="$(free_port)" || die "could not find a free TCP port on 127.0.0.1"
     KEY="bench$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
     log "starting gateway on 127.0.0.1:$PORT (log: $SERVER_LOG)"
     : >"$SERVER_LOG"
-    ATHENA_PG_URI="postgres://postgres@$PG_HOST:$PG_PORT/$DB" \
-    ATHENA_PG_POOL_MAX_CONNECTIONS="$POOL" \
-    ATHENA_LOGGING_URI="postgres://postgres@$PG_HOST:$PG_PORT/$DB" \
-    ATHENA_KEY_12="$KEY" \
-    NO_COLOR=1 \
-        "$BIN" server --config "$ROOT/config.yaml" --port "$PORT" \
+    gateway_env "$BIN" server --config "$ROOT/config.yaml" --port "$PORT" \
         >>"$SERVER_LOG" 2>&1 </dev/null &
     SERVER_PID=$!
 
@@ -330,7 +360,7 @@ check_scenario() {
         -X "$method"
         -H 'X-Athena-Client: default'
         -H 'Content-Type: application/json')
-    [ "$s" = query ] && args+=(-H "Authorization: Bearer $KEY")
+    args+=(-H "Authorization: Bearer $API_KEY")
     [ -n "$body" ] && args+=(--data-binary "$body")
     code="$(curl "${args[@]}" "http://127.0.0.1:$PORT$path" || true)"
     if [ "$code" != 200 ]; then
@@ -363,7 +393,7 @@ kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 
 run_wrk() {
     local s="$1" secs="$2" outfile="$3"
-    ATHENA_KEY_12="$KEY" run_bounded $((secs + 60)) \
+    ATHENA_BENCH_KEY="$API_KEY" run_bounded $((secs + 60)) \
         wrk -t "$THREADS" -c "$CONNECTIONS" -d "${secs}s" --timeout 10s --latency \
         -s "$BENCH/wrk/gateway.lua" "http://127.0.0.1:$PORT" -- "$s" >"$outfile" 2>&1
 }
@@ -503,6 +533,7 @@ main() {
     local peak="n/a" s
     if [ "$SKIP_GATEWAY" != 1 ]; then
         start_gateway
+        mint_api_key
         for s in "${SCENARIOS[@]}"; do
             check_scenario "$s"
         done

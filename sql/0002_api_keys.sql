@@ -34,13 +34,13 @@ CREATE TABLE IF NOT EXISTS api_key_right_grants (
     PRIMARY KEY (api_key_id, right_id)
 );
 
--- Global enforcement: exactly one row.
+-- Global enforcement: at most one row. The first server to start seeds it from its config
+-- (api_keys.enforce); the admin API changes it afterwards. Without a row, config decides.
 CREATE TABLE IF NOT EXISTS api_key_config (
     id boolean PRIMARY KEY DEFAULT true CHECK (id),
     enforce_api_keys boolean NOT NULL DEFAULT true,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
-INSERT INTO api_key_config (id) VALUES (true) ON CONFLICT (id) DO NOTHING;
 
 -- Per-client override of the global setting.
 CREATE TABLE IF NOT EXISTS api_key_client_config (

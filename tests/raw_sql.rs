@@ -181,7 +181,7 @@ async fn raw_sql_needs_the_admin_key() {
 }
 
 #[tokio::test]
-async fn raw_sql_without_a_configured_admin_key_is_503() {
+async fn without_an_admin_key_admin_routes_are_503_and_raw_sql_needs_an_api_key() {
     let db = TestDb::create("").await;
     let mut settings = athena_rs::config::Settings::from_yaml(
         &config_yaml(&db.uri, "", ""),
@@ -201,7 +201,7 @@ async fn raw_sql_without_a_configured_admin_key_is_503() {
             .unwrap(),
     )
     .await;
-    assert_error(&r, 503, "admin_key_not_configured");
+    assert_error(&r, 401, "invalid_api_key");
     let r = read(
         srv.http
             .get(srv.url("/schema/clients"))

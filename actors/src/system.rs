@@ -5,6 +5,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use arc_swap::ArcSwap;
 
+use crate::keys::KeySettings;
 use crate::pool::PostgresSpec;
 use crate::registry::{LoggingSpec, RegistryActor, RegistrySnapshot, SnapshotCell};
 
@@ -18,9 +19,13 @@ pub struct ActorHandles {
 
 /// Starts every actor under supervision. Must be called inside a running actix system. With a
 /// logging database, the registry migrates it in the background.
-pub fn spawn_all(clients: Vec<PostgresSpec>, logging: Option<LoggingSpec>) -> ActorHandles {
+pub fn spawn_all(
+    clients: Vec<PostgresSpec>,
+    logging: Option<LoggingSpec>,
+    keys: KeySettings,
+) -> ActorHandles {
     let snapshot: SnapshotCell = Arc::new(ArcSwap::from_pointee(RegistrySnapshot::default()));
     let cell = snapshot.clone();
-    let registry = Supervisor::start(move |_| RegistryActor::new(cell, clients, logging));
+    let registry = Supervisor::start(move |_| RegistryActor::new(cell, clients, logging, keys));
     ActorHandles { registry, snapshot }
 }

@@ -2,7 +2,7 @@
 --
 -- Usage: wrk ... http://127.0.0.1:PORT -s gateway.lua -- <scenario>
 --   scenario: fetch_user | fetch_pk | insert | query | health
--- The bearer key for the `query` scenario is read from ATHENA_KEY_12.
+-- Every request carries the API key read from ATHENA_BENCH_KEY.
 --
 -- Every request gets a fresh random user_id / id. Responses whose status is
 -- not 200 are counted per thread and reported by done(), together with the
@@ -46,13 +46,11 @@ function init(args)
       ["X-Athena-Client"] = "default",
       ["Content-Type"] = "application/json",
    }
-   if scenario == "query" then
-      local key = os.getenv("ATHENA_KEY_12")
-      if key == nil or key == "" then
-         fail("ATHENA_KEY_12 is not set")
-      end
-      base_headers["Authorization"] = "Bearer " .. key
+   local key = os.getenv("ATHENA_BENCH_KEY")
+   if key == nil or key == "" then
+      fail("ATHENA_BENCH_KEY is not set")
    end
+   base_headers["Authorization"] = "Bearer " .. key
 
    local known = { fetch_user = true, fetch_pk = true, insert = true, query = true, health = true }
    if not known[scenario] then

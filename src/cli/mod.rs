@@ -1,6 +1,8 @@
-//! The command line: `athena_rs server | version | diag`, one file per subcommand.
+//! The command line: `athena_rs server | provision | keys | version | diag`, one file per
+//! subcommand.
 
 mod diag;
+mod keys;
 mod provision;
 
 use std::path::PathBuf;
@@ -51,6 +53,13 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         client: Option<String>,
     },
+    /// Create, list and revoke API keys in the logging database.
+    ///
+    /// Example: athena_rs keys create --name reporting --rights users.read orders.read
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
     /// Print the version.
     Version,
     /// Print the machine, the config in use and whether each client's database answers.
@@ -92,6 +101,7 @@ pub fn main() -> ExitCode {
             };
             provision::run(cli.config, target)
         }
+        Command::Keys { command } => keys::run(cli.config, command),
         Command::Server { host, port } => serve(cli.config, host, port),
     };
     match result {

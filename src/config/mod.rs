@@ -9,9 +9,13 @@ mod types;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use athena_actors::pool::PostgresSpec;
+use athena_actors::keys::KeySettings;
+use athena_actors::pool::{PostgresSpec, RateLimit};
 pub use search::{candidates, locate};
-pub use types::{ClientConfig, FileConfig, GatewayConfig, LoggingConfig, PoolConfig, ServerConfig};
+pub use types::{
+    ApiKeysConfig, ClientConfig, FileConfig, GatewayConfig, LoggingConfig, PoolConfig,
+    RateLimitConfig, ServerConfig,
+};
 
 /// A configuration problem, naming where it is.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +52,8 @@ pub struct Settings {
     pub logging_migrate_at_start: bool,
     /// Pool settings for clients defined only in the catalog: the defaults of a config client.
     pub catalog_client_template: PostgresSpec,
+    /// API key enforcement and the default per-key rate limit.
+    pub keys: KeySettings,
 }
 
 impl Settings {
@@ -152,32 +158,11 @@ impl Settings {
                 mailbox_capacity: g.mailbox_capacity,
                 probe_interval: Duration::from_millis(c.probe_interval_ms),
                 shards: workers,
-                rate_limit: match &c.rate_limit {
-                    None => None,
-                    Some(r) => {
-                        if !(r.requests_per_second.is_finite() && r.requests_per_second > 0.0) {
-                            return Err(ConfigError::new(
-                                path,
-                                key("rate_limit.requests_per_second"),
-                                "must be a positive number",
-                            ));
-                        }
-                        let burst = r
-                            .burst
-                            .unwrap_or_else(|| r.requests_per_second.ceil().max(1.0) as u32);
-                        if burst == 0 {
-                            return Err(ConfigError::new(
-                                path,
-                                key("rate_limit.burst"),
-                                "must be at least 1",
-                            ));
-                        }
-                        Some(athena_actors::pool::rate::RateLimit {
-                            per_second: r.requests_per_second,
-                            burst,
-                        })
-                    }
-                },
+                rate_limit: c
+                    .rate_limit
+                    .as_ref()
+                    .map(|r| rate_limit(r, path, &key("rate_limit")))
+                    .transpose()?,
             });
         }
         let admin_key = std::env::var("ATHENA_KEY_12")
@@ -215,8 +200,18 @@ impl Settings {
                 rate_limit: None,
             }
         };
+        let keys = KeySettings {
+            enforce_default: file.api_keys.enforce,
+            default_rate: file
+                .api_keys
+                .rate_limit
+                .as_ref()
+                .map(|r| rate_limit(r, path, "api_keys.rate_limit"))
+                .transpose()?,
+        };
         Ok(Settings {
             source: path.to_path_buf(),
+            keys,
             server: file.server,
             gateway: file.gateway,
             clients,
@@ -227,6 +222,31 @@ impl Settings {
             catalog_client_template,
         })
     }
+}
+
+/// A validated token bucket from a `rate_limit` section at `key`.
+fn rate_limit(r: &RateLimitConfig, path: &Path, key: &str) -> Result<RateLimit, ConfigError> {
+    if !(r.requests_per_second.is_finite() && r.requests_per_second > 0.0) {
+        return Err(ConfigError::new(
+            path,
+            format!("{key}.requests_per_second"),
+            "must be a positive number",
+        ));
+    }
+    let burst = r
+        .burst
+        .unwrap_or_else(|| r.requests_per_second.ceil().max(1.0) as u32);
+    if burst == 0 {
+        return Err(ConfigError::new(
+            path,
+            format!("{key}.burst"),
+            "must be at least 1",
+        ));
+    }
+    Ok(RateLimit {
+        per_second: r.requests_per_second,
+        burst,
+    })
 }
 
 fn location(e: &serde_yaml::Error) -> String {

@@ -9,6 +9,10 @@ fn parse(text: &str) -> Result<Settings, ConfigError> {
 fn bundled_config_is_valid() {
     let text = include_str!("../../config.yaml");
     let s = parse(text).expect("bundled config parses");
+    assert!(
+        s.keys.enforce_default,
+        "the bundled config enforces API keys"
+    );
     assert_eq!(s.server.host, "127.0.0.1");
     assert_eq!(s.server.port, 4052);
     assert_eq!(s.clients.len(), 1);

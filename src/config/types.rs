@@ -15,6 +15,28 @@ pub struct FileConfig {
     pub clients: BTreeMap<String, ClientConfig>,
     #[serde(default)]
     pub logging: LoggingConfig,
+    #[serde(default)]
+    pub api_keys: ApiKeysConfig,
+}
+
+/// API keys on the gateway routes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiKeysConfig {
+    /// Require a key on gateway routes. Seeds the logging database's global setting the first
+    /// time; from then on `PUT /admin/api-key-config` owns it.
+    pub enforce: bool,
+    /// The bucket of every key that has no `rate_limit_per_minute` of its own.
+    pub rate_limit: Option<RateLimitConfig>,
+}
+
+impl Default for ApiKeysConfig {
+    fn default() -> Self {
+        ApiKeysConfig {
+            enforce: true,
+            rate_limit: None,
+        }
+    }
 }
 
 /// The `athena_logging` database: client catalog, API keys and request statistics.

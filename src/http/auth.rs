@@ -23,16 +23,7 @@ pub fn presented_key(req: &HttpRequest) -> Option<&str> {
         .filter(|k| !k.is_empty())
 }
 
-/// Compares two secrets in time that depends only on their lengths.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for i in 0..a.len().max(b.len()) {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0);
-        diff |= usize::from(x ^ y);
-    }
-    diff == 0
-}
+pub use athena_actors::keys::secret::constant_time_eq;
 
 pub fn require_admin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     let Some(expected) = &state.settings.admin_key else {
@@ -49,18 +40,5 @@ pub fn require_admin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError
         Ok(())
     } else {
         Err(ApiError::new(Code::InvalidApiKey, "the key is not valid"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn constant_time_eq_compares_whole_values() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-        assert!(!constant_time_eq(b"", b"x"));
     }
 }

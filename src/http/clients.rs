@@ -30,7 +30,7 @@ pub fn redact_uri(uri: &str) -> String {
     }
 }
 
-async fn catalog(state: &AppState) -> Result<tokio_postgres::Client, ApiError> {
+pub(super) async fn catalog(state: &AppState) -> Result<tokio_postgres::Client, ApiError> {
     provision::connect(&state.settings.logging)
         .await
         .map_err(|e| {

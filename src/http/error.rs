@@ -31,6 +31,8 @@ pub enum Code {
     MissingApiKey,
     InvalidApiKey,
     Forbidden,
+    UnknownApiKey,
+    UnknownRight,
     ConnectionTargetNotAllowed,
     NotFound,
     MethodNotAllowed,
@@ -77,6 +79,8 @@ impl Code {
             Code::MissingApiKey => "missing_api_key",
             Code::InvalidApiKey => "invalid_api_key",
             Code::Forbidden => "forbidden",
+            Code::UnknownApiKey => "unknown_api_key",
+            Code::UnknownRight => "unknown_right",
             Code::ConnectionTargetNotAllowed => "connection_target_not_allowed",
             Code::NotFound => "not_found",
             Code::MethodNotAllowed => "method_not_allowed",
@@ -119,7 +123,11 @@ impl Code {
             | Code::UnknownDriver => StatusCode::BAD_REQUEST,
             Code::MissingApiKey | Code::InvalidApiKey => StatusCode::UNAUTHORIZED,
             Code::Forbidden | Code::ConnectionTargetNotAllowed => StatusCode::FORBIDDEN,
-            Code::UnknownClient | Code::UnknownTable | Code::NotFound => StatusCode::NOT_FOUND,
+            Code::UnknownClient
+            | Code::UnknownTable
+            | Code::UnknownApiKey
+            | Code::UnknownRight
+            | Code::NotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::UniqueViolation | Code::SerializationFailure => StatusCode::CONFLICT,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

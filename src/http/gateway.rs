@@ -7,7 +7,7 @@ use athena_actors::ops::{OpError, OpOutput, Operation};
 use athena_actors::registry::{ClientHandle, Lifecycle};
 
 use super::error::{ApiError, Code};
-use super::{body, respond, AppState};
+use super::{body, keys, respond, AppState};
 use crate::dialect::{self, Kind};
 
 /// The client named by `X-Athena-Client` (or `fallback`), ready to take requests.
@@ -89,9 +89,11 @@ async fn run(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let handle = client(&req, &state, None)?;
+    let caller = keys::authenticate(&req, &state, &handle, false)?;
+    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let op = dialect::operation(kind, &body, &state.dialect())?;
+    keys::authorize(&req, &caller, &keys::required(&op))?;
     let out = execute(&handle, op).await?;
     let verb = match kind {
         Kind::Fetch => "Fetched",

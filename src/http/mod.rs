@@ -2,12 +2,14 @@
 //! client up in the registry snapshot, send one typed message to its pool actor, and render the
 //! envelope. They hold no state of their own.
 
+mod api_keys;
 pub mod auth;
 pub mod body;
 mod clients;
 pub mod error;
 mod gateway;
 mod health;
+pub mod keys;
 mod provision;
 mod query;
 mod respond;
@@ -126,6 +128,43 @@ pub fn routes() -> RouteTable {
         Method::PUT,
         "/admin/clients/{client_name}/freeze",
         clients::freeze,
+    );
+    t.add(Method::GET, "/admin/api-keys", api_keys::list);
+    t.add(Method::POST, "/admin/api-keys", api_keys::create);
+    t.add(Method::PATCH, "/admin/api-keys/{id}", api_keys::update);
+    t.add(Method::DELETE, "/admin/api-keys/{id}", api_keys::revoke);
+    t.add(Method::GET, "/admin/api-key-rights", api_keys::list_rights);
+    t.add(
+        Method::POST,
+        "/admin/api-key-rights",
+        api_keys::create_right,
+    );
+    t.add(
+        Method::PATCH,
+        "/admin/api-key-rights/{right}",
+        api_keys::update_right,
+    );
+    t.add(
+        Method::DELETE,
+        "/admin/api-key-rights/{right}",
+        api_keys::delete_right,
+    );
+    t.add(Method::GET, "/admin/api-key-config", api_keys::get_config);
+    t.add(Method::PUT, "/admin/api-key-config", api_keys::put_config);
+    t.add(
+        Method::GET,
+        "/admin/api-key-clients",
+        api_keys::list_clients,
+    );
+    t.add(
+        Method::PUT,
+        "/admin/api-key-clients/{client_name}",
+        api_keys::put_client,
+    );
+    t.add(
+        Method::DELETE,
+        "/admin/api-key-clients/{client_name}",
+        api_keys::delete_client,
     );
     t
 }

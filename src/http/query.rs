@@ -1,6 +1,7 @@
 //! Raw SQL: `POST /gateway/query {query, params?}` and `POST /query/sql {query, driver, db_name}`.
-//! Both need the admin key (until API keys with `gateway.query` exist) and run under the client's
-//! statement timeout. Caller-supplied connection targets (`X-JDBC-URL`) are refused.
+//! Both need a key holding `gateway.query` (or the admin key) whatever the enforcement setting,
+//! and run under the client's statement timeout. Caller-supplied connection targets
+//! (`X-JDBC-URL`) are refused.
 
 use std::time::Instant;
 
@@ -10,8 +11,10 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, Code};
 use super::gateway::{client, execute};
-use super::{auth, body, respond, AppState};
+use super::{body, keys, respond, AppState};
 use crate::dialect;
+use athena_actors::keys::Required;
+use athena_actors::registry::ClientHandle;
 
 fn refuse_connection_targets(req: &HttpRequest) -> Result<(), ApiError> {
     if req.headers().contains_key("x-jdbc-url") {
@@ -24,15 +27,25 @@ fn refuse_connection_targets(req: &HttpRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Raw SQL needs `gateway.query` or the admin key, whether or not keys are enforced.
+fn require_query_right(
+    req: &HttpRequest,
+    state: &AppState,
+    handle: &ClientHandle,
+) -> Result<(), ApiError> {
+    let caller = keys::authenticate(req, state, handle, true)?;
+    keys::authorize(req, &caller, &Required::raw_sql())
+}
+
 pub async fn gateway_query(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     refuse_connection_targets(&req)?;
-    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let handle = client(&req, &state, None)?;
+    require_query_right(&req, &state, &handle)?;
+    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let sql = dialect::sql(&body)?;
     let out = execute(&handle, Operation::Sql(sql)).await?;
     respond::rows(
@@ -51,8 +64,8 @@ pub async fn query_sql(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     refuse_connection_targets(&req)?;
+    keys::precheck(&req, &state)?;
     let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let driver = dialect::opt_str(&body, "driver")?.ok_or_else(|| dialect::missing("driver"))?;
     match driver.to_ascii_lowercase().as_str() {
@@ -85,6 +98,7 @@ pub async fn query_sql(
         }
     }
     let handle = client(&req, &state, db_name)?;
+    require_query_right(&req, &state, &handle)?;
     let sql = dialect::sql(&body)?;
     let started = Instant::now();
     let out = execute(&handle, Operation::Sql(sql)).await?;

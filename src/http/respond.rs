@@ -70,3 +70,12 @@ pub fn rows(
 pub fn data(message: &str, data: Value) -> HttpResponse {
     json(serde_json::json!({"status": "success", "message": message, "data": data}).to_string())
 }
+
+/// An envelope around arbitrary data, answered with 201 Created.
+pub fn created(message: &str, data: Value) -> HttpResponse {
+    HttpResponse::Created()
+        .content_type("application/json")
+        .body(
+            serde_json::json!({"status": "success", "message": message, "data": data}).to_string(),
+        )
+}

@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, Code};
 use super::gateway::{client, execute};
-use super::{auth, respond, AppState};
+use super::{auth, keys, respond, AppState};
+use athena_actors::keys::{Action, Required};
 
 pub async fn clients(
     req: HttpRequest,
@@ -42,11 +43,23 @@ pub async fn tables(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let handle = client(&req, &state, None)?;
+    let caller = keys::authenticate(&req, &state, &handle, false)?;
     let out = execute(&handle, Operation::ListTables).await?;
-    let tables: Value = serde_json::from_str(&out.rows_json)
+    let mut tables: Vec<Value> = serde_json::from_str(&out.rows_json)
         .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
+    // A key sees the tables it may read; the admin key and anonymous callers (where keys are not
+    // enforced) see them all.
+    if let Some(key) = caller.key.as_ref().filter(|_| !caller.admin) {
+        tables.retain(|t| {
+            let table = TableRef {
+                schema: t["table_schema"].as_str().map(str::to_string),
+                name: t["table_name"].as_str().unwrap_or_default().to_string(),
+            };
+            key.allows(&Required::table(&table, Action::Read))
+        });
+    }
     Ok(respond::data(
-        &format!("Fetched {} tables", out.row_count),
+        &format!("Fetched {} tables", tables.len()),
         json!({"tables": tables}),
     ))
 }
@@ -82,6 +95,8 @@ pub async fn columns(
         },
     };
     let handle = client(&req, &state, None)?;
+    let caller = keys::authenticate(&req, &state, &handle, false)?;
+    keys::authorize(&req, &caller, &Required::table(&table, Action::Read))?;
     let table_name = table.name.clone();
     let out = execute(&handle, Operation::DescribeTable(table)).await?;
     let columns: Value = serde_json::from_str(&out.rows_json)

@@ -119,15 +119,21 @@ impl Drop for TestDb {
 /// Config text for a server whose `default` client is `uri`; `extra` is appended under the
 /// client (indented lines) or, when it starts without indentation, at the top level.
 /// Unless `top_extra` configures it, the logging database is the test's own database and is not
-/// migrated at start (so the registry finds no catalog there and serves config clients only).
+/// migrated at start (so the registry finds no catalog there and serves config clients only), and
+/// API keys are not enforced (tests/api_keys.rs covers enforcement).
 pub fn config_yaml(uri: &str, client_extra: &str, top_extra: &str) -> String {
     let logging = if top_extra.contains("logging:") {
         String::new()
     } else {
         format!("logging:\n  uri: {uri}\n  migrate_at_start: false\n")
     };
+    let keys = if top_extra.contains("api_keys:") {
+        ""
+    } else {
+        "api_keys:\n  enforce: false\n"
+    };
     format!(
-        "server:\n  host: 127.0.0.1\n  port: 0\n  workers: 2\n{top_extra}\n{logging}clients:\n  default:\n    uri: {uri}\n    probe_interval_ms: 200\n{client_extra}\n"
+        "server:\n  host: 127.0.0.1\n  port: 0\n  workers: 2\n{top_extra}\n{logging}{keys}clients:\n  default:\n    uri: {uri}\n    probe_interval_ms: 200\n{client_extra}\n"
     )
 }
 

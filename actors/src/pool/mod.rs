@@ -37,6 +37,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
 pub use handle::PoolHandle;
 pub use health::{Health, HealthState};
+pub use rate::{RateLimit, TokenBucket};
 
 use crate::ops::TableRef;
 use messages::TableReply;

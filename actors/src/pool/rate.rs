@@ -26,6 +26,10 @@ impl TokenBucket {
         }
     }
 
+    pub fn limit(&self) -> RateLimit {
+        self.limit
+    }
+
     /// Takes a token, or says how long until one is available.
     pub fn try_take(&self, now: Instant) -> Result<(), Duration> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());

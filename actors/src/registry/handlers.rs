@@ -5,9 +5,9 @@ use std::time::{Duration, SystemTime};
 
 use actix::prelude::*;
 
-use super::messages::{AddClient, ReloadCatalog, RemoveClient, SetFrozen};
+use super::messages::{AddClient, ReloadCatalog, ReloadKeys, RemoveClient, SetFrozen};
 use super::{LoggingState, RegistryActor};
-use crate::provision;
+use crate::{keys, provision};
 
 /// Pause between attempts to migrate an unreachable logging database.
 const LOGGING_RETRY: Duration = Duration::from_secs(2);
@@ -44,12 +44,50 @@ impl Actor for RegistryActor {
 
 impl RegistryActor {
     /// Reads the catalog (recording config clients it has never seen) and applies it.
+    /// Reads the catalog, then the keys (which name catalog clients).
     pub(super) fn load_catalog(&mut self, ctx: &mut Context<Self>) {
-        ctx.spawn(self.catalog_future().map(|res, _, _| {
+        ctx.spawn(self.catalog_future().map(|res, act, ctx| {
             if let Err(e) = res {
                 tracing::warn!(error = %e, "could not read the client catalog");
             }
+            act.load_keys(ctx);
         }));
+    }
+
+    fn load_keys(&mut self, ctx: &mut Context<Self>) {
+        ctx.spawn(self.keys_future().map(|res, _, _| {
+            if let Err(e) = res {
+                tracing::warn!(error = %e, "could not read the API keys");
+            }
+        }));
+    }
+
+    /// The read of the keys as a future whose result the caller can await.
+    fn keys_future(&mut self) -> ResponseActFuture<Self, Result<(), String>> {
+        let Some(spec) = self.logging_spec.clone() else {
+            return Box::pin(fut::ready(Err(
+                "no logging database is configured".to_string()
+            )));
+        };
+        let settings = self.key_settings;
+        let fut = async move {
+            let client = provision::connect(&spec.config)
+                .await
+                .map_err(|e| e.to_string())?;
+            keys::load::load(&client, settings.enforce_default)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        Box::pin(fut.into_actor(self).map(|res, act, _| {
+            let mut store = res?;
+            store.carry_buckets(&act.keys, act.key_settings.default_rate);
+            if !act.keys.loaded {
+                tracing::info!(keys = store.keys.len(), "API keys loaded");
+            }
+            act.keys = Arc::new(store);
+            act.publish();
+            Ok(())
+        }))
     }
 
     /// Starts following catalog changes: the LISTEN connection and the periodic resync.
@@ -178,5 +216,13 @@ impl Handler<ReloadCatalog> for RegistryActor {
 
     fn handle(&mut self, _: ReloadCatalog, _: &mut Context<Self>) -> Self::Result {
         self.catalog_future()
+    }
+}
+
+impl Handler<ReloadKeys> for RegistryActor {
+    type Result = ResponseActFuture<Self, Result<(), String>>;
+
+    fn handle(&mut self, _: ReloadKeys, _: &mut Context<Self>) -> Self::Result {
+        self.keys_future()
     }
 }

@@ -1,6 +1,7 @@
-//! Follows catalog changes made by other instances: `LISTEN athena_clients` on the logging
-//! database; every notification (and every reconnection, which may have missed some) asks the
-//! registry to re-read the catalog. A periodic resync in the registry is the safety net.
+//! Follows changes made by other instances: `LISTEN athena_clients` and `LISTEN athena_api_keys`
+//! on the logging database; every notification asks the registry to re-read the catalog or the
+//! keys, and every reconnection (which may have missed some) asks for both. A periodic resync in
+//! the registry is the safety net.
 
 use std::time::Duration;
 
@@ -8,8 +9,9 @@ use actix::Addr;
 use futures_util::StreamExt;
 use tokio_postgres::{AsyncMessage, Config, NoTls};
 
-use super::messages::ReloadCatalog;
+use super::messages::{ReloadCatalog, ReloadKeys};
 use super::RegistryActor;
+use crate::keys;
 
 /// The channel admin changes are announced on.
 pub const CHANNEL: &str = "athena_clients";
@@ -40,8 +42,8 @@ async fn listen_once(
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
             match message {
-                Ok(AsyncMessage::Notification(_)) => {
-                    if tx.send(()).is_err() {
+                Ok(AsyncMessage::Notification(n)) => {
+                    if tx.send(n.channel() == keys::CHANNEL).is_err() {
                         break;
                     }
                 }
@@ -50,13 +52,23 @@ async fn listen_once(
             }
         }
     });
-    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    client
+        .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {}", keys::CHANNEL))
+        .await?;
     // Changes made while this listener was not connected are picked up now.
     registry.do_send(ReloadCatalog);
-    while rx.recv().await.is_some() {
-        // Coalesce a burst of notifications into one re-read.
-        while rx.try_recv().is_ok() {}
-        if registry.send(ReloadCatalog).await.is_err() {
+    registry.do_send(ReloadKeys);
+    while let Some(first) = rx.recv().await {
+        // Coalesce a burst of notifications into at most one re-read of each.
+        let (mut catalog, mut keys) = (!first, first);
+        while let Ok(is_keys) = rx.try_recv() {
+            catalog |= !is_keys;
+            keys |= is_keys;
+        }
+        if catalog && registry.send(ReloadCatalog).await.is_err() {
+            break;
+        }
+        if keys && registry.send(ReloadKeys).await.is_err() {
             break;
         }
     }

@@ -27,3 +27,8 @@ pub struct SetFrozen {
 #[derive(Message)]
 #[rtype(result = "Result<(), String>")]
 pub struct ReloadCatalog;
+
+/// Reads the API keys and enforcement settings again; answers once they are published.
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct ReloadKeys;

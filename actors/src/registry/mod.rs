@@ -12,6 +12,9 @@
 //!   clients the catalog has never seen) and applies it: deleted or inactive clients leave,
 //!   catalog-only clients join, every client takes its frozen state. `ReloadCatalog` repeats this;
 //!   the [`listener`] sends it on every `NOTIFY athena_clients`, and a 10 s resync backs it up.
+//! * **Keys**: after the catalog it loads the API keys into a [`KeyStore`] published in the
+//!   snapshot; `ReloadKeys` (admin API, `NOTIFY athena_api_keys`, the same resync) repeats it.
+//!   Until the first load the store enforces as config says and knows no keys.
 //! * **Senders**: `spawn_all` at start; the admin API (`SetFrozen`, `ReloadCatalog`).
 
 pub mod catalog;
@@ -30,6 +33,7 @@ use arc_swap::ArcSwap;
 pub use lifecycle::Lifecycle;
 pub use logging::{LoggingSpec, LoggingState};
 
+use crate::keys::{KeySettings, KeyStore};
 use crate::pool::{PoolActor, PoolHandle, PostgresSpec};
 
 /// What a request handler needs to reach a client.
@@ -51,6 +55,8 @@ pub struct RegistrySnapshot {
     pub logging: LoggingState,
     /// The client catalog has been read and applied since start.
     pub catalog_loaded: bool,
+    /// API keys and enforcement settings.
+    pub keys: Arc<KeyStore>,
 }
 
 impl RegistrySnapshot {
@@ -87,6 +93,8 @@ pub struct RegistryActor {
     /// The URI each catalog-only client was started with, to notice changes.
     catalog_uris: BTreeMap<String, String>,
     catalog_loaded: bool,
+    key_settings: KeySettings,
+    keys: Arc<KeyStore>,
 }
 
 impl RegistryActor {
@@ -94,6 +102,7 @@ impl RegistryActor {
         snapshot: SnapshotCell,
         initial: Vec<PostgresSpec>,
         logging: Option<LoggingSpec>,
+        key_settings: KeySettings,
     ) -> Self {
         RegistryActor {
             clients: BTreeMap::new(),
@@ -109,6 +118,8 @@ impl RegistryActor {
             loaded: false,
             logging_spec: logging,
             logging: LoggingState::Disabled,
+            key_settings,
+            keys: Arc::new(KeyStore::unloaded(key_settings.enforce_default)),
         }
     }
 
@@ -123,6 +134,7 @@ impl RegistryActor {
             clients,
             logging: self.logging.clone(),
             catalog_loaded: self.catalog_loaded,
+            keys: self.keys.clone(),
         }));
     }
 

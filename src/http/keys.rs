@@ -1,0 +1,270 @@
+//! API keys at the edge: who is calling (`authenticate`) and may they do this (`authorize`).
+//!
+//! Decisions are made against the key store in the registry snapshot, with no database round
+//! trip. The admin key is accepted everywhere and holds every right. Whether keys are required is
+//! the client's override, else the global setting; raw SQL needs `gateway.query` (or the admin
+//! key) whatever that setting says. Where keys are not required, a request without a usable key
+//! proceeds anonymously and the auth log says why. Every decision is left in the request's
+//! extensions as an [`AuthDecision`] for the statistics actor to log.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use actix_web::{HttpMessage, HttpRequest};
+use athena_actors::keys::{Action, ApiKey, KeyFailure, Required};
+use athena_actors::ops::Operation;
+use athena_actors::registry::ClientHandle;
+
+use super::auth::{constant_time_eq, presented_key};
+use super::error::{ApiError, Code};
+use super::AppState;
+
+/// Who is calling, once authenticated.
+#[derive(Clone)]
+pub struct Caller {
+    /// The admin key was presented.
+    pub admin: bool,
+    /// The key presented, when it is valid and usable with this client.
+    pub key: Option<Arc<ApiKey>>,
+    /// Keys are required for this request.
+    pub enforced: bool,
+}
+
+/// One authentication or authorisation decision, as the auth log records it.
+#[derive(Debug, Clone, Default)]
+pub struct AuthDecision {
+    pub api_key_id: Option<i64>,
+    pub public_id: Option<String>,
+    pub client_name: Option<String>,
+    pub required_rights: Vec<String>,
+    pub granted_rights: Vec<String>,
+    pub authenticated: bool,
+    pub authorized: bool,
+    pub enforced: bool,
+    pub failure_reason: Option<String>,
+}
+
+/// Records the decision on the request (the last one wins: authorisation follows authentication).
+fn record(req: &HttpRequest, decision: AuthDecision) {
+    req.extensions_mut().insert(decision);
+}
+
+fn presented_public_id(presented: &str) -> Option<String> {
+    athena_actors::keys::secret::split(presented).map(|(p, _)| p.chars().take(32).collect())
+}
+
+fn failure_message(f: KeyFailure) -> &'static str {
+    match f {
+        KeyFailure::Malformed => "the API key is not of the form ath_<public_id>.<secret>",
+        KeyFailure::Unknown | KeyFailure::WrongSecret => "the API key is not valid",
+        KeyFailure::Inactive => "the API key is deactivated",
+        KeyFailure::Expired => "the API key has expired",
+    }
+}
+
+/// Identifies the caller of a request to `client`. With `always_enforce` (raw SQL) a key is
+/// required whatever the settings say.
+pub fn authenticate(
+    req: &HttpRequest,
+    state: &AppState,
+    client: &ClientHandle,
+    always_enforce: bool,
+) -> Result<Caller, ApiError> {
+    let snapshot = state.actors.snapshot.load();
+    let store = &snapshot.keys;
+    let enforced = always_enforce || store.enforced(&client.name);
+    let mut decision = AuthDecision {
+        client_name: Some(client.name.clone()),
+        enforced,
+        ..AuthDecision::default()
+    };
+    let anonymous = Caller {
+        admin: false,
+        key: None,
+        enforced,
+    };
+    let Some(presented) = presented_key(req) else {
+        decision.failure_reason = Some("missing_api_key".into());
+        record(req, decision);
+        if enforced {
+            return Err(ApiError::new(
+                Code::MissingApiKey,
+                format!("requests to client {:?} need an API key", client.name),
+            )
+            .hint("send it as Authorization: Bearer <key>, apikey, x-api-key or x-athena-key"));
+        }
+        return Ok(anonymous);
+    };
+    if let Some(admin) = &state.settings.admin_key {
+        if constant_time_eq(presented.as_bytes(), admin.as_bytes()) {
+            decision.authenticated = true;
+            decision.authorized = true;
+            decision.granted_rights = vec!["*".into()];
+            decision.failure_reason = None;
+            record(req, decision);
+            return Ok(Caller {
+                admin: true,
+                key: None,
+                enforced,
+            });
+        }
+    }
+    decision.public_id = presented_public_id(presented);
+    if decision.public_id.is_none() {
+        decision.failure_reason = Some(KeyFailure::Malformed.reason().into());
+        record(req, decision);
+        if enforced {
+            return Err(ApiError::new(
+                Code::InvalidApiKey,
+                failure_message(KeyFailure::Malformed),
+            ));
+        }
+        return Ok(anonymous);
+    }
+    if !store.loaded && enforced {
+        decision.failure_reason = Some("api_keys_not_loaded".into());
+        record(req, decision);
+        return Err(ApiError::new(
+            Code::NotReady,
+            "API keys are still being loaded from the logging database",
+        ));
+    }
+    let key = match store.authenticate(presented, SystemTime::now()) {
+        Ok(key) => key,
+        Err(failure) => {
+            decision.failure_reason = Some(failure.reason().into());
+            record(req, decision);
+            if enforced {
+                return Err(ApiError::new(Code::InvalidApiKey, failure_message(failure)));
+            }
+            return Ok(anonymous);
+        }
+    };
+    decision.api_key_id = Some(key.id);
+    decision.granted_rights = key.right_names.clone();
+    if let Some(bound) = &key.client_name {
+        if *bound != client.name {
+            decision.failure_reason = Some("api_key_client_mismatch".into());
+            record(req, decision);
+            if enforced {
+                return Err(ApiError::new(
+                    Code::Forbidden,
+                    format!(
+                        "this API key is bound to client {bound:?}, not {:?}",
+                        client.name
+                    ),
+                ));
+            }
+            return Ok(anonymous);
+        }
+    }
+    if let Some(bucket) = &key.bucket {
+        if let Err(wait) = bucket.try_take(Instant::now()) {
+            decision.authenticated = true;
+            decision.failure_reason = Some("api_key_rate_limited".into());
+            record(req, decision);
+            let mut err = ApiError::new(
+                Code::RateLimited,
+                format!("API key {} is over its rate limit", key.public_id),
+            );
+            err.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+            return Err(err);
+        }
+    }
+    decision.authenticated = true;
+    record(req, decision);
+    Ok(Caller {
+        admin: false,
+        key: Some(key),
+        enforced,
+    })
+}
+
+/// For routes that always need a key and learn their client from the body (`/query/sql`): refuses
+/// a request with no key, or with one that cannot be valid, before the body is read.
+pub fn precheck(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let refuse = |failure: &str| {
+        record(
+            req,
+            AuthDecision {
+                enforced: true,
+                required_rights: vec![Required::raw_sql().to_string()],
+                failure_reason: Some(failure.to_string()),
+                ..AuthDecision::default()
+            },
+        );
+    };
+    let Some(presented) = presented_key(req) else {
+        refuse("missing_api_key");
+        return Err(
+            ApiError::new(Code::MissingApiKey, "raw SQL needs an API key")
+                .hint("send a key holding gateway.query, or the admin key"),
+        );
+    };
+    if state
+        .settings
+        .admin_key
+        .as_ref()
+        .is_some_and(|admin| constant_time_eq(presented.as_bytes(), admin.as_bytes()))
+    {
+        return Ok(());
+    }
+    let snapshot = state.actors.snapshot.load();
+    let failure = match athena_actors::keys::secret::split(presented) {
+        None => Some(KeyFailure::Malformed),
+        Some(_) if snapshot.keys.loaded => snapshot
+            .keys
+            .authenticate(presented, SystemTime::now())
+            .err(),
+        Some(_) => None,
+    };
+    match failure {
+        Some(f) => {
+            refuse(f.reason());
+            Err(ApiError::new(Code::InvalidApiKey, failure_message(f)))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Checks that the caller holds `required`.
+pub fn authorize(req: &HttpRequest, caller: &Caller, required: &Required) -> Result<(), ApiError> {
+    let allowed = caller.admin || caller.key.as_ref().is_some_and(|k| k.allows(required));
+    let mut decision = req
+        .extensions()
+        .get::<AuthDecision>()
+        .cloned()
+        .unwrap_or_default();
+    decision.required_rights = vec![required.to_string()];
+    decision.authorized = allowed || !caller.enforced;
+    if !allowed && decision.failure_reason.is_none() {
+        decision.failure_reason = Some(if caller.key.is_some() {
+            "missing_api_key_rights".into()
+        } else {
+            "missing_api_key".into()
+        });
+    }
+    record(req, decision);
+    if allowed || !caller.enforced {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        Code::Forbidden,
+        format!("this API key does not hold the right {required}"),
+    )
+    .hint(format!(
+        "an admin can grant it with PATCH /admin/api-keys/{{id}} {{\"rights\": [..., \"{required}\"]}}"
+    )))
+}
+
+/// The right an operation needs.
+pub fn required(op: &Operation) -> Required {
+    match op {
+        Operation::Fetch(f) => Required::table(&f.table, Action::Read),
+        Operation::Insert(i) => Required::table(&i.table, Action::Write),
+        Operation::Update(u) => Required::table(&u.table, Action::Write),
+        Operation::Delete(d) => Required::table(&d.table, Action::Delete),
+        Operation::DescribeTable(t) => Required::table(t, Action::Read),
+        Operation::Sql(_) | Operation::ListTables => Required::raw_sql(),
+    }
+}
