@@ -35,7 +35,8 @@ pub fn start(settings: Settings) -> std::io::Result<Running> {
         migrate: settings.logging_migrate_at_start,
         client_template: settings.catalog_client_template.clone(),
     });
-    let actors = athena_actors::spawn_all(settings.clients.clone(), logging);
+    let actors =
+        athena_actors::spawn_all(settings.clients.clone(), logging, settings.stats.clone());
     let state = AppState {
         settings: Arc::new(settings),
         actors: actors.clone(),
