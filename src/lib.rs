@@ -44,10 +44,14 @@ pub fn start(settings: Settings) -> std::io::Result<Running> {
     };
     let s = state.settings.server.clone();
     let data = web::Data::new(state);
-    let mut server =
-        HttpServer::new(move || App::new().app_data(data.clone()).configure(http::configure))
-            .keep_alive(Duration::from_secs(s.keep_alive_secs))
-            .shutdown_timeout(s.shutdown_timeout_secs);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(actix_web::middleware::from_fn(http::stats::middleware))
+            .configure(http::configure)
+    })
+    .keep_alive(Duration::from_secs(s.keep_alive_secs))
+    .shutdown_timeout(s.shutdown_timeout_secs);
     if s.workers > 0 {
         server = server.workers(s.workers);
     }

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, Code};
 use super::gateway::{client, execute};
-use super::{auth, body, respond, AppState};
+use super::{auth, body, respond, stats, AppState};
 use crate::dialect;
 
 fn refuse_connection_targets(req: &HttpRequest) -> Result<(), ApiError> {
@@ -29,12 +29,14 @@ pub async fn gateway_query(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    stats::note_operation(&req, "query", None);
     auth::require_admin(&req, &state)?;
     refuse_connection_targets(&req)?;
     let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let handle = client(&req, &state, None)?;
     let sql = dialect::sql(&body)?;
     let out = execute(&handle, Operation::Sql(sql)).await?;
+    stats::note_rows(&req, out.rows_affected.unwrap_or(out.row_count));
     respond::rows(
         "Returned",
         &out,
@@ -51,6 +53,7 @@ pub async fn query_sql(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    stats::note_operation(&req, "query", None);
     auth::require_admin(&req, &state)?;
     refuse_connection_targets(&req)?;
     let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
@@ -88,6 +91,7 @@ pub async fn query_sql(
     let sql = dialect::sql(&body)?;
     let started = Instant::now();
     let out = execute(&handle, Operation::Sql(sql)).await?;
+    stats::note_rows(&req, out.rows_affected.unwrap_or(out.row_count));
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     respond::rows(
         "Returned",
