@@ -35,7 +35,12 @@ pub fn start(settings: Settings) -> std::io::Result<Running> {
         migrate: settings.logging_migrate_at_start,
         client_template: settings.catalog_client_template.clone(),
     });
-    let actors = athena_actors::spawn_all(settings.clients.clone(), logging, settings.keys);
+    let actors = athena_actors::spawn_all(
+        settings.clients.clone(),
+        logging,
+        settings.keys,
+        settings.stats.clone(),
+    );
     let state = AppState {
         settings: Arc::new(settings),
         actors: actors.clone(),
@@ -43,10 +48,14 @@ pub fn start(settings: Settings) -> std::io::Result<Running> {
     };
     let s = state.settings.server.clone();
     let data = web::Data::new(state);
-    let mut server =
-        HttpServer::new(move || App::new().app_data(data.clone()).configure(http::configure))
-            .keep_alive(Duration::from_secs(s.keep_alive_secs))
-            .shutdown_timeout(s.shutdown_timeout_secs);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(actix_web::middleware::from_fn(http::stats::middleware))
+            .configure(http::configure)
+    })
+    .keep_alive(Duration::from_secs(s.keep_alive_secs))
+    .shutdown_timeout(s.shutdown_timeout_secs);
     if s.workers > 0 {
         server = server.workers(s.workers);
     }

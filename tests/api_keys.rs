@@ -923,3 +923,112 @@ async fn admin_key_routes_refuse_bad_input_with_stable_codes() {
         .unwrap();
     assert_error(&read(r).await, 401, "invalid_api_key");
 }
+
+#[tokio::test]
+async fn every_decision_is_written_to_the_auth_log_with_its_reason() {
+    let db = TestDb::create(SEED).await;
+    let logging = TestDb::create("").await;
+    let srv = TestServer::start_yaml(&yaml(&db, &logging, "")).await;
+    let (key, record) =
+        create_key(&srv, json!({"name": "audited", "rights": ["users.read"]})).await;
+    let public_id = record["public_id"].as_str().unwrap().to_string();
+    let wrong_secret = format!("ath_{public_id}.nope");
+
+    let denied = keyed(&srv, None, "default", "/gateway/fetch", fetch("users")).await;
+    assert_error(&denied, 401, "missing_api_key");
+    let wrong = keyed(
+        &srv,
+        Some(&wrong_secret),
+        "default",
+        "/gateway/fetch",
+        fetch("users"),
+    )
+    .await;
+    assert_error(&wrong, 401, "invalid_api_key");
+    ok(&keyed(
+        &srv,
+        Some(&key),
+        "default",
+        "/gateway/fetch",
+        fetch("users"),
+    )
+    .await);
+    let lacking = keyed(
+        &srv,
+        Some(&key),
+        "default",
+        "/gateway/fetch",
+        fetch("orders"),
+    )
+    .await;
+    assert_error(&lacking, 403, "forbidden");
+    let sql = keyed(
+        &srv,
+        Some(&key),
+        "default",
+        "/gateway/query",
+        json!({"query": "SELECT 1"}),
+    )
+    .await;
+    assert_error(&sql, 403, "forbidden");
+    srv.actors.stats.flush().await.unwrap();
+
+    let c = logging.client().await;
+    let rows = c
+        .query(
+            "SELECT request_id, api_key_public_id, api_key_id IS NOT NULL, client_name, \
+             required_rights::text, granted_rights::text, authenticated, authorized, enforced, \
+             failure_reason FROM api_key_auth_log ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{:?} {} {:?} {:?} {:?} {} {} {} {:?}",
+                r.get::<_, Option<String>>(1).map(|p| p == public_id),
+                r.get::<_, bool>(2),
+                r.get::<_, Option<String>>(3),
+                r.get::<_, Option<String>>(4),
+                r.get::<_, Option<String>>(5),
+                r.get::<_, bool>(6),
+                r.get::<_, bool>(7),
+                r.get::<_, bool>(8),
+                r.get::<_, Option<String>>(9),
+            )
+        })
+        .collect();
+    let granted = r#"Some("[\"users.read\"]")"#;
+    assert_eq!(
+        got,
+        vec![
+            r#"None false Some("default") Some("[]") Some("[]") false false true Some("missing_api_key")"#.to_string(),
+            r#"Some(true) false Some("default") Some("[]") Some("[]") false false true Some("invalid_api_key_secret")"#.to_string(),
+            format!(r#"Some(true) true Some("default") Some("[\"users.read\"]") {granted} true true true None"#),
+            format!(r#"Some(true) true Some("default") Some("[\"orders.read\"]") {granted} true false true Some("missing_api_key_rights")"#),
+            format!(r#"Some(true) true Some("default") Some("[\"gateway.query\"]") {granted} true false true Some("missing_api_key_rights")"#),
+        ],
+        "{got:#?}"
+    );
+    // The log row of a refusal carries the id the caller was given.
+    assert_eq!(
+        rows[0].get::<_, Option<String>>(0).as_deref(),
+        denied.1["trace_id"].as_str()
+    );
+    // Secrets never reach the log.
+    let text = logging
+        .scalar("SELECT string_agg(t::text, ' ') FROM api_key_auth_log t")
+        .await
+        .unwrap();
+    assert!(!text.contains(key.split_once('.').unwrap().1));
+    // The key's last use is recorded.
+    assert_eq!(
+        logging
+            .scalar("SELECT last_used_at IS NOT NULL FROM api_keys")
+            .await
+            .unwrap(),
+        "t"
+    );
+}

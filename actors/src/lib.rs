@@ -1,5 +1,5 @@
-//! Athena's actor system: the client registry, one pool actor per backend client, and the
-//! backend-neutral operation model they execute.
+//! Athena's actor system: the client registry, one pool actor per backend client, the request
+//! statistics, and the backend-neutral operation model the pools execute.
 //!
 //! This crate knows nothing about HTTP. The edges (actix-web routes, the CLI) parse caller input
 //! into [`ops::Operation`]s, look the client up in the [`registry`] snapshot and send the
@@ -10,6 +10,7 @@ pub mod ops;
 pub mod pool;
 pub mod provision;
 pub mod registry;
+pub mod stats;
 pub mod system;
 
 pub use system::{spawn_all, ActorHandles};

@@ -8,6 +8,7 @@ use arc_swap::ArcSwap;
 use crate::keys::KeySettings;
 use crate::pool::PostgresSpec;
 use crate::registry::{LoggingSpec, RegistryActor, RegistrySnapshot, SnapshotCell};
+use crate::stats::{StatsActor, StatsHandle, StatsSpec};
 
 /// Addresses and published state of the running actors.
 #[derive(Clone)]
@@ -15,17 +16,32 @@ pub struct ActorHandles {
     pub registry: Addr<RegistryActor>,
     /// The registry's published snapshot; read it with `.load()`.
     pub snapshot: SnapshotCell,
+    /// Where the edges report every served request.
+    pub stats: StatsHandle,
 }
 
 /// Starts every actor under supervision. Must be called inside a running actix system. With a
-/// logging database, the registry migrates it in the background.
+/// logging database, the registry migrates it in the background and the statistics actor writes
+/// to it; the statistics actor runs on an arbiter of its own, away from the request threads.
 pub fn spawn_all(
     clients: Vec<PostgresSpec>,
     logging: Option<LoggingSpec>,
     keys: KeySettings,
+    stats: StatsSpec,
 ) -> ActorHandles {
     let snapshot: SnapshotCell = Arc::new(ArcSwap::from_pointee(RegistrySnapshot::default()));
+    let (stats_actor, counters) =
+        StatsActor::new(stats, logging.as_ref().map(|l| l.config.clone()));
+    let arbiter = Arbiter::new();
+    let stats_addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| stats_actor);
     let cell = snapshot.clone();
     let registry = Supervisor::start(move |_| RegistryActor::new(cell, clients, logging, keys));
-    ActorHandles { registry, snapshot }
+    ActorHandles {
+        registry,
+        snapshot,
+        stats: StatsHandle {
+            addr: stats_addr,
+            counters,
+        },
+    }
 }

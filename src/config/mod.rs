@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use athena_actors::keys::KeySettings;
 use athena_actors::pool::{PostgresSpec, RateLimit};
+use athena_actors::stats::StatsSpec;
 pub use search::{candidates, locate};
 pub use types::{
-    ApiKeysConfig, ClientConfig, FileConfig, GatewayConfig, LoggingConfig, PoolConfig,
-    RateLimitConfig, ServerConfig,
+    ApiKeysConfig, ClientConfig, FileConfig, GatewayConfig, LoggingConfig, MetricsConfig,
+    PoolConfig, RateLimitConfig, ServerConfig, StatsConfig,
 };
 
 /// A configuration problem, naming where it is.
@@ -54,6 +55,10 @@ pub struct Settings {
     pub catalog_client_template: PostgresSpec,
     /// API key enforcement and the default per-key rate limit.
     pub keys: KeySettings,
+    /// Request statistics: queue, buffer and flush sizes.
+    pub stats: StatsSpec,
+    /// `/metrics` is served without the admin key.
+    pub metrics_public: bool,
 }
 
 impl Settings {
@@ -94,6 +99,22 @@ impl Settings {
         }
         if g.mailbox_capacity == 0 {
             return err("gateway.mailbox_capacity", "must be at least 1");
+        }
+        let st = &file.stats;
+        if st.mailbox_capacity == 0 {
+            return err("stats.mailbox_capacity", "must be at least 1");
+        }
+        if st.batch_records == 0 {
+            return err("stats.batch_records", "must be at least 1");
+        }
+        if st.buffer_records < st.batch_records {
+            return err(
+                "stats.buffer_records",
+                "must be at least stats.batch_records",
+            );
+        }
+        if !(10..=60_000).contains(&st.flush_interval_ms) {
+            return err("stats.flush_interval_ms", "must be between 10 and 60000");
         }
         if file.server.max_body_bytes < 1024 {
             return err("server.max_body_bytes", "must be at least 1024");
@@ -220,6 +241,13 @@ impl Settings {
             logging_create_database: file.logging.create_database,
             logging_migrate_at_start: file.logging.migrate_at_start,
             catalog_client_template,
+            stats: StatsSpec {
+                mailbox_capacity: file.stats.mailbox_capacity,
+                buffer_records: file.stats.buffer_records,
+                flush_interval: Duration::from_millis(file.stats.flush_interval_ms),
+                batch_records: file.stats.batch_records,
+            },
+            metrics_public: file.metrics.public,
         })
     }
 }

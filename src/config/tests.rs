@@ -75,3 +75,25 @@ fn rate_limits_are_validated_and_burst_defaults_to_one_second() {
     let e = parse("clients:\n  a:\n    uri: postgres://x@h/db\n    rate_limit:\n      requests_per_second: 1\n      burst: 0\n").unwrap_err();
     assert_eq!(e.key, "clients.a.rate_limit.burst");
 }
+
+#[test]
+fn stats_and_metrics_have_defaults_and_are_validated() {
+    let s = parse("").unwrap();
+    assert_eq!(s.stats.mailbox_capacity, 16_384);
+    assert_eq!(s.stats.buffer_records, 50_000);
+    assert_eq!(s.stats.flush_interval.as_millis(), 500);
+    assert_eq!(s.stats.batch_records, 1_000);
+    assert!(!s.metrics_public);
+    let s = parse("stats:\n  buffer_records: 5\n  batch_records: 5\nmetrics:\n  public: true\n")
+        .unwrap();
+    assert_eq!((s.stats.buffer_records, s.stats.batch_records), (5, 5));
+    assert!(s.metrics_public);
+    let e = parse("stats:\n  buffer_records: 10\n  batch_records: 20\n").unwrap_err();
+    assert_eq!(e.key, "stats.buffer_records");
+    let e = parse("stats:\n  mailbox_capacity: 0\n").unwrap_err();
+    assert_eq!(e.key, "stats.mailbox_capacity");
+    let e = parse("stats:\n  flush_interval_ms: 0\n").unwrap_err();
+    assert_eq!(e.key, "stats.flush_interval_ms");
+    let e = parse("metrics:\n  open: true\n").unwrap_err();
+    assert!(e.key.starts_with("metrics"), "{e}");
+}

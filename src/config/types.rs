@@ -17,6 +17,10 @@ pub struct FileConfig {
     pub logging: LoggingConfig,
     #[serde(default)]
     pub api_keys: ApiKeysConfig,
+    #[serde(default)]
+    pub stats: StatsConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
 }
 
 /// API keys on the gateway routes.
@@ -37,6 +41,39 @@ impl Default for ApiKeysConfig {
             rate_limit: None,
         }
     }
+}
+
+/// Request statistics: how records are queued, buffered and written to the logging database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatsConfig {
+    /// Records queued for the statistics actor; beyond it they are dropped and counted.
+    pub mailbox_capacity: usize,
+    /// Records held while waiting to be written (also while the logging database is down).
+    pub buffer_records: usize,
+    /// The longest a record waits before it is written.
+    pub flush_interval_ms: u64,
+    /// Records written per transaction; a full batch is written at once.
+    pub batch_records: usize,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        StatsConfig {
+            mailbox_capacity: 16_384,
+            buffer_records: 50_000,
+            flush_interval_ms: 500,
+            batch_records: 1_000,
+        }
+    }
+}
+
+/// `GET /metrics`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` without the admin key.
+    pub public: bool,
 }
 
 /// The `athena_logging` database: client catalog, API keys and request statistics.

@@ -266,3 +266,16 @@ pub enum Kind {
     Delete,
     Sql,
 }
+
+impl Kind {
+    /// The operation's name in the statistics (`gateway_operation_log.operation`).
+    pub fn operation_name(self) -> &'static str {
+        match self {
+            Kind::Fetch => "fetch",
+            Kind::Insert => "insert",
+            Kind::Update => "update",
+            Kind::Delete => "delete",
+            Kind::Sql => "query",
+        }
+    }
+}

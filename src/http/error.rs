@@ -1,6 +1,7 @@
 //! `ApiError`: the one error type of the HTTP edge. Every error code maps to exactly one status
 //! in an exhaustive `match` (no catch-all arm), and renders as the error envelope:
-//! `{"status":"error","message","error","code","hint"?,"trace_id"}`.
+//! `{"status":"error","message","error","code","hint"?,"trace_id"}`. The `trace_id` is the
+//! request id the statistics middleware gave the request (the `request_id` of its log rows).
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
@@ -50,6 +51,7 @@ pub enum Code {
     BackendUnavailable,
     Overloaded,
     NotReady,
+    LoggingUnavailable,
     StatementTimeout,
     DatabaseError,
     Internal,
@@ -98,6 +100,7 @@ impl Code {
             Code::BackendUnavailable => "backend_unavailable",
             Code::Overloaded => "overloaded",
             Code::NotReady => "not_ready",
+            Code::LoggingUnavailable => "logging_unavailable",
             Code::StatementTimeout => "statement_timeout",
             Code::DatabaseError => "database_error",
             Code::Internal => "internal_error",
@@ -142,7 +145,8 @@ impl Code {
             | Code::ClientFrozen
             | Code::BackendUnavailable
             | Code::Overloaded
-            | Code::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            | Code::NotReady
+            | Code::LoggingUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Code::StatementTimeout => StatusCode::GATEWAY_TIMEOUT,
             Code::DatabaseError | Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -181,7 +185,11 @@ impl ApiError {
     pub fn new(code: Code, detail: impl Into<String>) -> Self {
         let retry_after = matches!(
             code,
-            Code::Overloaded | Code::BackendUnavailable | Code::ClientFrozen | Code::NotReady
+            Code::Overloaded
+                | Code::BackendUnavailable
+                | Code::ClientFrozen
+                | Code::NotReady
+                | Code::LoggingUnavailable
         )
         .then_some(1);
         ApiError {
@@ -210,7 +218,9 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let trace_id = uuid::Uuid::new_v4().simple().to_string();
+        // Inside the statistics middleware this is the request's id, the one its log row carries.
+        let trace_id =
+            super::stats::current_request_id().unwrap_or_else(super::stats::new_request_id);
         let status = self.code.status();
         if status.is_server_error() && !matches!(self.code, Code::DriverNotAvailable) {
             tracing::warn!(code = self.code.as_str(), %trace_id, detail = %self.detail, "request failed");

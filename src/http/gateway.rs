@@ -7,7 +7,7 @@ use athena_actors::ops::{OpError, OpOutput, Operation};
 use athena_actors::registry::{ClientHandle, Lifecycle};
 
 use super::error::{ApiError, Code};
-use super::{body, keys, respond, AppState};
+use super::{body, keys, respond, stats, AppState};
 use crate::dialect::{self, Kind};
 
 /// The client named by `X-Athena-Client` (or `fallback`), ready to take requests.
@@ -47,6 +47,7 @@ pub fn client(
                 .hint("GET /schema/clients lists the clients (admin key)")
         })?
         .clone();
+    stats::facts(req).client = Some(handle.name.clone());
     match &handle.lifecycle {
         Lifecycle::Active => Ok(handle),
         Lifecycle::Frozen { .. } => Err(ApiError::new(
@@ -89,12 +90,15 @@ async fn run(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    stats::note_operation(&req, kind.operation_name(), None);
     let handle = client(&req, &state, None)?;
     let caller = keys::authenticate(&req, &state, &handle, false)?;
     let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
+    stats::note_table(&req, &body);
     let op = dialect::operation(kind, &body, &state.dialect())?;
     keys::authorize(&req, &caller, &keys::required(&op))?;
     let out = execute(&handle, op).await?;
+    stats::note_rows(&req, out.row_count);
     let verb = match kind {
         Kind::Fetch => "Fetched",
         Kind::Insert => "Inserted",

@@ -5,19 +5,20 @@
 //! the client's override, else the global setting; raw SQL needs `gateway.query` (or the admin
 //! key) whatever that setting says. Where keys are not required, a request without a usable key
 //! proceeds anonymously and the auth log says why. Every decision is left in the request's
-//! extensions as an [`AuthDecision`] for the statistics actor to log.
+//! [`stats::RequestFacts`] for the statistics actor to write to `api_key_auth_log`.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use actix_web::{HttpMessage, HttpRequest};
+use actix_web::HttpRequest;
 use athena_actors::keys::{Action, ApiKey, KeyFailure, Required};
 use athena_actors::ops::Operation;
 use athena_actors::registry::ClientHandle;
+use athena_actors::stats::AuthRecord;
 
 use super::auth::{constant_time_eq, presented_key};
 use super::error::{ApiError, Code};
-use super::AppState;
+use super::{stats, AppState};
 
 /// Who is calling, once authenticated.
 #[derive(Clone)]
@@ -30,23 +31,12 @@ pub struct Caller {
     pub enforced: bool,
 }
 
-/// One authentication or authorisation decision, as the auth log records it.
-#[derive(Debug, Clone, Default)]
-pub struct AuthDecision {
-    pub api_key_id: Option<i64>,
-    pub public_id: Option<String>,
-    pub client_name: Option<String>,
-    pub required_rights: Vec<String>,
-    pub granted_rights: Vec<String>,
-    pub authenticated: bool,
-    pub authorized: bool,
-    pub enforced: bool,
-    pub failure_reason: Option<String>,
-}
-
-/// Records the decision on the request (the last one wins: authorisation follows authentication).
-fn record(req: &HttpRequest, decision: AuthDecision) {
-    req.extensions_mut().insert(decision);
+/// Records the decision for the auth log (the last one wins: authorisation follows
+/// authentication), and the presented key's public id for the request log.
+fn record(req: &HttpRequest, decision: AuthRecord) {
+    let mut facts = stats::facts(req);
+    facts.key_public_id.clone_from(&decision.public_id);
+    facts.auth = Some(decision);
 }
 
 fn presented_public_id(presented: &str) -> Option<String> {
@@ -73,10 +63,10 @@ pub fn authenticate(
     let snapshot = state.actors.snapshot.load();
     let store = &snapshot.keys;
     let enforced = always_enforce || store.enforced(&client.name);
-    let mut decision = AuthDecision {
+    let mut decision = AuthRecord {
         client_name: Some(client.name.clone()),
         enforced,
-        ..AuthDecision::default()
+        ..AuthRecord::default()
     };
     let anonymous = Caller {
         admin: false,
@@ -186,11 +176,11 @@ pub fn precheck(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     let refuse = |failure: &str| {
         record(
             req,
-            AuthDecision {
+            AuthRecord {
                 enforced: true,
                 required_rights: vec![Required::raw_sql().to_string()],
                 failure_reason: Some(failure.to_string()),
-                ..AuthDecision::default()
+                ..AuthRecord::default()
             },
         );
     };
@@ -230,11 +220,7 @@ pub fn precheck(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
 /// Checks that the caller holds `required`.
 pub fn authorize(req: &HttpRequest, caller: &Caller, required: &Required) -> Result<(), ApiError> {
     let allowed = caller.admin || caller.key.as_ref().is_some_and(|k| k.allows(required));
-    let mut decision = req
-        .extensions()
-        .get::<AuthDecision>()
-        .cloned()
-        .unwrap_or_default();
+    let mut decision = stats::facts(req).auth.clone().unwrap_or_default();
     decision.required_rights = vec![required.to_string()];
     decision.authorized = allowed || !caller.enforced;
     if !allowed && decision.failure_reason.is_none() {

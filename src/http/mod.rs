@@ -10,10 +10,13 @@ pub mod error;
 mod gateway;
 mod health;
 pub mod keys;
+mod metrics;
 mod provision;
 mod query;
 mod respond;
 mod schema;
+mod statistics;
+pub mod stats;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -98,6 +101,7 @@ pub fn routes() -> RouteTable {
     t.add(Method::GET, "/ready", health::ready);
     t.add(Method::GET, "/openapi.yaml", health::openapi);
     t.add(Method::GET, "/openapi-wss.yaml", health::openapi_wss);
+    t.add(Method::GET, "/metrics", metrics::metrics);
     t.add(Method::POST, "/gateway/fetch", gateway::fetch);
     t.add(Method::POST, "/gateway/data", gateway::fetch);
     t.add(Method::PUT, "/gateway/insert", gateway::insert);
@@ -114,6 +118,19 @@ pub fn routes() -> RouteTable {
     t.add(Method::GET, "/admin/provision/status", provision::status);
     t.add(Method::GET, "/admin/clients", clients::list);
     t.add(Method::POST, "/admin/clients", clients::create);
+    // Before `/admin/clients/{client_name}`: actix tries resources in registration order, and
+    // `statistics` must not be taken for a client name.
+    t.add(Method::GET, "/admin/clients/statistics", statistics::list);
+    t.add(
+        Method::POST,
+        "/admin/clients/statistics/refresh",
+        statistics::refresh,
+    );
+    t.add(
+        Method::GET,
+        "/admin/clients/{client_name}/statistics",
+        statistics::client,
+    );
     t.add(
         Method::PATCH,
         "/admin/clients/{client_name}",

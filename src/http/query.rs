@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, Code};
 use super::gateway::{client, execute};
-use super::{body, keys, respond, AppState};
+use super::{body, keys, respond, stats, AppState};
 use crate::dialect;
 use athena_actors::keys::Required;
 use athena_actors::registry::ClientHandle;
@@ -42,12 +42,14 @@ pub async fn gateway_query(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    stats::note_operation(&req, "query", None);
     refuse_connection_targets(&req)?;
     let handle = client(&req, &state, None)?;
     require_query_right(&req, &state, &handle)?;
     let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let sql = dialect::sql(&body)?;
     let out = execute(&handle, Operation::Sql(sql)).await?;
+    stats::note_rows(&req, out.rows_affected.unwrap_or(out.row_count));
     respond::rows(
         "Returned",
         &out,
@@ -64,6 +66,7 @@ pub async fn query_sql(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    stats::note_operation(&req, "query", None);
     refuse_connection_targets(&req)?;
     keys::precheck(&req, &state)?;
     let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
@@ -102,6 +105,7 @@ pub async fn query_sql(
     let sql = dialect::sql(&body)?;
     let started = Instant::now();
     let out = execute(&handle, Operation::Sql(sql)).await?;
+    stats::note_rows(&req, out.rows_affected.unwrap_or(out.row_count));
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     respond::rows(
         "Returned",

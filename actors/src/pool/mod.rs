@@ -113,6 +113,20 @@ impl PoolShared {
     pub fn inflight(&self) -> usize {
         self.inflight.load(Ordering::Relaxed)
     }
+
+    /// The most operations allowed in flight at once.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The request pool summed over its shards: `(open, idle, max)` connections.
+    pub fn connections(&self) -> (usize, usize, usize) {
+        let shards = self.pools.load();
+        shards.0.iter().fold((0, 0, 0), |(open, idle, max), p| {
+            let s = p.status();
+            (open + s.size, idle + s.available, max + s.max_size)
+        })
+    }
 }
 
 /// The request pool, one shard per request thread.

@@ -1,0 +1,23 @@
+//! Messages a [`StatsActor`](super::StatsActor) accepts.
+
+use actix::Message;
+
+use super::metrics::Metrics;
+use super::record::RequestRecord;
+
+/// One served request. Sent with `try_send` by [`StatsHandle::record`](super::StatsHandle::record);
+/// never awaited.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Record(pub RequestRecord);
+
+/// Writes every record received before this message, then answers; an error when the logging
+/// database is unavailable (the records stay buffered and are written when it is back).
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct Flush;
+
+/// A copy of the request metrics.
+#[derive(Message)]
+#[rtype(result = "Metrics")]
+pub struct GetMetrics;

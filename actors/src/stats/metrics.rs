@@ -1,0 +1,233 @@
+//! In-memory request metrics, kept by the [`StatsActor`](super::StatsActor) from the records it
+//! receives, and the Prometheus text format (0.0.4) they are rendered in. Label values are
+//! bounded: routes are patterns (`unmatched` for a 404), methods outside the standard set are
+//! `OTHER`, clients are names the registry resolved.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::record::RequestRecord;
+
+/// Upper bounds of the latency buckets, in seconds.
+pub const BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RequestKey {
+    pub route: String,
+    pub method: String,
+    pub status: u16,
+    pub client: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Histogram {
+    /// Observations at or below each bound of [`BUCKETS`] (not cumulative; summed on render).
+    pub buckets: [u64; BUCKETS.len()],
+    pub count: u64,
+    pub sum: f64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, seconds: f64) {
+        if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
+            self.buckets[i] += 1;
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Metrics {
+    pub requests: BTreeMap<RequestKey, u64>,
+    /// Latency per route.
+    pub latency: BTreeMap<String, Histogram>,
+}
+
+fn method_label(m: &str) -> &str {
+    match m {
+        "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => m,
+        _ => "OTHER",
+    }
+}
+
+impl Metrics {
+    pub fn observe(&mut self, r: &RequestRecord) {
+        let key = RequestKey {
+            route: r.route.clone(),
+            method: method_label(&r.method).to_string(),
+            status: r.status,
+            client: r.client.clone().unwrap_or_default(),
+        };
+        *self.requests.entry(key).or_default() += 1;
+        self.latency
+            .entry(r.route.clone())
+            .or_default()
+            .observe(r.duration_ms / 1000.0);
+    }
+
+    /// `athena_http_requests_total` and `athena_http_request_duration_seconds`.
+    pub fn render(&self, out: &mut String) {
+        family(
+            out,
+            "athena_http_requests_total",
+            "counter",
+            "Requests answered, by route pattern, method, status and client.",
+        );
+        for (k, n) in &self.requests {
+            let status = k.status.to_string();
+            sample(
+                out,
+                "athena_http_requests_total",
+                &[
+                    ("route", &k.route),
+                    ("method", &k.method),
+                    ("status", &status),
+                    ("client", &k.client),
+                ],
+                *n as f64,
+            );
+        }
+        family(
+            out,
+            "athena_http_request_duration_seconds",
+            "histogram",
+            "Time from receiving a request to its response, by route pattern.",
+        );
+        for (route, h) in &self.latency {
+            let mut cumulative = 0;
+            for (bound, n) in BUCKETS.iter().zip(h.buckets) {
+                cumulative += n;
+                let le = bound.to_string();
+                sample(
+                    out,
+                    "athena_http_request_duration_seconds_bucket",
+                    &[("route", route), ("le", &le)],
+                    cumulative as f64,
+                );
+            }
+            sample(
+                out,
+                "athena_http_request_duration_seconds_bucket",
+                &[("route", route), ("le", "+Inf")],
+                h.count as f64,
+            );
+            sample(
+                out,
+                "athena_http_request_duration_seconds_sum",
+                &[("route", route)],
+                h.sum,
+            );
+            sample(
+                out,
+                "athena_http_request_duration_seconds_count",
+                &[("route", route)],
+                h.count as f64,
+            );
+        }
+    }
+}
+
+/// The `# HELP` and `# TYPE` lines of a metric family.
+pub fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// One sample line, with label values escaped as the text format asks.
+pub fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+    out.push_str(name);
+    if !labels.is_empty() {
+        out.push('{');
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(k);
+            out.push_str("=\"");
+            for c in v.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '"' => out.push_str("\\\""),
+                    '\n' => out.push_str("\\n"),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+        }
+        out.push('}');
+    }
+    let _ = writeln!(out, " {value}");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+
+    fn rec(route: &str, method: &str, status: u16, ms: f64) -> RequestRecord {
+        RequestRecord {
+            request_id: "r".into(),
+            at: SystemTime::now(),
+            client: Some("default".into()),
+            method: method.into(),
+            path: route.into(),
+            route: route.into(),
+            status,
+            duration_ms: ms,
+            key_public_id: None,
+            user_id: None,
+            company_id: None,
+            organization_id: None,
+            remote_addr: None,
+            user_agent: None,
+            cached: false,
+            logged: false,
+            operation: None,
+            auth: None,
+        }
+    }
+
+    #[test]
+    fn requests_and_latency_render_as_prometheus_text() {
+        let mut m = Metrics::default();
+        m.observe(&rec("/gateway/fetch", "POST", 200, 3.0));
+        m.observe(&rec("/gateway/fetch", "POST", 200, 30.0));
+        m.observe(&rec("/gateway/fetch", "BREW", 404, 20_000.0));
+        let mut out = String::new();
+        m.render(&mut out);
+        assert!(out.contains(
+            "athena_http_requests_total{route=\"/gateway/fetch\",method=\"POST\",status=\"200\",client=\"default\"} 2\n"
+        ), "{out}");
+        assert!(out.contains("method=\"OTHER\",status=\"404\""), "{out}");
+        assert!(out.contains(
+            "athena_http_request_duration_seconds_bucket{route=\"/gateway/fetch\",le=\"0.005\"} 1\n"
+        ), "{out}");
+        assert!(out.contains(
+            "athena_http_request_duration_seconds_bucket{route=\"/gateway/fetch\",le=\"0.05\"} 2\n"
+        ), "{out}");
+        assert!(out.contains(
+            "athena_http_request_duration_seconds_bucket{route=\"/gateway/fetch\",le=\"10\"} 2\n"
+        ), "{out}");
+        assert!(out.contains(
+            "athena_http_request_duration_seconds_bucket{route=\"/gateway/fetch\",le=\"+Inf\"} 3\n"
+        ), "{out}");
+        assert!(out
+            .contains("athena_http_request_duration_seconds_count{route=\"/gateway/fetch\"} 3\n"));
+        assert_eq!(
+            out.matches("# TYPE athena_http_requests_total counter")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut out = String::new();
+        sample(&mut out, "m", &[("a", "x\"y\\z\nw")], 1.0);
+        assert_eq!(out, "m{a=\"x\\\"y\\\\z\\nw\"} 1\n");
+    }
+}

@@ -1,0 +1,188 @@
+//! `StatsActor`: request statistics. It receives one [`RequestRecord`] per served request from
+//! the HTTP edge, keeps the request metrics in memory, and writes the records to the logging
+//! database in batches: `gateway_request_log`, `gateway_operation_log` (records with an
+//! operation), `api_key_auth_log` (records with an API-key decision), and the per-client and
+//! per-table totals in `client_statistics` and `client_table_statistics`.
+//!
+//! * **Mailbox**: bounded (`stats.mailbox_capacity`). The edge sends with `try_send` through
+//!   [`StatsHandle::record`], which never waits: a full mailbox drops the record and counts it.
+//! * **Buffer**: bounded (`stats.buffer_records`, counting the batch being written). Beyond it,
+//!   records are dropped and counted. It is flushed every `flush_interval`, and at once when
+//!   `batch_records` are waiting, in one transaction per flush on one connection the actor keeps.
+//!   Flushes never overlap: the connection travels with the flush and comes back with it.
+//! * **Outages**: while the logging database is down or not migrated, a failed batch goes back to
+//!   the front of the buffer and the actor reconnects every [`RETRY`]; the outage and the recovery
+//!   are each logged once. A batch the database refuses outright is dropped and counted.
+//! * **Restart policy**: supervised. `restarting()` drops the connection (the next flush opens a
+//!   new one), counts a batch lost in flight as dropped and fails pending flush requests; the
+//!   buffer and the metrics are kept.
+//! * **Senders**: the HTTP middleware (`Record`, through [`StatsHandle`]); the admin statistics
+//!   routes (`Flush`); `/metrics` (`GetMetrics`).
+//!
+//! It does not read statistics back: the admin routes query the tables themselves.
+
+pub mod batch;
+pub mod buffer;
+mod handlers;
+pub mod messages;
+pub mod metrics;
+pub mod record;
+pub mod writer;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::dev::SendError;
+use actix::Addr;
+use tokio::sync::oneshot;
+
+pub use metrics::Metrics;
+pub use record::{AuthRecord, OperationRecord, RequestRecord};
+
+use buffer::Buffer;
+use messages::{Flush, GetMetrics, Record};
+use writer::Writer;
+
+/// Pause between attempts to reach an unavailable logging database.
+pub const RETRY: Duration = Duration::from_secs(1);
+
+/// Sizes and timing, validated by the configuration layer.
+#[derive(Debug, Clone)]
+pub struct StatsSpec {
+    pub mailbox_capacity: usize,
+    pub buffer_records: usize,
+    pub flush_interval: Duration,
+    pub batch_records: usize,
+}
+
+impl Default for StatsSpec {
+    fn default() -> Self {
+        StatsSpec {
+            mailbox_capacity: 16_384,
+            buffer_records: 50_000,
+            flush_interval: Duration::from_millis(500),
+            batch_records: 1_000,
+        }
+    }
+}
+
+/// Counters read by `/metrics` without a message. `dropped_mailbox` is moved by the senders; the
+/// rest only by the actor.
+#[derive(Debug, Default)]
+pub struct StatsCounters {
+    /// Records refused because the mailbox was full.
+    pub dropped_mailbox: AtomicU64,
+    /// Records refused because the buffer was full.
+    pub dropped_buffer: AtomicU64,
+    /// Records in batches the database refused.
+    pub dropped_rejected: AtomicU64,
+    /// Records written to the logging database.
+    pub written: AtomicU64,
+    /// Flushes that failed (each attempt during an outage counts).
+    pub flush_failures: AtomicU64,
+    /// Records in the buffer now, including a batch being written.
+    pub buffered: AtomicU64,
+}
+
+impl StatsCounters {
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// How the edges reach the statistics actor: cheap to clone, and `record` never blocks.
+#[derive(Clone)]
+pub struct StatsHandle {
+    pub addr: Addr<StatsActor>,
+    pub counters: Arc<StatsCounters>,
+}
+
+impl StatsHandle {
+    /// Queues one record, or drops and counts it when the mailbox is full. Never waits.
+    pub fn record(&self, rec: RequestRecord) {
+        if let Err(SendError::Full(_) | SendError::Closed(_)) = self.addr.try_send(Record(rec)) {
+            self.counters
+                .dropped_mailbox
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits until every record sent before this call is written.
+    pub async fn flush(&self) -> Result<(), String> {
+        self.addr
+            .send(Flush)
+            .await
+            .map_err(|_| "the statistics actor is not running".to_string())?
+    }
+
+    /// A copy of the request metrics; `None` when the actor does not answer.
+    pub async fn metrics(&self) -> Option<Metrics> {
+        self.addr.send(GetMetrics).await.ok()
+    }
+}
+
+/// Flush requests waiting for the records before them to be written.
+type Waiter = (u64, oneshot::Sender<Result<(), String>>);
+
+pub struct StatsActor {
+    spec: StatsSpec,
+    /// The logging database; `None`: count in the metrics only.
+    database: Option<tokio_postgres::Config>,
+    counters: Arc<StatsCounters>,
+    buffer: Buffer<RequestRecord>,
+    /// The connection, while no flush has it; `None` until the first flush and after a failure.
+    writer: Option<Writer>,
+    /// A flush is running (it holds the connection).
+    flushing: bool,
+    /// The logging database has been unavailable since then (logged once).
+    down_since: Option<Instant>,
+    /// During an outage, the next attempt is not made before this.
+    retry_at: Option<Instant>,
+    waiters: Vec<Waiter>,
+    metrics: Metrics,
+}
+
+impl StatsActor {
+    pub fn new(
+        spec: StatsSpec,
+        database: Option<tokio_postgres::Config>,
+    ) -> (Self, Arc<StatsCounters>) {
+        let counters = Arc::new(StatsCounters::default());
+        let actor = StatsActor {
+            buffer: Buffer::new(spec.buffer_records),
+            spec,
+            database,
+            counters: counters.clone(),
+            writer: None,
+            flushing: false,
+            down_since: None,
+            retry_at: None,
+            waiters: Vec::new(),
+            metrics: Metrics::default(),
+        };
+        (actor, counters)
+    }
+
+    fn publish_buffered(&self) {
+        self.counters
+            .buffered
+            .store(self.buffer.held() as u64, Ordering::Relaxed);
+    }
+
+    /// Answers the flush requests whose records are all settled; with `failure`, fails the rest.
+    fn answer_waiters(&mut self, failure: Option<&str>) {
+        let settled = self.buffer.settled();
+        let mut keep = Vec::new();
+        for (target, tx) in self.waiters.drain(..) {
+            if target <= settled {
+                let _ = tx.send(Ok(()));
+            } else if let Some(msg) = failure {
+                let _ = tx.send(Err(msg.to_string()));
+            } else {
+                keep.push((target, tx));
+            }
+        }
+        self.waiters = keep;
+    }
+}

@@ -1,0 +1,74 @@
+//! What the HTTP edge reports about each request. Built once, at the end of the request, and sent
+//! to the [`StatsActor`](super::StatsActor) without waiting. Nothing here holds a request body,
+//! a query string or key material.
+
+use std::time::SystemTime;
+
+/// One served request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRecord {
+    /// The same id as the error envelope's `trace_id`.
+    pub request_id: String,
+    /// When the request arrived.
+    pub at: SystemTime,
+    /// The client as the registry resolved it (lower-case), if any.
+    pub client: Option<String>,
+    pub method: String,
+    /// The concrete path, without the query string.
+    pub path: String,
+    /// The matched route pattern (`/gateway/fetch`), or `unmatched`; a metrics label.
+    pub route: String,
+    pub status: u16,
+    pub duration_ms: f64,
+    pub key_public_id: Option<String>,
+    pub user_id: Option<String>,
+    pub company_id: Option<String>,
+    pub organization_id: Option<String>,
+    /// The TCP peer address; forwarding headers are never trusted for it.
+    pub remote_addr: Option<String>,
+    pub user_agent: Option<String>,
+    /// Answered from a cache.
+    pub cached: bool,
+    /// Write this record to the logging tables. When false it is only counted in the metrics
+    /// (health, metrics, documents and admin routes).
+    pub logged: bool,
+    pub operation: Option<OperationRecord>,
+    pub auth: Option<AuthRecord>,
+}
+
+/// The data operation a request ran (or tried to run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationRecord {
+    /// `fetch`, `insert`, `update`, `delete` or `query`.
+    pub operation: String,
+    pub table: Option<String>,
+    pub row_count: Option<u64>,
+    /// The error code (or message) when the request failed.
+    pub message: Option<String>,
+}
+
+/// One API-key decision.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuthRecord {
+    pub api_key_id: Option<i64>,
+    pub public_id: Option<String>,
+    pub client_name: Option<String>,
+    pub required_rights: Vec<String>,
+    pub granted_rights: Vec<String>,
+    pub authenticated: bool,
+    pub authorized: bool,
+    pub enforced: bool,
+    pub failure_reason: Option<String>,
+}
+
+impl RequestRecord {
+    /// A 2xx or 3xx answer.
+    pub fn succeeded(&self) -> bool {
+        (200..400).contains(&self.status)
+    }
+
+    /// An answer of 400 or above.
+    pub fn failed(&self) -> bool {
+        self.status >= 400
+    }
+}

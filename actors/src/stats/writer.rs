@@ -1,0 +1,297 @@
+//! The database side of the statistics actor: one connection to the logging database, the
+//! prepared multi-row inserts, and the flush of a [`Batch`] in one transaction. Also the full
+//! rebuild of the statistics tables from the logs (`POST /admin/clients/statistics/refresh`).
+//!
+//! Every insert is one statement per table per flush (`unnest` of column arrays), and the
+//! statistics rows are upserted once per flush with totals grouped in memory, so a flush costs a
+//! handful of round trips however many requests it carries.
+
+use std::time::Duration;
+
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, NoTls, Statement};
+
+use super::batch::Batch;
+
+/// The longest a flush may take before the connection is considered lost.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a write failed, which decides what happens to its batch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    /// The database is down, unreachable or not migrated yet: keep the batch, reconnect later.
+    #[error("the logging database is unavailable: {0}")]
+    Unavailable(String),
+    /// The database refused the batch itself: retrying would fail again, so it is dropped.
+    #[error("the logging database refused the batch: {0}")]
+    Rejected(String),
+}
+
+impl From<tokio_postgres::Error> for WriteError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        let Some(db) = e.as_db_error() else {
+            return WriteError::Unavailable(e.to_string());
+        };
+        let code = db.code().code();
+        let passes = code.starts_with("08") // connection exceptions
+            || code.starts_with("53") // insufficient resources
+            || code.starts_with("57") // operator intervention (shutdown, cancel, timeout)
+            || code.starts_with("28") // authorization (a role being set up)
+            || code.starts_with("40") // serialization failure, deadlock
+            || code == "3D000" // the database does not exist yet
+            || code == "42P01"; // not migrated yet
+        let message = format!("{} (SQLSTATE {code})", db.message());
+        if passes {
+            WriteError::Unavailable(message)
+        } else {
+            WriteError::Rejected(message)
+        }
+    }
+}
+
+const INSERT_REQUESTS: &str = "INSERT INTO gateway_request_log (created_at, request_id, client, \
+    method, path, status_code, duration_ms, api_key_public_id, user_id, company_id, \
+    organization_id, remote_addr, user_agent, cached) \
+    SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], \
+    $6::int4[], $7::float8[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
+    $13::text[], $14::bool[])";
+
+const INSERT_OPERATIONS: &str = "INSERT INTO gateway_operation_log (created_at, request_id, \
+    operation, table_name, client, method, path, status_code, duration_ms, row_count, error, \
+    message) \
+    SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], \
+    $6::text[], $7::text[], $8::int4[], $9::float8[], $10::int8[], $11::bool[], $12::text[])";
+
+/// A key deleted since the request is recorded without its id (the column's foreign key would
+/// otherwise refuse the whole batch).
+const INSERT_AUTH: &str = "INSERT INTO api_key_auth_log (created_at, request_id, api_key_id, \
+    api_key_public_id, client_name, method, path, required_rights, granted_rights, \
+    authenticated, authorized, enforced, failure_reason, remote_addr, user_agent) \
+    SELECT u.at, u.rid, (SELECT k.id FROM api_keys k WHERE k.id = u.kid), u.pub, u.cn, u.m, u.p, \
+    u.req::jsonb, u.gr::jsonb, u.a1, u.a2, u.e, u.fr, u.ra, u.ua \
+    FROM unnest($1::timestamptz[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], \
+    $7::text[], $8::text[], $9::text[], $10::bool[], $11::bool[], $12::bool[], $13::text[], \
+    $14::text[], $15::text[]) AS u(at, rid, kid, pub, cn, m, p, req, gr, a1, a2, e, fr, ra, ua)";
+
+/// Each key's latest successful use in the batch: one row update per key per flush, however many
+/// requests it made.
+const TOUCH_KEYS: &str = "UPDATE api_keys k SET last_used_at = GREATEST(k.last_used_at, u.at) \
+    FROM (SELECT kid, max(at) AS at FROM unnest($1::int8[], $2::timestamptz[], $3::bool[]) \
+          AS x(kid, at, ok) WHERE ok AND kid IS NOT NULL GROUP BY kid) u \
+    WHERE k.id = u.kid";
+
+const UPSERT_CLIENTS: &str = "INSERT INTO client_statistics AS s (client_name, total_requests, \
+    successful_requests, failed_requests, total_cached_requests, total_operations, \
+    last_request_at, last_operation_at, updated_at) \
+    SELECT c, t, ok, f, ca, o, lr, lo, now() FROM unnest($1::text[], $2::int8[], $3::int8[], \
+    $4::int8[], $5::int8[], $6::int8[], $7::timestamptz[], $8::timestamptz[]) \
+    AS u(c, t, ok, f, ca, o, lr, lo) \
+    ON CONFLICT (client_name) DO UPDATE SET \
+    total_requests = s.total_requests + EXCLUDED.total_requests, \
+    successful_requests = s.successful_requests + EXCLUDED.successful_requests, \
+    failed_requests = s.failed_requests + EXCLUDED.failed_requests, \
+    total_cached_requests = s.total_cached_requests + EXCLUDED.total_cached_requests, \
+    total_operations = s.total_operations + EXCLUDED.total_operations, \
+    last_request_at = GREATEST(s.last_request_at, EXCLUDED.last_request_at), \
+    last_operation_at = GREATEST(s.last_operation_at, EXCLUDED.last_operation_at), \
+    updated_at = now()";
+
+const UPSERT_TABLES: &str = "INSERT INTO client_table_statistics AS s (client_name, table_name, \
+    operation, total_operations, error_operations, last_operation_at) \
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], \
+    $6::timestamptz[]) \
+    ON CONFLICT (client_name, table_name, operation) DO UPDATE SET \
+    total_operations = s.total_operations + EXCLUDED.total_operations, \
+    error_operations = s.error_operations + EXCLUDED.error_operations, \
+    last_operation_at = GREATEST(s.last_operation_at, EXCLUDED.last_operation_at)";
+
+/// Recomputes both statistics tables from the logs. The tables are locked first, so a flush of
+/// another instance either lands before the rebuild (and is counted from its log rows) or waits
+/// and adds its totals after it; it is never counted twice or lost.
+const REBUILD: &str = "LOCK TABLE client_statistics, client_table_statistics \
+    IN SHARE ROW EXCLUSIVE MODE;
+DELETE FROM client_statistics;
+INSERT INTO client_statistics (client_name, total_requests, successful_requests, failed_requests,
+    total_cached_requests, total_operations, last_request_at, last_operation_at, updated_at)
+SELECT coalesce(r.client, o.client), coalesce(r.total, 0), coalesce(r.ok, 0),
+    coalesce(r.failed, 0), coalesce(r.cached, 0), coalesce(o.total, 0), r.last, o.last, now()
+FROM (SELECT client, count(*) AS total,
+        count(*) FILTER (WHERE status_code BETWEEN 200 AND 399) AS ok,
+        count(*) FILTER (WHERE status_code >= 400) AS failed,
+        count(*) FILTER (WHERE cached) AS cached, max(created_at) AS last
+      FROM gateway_request_log WHERE client IS NOT NULL GROUP BY client) r
+FULL JOIN (SELECT client, count(*) AS total, max(created_at) AS last
+      FROM gateway_operation_log WHERE client IS NOT NULL GROUP BY client) o
+  ON o.client = r.client;
+DELETE FROM client_table_statistics;
+INSERT INTO client_table_statistics (client_name, table_name, operation, total_operations,
+    error_operations, last_operation_at)
+SELECT client, table_name, operation, count(*), count(*) FILTER (WHERE error), max(created_at)
+FROM gateway_operation_log WHERE client IS NOT NULL AND table_name IS NOT NULL
+GROUP BY client, table_name, operation;";
+
+struct Statements {
+    requests: Statement,
+    operations: Statement,
+    auth: Statement,
+    touch_keys: Statement,
+    clients: Statement,
+    tables: Statement,
+}
+
+/// A connection to the logging database with its statements prepared.
+pub struct Writer {
+    client: Client,
+    statements: Statements,
+}
+
+/// Connects with a bounded connect time and statement timeout, as `athena-stats`.
+pub async fn connect(config: &Config) -> Result<Client, WriteError> {
+    let mut config = config.clone();
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(3));
+    }
+    config.application_name("athena-stats");
+    config.options("-c statement_timeout=30000");
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        // Ends when the connection closes; the next write notices and reconnects.
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+impl Writer {
+    /// Connects and prepares. Every failure here is `Unavailable`: no batch has been sent yet, so
+    /// it is the database (down, refusing connections, not migrated) and not the batch.
+    pub async fn open(config: &Config) -> Result<Writer, WriteError> {
+        Writer::try_open(config).await.map_err(|e| match e {
+            WriteError::Rejected(msg) => WriteError::Unavailable(msg),
+            e => e,
+        })
+    }
+
+    async fn try_open(config: &Config) -> Result<Writer, WriteError> {
+        let client = connect(config).await?;
+        let statements = Statements {
+            requests: client.prepare(INSERT_REQUESTS).await?,
+            operations: client.prepare(INSERT_OPERATIONS).await?,
+            auth: client.prepare(INSERT_AUTH).await?,
+            touch_keys: client.prepare(TOUCH_KEYS).await?,
+            clients: client.prepare(UPSERT_CLIENTS).await?,
+            tables: client.prepare(UPSERT_TABLES).await?,
+        };
+        Ok(Writer { client, statements })
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// Writes one batch in one transaction: all of it, or nothing.
+    pub async fn write(&mut self, b: &Batch) -> Result<(), WriteError> {
+        let s = &self.statements;
+        let tx = self.client.transaction().await?;
+        let r = &b.requests;
+        let params: [&(dyn ToSql + Sync); 14] = [
+            &r.at,
+            &r.request_id,
+            &r.client,
+            &r.method,
+            &r.path,
+            &r.status,
+            &r.duration_ms,
+            &r.key_public_id,
+            &r.user_id,
+            &r.company_id,
+            &r.organization_id,
+            &r.remote_addr,
+            &r.user_agent,
+            &r.cached,
+        ];
+        tx.execute(&s.requests, &params).await?;
+        let o = &b.operations;
+        if !o.at.is_empty() {
+            let params: [&(dyn ToSql + Sync); 12] = [
+                &o.at,
+                &o.request_id,
+                &o.operation,
+                &o.table,
+                &o.client,
+                &o.method,
+                &o.path,
+                &o.status,
+                &o.duration_ms,
+                &o.row_count,
+                &o.error,
+                &o.message,
+            ];
+            tx.execute(&s.operations, &params).await?;
+        }
+        let a = &b.auth;
+        if !a.at.is_empty() {
+            let params: [&(dyn ToSql + Sync); 15] = [
+                &a.at,
+                &a.request_id,
+                &a.api_key_id,
+                &a.public_id,
+                &a.client_name,
+                &a.method,
+                &a.path,
+                &a.required_rights,
+                &a.granted_rights,
+                &a.authenticated,
+                &a.authorized,
+                &a.enforced,
+                &a.failure_reason,
+                &a.remote_addr,
+                &a.user_agent,
+            ];
+            tx.execute(&s.auth, &params).await?;
+            let used: Vec<bool> = a
+                .authenticated
+                .iter()
+                .zip(&a.authorized)
+                .map(|(n, z)| *n && *z)
+                .collect();
+            tx.execute(&s.touch_keys, &[&a.api_key_id, &a.at, &used])
+                .await?;
+        }
+        let c = &b.clients;
+        if !c.client.is_empty() {
+            let params: [&(dyn ToSql + Sync); 8] = [
+                &c.client,
+                &c.total,
+                &c.successful,
+                &c.failed,
+                &c.cached,
+                &c.operations,
+                &c.last_request_at,
+                &c.last_operation_at,
+            ];
+            tx.execute(&s.clients, &params).await?;
+        }
+        let t = &b.tables;
+        if !t.client.is_empty() {
+            let params: [&(dyn ToSql + Sync); 6] = [
+                &t.client,
+                &t.table,
+                &t.operation,
+                &t.total,
+                &t.errors,
+                &t.last_operation_at,
+            ];
+            tx.execute(&s.tables, &params).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Rebuilds `client_statistics` and `client_table_statistics` from the logs, in one transaction.
+pub async fn rebuild(client: &mut Client) -> Result<(), WriteError> {
+    let tx = client.transaction().await?;
+    tx.batch_execute(REBUILD).await?;
+    tx.commit().await?;
+    Ok(())
+}

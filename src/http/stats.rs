@@ -1,0 +1,225 @@
+//! The statistics middleware, wrapped around every route. At the start of a request it makes the
+//! request id (kept in the request's extensions and used as the error envelope's `trace_id`); at
+//! the end it builds one [`RequestRecord`] from the request, the response status, the duration,
+//! the audit headers and the [`RequestFacts`] handlers filled in, and hands it to the statistics
+//! actor without waiting.
+//!
+//! Every request is counted in the metrics. Only the data routes (`/gateway/*`, `/query/sql`,
+//! `/schema/tables|columns`, `/rest/v1/*`, `/pipelines`) are written to the logging tables;
+//! health, metrics, documents and admin routes are not. Request bodies, query strings and key
+//! material are never recorded.
+
+use std::cell::RefMut;
+use std::time::{Instant, SystemTime};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage, HttpRequest};
+use athena_actors::stats::{AuthRecord, OperationRecord, RequestRecord};
+
+use super::error::ApiError;
+use super::AppState;
+
+tokio::task_local! {
+    /// The id of the request being handled on this task, for error envelopes.
+    static REQUEST_ID: String;
+}
+
+/// The request id, in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// What a handler learned that the statistics need. Handlers fill it through [`facts`].
+#[derive(Debug, Default)]
+pub struct RequestFacts {
+    /// The client the request was served for, when the handler resolved it differently from the
+    /// `X-Athena-Client` header (e.g. `db_name` on `/query/sql`).
+    pub client: Option<String>,
+    /// The public id of the API key presented, if any.
+    pub key_public_id: Option<String>,
+    pub operation: Option<OperationRecord>,
+    /// The API-key decision, if one was made.
+    pub auth: Option<AuthRecord>,
+    /// The answer came from a cache.
+    pub cached: bool,
+}
+
+/// The request's facts, created on first use. Keep the borrow short: never hold it across an
+/// `.await`.
+pub fn facts(req: &HttpRequest) -> RefMut<'_, RequestFacts> {
+    RefMut::map(req.extensions_mut(), |ext| {
+        if !ext.contains::<RequestFacts>() {
+            ext.insert(RequestFacts::default());
+        }
+        ext.get_mut::<RequestFacts>().expect("inserted just above")
+    })
+}
+
+/// Records the data operation a request is about to run.
+pub fn note_operation(req: &HttpRequest, operation: &str, table: Option<String>) {
+    facts(req).operation = Some(OperationRecord {
+        operation: operation.to_string(),
+        table,
+        row_count: None,
+        message: None,
+    });
+}
+
+/// Records the table the request body names, when it names one.
+pub fn note_table(req: &HttpRequest, body: &crate::dialect::Body) {
+    if let Ok(table) = crate::dialect::table(body) {
+        if let Some(op) = facts(req).operation.as_mut() {
+            op.table = Some(table.to_string());
+        }
+    }
+}
+
+/// Records how many rows the operation returned.
+pub fn note_rows(req: &HttpRequest, rows: u64) {
+    if let Some(op) = facts(req).operation.as_mut() {
+        op.row_count = Some(rows);
+    }
+}
+
+/// A fresh request id.
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The id of the request being handled, when called inside the middleware.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(String::clone).ok()
+}
+
+/// The routes whose requests are written to the logging tables.
+fn logged(path: &str) -> bool {
+    path.starts_with("/gateway/")
+        || path == "/schema/tables"
+        || path == "/schema/columns"
+        || path == "/query/sql"
+        || path.starts_with("/rest/v1/")
+        || path == "/pipelines"
+}
+
+fn header(req: &HttpRequest, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let at = SystemTime::now();
+    let id = new_request_id();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let stats = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.actors.stats.clone());
+    let res = REQUEST_ID.scope(id.clone(), next.call(req)).await;
+    // Handlers turn their errors into responses and the router answers every path, so an `Err`
+    // here comes from actix itself; it is rendered after this returns, unrecorded.
+    if let (Some(stats), Ok(r)) = (stats, &res) {
+        let error_code = r
+            .response()
+            .error()
+            .and_then(|e| e.as_error::<ApiError>())
+            .map(|e| e.code.as_str());
+        let status = r.status().as_u16();
+        stats.record(record(r.request(), id, at, started, status, error_code));
+    }
+    res
+}
+
+fn record(
+    req: &HttpRequest,
+    request_id: String,
+    at: SystemTime,
+    started: Instant,
+    status: u16,
+    error_code: Option<&str>,
+) -> RequestRecord {
+    let facts = req
+        .extensions_mut()
+        .remove::<RequestFacts>()
+        .unwrap_or_default();
+    let client = facts.client.or_else(|| {
+        let name = header(req, "x-athena-client")?;
+        let state = req.app_data::<web::Data<AppState>>()?;
+        let snapshot = state.actors.snapshot.load();
+        snapshot.get(&name).map(|c| c.name.clone())
+    });
+    let mut operation = facts.operation;
+    if let (Some(op), Some(code)) = (operation.as_mut(), error_code) {
+        op.message.get_or_insert_with(|| code.to_string());
+    }
+    let path = req.path().to_string();
+    RequestRecord {
+        request_id,
+        at,
+        client,
+        method: req.method().as_str().to_string(),
+        route: req
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_string()),
+        logged: logged(&path),
+        path,
+        status,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        key_public_id: facts.key_public_id,
+        user_id: header(req, "x-user-id"),
+        company_id: header(req, "x-company-id"),
+        organization_id: header(req, "x-organization-id"),
+        remote_addr: req.peer_addr().map(|a| a.ip().to_string()),
+        user_agent: header(req, "user-agent"),
+        cached: facts.cached,
+        operation,
+        auth: facts.auth,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_data_routes_are_logged() {
+        for p in [
+            "/gateway/fetch",
+            "/gateway/nope",
+            "/query/sql",
+            "/rest/v1/users",
+            "/pipelines",
+            "/schema/tables",
+        ] {
+            assert!(logged(p), "{p}");
+        }
+        for p in [
+            "/",
+            "/health",
+            "/metrics",
+            "/admin/clients",
+            "/openapi.yaml",
+            "/query/sqlx",
+            "/gatewayx",
+        ] {
+            assert!(!logged(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn the_request_id_is_visible_only_inside_the_scope() {
+        assert_eq!(current_request_id(), None);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let seen = rt.block_on(REQUEST_ID.scope("abc".to_string(), async { current_request_id() }));
+        assert_eq!(seen.as_deref(), Some("abc"));
+    }
+}
