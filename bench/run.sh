@@ -24,6 +24,8 @@
 #   BENCH_ENFORCE       1: API keys are enforced (the bundled default); 0: not enforced.
 #                       Every request carries an API key (minted with `athena_rs keys
 #                       create`) either way; raw SQL always checks it.
+#   BENCH_STATS         1: requests are recorded (logs, statistics, metrics; the bundled
+#                       default); 0: stats.enabled is false.
 #
 # All traffic goes to 127.0.0.1. The script creates its own database and drops
 # it on exit, and stops the gateway it started.
@@ -44,6 +46,8 @@ SKIP_BUILD="${BENCH_SKIP_BUILD:-0}"
 SKIP_GATEWAY="${BENCH_SKIP_GATEWAY:-0}"
 POOL="${BENCH_POOL:-$(( $(nproc) * 2 ))}"
 ENFORCE="${BENCH_ENFORCE:-1}"
+STATS="${BENCH_STATS:-1}"
+case "$STATS" in 0) STATS_BOOL=false ;; 1) STATS_BOOL=true ;; *) echo "BENCH_STATS must be 0 or 1" >&2; exit 2 ;; esac
 case "$ENFORCE" in 0) ENFORCE_BOOL=false ;; 1) ENFORCE_BOOL=true ;; *) echo "BENCH_ENFORCE must be 0 or 1" >&2; exit 2 ;; esac
 READY_TIMEOUT=60
 ROWS=100000
@@ -255,6 +259,7 @@ gateway_env() {
     ATHENA_PG_POOL_MAX_CONNECTIONS="$POOL" \
     ATHENA_LOGGING_URI="postgres://postgres@$PG_HOST:$PG_PORT/$DB" \
     ATHENA_ENFORCE_API_KEYS="$ENFORCE_BOOL" \
+    ATHENA_STATS_ENABLED="$STATS_BOOL" \
     ATHENA_KEY_12="$KEY" \
     NO_COLOR=1 \
         "$@"
@@ -275,7 +280,7 @@ mint_api_key() {
         [ "$SECONDS" -ge "$deadline" ] && die "the gateway did not accept the minted key (last status ${code:-none})"
         sleep 0.2
     done
-    log "API key minted and accepted (enforcement: $ENFORCE_BOOL)"
+    log "API key minted and accepted (enforcement: $ENFORCE_BOOL, statistics: $STATS_BOOL)"
 }
 
 start_gateway() {

@@ -704,3 +704,41 @@ async fn metrics_need_the_admin_key_unless_public_and_carry_the_expected_series(
     let r = read(srv.http.get(srv.url("/metrics")).send().await.unwrap()).await;
     assert_error(&r, 503, "admin_key_not_configured");
 }
+
+#[tokio::test]
+async fn with_statistics_disabled_requests_are_served_and_nothing_is_recorded() {
+    let db = TestDb::create(SEED).await;
+    let logging = TestDb::create("").await;
+    let srv = TestServer::start_yaml(&config_yaml(
+        &db.uri,
+        "",
+        &format!(
+            "logging:\n  uri: {}\nstats:\n  enabled: false\n  flush_interval_ms: 50\n",
+            logging.uri
+        ),
+    ))
+    .await;
+    wait_logging_ready(&srv).await;
+    for _ in 0..5 {
+        let r = srv
+            .post("/gateway/fetch", json!({"table_name": "users"}))
+            .await;
+        assert_eq!(rows(&r).len(), 5);
+    }
+    srv.actors.stats.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for table in [
+        "gateway_request_log",
+        "gateway_operation_log",
+        "client_statistics",
+    ] {
+        assert_eq!(
+            logging
+                .scalar(&format!("SELECT count(*) FROM {table}"))
+                .await
+                .as_deref(),
+            Some("0"),
+            "{table}"
+        );
+    }
+}

@@ -57,6 +57,8 @@ pub struct Settings {
     pub keys: KeySettings,
     /// Request statistics: queue, buffer and flush sizes.
     pub stats: StatsSpec,
+    /// Requests are recorded (`stats.enabled`).
+    pub stats_enabled: bool,
     /// `/metrics` is served without the admin key.
     pub metrics_public: bool,
 }
@@ -248,6 +250,7 @@ impl Settings {
                 batch_records: file.stats.batch_records,
             },
             metrics_public: file.metrics.public,
+            stats_enabled: file.stats.enabled,
         })
     }
 }

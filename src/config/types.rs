@@ -47,6 +47,8 @@ impl Default for ApiKeysConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StatsConfig {
+    /// Record requests at all: logs, statistics tables and request metrics.
+    pub enabled: bool,
     /// Records queued for the statistics actor; beyond it they are dropped and counted.
     pub mailbox_capacity: usize,
     /// Records held while waiting to be written (also while the logging database is down).
@@ -60,6 +62,7 @@ pub struct StatsConfig {
 impl Default for StatsConfig {
     fn default() -> Self {
         StatsConfig {
+            enabled: true,
             mailbox_capacity: 16_384,
             buffer_records: 50_000,
             flush_interval_ms: 500,

@@ -121,6 +121,7 @@ pub async fn middleware(
     req.extensions_mut().insert(RequestId(id.clone()));
     let stats = req
         .app_data::<web::Data<AppState>>()
+        .filter(|s| s.settings.stats_enabled)
         .map(|s| s.actors.stats.clone());
     let res = REQUEST_ID.scope(id.clone(), next.call(req)).await;
     // Handlers turn their errors into responses and the router answers every path, so an `Err`
