@@ -30,8 +30,8 @@ pub fn spawn_all(
     stats: StatsSpec,
 ) -> ActorHandles {
     let snapshot: SnapshotCell = Arc::new(ArcSwap::from_pointee(RegistrySnapshot::default()));
-    let (stats_actor, counters) =
-        StatsActor::new(stats, logging.as_ref().map(|l| l.config.clone()));
+    let (stats_actor, counters, queue) =
+        StatsActor::new(stats.clone(), logging.as_ref().map(|l| l.config.clone()));
     let arbiter = Arbiter::new();
     let stats_addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| stats_actor);
     let cell = snapshot.clone();
@@ -39,9 +39,6 @@ pub fn spawn_all(
     ActorHandles {
         registry,
         snapshot,
-        stats: StatsHandle {
-            addr: stats_addr,
-            counters,
-        },
+        stats: StatsHandle::new(stats_addr, counters, queue, &stats),
     }
 }

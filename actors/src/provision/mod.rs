@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "request_statistics",
         sql: include_str!("../../../sql/0003_request_statistics.sql"),
     },
+    Migration {
+        version: 4,
+        name: "append_only_logs",
+        sql: include_str!("../../../sql/0004_append_only_logs.sql"),
+    },
 ];
 
 /// The tables a provisioned logging database holds.

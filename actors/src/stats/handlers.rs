@@ -7,16 +7,19 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use super::batch::Batch;
-use super::messages::{Flush, GetMetrics, Record};
+use super::messages::{Drain, Flush, GetMetrics};
 use super::writer::{self, WriteError, Writer};
-use super::{StatsActor, RETRY};
+use super::{StatsActor, DRAIN_TICK, RETRY};
 
 impl Actor for StatsActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(self.spec.mailbox_capacity);
-        ctx.run_interval(self.spec.flush_interval, |act, ctx| act.flush(ctx, false));
+        ctx.run_interval(DRAIN_TICK, |act, ctx| act.drain(ctx));
+        ctx.run_interval(self.spec.flush_interval, |act, ctx| {
+            act.drain(ctx);
+            act.flush(ctx, false);
+        });
     }
 }
 
@@ -137,22 +140,35 @@ impl StatsActor {
     }
 }
 
-impl Handler<Record> for StatsActor {
+impl StatsActor {
+    /// Moves every queued record into the metrics and the buffer; flushes when a batch is full.
+    fn drain(&mut self, ctx: &mut Context<Self>) {
+        let mut any = false;
+        while let Ok(rec) = self.queue.try_recv() {
+            self.metrics.observe(&rec);
+            if !rec.logged || self.database.is_none() {
+                continue;
+            }
+            if self.buffer.push(rec) {
+                any = true;
+            } else {
+                self.counters.dropped_buffer.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if any {
+            self.publish_buffered();
+            if self.buffer.waiting() >= self.spec.batch_records {
+                self.flush(ctx, false);
+            }
+        }
+    }
+}
+
+impl Handler<Drain> for StatsActor {
     type Result = ();
 
-    fn handle(&mut self, Record(rec): Record, ctx: &mut Context<Self>) {
-        self.metrics.observe(&rec);
-        if !rec.logged || self.database.is_none() {
-            return;
-        }
-        if !self.buffer.push(rec) {
-            self.counters.dropped_buffer.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        self.publish_buffered();
-        if self.buffer.waiting() >= self.spec.batch_records {
-            self.flush(ctx, false);
-        }
+    fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) {
+        self.drain(ctx);
     }
 }
 
@@ -160,6 +176,7 @@ impl Handler<Flush> for StatsActor {
     type Result = ResponseFuture<Result<(), String>>;
 
     fn handle(&mut self, _: Flush, ctx: &mut Context<Self>) -> Self::Result {
+        self.drain(ctx);
         let target = self.buffer.accepted();
         if self.buffer.settled() >= target {
             return Box::pin(async { Ok(()) });
@@ -177,7 +194,8 @@ impl Handler<Flush> for StatsActor {
 impl Handler<GetMetrics> for StatsActor {
     type Result = MessageResult<GetMetrics>;
 
-    fn handle(&mut self, _: GetMetrics, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: GetMetrics, ctx: &mut Context<Self>) -> Self::Result {
+        self.drain(ctx);
         MessageResult(self.metrics.clone())
     }
 }

@@ -3,13 +3,11 @@
 use actix::Message;
 
 use super::metrics::Metrics;
-use super::record::RequestRecord;
 
-/// One served request. Sent with `try_send` by [`StatsHandle::record`](super::StatsHandle::record);
-/// never awaited.
+/// Records are waiting in the queue: take them now rather than at the next tick.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Record(pub RequestRecord);
+pub struct Drain;
 
 /// Writes every record received before this message, then answers; an error when the logging
 /// database is unavailable (the records stay buffered and are written when it is back).

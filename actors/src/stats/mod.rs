@@ -4,8 +4,11 @@
 //! operation), `api_key_auth_log` (records with an API-key decision), and the per-client and
 //! per-table totals in `client_statistics` and `client_table_statistics`.
 //!
-//! * **Mailbox**: bounded (`stats.mailbox_capacity`). The edge sends with `try_send` through
-//!   [`StatsHandle::record`], which never waits: a full mailbox drops the record and counts it.
+//! * **Queue**: records do not travel as actor messages (one envelope and one wake-up per request
+//!   would cost more than the record). [`StatsHandle::record`] puts each into a bounded queue
+//!   (`stats.mailbox_capacity`) with a non-blocking `try_send`; a full queue drops the record and
+//!   counts it. The actor drains the queue on a short tick, before every flush and metrics read,
+//!   and early when a sender has queued `batch_records` since the last wake-up (`Drain`).
 //! * **Buffer**: bounded (`stats.buffer_records`, counting the batch being written). Beyond it,
 //!   records are dropped and counted. It is flushed every `flush_interval`, and at once when
 //!   `batch_records` are waiting, in one transaction per flush on one connection the actor keeps.
@@ -16,13 +19,14 @@
 //! * **Restart policy**: supervised. `restarting()` drops the connection (the next flush opens a
 //!   new one), counts a batch lost in flight as dropped and fails pending flush requests; the
 //!   buffer and the metrics are kept.
-//! * **Senders**: the HTTP middleware (`Record`, through [`StatsHandle`]); the admin statistics
-//!   routes (`Flush`); `/metrics` (`GetMetrics`).
+//! * **Senders**: the HTTP middleware (records through [`StatsHandle`], and `Drain`); the admin
+//!   statistics routes (`Flush`); `/metrics` (`GetMetrics`).
 //!
 //! It does not read statistics back: the admin routes query the tables themselves.
 
 pub mod batch;
 pub mod buffer;
+mod copy;
 mod handlers;
 pub mod messages;
 pub mod metrics;
@@ -30,10 +34,10 @@ pub mod record;
 pub mod writer;
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::dev::SendError;
 use actix::Addr;
 use tokio::sync::oneshot;
 
@@ -41,7 +45,7 @@ pub use metrics::Metrics;
 pub use record::{AuthRecord, OperationRecord, RequestRecord};
 
 use buffer::Buffer;
-use messages::{Flush, GetMetrics, Record};
+use messages::{Drain, Flush, GetMetrics};
 use writer::Writer;
 
 /// Pause between attempts to reach an unavailable logging database.
@@ -67,12 +71,14 @@ impl Default for StatsSpec {
     }
 }
 
-/// Counters read by `/metrics` without a message. `dropped_mailbox` is moved by the senders; the
-/// rest only by the actor.
+/// Counters read by `/metrics` without a message. `dropped_mailbox` and `queued` are moved by the
+/// senders; the rest only by the actor.
 #[derive(Debug, Default)]
 pub struct StatsCounters {
-    /// Records refused because the mailbox was full.
+    /// Records refused because the queue was full.
     pub dropped_mailbox: AtomicU64,
+    /// Records queued since start; every `batch_records`-th wakes the actor.
+    pub queued: AtomicU64,
     /// Records refused because the buffer was full.
     pub dropped_buffer: AtomicU64,
     /// Records in batches the database refused.
@@ -96,15 +102,40 @@ impl StatsCounters {
 pub struct StatsHandle {
     pub addr: Addr<StatsActor>,
     pub counters: Arc<StatsCounters>,
+    queue: SyncSender<RequestRecord>,
+    /// Wake the actor after this many records.
+    wake_every: u64,
 }
 
 impl StatsHandle {
-    /// Queues one record, or drops and counts it when the mailbox is full. Never waits.
+    /// Queues one record, or drops and counts it when the queue is full. Never waits.
     pub fn record(&self, rec: RequestRecord) {
-        if let Err(SendError::Full(_) | SendError::Closed(_)) = self.addr.try_send(Record(rec)) {
-            self.counters
-                .dropped_mailbox
-                .fetch_add(1, Ordering::Relaxed);
+        match self.queue.try_send(rec) {
+            Ok(()) => {
+                let n = self.counters.queued.fetch_add(1, Ordering::Relaxed) + 1;
+                if n % self.wake_every == 0 {
+                    self.addr.do_send(Drain);
+                }
+            }
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.counters
+                    .dropped_mailbox
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub fn new(
+        addr: Addr<StatsActor>,
+        counters: Arc<StatsCounters>,
+        queue: SyncSender<RequestRecord>,
+        spec: &StatsSpec,
+    ) -> StatsHandle {
+        StatsHandle {
+            addr,
+            counters,
+            queue,
+            wake_every: spec.batch_records.max(1) as u64,
         }
     }
 
@@ -127,6 +158,8 @@ type Waiter = (u64, oneshot::Sender<Result<(), String>>);
 
 pub struct StatsActor {
     spec: StatsSpec,
+    /// Records from the edges, drained into `buffer`.
+    queue: Receiver<RequestRecord>,
     /// The logging database; `None`: count in the metrics only.
     database: Option<tokio_postgres::Config>,
     counters: Arc<StatsCounters>,
@@ -143,13 +176,20 @@ pub struct StatsActor {
     metrics: Metrics,
 }
 
+/// How often the actor drains the queue when no sender wakes it.
+pub const DRAIN_TICK: Duration = Duration::from_millis(50);
+
 impl StatsActor {
+    /// The actor and the pieces of its handle (the handle needs the actor's address, so
+    /// [`StatsHandle::new`] completes it once the actor is started).
     pub fn new(
         spec: StatsSpec,
         database: Option<tokio_postgres::Config>,
-    ) -> (Self, Arc<StatsCounters>) {
+    ) -> (Self, Arc<StatsCounters>, SyncSender<RequestRecord>) {
         let counters = Arc::new(StatsCounters::default());
+        let (tx, queue) = sync_channel(spec.mailbox_capacity);
         let actor = StatsActor {
+            queue,
             buffer: Buffer::new(spec.buffer_records),
             spec,
             database,
@@ -161,7 +201,7 @@ impl StatsActor {
             waiters: Vec::new(),
             metrics: Metrics::default(),
         };
-        (actor, counters)
+        (actor, counters, tx)
     }
 
     fn publish_buffered(&self) {

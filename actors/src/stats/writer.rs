@@ -2,16 +2,19 @@
 //! prepared multi-row inserts, and the flush of a [`Batch`] in one transaction. Also the full
 //! rebuild of the statistics tables from the logs (`POST /admin/clients/statistics/refresh`).
 //!
-//! Every insert is one statement per table per flush (`unnest` of column arrays), and the
+//! The log rows go in with one `COPY` per table per flush (see [`super::copy`]), and the
 //! statistics rows are upserted once per flush with totals grouped in memory, so a flush costs a
 //! handful of round trips however many requests it carries.
 
 use std::time::Duration;
 
+use bytes::Bytes;
+use futures_util::SinkExt;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
 use super::batch::Batch;
+use super::copy;
 
 /// The longest a flush may take before the connection is considered lost.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -48,30 +51,6 @@ impl From<tokio_postgres::Error> for WriteError {
         }
     }
 }
-
-const INSERT_REQUESTS: &str = "INSERT INTO gateway_request_log (created_at, request_id, client, \
-    method, path, status_code, duration_ms, api_key_public_id, user_id, company_id, \
-    organization_id, remote_addr, user_agent, cached) \
-    SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], \
-    $6::int4[], $7::float8[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
-    $13::text[], $14::bool[])";
-
-const INSERT_OPERATIONS: &str = "INSERT INTO gateway_operation_log (created_at, request_id, \
-    operation, table_name, client, method, path, status_code, duration_ms, row_count, error, \
-    message) \
-    SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], \
-    $6::text[], $7::text[], $8::int4[], $9::float8[], $10::int8[], $11::bool[], $12::text[])";
-
-/// A key deleted since the request is recorded without its id (the column's foreign key would
-/// otherwise refuse the whole batch).
-const INSERT_AUTH: &str = "INSERT INTO api_key_auth_log (created_at, request_id, api_key_id, \
-    api_key_public_id, client_name, method, path, required_rights, granted_rights, \
-    authenticated, authorized, enforced, failure_reason, remote_addr, user_agent) \
-    SELECT u.at, u.rid, (SELECT k.id FROM api_keys k WHERE k.id = u.kid), u.pub, u.cn, u.m, u.p, \
-    u.req::jsonb, u.gr::jsonb, u.a1, u.a2, u.e, u.fr, u.ra, u.ua \
-    FROM unnest($1::timestamptz[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], \
-    $7::text[], $8::text[], $9::text[], $10::bool[], $11::bool[], $12::bool[], $13::text[], \
-    $14::text[], $15::text[]) AS u(at, rid, kid, pub, cn, m, p, req, gr, a1, a2, e, fr, ra, ua)";
 
 /// Each key's latest successful use in the batch: one row update per key per flush, however many
 /// requests it made.
@@ -131,9 +110,6 @@ FROM gateway_operation_log WHERE client IS NOT NULL AND table_name IS NOT NULL
 GROUP BY client, table_name, operation;";
 
 struct Statements {
-    requests: Statement,
-    operations: Statement,
-    auth: Statement,
     touch_keys: Statement,
     clients: Statement,
     tables: Statement,
@@ -174,9 +150,6 @@ impl Writer {
     async fn try_open(config: &Config) -> Result<Writer, WriteError> {
         let client = connect(config).await?;
         let statements = Statements {
-            requests: client.prepare(INSERT_REQUESTS).await?,
-            operations: client.prepare(INSERT_OPERATIONS).await?,
-            auth: client.prepare(INSERT_AUTH).await?,
             touch_keys: client.prepare(TOUCH_KEYS).await?,
             clients: client.prepare(UPSERT_CLIENTS).await?,
             tables: client.prepare(UPSERT_TABLES).await?,
@@ -192,62 +165,26 @@ impl Writer {
     pub async fn write(&mut self, b: &Batch) -> Result<(), WriteError> {
         let s = &self.statements;
         let tx = self.client.transaction().await?;
-        let r = &b.requests;
-        let params: [&(dyn ToSql + Sync); 14] = [
-            &r.at,
-            &r.request_id,
-            &r.client,
-            &r.method,
-            &r.path,
-            &r.status,
-            &r.duration_ms,
-            &r.key_public_id,
-            &r.user_id,
-            &r.company_id,
-            &r.organization_id,
-            &r.remote_addr,
-            &r.user_agent,
-            &r.cached,
-        ];
-        tx.execute(&s.requests, &params).await?;
+        copy(
+            &tx,
+            "gateway_request_log",
+            copy::REQUEST_COLUMNS,
+            copy::requests(&b.requests),
+        )
+        .await?;
         let o = &b.operations;
         if !o.at.is_empty() {
-            let params: [&(dyn ToSql + Sync); 12] = [
-                &o.at,
-                &o.request_id,
-                &o.operation,
-                &o.table,
-                &o.client,
-                &o.method,
-                &o.path,
-                &o.status,
-                &o.duration_ms,
-                &o.row_count,
-                &o.error,
-                &o.message,
-            ];
-            tx.execute(&s.operations, &params).await?;
+            copy(
+                &tx,
+                "gateway_operation_log",
+                copy::OPERATION_COLUMNS,
+                copy::operations(o),
+            )
+            .await?;
         }
         let a = &b.auth;
         if !a.at.is_empty() {
-            let params: [&(dyn ToSql + Sync); 15] = [
-                &a.at,
-                &a.request_id,
-                &a.api_key_id,
-                &a.public_id,
-                &a.client_name,
-                &a.method,
-                &a.path,
-                &a.required_rights,
-                &a.granted_rights,
-                &a.authenticated,
-                &a.authorized,
-                &a.enforced,
-                &a.failure_reason,
-                &a.remote_addr,
-                &a.user_agent,
-            ];
-            tx.execute(&s.auth, &params).await?;
+            copy(&tx, "api_key_auth_log", copy::AUTH_COLUMNS, copy::auth(a)).await?;
             let used: Vec<bool> = a
                 .authenticated
                 .iter()
@@ -286,6 +223,25 @@ impl Writer {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Sends `rows` (COPY text) into `table`.
+async fn copy(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &str,
+    columns: &str,
+    rows: String,
+) -> Result<(), WriteError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sink = tx
+        .copy_in::<_, Bytes>(&format!("COPY {table} ({columns}) FROM STDIN"))
+        .await?;
+    futures_util::pin_mut!(sink);
+    sink.send(Bytes::from(rows)).await?;
+    sink.finish().await?;
+    Ok(())
 }
 
 /// Rebuilds `client_statistics` and `client_table_statistics` from the logs, in one transaction.
