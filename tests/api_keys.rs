@@ -23,22 +23,6 @@ fn yaml(db: &TestDb, logging: &TestDb, extra: &str) -> String {
     ) + &format!("  second:\n    uri: {}\n", db.uri)
 }
 
-async fn admin(
-    srv: &TestServer,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = srv
-        .http
-        .request(method, srv.url(path))
-        .bearer_auth(ADMIN_KEY);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    read(req.send().await.unwrap()).await
-}
-
 /// Calls `path` on `client` presenting `key` (if any) as a bearer token.
 async fn keyed(
     srv: &TestServer,

@@ -6,7 +6,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 fn yaml(db: &TestDb, logging: &TestDb) -> String {
@@ -23,22 +22,6 @@ fn yaml_unmigrated(db: &TestDb, logging: &TestDb) -> String {
             logging.uri
         ),
     )
-}
-
-async fn admin(
-    srv: &TestServer,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = srv
-        .http
-        .request(method, srv.url(path))
-        .bearer_auth(ADMIN_KEY);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    read(req.send().await.unwrap()).await
 }
 
 /// Waits until the catalog lists `name` (the registry has read it by then).

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::*;
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 /// A server whose logging database is `logging`, migrated at start, flushing every 100 ms.
@@ -22,22 +22,6 @@ fn yaml(db: &TestDb, logging: &TestDb, extra: &str) -> String {
             logging.uri
         ),
     )
-}
-
-async fn admin(
-    srv: &TestServer,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = srv
-        .http
-        .request(method, srv.url(path))
-        .bearer_auth(ADMIN_KEY);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    read(req.send().await.unwrap()).await
 }
 
 /// Waits until the registry reports the logging database migrated.

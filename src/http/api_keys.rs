@@ -147,11 +147,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         .await
         .map_err(|e| admin_error(e, Code::UnknownApiKey))?;
     Ok(respond::data(
-        &format!(
-            "{} API key{}",
-            keys.len(),
-            if keys.len() == 1 { "" } else { "s" }
-        ),
+        &respond::counted(keys.len(), "API key"),
         json!({"api_keys": keys}),
     ))
 }
@@ -253,11 +249,7 @@ pub async fn list_rights(
         .await
         .map_err(|e| admin_error(e, Code::UnknownRight))?;
     Ok(respond::data(
-        &format!(
-            "{} right{}",
-            rights.len(),
-            if rights.len() == 1 { "" } else { "s" }
-        ),
+        &respond::counted(rights.len(), "right"),
         json!({"rights": rights}),
     ))
 }

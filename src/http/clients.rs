@@ -100,11 +100,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         .map_err(db_error)?;
     let clients: Vec<Value> = rows.iter().map(|r| row_json(r, &state)).collect();
     Ok(respond::data(
-        &format!(
-            "{} client{}",
-            clients.len(),
-            if clients.len() == 1 { "" } else { "s" }
-        ),
+        &respond::counted(clients.len(), "client"),
         json!({"clients": clients}),
     ))
 }

@@ -79,3 +79,8 @@ pub fn created(message: &str, data: Value) -> HttpResponse {
             serde_json::json!({"status": "success", "message": message, "data": data}).to_string(),
         )
 }
+
+/// `"1 client"`, `"3 clients"`: a count for an envelope's message.
+pub fn counted(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}

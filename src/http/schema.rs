@@ -29,11 +29,7 @@ pub async fn clients(
         .map(|c| super::health::client_json(c))
         .collect();
     Ok(respond::data(
-        &format!(
-            "{} client{}",
-            names.len(),
-            if names.len() == 1 { "" } else { "s" }
-        ),
+        &respond::counted(names.len(), "client"),
         json!({"clients": names, "details": details}),
     ))
 }

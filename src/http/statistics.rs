@@ -70,11 +70,7 @@ async fn all_clients(db: &tokio_postgres::Client) -> Result<HttpResponse, ApiErr
         .map_err(db_error)?;
     let list: Vec<Value> = rows.iter().map(client_json).collect();
     Ok(respond::data(
-        &format!(
-            "Statistics of {} client{}",
-            list.len(),
-            if list.len() == 1 { "" } else { "s" }
-        ),
+        &format!("Statistics of {}", respond::counted(list.len(), "client")),
         json!({"statistics": list}),
     ))
 }

@@ -280,6 +280,23 @@ impl TestServer {
     }
 }
 
+/// Calls an admin route with the admin key.
+pub async fn admin(
+    srv: &TestServer,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = srv
+        .http
+        .request(method, srv.url(path))
+        .bearer_auth(ADMIN_KEY);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    read(req.send().await.expect("request sent")).await
+}
+
 pub async fn read(r: reqwest::Response) -> (StatusCode, Value) {
     let status = r.status();
     let text = r.text().await.expect("body read");
