@@ -1,7 +1,9 @@
-//! One flush, as column vectors: the rows for the three log tables and the per-client and
-//! per-table totals, grouped in memory so that a flush touches each statistics row once, however
-//! many requests it carries. Pure: no database, no actor runtime.
+//! One flush's totals: the per-client and per-table counts, grouped in memory so that a flush
+//! touches each statistics row once however many requests it carries, and each key's use. (The
+//! log rows themselves are encoded straight from the records by [`super::copy`].) Pure: no
+//! database, no actor runtime.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
@@ -10,8 +12,12 @@ use super::record::RequestRecord;
 /// Longest text kept in a log column; longer values are cut (at a character boundary).
 pub const MAX_TEXT: usize = 1024;
 
-/// PostgreSQL text cannot hold NUL; long values are cut so one caller cannot bloat the log.
-pub fn clean(s: &str) -> String {
+/// PostgreSQL text cannot hold NUL; long values are cut so one caller cannot bloat the log. Text
+/// that needs neither is borrowed.
+pub fn clean(s: &str) -> Cow<'_, str> {
+    if s.len() <= MAX_TEXT && !s.contains('\0') {
+        return Cow::Borrowed(s);
+    }
     let mut out: String = s.chars().filter(|c| *c != '\0').collect();
     if out.len() > MAX_TEXT {
         let mut end = MAX_TEXT;
@@ -20,67 +26,15 @@ pub fn clean(s: &str) -> String {
         }
         out.truncate(end);
     }
-    out
+    Cow::Owned(out)
 }
 
-fn clean_opt(s: &Option<String>) -> Option<String> {
-    s.as_deref().map(clean)
-}
-
-/// Rows of `gateway_request_log`, one vector per column.
+/// Which keys were used successfully, for their `last_used_at`: one entry per auth decision.
 #[derive(Debug, Default, PartialEq)]
-pub struct RequestRows {
-    pub at: Vec<SystemTime>,
-    pub request_id: Vec<String>,
-    pub client: Vec<Option<String>>,
-    pub method: Vec<String>,
-    pub path: Vec<String>,
-    pub status: Vec<i32>,
-    pub duration_ms: Vec<f64>,
-    pub key_public_id: Vec<Option<String>>,
-    pub user_id: Vec<Option<String>>,
-    pub company_id: Vec<Option<String>>,
-    pub organization_id: Vec<Option<String>>,
-    pub remote_addr: Vec<Option<String>>,
-    pub user_agent: Vec<Option<String>>,
-    pub cached: Vec<bool>,
-}
-
-/// Rows of `gateway_operation_log`.
-#[derive(Debug, Default, PartialEq)]
-pub struct OperationRows {
-    pub at: Vec<SystemTime>,
-    pub request_id: Vec<String>,
-    pub operation: Vec<String>,
-    pub table: Vec<Option<String>>,
-    pub client: Vec<Option<String>>,
-    pub method: Vec<String>,
-    pub path: Vec<String>,
-    pub status: Vec<i32>,
-    pub duration_ms: Vec<f64>,
-    pub row_count: Vec<Option<i64>>,
-    pub error: Vec<bool>,
-    pub message: Vec<Option<String>>,
-}
-
-/// Rows of `api_key_auth_log`; the rights are JSON array text.
-#[derive(Debug, Default, PartialEq)]
-pub struct AuthRows {
-    pub at: Vec<SystemTime>,
-    pub request_id: Vec<String>,
+pub struct KeyUse {
     pub api_key_id: Vec<Option<i64>>,
-    pub public_id: Vec<Option<String>>,
-    pub client_name: Vec<Option<String>>,
-    pub method: Vec<String>,
-    pub path: Vec<String>,
-    pub required_rights: Vec<String>,
-    pub granted_rights: Vec<String>,
-    pub authenticated: Vec<bool>,
-    pub authorized: Vec<bool>,
-    pub enforced: Vec<bool>,
-    pub failure_reason: Vec<Option<String>>,
-    pub remote_addr: Vec<Option<String>>,
-    pub user_agent: Vec<Option<String>>,
+    pub at: Vec<SystemTime>,
+    pub used: Vec<bool>,
 }
 
 /// What one flush adds to `client_statistics`, one entry per client, in name order (so that
@@ -110,9 +64,11 @@ pub struct TableTotals {
 
 #[derive(Debug, Default, PartialEq)]
 pub struct Batch {
-    pub requests: RequestRows,
-    pub operations: OperationRows,
-    pub auth: AuthRows,
+    /// Records in the flush.
+    pub records: usize,
+    /// Records with an operation.
+    pub operations: usize,
+    pub key_use: KeyUse,
     pub clients: ClientTotals,
     pub tables: TableTotals,
 }
@@ -139,7 +95,8 @@ fn later(a: Option<SystemTime>, b: SystemTime) -> Option<SystemTime> {
     Some(a.map_or(b, |a| a.max(b)))
 }
 
-fn rights_json(rights: &[String]) -> String {
+/// Rights as the JSON array text the auth log stores.
+pub fn rights_json(rights: &[String]) -> String {
     serde_json::to_string(&rights.iter().map(|r| clean(r)).collect::<Vec<_>>())
         .unwrap_or_else(|_| "[]".into())
 }
@@ -149,71 +106,28 @@ impl Batch {
         let mut b = Batch::default();
         let mut clients: BTreeMap<String, ClientSum> = BTreeMap::new();
         let mut tables: BTreeMap<(String, String, String), TableSum> = BTreeMap::new();
+        b.records = records.len();
         for r in records {
-            let client = r.client.as_deref().map(clean);
-            let method = clean(&r.method);
-            let path = clean(&r.path);
-            let request_id = clean(&r.request_id);
-            let status = i32::from(r.status);
-            let q = &mut b.requests;
-            q.at.push(r.at);
-            q.request_id.push(request_id.clone());
-            q.client.push(client.clone());
-            q.method.push(method.clone());
-            q.path.push(path.clone());
-            q.status.push(status);
-            q.duration_ms.push(r.duration_ms);
-            q.key_public_id.push(clean_opt(&r.key_public_id));
-            q.user_id.push(clean_opt(&r.user_id));
-            q.company_id.push(clean_opt(&r.company_id));
-            q.organization_id.push(clean_opt(&r.organization_id));
-            q.remote_addr.push(clean_opt(&r.remote_addr));
-            q.user_agent.push(clean_opt(&r.user_agent));
-            q.cached.push(r.cached);
-
+            let client = r.client.as_deref().map(|c| clean(c).into_owned());
             if let Some(op) = &r.operation {
-                let table = clean_opt(&op.table);
-                let o = &mut b.operations;
-                o.at.push(r.at);
-                o.request_id.push(request_id.clone());
-                o.operation.push(clean(&op.operation));
-                o.table.push(table.clone());
-                o.client.push(client.clone());
-                o.method.push(method.clone());
-                o.path.push(path.clone());
-                o.status.push(status);
-                o.duration_ms.push(r.duration_ms);
-                o.row_count
-                    .push(op.row_count.map(|n| i64::try_from(n).unwrap_or(i64::MAX)));
-                o.error.push(r.failed());
-                o.message.push(clean_opt(&op.message));
-                if let (Some(c), Some(t)) = (&client, table) {
+                b.operations += 1;
+                if let (Some(c), Some(t)) = (&client, &op.table) {
                     let sum = tables
-                        .entry((c.clone(), t, clean(&op.operation)))
+                        .entry((
+                            c.clone(),
+                            clean(t).into_owned(),
+                            clean(&op.operation).into_owned(),
+                        ))
                         .or_default();
                     sum.total += 1;
                     sum.errors += i64::from(r.failed());
                     sum.last = later(sum.last, r.at);
                 }
             }
-
             if let Some(a) = &r.auth {
-                let l = &mut b.auth;
-                l.at.push(r.at);
-                l.request_id.push(request_id.clone());
-                l.api_key_id.push(a.api_key_id);
-                l.public_id.push(clean_opt(&a.public_id));
-                l.client_name.push(clean_opt(&a.client_name));
-                l.method.push(method.clone());
-                l.path.push(path.clone());
-                l.required_rights.push(rights_json(&a.required_rights));
-                l.granted_rights.push(rights_json(&a.granted_rights));
-                l.authenticated.push(a.authenticated);
-                l.authorized.push(a.authorized);
-                l.enforced.push(a.enforced);
-                l.failure_reason.push(clean_opt(&a.failure_reason));
-                l.remote_addr.push(clean_opt(&r.remote_addr));
-                l.user_agent.push(clean_opt(&r.user_agent));
+                b.key_use.api_key_id.push(a.api_key_id);
+                b.key_use.at.push(r.at);
+                b.key_use.used.push(a.authenticated && a.authorized);
             }
 
             if let Some(c) = client {
@@ -256,7 +170,7 @@ impl Batch {
 
     /// Request rows in this batch.
     pub fn len(&self) -> usize {
-        self.requests.at.len()
+        self.records
     }
 
     pub fn is_empty(&self) -> bool {
@@ -317,7 +231,7 @@ mod tests {
         ];
         let b = Batch::build(&records);
         assert_eq!(b.len(), 5);
-        assert_eq!(b.operations.at.len(), 2);
+        assert_eq!(b.operations, 2);
         assert_eq!(b.clients.client, vec!["a", "b"]);
         assert_eq!(b.clients.total, vec![3, 1]);
         assert_eq!(b.clients.successful, vec![1, 1]);
@@ -352,15 +266,11 @@ mod tests {
             b.tables.last_operation_at[0],
             UNIX_EPOCH + Duration::from_secs(4)
         );
-        assert_eq!(
-            b.operations.error,
-            vec![false, true, false, true, false, false]
-        );
-        assert_eq!(b.operations.table[4], None);
+        assert_eq!(b.operations, 6);
     }
 
     #[test]
-    fn auth_rows_carry_rights_as_json_arrays() {
+    fn rights_are_json_arrays_and_key_use_needs_success() {
         let mut r = rec(Some("a"), 403, None, 1);
         r.auth = Some(AuthRecord {
             api_key_id: Some(4),
@@ -370,16 +280,21 @@ mod tests {
             authenticated: true,
             ..AuthRecord::default()
         });
+        assert_eq!(rights_json(&["users.read".into()]), r#"["users.read"]"#);
+        assert_eq!(rights_json(&[]), "[]");
         let b = Batch::build(&[r, rec(Some("a"), 200, None, 2)]);
-        assert_eq!(b.auth.at.len(), 1);
-        assert_eq!(b.auth.required_rights, vec![r#"["users.read"]"#]);
-        assert_eq!(b.auth.granted_rights, vec!["[]"]);
-        assert_eq!(b.auth.api_key_id, vec![Some(4)]);
+        assert_eq!(b.key_use.api_key_id, vec![Some(4)]);
+        assert_eq!(
+            b.key_use.used,
+            vec![false],
+            "authenticated but not authorized"
+        );
     }
 
     #[test]
     fn text_loses_nul_bytes_and_is_cut_at_a_char_boundary() {
         assert_eq!(clean("a\0b"), "ab");
+        assert!(matches!(clean("plain"), Cow::Borrowed("plain")));
         let long = "é".repeat(MAX_TEXT);
         let cut = clean(&long);
         assert!(cut.len() <= MAX_TEXT && cut.chars().all(|c| c == 'é'));

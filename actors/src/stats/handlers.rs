@@ -8,6 +8,7 @@ use tokio::sync::oneshot;
 
 use super::batch::Batch;
 use super::messages::{Drain, Flush, GetMetrics};
+use super::record::RequestRecord;
 use super::writer::{self, WriteError, Writer};
 use super::{StatsActor, DRAIN_TICK, RETRY};
 
@@ -42,6 +43,7 @@ impl Supervised for StatsActor {
 async fn write_batch(
     config: tokio_postgres::Config,
     writer: Option<Writer>,
+    records: &[RequestRecord],
     batch: Batch,
 ) -> (Option<Writer>, Result<(), WriteError>) {
     let mut w = match writer {
@@ -51,7 +53,7 @@ async fn write_batch(
             Err(e) => return (None, Err(e)),
         },
     };
-    match w.write(&batch).await {
+    match w.write(records, &batch).await {
         Err(e @ WriteError::Unavailable(_)) => (None, Err(e)),
         res => (Some(w), res),
     }
@@ -79,15 +81,17 @@ impl StatsActor {
         self.flushing = true;
         let fut = async move {
             let batch = Batch::build(&records);
-            let res =
-                tokio::time::timeout(writer::FLUSH_TIMEOUT, write_batch(config, writer, batch))
-                    .await
-                    .unwrap_or_else(|_| {
-                        (
-                            None,
-                            Err(WriteError::Unavailable("the flush timed out".into())),
-                        )
-                    });
+            let res = tokio::time::timeout(
+                writer::FLUSH_TIMEOUT,
+                write_batch(config, writer, &records, batch),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                (
+                    None,
+                    Err(WriteError::Unavailable("the flush timed out".into())),
+                )
+            });
             (records, res)
         };
         ctx.spawn(fut.into_actor(self).map(|(records, (writer, res)), act, ctx| {

@@ -8,13 +8,12 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::SinkExt;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
 use super::batch::Batch;
 use super::copy;
+use super::record::RequestRecord;
 
 /// The longest a flush may take before the connection is considered lost.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -128,7 +127,9 @@ pub async fn connect(config: &Config) -> Result<Client, WriteError> {
         config.connect_timeout(Duration::from_secs(3));
     }
     config.application_name("athena-stats");
-    config.options("-c statement_timeout=30000");
+    // A crash of the database may lose the last moments of statistics (they are held in memory
+    // until written anyway); in exchange no flush waits for the WAL to reach the disk.
+    config.options("-c statement_timeout=30000 -c synchronous_commit=off");
     let (client, connection) = config.connect(NoTls).await?;
     tokio::spawn(async move {
         // Ends when the connection closes; the next write notices and reconnects.
@@ -162,36 +163,15 @@ impl Writer {
     }
 
     /// Writes one batch in one transaction: all of it, or nothing.
-    pub async fn write(&mut self, b: &Batch) -> Result<(), WriteError> {
+    pub async fn write(&mut self, records: &[RequestRecord], b: &Batch) -> Result<(), WriteError> {
         let s = &self.statements;
         let tx = self.client.transaction().await?;
-        copy(
-            &tx,
-            "gateway_request_log",
-            copy::REQUEST_COLUMNS,
-            copy::requests(&b.requests),
-        )
-        .await?;
-        let o = &b.operations;
-        if !o.at.is_empty() {
-            copy(
-                &tx,
-                "gateway_operation_log",
-                copy::OPERATION_COLUMNS,
-                copy::operations(o),
-            )
-            .await?;
-        }
-        let a = &b.auth;
-        if !a.at.is_empty() {
-            copy(&tx, "api_key_auth_log", copy::AUTH_COLUMNS, copy::auth(a)).await?;
-            let used: Vec<bool> = a
-                .authenticated
-                .iter()
-                .zip(&a.authorized)
-                .map(|(n, z)| *n && *z)
-                .collect();
-            tx.execute(&s.touch_keys, &[&a.api_key_id, &a.at, &used])
+        copy::requests(&tx, records).await?;
+        copy::operations(&tx, records).await?;
+        copy::auth(&tx, records).await?;
+        let k = &b.key_use;
+        if !k.at.is_empty() {
+            tx.execute(&s.touch_keys, &[&k.api_key_id, &k.at, &k.used])
                 .await?;
         }
         let c = &b.clients;
@@ -223,25 +203,6 @@ impl Writer {
         tx.commit().await?;
         Ok(())
     }
-}
-
-/// Sends `rows` (COPY text) into `table`.
-async fn copy(
-    tx: &tokio_postgres::Transaction<'_>,
-    table: &str,
-    columns: &str,
-    rows: String,
-) -> Result<(), WriteError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let sink = tx
-        .copy_in::<_, Bytes>(&format!("COPY {table} ({columns}) FROM STDIN"))
-        .await?;
-    futures_util::pin_mut!(sink);
-    sink.send(Bytes::from(rows)).await?;
-    sink.finish().await?;
-    Ok(())
 }
 
 /// Rebuilds `client_statistics` and `client_table_statistics` from the logs, in one transaction.
