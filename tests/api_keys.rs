@@ -984,15 +984,15 @@ async fn every_decision_is_written_to_the_auth_log_with_its_reason() {
             )
         })
         .collect();
-    let granted = r#"Some("[\"users.read\"]")"#;
+    let granted = r#"Some("{users.read}")"#;
     assert_eq!(
         got,
         vec![
-            r#"None false Some("default") Some("[]") Some("[]") false false true Some("missing_api_key")"#.to_string(),
-            r#"Some(true) false Some("default") Some("[]") Some("[]") false false true Some("invalid_api_key_secret")"#.to_string(),
-            format!(r#"Some(true) true Some("default") Some("[\"users.read\"]") {granted} true true true None"#),
-            format!(r#"Some(true) true Some("default") Some("[\"orders.read\"]") {granted} true false true Some("missing_api_key_rights")"#),
-            format!(r#"Some(true) true Some("default") Some("[\"gateway.query\"]") {granted} true false true Some("missing_api_key_rights")"#),
+            r#"None false Some("default") Some("{}") Some("{}") false false true Some("missing_api_key")"#.to_string(),
+            r#"Some(true) false Some("default") Some("{}") Some("{}") false false true Some("invalid_api_key_secret")"#.to_string(),
+            format!(r#"Some(true) true Some("default") Some("{{users.read}}") {granted} true true true None"#),
+            format!(r#"Some(true) true Some("default") Some("{{orders.read}}") {granted} true false true Some("missing_api_key_rights")"#),
+            format!(r#"Some(true) true Some("default") Some("{{gateway.query}}") {granted} true false true Some("missing_api_key_rights")"#),
         ],
         "{got:#?}"
     );

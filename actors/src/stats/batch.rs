@@ -95,12 +95,6 @@ fn later(a: Option<SystemTime>, b: SystemTime) -> Option<SystemTime> {
     Some(a.map_or(b, |a| a.max(b)))
 }
 
-/// Rights as the JSON array text the auth log stores.
-pub fn rights_json(rights: &[String]) -> String {
-    serde_json::to_string(&rights.iter().map(|r| clean(r)).collect::<Vec<_>>())
-        .unwrap_or_else(|_| "[]".into())
-}
-
 impl Batch {
     pub fn build(records: &[RequestRecord]) -> Batch {
         let mut b = Batch::default();
@@ -270,7 +264,7 @@ mod tests {
     }
 
     #[test]
-    fn rights_are_json_arrays_and_key_use_needs_success() {
+    fn key_use_needs_success() {
         let mut r = rec(Some("a"), 403, None, 1);
         r.auth = Some(AuthRecord {
             api_key_id: Some(4),
@@ -280,8 +274,6 @@ mod tests {
             authenticated: true,
             ..AuthRecord::default()
         });
-        assert_eq!(rights_json(&["users.read".into()]), r#"["users.read"]"#);
-        assert_eq!(rights_json(&[]), "[]");
         let b = Batch::build(&[r, rec(Some("a"), 200, None, 2)]);
         assert_eq!(b.key_use.api_key_id, vec![Some(4)]);
         assert_eq!(

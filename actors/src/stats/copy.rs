@@ -9,10 +9,10 @@ use std::borrow::Cow;
 
 use bytes::{BufMut, BytesMut};
 use futures_util::SinkExt;
-use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use tokio_postgres::types::{IsNull, ToSql, Type};
 use tokio_postgres::Transaction;
 
-use super::batch::{clean, rights_json};
+use super::batch::clean;
 use super::record::RequestRecord;
 use super::writer::WriteError;
 
@@ -64,8 +64,8 @@ const AUTH_TYPES: &[Type] = &[
     Type::TEXT,
     Type::TEXT,
     Type::TEXT,
-    Type::JSONB,
-    Type::JSONB,
+    Type::TEXT_ARRAY,
+    Type::TEXT_ARRAY,
     Type::BOOL,
     Type::BOOL,
     Type::BOOL,
@@ -73,28 +73,6 @@ const AUTH_TYPES: &[Type] = &[
     Type::TEXT,
     Type::TEXT,
 ];
-
-/// JSON text sent as `jsonb` (binary format: a version byte, then the text).
-#[derive(Debug)]
-struct Jsonb(String);
-
-impl ToSql for Jsonb {
-    fn to_sql(
-        &self,
-        _: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        out.put_u8(1);
-        out.put_slice(self.0.as_bytes());
-        Ok(IsNull::No)
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        *ty == Type::JSONB
-    }
-
-    to_sql_checked!();
-}
 
 fn opt(s: &Option<String>) -> Option<Cow<'_, str>> {
     s.as_deref().map(clean)
@@ -222,8 +200,8 @@ pub async fn auth(tx: &Transaction<'_>, records: &[RequestRecord]) -> Result<(),
             &opt(&a.client_name),
             &clean(&r.method),
             &clean(&r.path),
-            &Jsonb(rights_json(&a.required_rights)),
-            &Jsonb(rights_json(&a.granted_rights)),
+            &a.required_rights,
+            &a.granted_rights,
             &a.authenticated,
             &a.authorized,
             &a.enforced,
