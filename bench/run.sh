@@ -253,15 +253,17 @@ build_gateway() {
     [ -f "$ROOT/config.yaml" ] || die "config file not found at $ROOT/config.yaml"
 }
 
-# Runs a command with the gateway's environment.
+# Runs a command with the gateway's environment. It replaces the calling (sub)shell, so that
+# `gateway_env ... &` leaves the command's own PID in $! for stop_server.
 gateway_env() {
-    ATHENA_PG_URI="postgres://postgres@$PG_HOST:$PG_PORT/$DB" \
-    ATHENA_PG_POOL_MAX_CONNECTIONS="$POOL" \
-    ATHENA_LOGGING_URI="postgres://postgres@$PG_HOST:$PG_PORT/$DB" \
-    ATHENA_ENFORCE_API_KEYS="$ENFORCE_BOOL" \
-    ATHENA_STATS_ENABLED="$STATS_BOOL" \
-    ATHENA_KEY_12="$KEY" \
-    NO_COLOR=1 \
+    exec env \
+        ATHENA_PG_URI="postgres://postgres@$PG_HOST:$PG_PORT/$DB" \
+        ATHENA_PG_POOL_MAX_CONNECTIONS="$POOL" \
+        ATHENA_LOGGING_URI="postgres://postgres@$PG_HOST:$PG_PORT/$DB" \
+        ATHENA_ENFORCE_API_KEYS="$ENFORCE_BOOL" \
+        ATHENA_STATS_ENABLED="$STATS_BOOL" \
+        ATHENA_KEY_12="$KEY" \
+        NO_COLOR=1 \
         "$@"
 }
 
