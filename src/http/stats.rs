@@ -1,8 +1,8 @@
 //! The statistics middleware, wrapped around every route. At the start of a request it makes the
-//! request id (kept in the request's extensions and used as the error envelope's `trace_id`); at
+//! request id (held for the request's task and used as the error envelope's `trace_id`); at
 //! the end it builds one [`RequestRecord`] from the request, the response status, the duration,
 //! the audit headers and the [`RequestFacts`] handlers filled in, and hands it to the statistics
-//! actor without waiting.
+//! actor without waiting. Records of routes that are not logged carry only what the metrics use.
 //!
 //! Every request is counted in the metrics. Only the data routes (`/gateway/*`, `/query/sql`,
 //! `/schema/tables|columns`, `/rest/v1/*`, `/pipelines`) are written to the logging tables;
@@ -25,10 +25,6 @@ tokio::task_local! {
     /// The id of the request being handled on this task, for error envelopes.
     static REQUEST_ID: String;
 }
-
-/// The request id, in the request's extensions.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
 
 /// What a handler learned that the statistics need. Handlers fill it through [`facts`].
 #[derive(Debug, Default)]
@@ -124,22 +120,26 @@ pub async fn middleware(
     let started = Instant::now();
     let at = SystemTime::now();
     let id = new_request_id();
-    req.extensions_mut().insert(RequestId(id.clone()));
-    let stats = req
-        .app_data::<web::Data<AppState>>()
-        .filter(|s| s.settings.stats_enabled)
-        .map(|s| s.actors.stats.clone());
     let res = REQUEST_ID.scope(id.clone(), next.call(req)).await;
     // Handlers turn their errors into responses and the router answers every path, so an `Err`
     // here comes from actix itself; it is rendered after this returns, unrecorded.
-    if let (Some(stats), Ok(r)) = (stats, &res) {
-        let error_code = r
-            .response()
-            .error()
-            .and_then(|e| e.as_error::<ApiError>())
-            .map(|e| e.code.as_str());
-        let status = r.status().as_u16();
-        stats.record(record(r.request(), id, at, started, status, error_code));
+    if let Ok(r) = &res {
+        let req = r.request();
+        if let Some(state) = req
+            .app_data::<web::Data<AppState>>()
+            .filter(|s| s.settings.stats_enabled)
+        {
+            let error_code = r
+                .response()
+                .error()
+                .and_then(|e| e.as_error::<ApiError>())
+                .map(|e| e.code.as_str());
+            let status = r.status().as_u16();
+            state
+                .actors
+                .stats
+                .record(record(req, id, at, started, status, error_code));
+        }
     }
     res
 }
@@ -166,19 +166,44 @@ fn record(
     if let (Some(op), Some(code)) = (operation.as_mut(), error_code) {
         op.message.get_or_insert_with(|| code.to_string());
     }
-    let path = req.path().to_string();
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = req.method().as_str().to_string();
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if !logged(req.path()) {
+        // Counted in the metrics only: nothing else is needed.
+        return RequestRecord {
+            request_id,
+            at,
+            client,
+            method,
+            path: String::new(),
+            route,
+            status,
+            duration_ms,
+            logged: false,
+            key_public_id: None,
+            user_id: None,
+            company_id: None,
+            organization_id: None,
+            remote_addr: None,
+            user_agent: None,
+            cached: false,
+            operation: None,
+            auth: None,
+        };
+    }
     RequestRecord {
         request_id,
         at,
         client,
-        method: req.method().as_str().to_string(),
-        route: req
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_string()),
-        logged: logged(&path),
-        path,
+        method,
+        route,
+        logged: true,
+        path: req.path().to_string(),
         status,
-        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        duration_ms,
         key_public_id: facts.key_public_id,
         user_id: header(req, "x-user-id"),
         company_id: header(req, "x-company-id"),
