@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use super::clients::catalog;
 use super::error::{ApiError, Code};
 use super::{auth, body, respond, AppState};
-use crate::dialect::{missing, opt_bool, opt_str};
+use crate::dialect::{invalid, missing, opt_bool, opt_str};
 
 type Body = Map<String, Value>;
 
@@ -70,10 +70,6 @@ fn nullable_str(body: &Body, field: &str) -> Result<Option<Option<String>>, ApiE
         Some(Value::String(s)) => Ok(Some(Some(s.clone()))),
         Some(_) => Err(invalid(field, "a string or null")),
     }
-}
-
-fn invalid(field: &str, expected: &str) -> ApiError {
-    ApiError::new(Code::InvalidField, format!("{field} must be {expected}"))
 }
 
 fn nullable_rate(body: &Body) -> Result<Option<Option<i32>>, ApiError> {

@@ -25,6 +25,15 @@ pub fn presented_key(req: &HttpRequest) -> Option<&str> {
 
 pub use athena_actors::keys::secret::constant_time_eq;
 
+/// Whether `presented` is the admin key (false when none is configured).
+pub fn is_admin_key(state: &AppState, presented: &str) -> bool {
+    state
+        .settings
+        .admin_key
+        .as_ref()
+        .is_some_and(|admin| constant_time_eq(presented.as_bytes(), admin.as_bytes()))
+}
+
 pub fn require_admin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     let Some(expected) = &state.settings.admin_key else {
         return Err(ApiError::new(

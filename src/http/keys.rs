@@ -16,7 +16,7 @@ use athena_actors::ops::Operation;
 use athena_actors::registry::ClientHandle;
 use athena_actors::stats::AuthRecord;
 
-use super::auth::{constant_time_eq, presented_key};
+use super::auth::{is_admin_key, presented_key};
 use super::error::{ApiError, Code};
 use super::{stats, AppState};
 
@@ -85,19 +85,16 @@ pub fn authenticate(
         }
         return Ok(anonymous);
     };
-    if let Some(admin) = &state.settings.admin_key {
-        if constant_time_eq(presented.as_bytes(), admin.as_bytes()) {
-            decision.authenticated = true;
-            decision.authorized = true;
-            decision.granted_rights = vec!["*".into()];
-            decision.failure_reason = None;
-            record(req, decision);
-            return Ok(Caller {
-                admin: true,
-                key: None,
-                enforced,
-            });
-        }
+    if is_admin_key(state, presented) {
+        decision.authenticated = true;
+        decision.authorized = true;
+        decision.granted_rights = Arc::from(["*".to_string()]);
+        record(req, decision);
+        return Ok(Caller {
+            admin: true,
+            key: None,
+            enforced,
+        });
     }
     decision.public_id = presented_public_id(presented);
     if decision.public_id.is_none() {
@@ -191,12 +188,7 @@ pub fn precheck(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
                 .hint("send a key holding gateway.query, or the admin key"),
         );
     };
-    if state
-        .settings
-        .admin_key
-        .as_ref()
-        .is_some_and(|admin| constant_time_eq(presented.as_bytes(), admin.as_bytes()))
-    {
+    if is_admin_key(state, presented) {
         return Ok(());
     }
     let snapshot = state.actors.snapshot.load();
@@ -220,17 +212,19 @@ pub fn precheck(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
 /// Checks that the caller holds `required`.
 pub fn authorize(req: &HttpRequest, caller: &Caller, required: &Required) -> Result<(), ApiError> {
     let allowed = caller.admin || caller.key.as_ref().is_some_and(|k| k.allows(required));
-    let mut decision = stats::facts(req).auth.clone().unwrap_or_default();
-    decision.required_rights = vec![required.to_string()];
-    decision.authorized = allowed || !caller.enforced;
-    if !allowed && decision.failure_reason.is_none() {
-        decision.failure_reason = Some(if caller.key.is_some() {
-            "missing_api_key_rights".into()
-        } else {
-            "missing_api_key".into()
-        });
+    {
+        let mut facts = stats::facts(req);
+        let decision = facts.auth.get_or_insert_with(AuthRecord::default);
+        decision.required_rights = vec![required.to_string()];
+        decision.authorized = allowed || !caller.enforced;
+        if !allowed && decision.failure_reason.is_none() {
+            decision.failure_reason = Some(if caller.key.is_some() {
+                "missing_api_key_rights".into()
+            } else {
+                "missing_api_key".into()
+            });
+        }
     }
-    record(req, decision);
     if allowed || !caller.enforced {
         return Ok(());
     }

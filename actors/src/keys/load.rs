@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use tokio_postgres::Client;
 
 use super::{secret, ApiKey, KeyStore, Right};
-use crate::pool::{RateLimit, TokenBucket};
+use crate::pool::RateLimit;
 
 const KEYS: &str = "\
 SELECT k.id, k.public_id, k.name, k.client_name, k.key_salt, k.key_hash, k.is_active, \
@@ -30,7 +30,8 @@ pub fn per_minute(n: i32) -> Option<RateLimit> {
     })
 }
 
-/// Loads the store. Keys whose stored hash or rights cannot be parsed are left out, with a warning.
+/// Loads the store, without buckets: [`KeyStore::carry_buckets`] gives them out. Keys whose stored
+/// hash or rights cannot be parsed are left out, with a warning.
 pub async fn load(db: &Client, enforce_default: bool) -> Result<KeyStore, tokio_postgres::Error> {
     db.execute(
         "INSERT INTO api_key_config (id, enforce_api_keys) VALUES (true, $1) ON CONFLICT (id) DO NOTHING",
@@ -50,7 +51,6 @@ pub async fn load(db: &Client, enforce_default: bool) -> Result<KeyStore, tokio_
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let now = Instant::now();
     let mut keys = HashMap::new();
     for row in db.query(KEYS, &[]).await? {
         let public_id: String = row.get(1);
@@ -68,10 +68,7 @@ pub async fn load(db: &Client, enforce_default: bool) -> Result<KeyStore, tokio_
         let expires_at = row
             .get::<_, Option<f64>>(7)
             .map(|s| UNIX_EPOCH + Duration::from_secs_f64(s.max(0.0)));
-        let bucket = row
-            .get::<_, Option<i32>>(8)
-            .and_then(per_minute)
-            .map(|l| Arc::new(TokenBucket::new(l, now)));
+        let limit = row.get::<_, Option<i32>>(8).and_then(per_minute);
         let key = ApiKey {
             id: row.get(0),
             public_id: public_id.clone(),
@@ -84,8 +81,9 @@ pub async fn load(db: &Client, enforce_default: bool) -> Result<KeyStore, tokio_
             is_active: row.get(6),
             expires_at,
             rights,
-            right_names,
-            bucket,
+            right_names: right_names.into(),
+            limit,
+            bucket: None,
         };
         keys.insert(public_id, Arc::new(key));
     }

@@ -48,9 +48,12 @@ pub struct ApiKey {
     pub is_active: bool,
     pub expires_at: Option<SystemTime>,
     pub rights: Vec<Right>,
-    /// The rights as granted, for the auth log.
-    pub right_names: Vec<String>,
-    /// Its own token bucket; kept across reloads while its limit is unchanged.
+    /// The rights as granted, for the auth log (shared, so logging a decision copies nothing).
+    pub right_names: Arc<[String]>,
+    /// Its own limit (`rate_limit_per_minute`), if it has one.
+    pub limit: Option<RateLimit>,
+    /// The bucket it draws from: its own limit, else the default; kept across reloads while that
+    /// limit is unchanged.
     pub bucket: Option<Arc<TokenBucket>>,
 }
 
@@ -142,7 +145,7 @@ impl KeyStore {
         let now = Instant::now();
         for key in self.keys.values_mut() {
             let Some(k) = Arc::get_mut(key) else { continue };
-            let limit = k.bucket.as_ref().map(|b| b.limit()).or(default);
+            let limit = k.limit.or(default);
             k.bucket = limit.map(|limit| {
                 previous
                     .keys
@@ -171,7 +174,8 @@ mod tests {
             is_active: true,
             expires_at: None,
             rights: vec![],
-            right_names: vec![],
+            right_names: Arc::from([]),
+            limit: None,
             bucket: None,
         };
         f(&mut key);

@@ -270,7 +270,7 @@ mod tests {
             api_key_id: Some(4),
             public_id: Some("pub".into()),
             required_rights: vec!["users.read".into()],
-            granted_rights: vec![],
+            granted_rights: Default::default(),
             authenticated: true,
             ..AuthRecord::default()
         });

@@ -54,7 +54,7 @@ pub struct AuthRecord {
     pub public_id: Option<String>,
     pub client_name: Option<String>,
     pub required_rights: Vec<String>,
-    pub granted_rights: Vec<String>,
+    pub granted_rights: std::sync::Arc<[String]>,
     pub authenticated: bool,
     pub authorized: bool,
     pub enforced: bool,
