@@ -46,6 +46,16 @@ fn fetch(table: &str) -> Value {
     json!({"table_name": table, "limit": 1})
 }
 
+/// Fetches one row of `table` from `client` presenting `key`.
+async fn fetch_as(
+    srv: &TestServer,
+    key: Option<&str>,
+    client: &str,
+    table: &str,
+) -> (StatusCode, Value) {
+    keyed(srv, key, client, "/gateway/fetch", fetch(table)).await
+}
+
 /// Creates a key once the logging database is migrated and the config clients are recorded in
 /// the catalog; returns (key, record).
 async fn create_key(srv: &TestServer, body: Value) -> (String, Value) {
@@ -87,7 +97,7 @@ async fn a_key_gets_exactly_its_rights_until_it_is_revoked() {
     let srv = TestServer::start_yaml(&yaml(&db, &logging, "")).await;
 
     assert_error(
-        &keyed(&srv, None, "default", "/gateway/fetch", fetch("users")).await,
+        &fetch_as(&srv, None, "default", "users").await,
         401,
         "missing_api_key",
     );
@@ -103,7 +113,7 @@ async fn a_key_gets_exactly_its_rights_until_it_is_revoked() {
         &format!("{}x", &key[..key.len() - 1]),
     ] {
         assert_error(
-            &keyed(&srv, Some(bad), "default", "/gateway/fetch", fetch("users")).await,
+            &fetch_as(&srv, Some(bad), "default", "users").await,
             401,
             "invalid_api_key",
         );
@@ -140,12 +150,9 @@ async fn a_key_gets_exactly_its_rights_until_it_is_revoked() {
         ok(&read(r).await);
     }
     let k = Some(key.as_str());
+    forbidden(&fetch_as(&srv, k, "default", "orders").await, "orders.read");
     forbidden(
-        &keyed(&srv, k, "default", "/gateway/fetch", fetch("orders")).await,
-        "orders.read",
-    );
-    forbidden(
-        &keyed(&srv, k, "default", "/gateway/fetch", fetch("other.things")).await,
+        &fetch_as(&srv, k, "default", "other.things").await,
         "other.things.read",
     );
     let insert = json!({"table_name": "users", "insert_body": {"email": "k@example.com"}});
@@ -179,8 +186,8 @@ async fn a_key_gets_exactly_its_rights_until_it_is_revoked() {
         v["data"]["record"]["rights"],
         json!(["*.read", "users.write"])
     );
-    ok(&keyed(&srv, k, "default", "/gateway/fetch", fetch("orders")).await);
-    ok(&keyed(&srv, k, "default", "/gateway/fetch", fetch("other.things")).await);
+    ok(&fetch_as(&srv, k, "default", "orders").await);
+    ok(&fetch_as(&srv, k, "default", "other.things").await);
     ok(&keyed(&srv, k, "default", "/gateway/insert", insert).await);
     let delete = json!({"table_name": "users", "conditions": [{"eq_column": "email", "eq_value": "k@example.com"}]});
     forbidden(
@@ -211,10 +218,7 @@ async fn a_key_gets_exactly_its_rights_until_it_is_revoked() {
         json!({"query": "SELECT 1", "driver": "postgresql", "db_name": "default"}),
     )
     .await);
-    forbidden(
-        &keyed(&srv, k, "default", "/gateway/fetch", fetch("orders")).await,
-        "orders.read",
-    );
+    forbidden(&fetch_as(&srv, k, "default", "orders").await, "orders.read");
 
     // Deactivated, then active again.
     admin(
@@ -225,7 +229,7 @@ async fn a_key_gets_exactly_its_rights_until_it_is_revoked() {
     )
     .await;
     assert_error(
-        &keyed(&srv, k, "default", "/gateway/fetch", fetch("users")).await,
+        &fetch_as(&srv, k, "default", "users").await,
         401,
         "invalid_api_key",
     );
@@ -236,13 +240,13 @@ async fn a_key_gets_exactly_its_rights_until_it_is_revoked() {
         Some(json!({"is_active": true})),
     )
     .await;
-    ok(&keyed(&srv, k, "default", "/gateway/fetch", fetch("users")).await);
+    ok(&fetch_as(&srv, k, "default", "users").await);
 
     // Revoked: refused by the very next request, gone from the listing, kept for the audit.
     let (s, v) = admin(&srv, Method::DELETE, &format!("/admin/api-keys/{id}"), None).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_error(
-        &keyed(&srv, k, "default", "/gateway/fetch", fetch("users")).await,
+        &fetch_as(&srv, k, "default", "users").await,
         401,
         "invalid_api_key",
     );
@@ -270,14 +274,7 @@ async fn expired_keys_stop_working_at_their_expiry() {
         json!({"name": "old", "rights": ["*"], "expires_at": "2020-01-01T00:00:00Z"}),
     )
     .await;
-    let res = keyed(
-        &srv,
-        Some(&past),
-        "default",
-        "/gateway/fetch",
-        fetch("users"),
-    )
-    .await;
+    let res = fetch_as(&srv, Some(&past), "default", "users").await;
     assert_error(&res, 401, "invalid_api_key");
     assert!(
         res.1["error"].as_str().unwrap().contains("expired"),
@@ -295,24 +292,10 @@ async fn expired_keys_stop_working_at_their_expiry() {
     )
     .await;
     assert!(record["expires_at"].is_string(), "{record}");
-    ok(&keyed(
-        &srv,
-        Some(&key),
-        "default",
-        "/gateway/fetch",
-        fetch("users"),
-    )
-    .await);
+    ok(&fetch_as(&srv, Some(&key), "default", "users").await);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_error(
-        &keyed(
-            &srv,
-            Some(&key),
-            "default",
-            "/gateway/fetch",
-            fetch("users"),
-        )
-        .await,
+        &fetch_as(&srv, Some(&key), "default", "users").await,
         401,
         "invalid_api_key",
     );
@@ -329,15 +312,8 @@ async fn a_key_bound_to_a_client_is_refused_for_every_other() {
     )
     .await;
     assert_eq!(record["client_name"], "second");
-    ok(&keyed(&srv, Some(&key), "second", "/gateway/fetch", fetch("users")).await);
-    let res = keyed(
-        &srv,
-        Some(&key),
-        "default",
-        "/gateway/fetch",
-        fetch("users"),
-    )
-    .await;
+    ok(&fetch_as(&srv, Some(&key), "second", "users").await);
+    let res = fetch_as(&srv, Some(&key), "default", "users").await;
     forbidden(&res, "second");
     // Raw SQL too.
     let res = keyed(
@@ -374,16 +350,9 @@ async fn enforcement_follows_the_global_setting_and_client_overrides() {
     .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["data"]["global"]["enforce_api_keys"], false);
-    ok(&keyed(&srv, None, "default", "/gateway/fetch", fetch("users")).await);
+    ok(&fetch_as(&srv, None, "default", "users").await);
     // A key that is not valid is ignored where keys are not required.
-    ok(&keyed(
-        &srv,
-        Some("ath_x.y"),
-        "default",
-        "/gateway/fetch",
-        fetch("users"),
-    )
-    .await);
+    ok(&fetch_as(&srv, Some("ath_x.y"), "default", "users").await);
     // Raw SQL needs a key whatever the setting.
     assert_error(
         &keyed(
@@ -408,17 +377,17 @@ async fn enforcement_follows_the_global_setting_and_client_overrides() {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["data"]["client"]["client_name"], "default");
     assert_error(
-        &keyed(&srv, None, "default", "/gateway/fetch", fetch("users")).await,
+        &fetch_as(&srv, None, "default", "users").await,
         401,
         "missing_api_key",
     );
-    ok(&keyed(&srv, None, "second", "/gateway/fetch", fetch("users")).await);
+    ok(&fetch_as(&srv, None, "second", "users").await);
     let (_, v) = admin(&srv, Method::GET, "/admin/api-key-clients", None).await;
     assert_eq!(v["data"]["clients"].as_array().unwrap().len(), 1, "{v}");
 
     let (s, _) = admin(&srv, Method::DELETE, "/admin/api-key-clients/default", None).await;
     assert_eq!(s, StatusCode::OK);
-    ok(&keyed(&srv, None, "default", "/gateway/fetch", fetch("users")).await);
+    ok(&fetch_as(&srv, None, "default", "users").await);
     let res = admin(&srv, Method::DELETE, "/admin/api-key-clients/default", None).await;
     assert_error(&res, 404, "not_found");
     drop(srv);
@@ -427,7 +396,7 @@ async fn enforcement_follows_the_global_setting_and_client_overrides() {
     let srv = TestServer::start_yaml(&yaml(&db, &logging, "")).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let res = keyed(&srv, None, "default", "/gateway/fetch", fetch("users")).await;
+        let res = fetch_as(&srv, None, "default", "users").await;
         if res.0 == StatusCode::OK {
             break;
         }
@@ -453,14 +422,7 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
     assert_eq!(record["rate_limit_per_minute"], 3);
     let (other, _) = create_key(&srv, json!({"name": "free", "rights": ["*"]})).await;
     for _ in 0..3 {
-        ok(&keyed(
-            &srv,
-            Some(&limited),
-            "default",
-            "/gateway/fetch",
-            fetch("users"),
-        )
-        .await);
+        ok(&fetch_as(&srv, Some(&limited), "default", "users").await);
     }
     let r = srv
         .http
@@ -479,14 +441,7 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
     assert!((1..=20).contains(&retry), "{retry}");
     assert_error(&read(r).await, 429, "rate_limited");
     // Another key is not affected.
-    ok(&keyed(
-        &srv,
-        Some(&other),
-        "default",
-        "/gateway/fetch",
-        fetch("users"),
-    )
-    .await);
+    ok(&fetch_as(&srv, Some(&other), "default", "users").await);
     // Changing another field keeps the bucket: still limited.
     let id = record["id"].as_str().unwrap();
     admin(
@@ -497,14 +452,7 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
     )
     .await;
     assert_error(
-        &keyed(
-            &srv,
-            Some(&limited),
-            "default",
-            "/gateway/fetch",
-            fetch("users"),
-        )
-        .await,
+        &fetch_as(&srv, Some(&limited), "default", "users").await,
         429,
         "rate_limited",
     );
@@ -522,7 +470,7 @@ async fn keys_minted_on_one_instance_work_on_another_and_revocation_reaches_it_w
     let within = |deadline: Duration| Instant::now() + deadline;
     let until = within(Duration::from_secs(2));
     loop {
-        let res = keyed(&b, Some(&key), "default", "/gateway/fetch", fetch("users")).await;
+        let res = fetch_as(&b, Some(&key), "default", "users").await;
         if res.0 == StatusCode::OK {
             break;
         }
@@ -537,7 +485,7 @@ async fn keys_minted_on_one_instance_work_on_another_and_revocation_reaches_it_w
     assert_eq!(s, StatusCode::OK);
     let revoked_at = Instant::now();
     loop {
-        let res = keyed(&b, Some(&key), "default", "/gateway/fetch", fetch("users")).await;
+        let res = fetch_as(&b, Some(&key), "default", "users").await;
         if res.0 == StatusCode::UNAUTHORIZED {
             break;
         }
@@ -602,14 +550,7 @@ async fn the_cli_mints_a_key_the_server_accepts() {
     let srv = TestServer::start_yaml(&config).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let res = keyed(
-            &srv,
-            Some(&key),
-            "default",
-            "/gateway/fetch",
-            fetch("orders"),
-        )
-        .await;
+        let res = fetch_as(&srv, Some(&key), "default", "orders").await;
         if res.0 == StatusCode::OK {
             break;
         }
@@ -918,33 +859,12 @@ async fn every_decision_is_written_to_the_auth_log_with_its_reason() {
     let public_id = record["public_id"].as_str().unwrap().to_string();
     let wrong_secret = format!("ath_{public_id}.nope");
 
-    let denied = keyed(&srv, None, "default", "/gateway/fetch", fetch("users")).await;
+    let denied = fetch_as(&srv, None, "default", "users").await;
     assert_error(&denied, 401, "missing_api_key");
-    let wrong = keyed(
-        &srv,
-        Some(&wrong_secret),
-        "default",
-        "/gateway/fetch",
-        fetch("users"),
-    )
-    .await;
+    let wrong = fetch_as(&srv, Some(&wrong_secret), "default", "users").await;
     assert_error(&wrong, 401, "invalid_api_key");
-    ok(&keyed(
-        &srv,
-        Some(&key),
-        "default",
-        "/gateway/fetch",
-        fetch("users"),
-    )
-    .await);
-    let lacking = keyed(
-        &srv,
-        Some(&key),
-        "default",
-        "/gateway/fetch",
-        fetch("orders"),
-    )
-    .await;
+    ok(&fetch_as(&srv, Some(&key), "default", "users").await);
+    let lacking = fetch_as(&srv, Some(&key), "default", "orders").await;
     assert_error(&lacking, 403, "forbidden");
     let sql = keyed(
         &srv,
@@ -1015,4 +935,61 @@ async fn every_decision_is_written_to_the_auth_log_with_its_reason() {
             .unwrap(),
         "t"
     );
+}
+
+#[tokio::test]
+async fn before_keys_are_loaded_a_presented_key_waits_and_key_routes_say_why() {
+    let db = TestDb::create(SEED).await;
+    // A logging database nobody has provisioned: no keys can be loaded from it.
+    let logging = TestDb::create("").await;
+    let srv = TestServer::start_yaml(&config_yaml(
+        &db.uri,
+        "",
+        &format!(
+            "logging:\n  uri: {}\n  migrate_at_start: false\napi_keys:\n  enforce: true\n",
+            logging.uri
+        ),
+    ))
+    .await;
+    let r = srv
+        .http
+        .post(srv.url("/gateway/fetch"))
+        .header("X-Athena-Client", "default")
+        .bearer_auth("ath_0123456789abcdef.secret")
+        .json(&fetch("users"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().contains_key("retry-after"));
+    assert_error(&read(r).await, 503, "not_ready");
+    // Whatever the store's state: no key is a 401, a malformed key is a 401, the admin key works.
+    assert_error(
+        &fetch_as(&srv, None, "default", "users").await,
+        401,
+        "missing_api_key",
+    );
+    assert_error(
+        &fetch_as(&srv, Some("not-a-key"), "default", "users").await,
+        401,
+        "invalid_api_key",
+    );
+    ok(&fetch_as(&srv, Some(ADMIN_KEY), "default", "users").await);
+    for (method, path, body) in [
+        (Method::GET, "/admin/api-keys", None),
+        (
+            Method::POST,
+            "/admin/api-keys",
+            Some(json!({"name": "k", "rights": ["*"]})),
+        ),
+        (Method::GET, "/admin/api-key-rights", None),
+        (Method::GET, "/admin/api-key-config", None),
+    ] {
+        let res = admin(&srv, method.clone(), path, body).await;
+        assert_error(&res, 503, "backend_unavailable");
+        assert!(
+            res.1["error"].as_str().unwrap().contains("not provisioned"),
+            "{method} {path}: {}",
+            res.1
+        );
+    }
 }
