@@ -15,7 +15,8 @@ pub const MAX_TEXT: usize = 1024;
 /// PostgreSQL text cannot hold NUL; long values are cut so one caller cannot bloat the log. Text
 /// that needs neither is borrowed.
 pub fn clean(s: &str) -> Cow<'_, str> {
-    if s.len() <= MAX_TEXT && !s.contains('\0') {
+    // A byte search (memchr), which is what every text column of every log row goes through.
+    if s.len() <= MAX_TEXT && !s.as_bytes().contains(&0) {
         return Cow::Borrowed(s);
     }
     let mut out: String = s.chars().filter(|c| *c != '\0').collect();
@@ -29,12 +30,13 @@ pub fn clean(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Which keys were used successfully, for their `last_used_at`: one entry per auth decision.
+/// The keys used successfully in a flush, each with its latest use, in id order (so that
+/// concurrent writers lock key rows in the same order): one row update per key, however many
+/// requests it made.
 #[derive(Debug, Default, PartialEq)]
 pub struct KeyUse {
-    pub api_key_id: Vec<Option<i64>>,
-    pub at: Vec<SystemTime>,
-    pub used: Vec<bool>,
+    pub api_key_id: Vec<i64>,
+    pub last_used_at: Vec<SystemTime>,
 }
 
 /// What one flush adds to `client_statistics`, one entry per client, in name order (so that
@@ -91,6 +93,9 @@ struct TableSum {
     last: Option<SystemTime>,
 }
 
+/// (client, table, operation), borrowed from the records.
+type TableOp<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
+
 fn later(a: Option<SystemTime>, b: SystemTime) -> Option<SystemTime> {
     Some(a.map_or(b, |a| a.max(b)))
 }
@@ -98,20 +103,18 @@ fn later(a: Option<SystemTime>, b: SystemTime) -> Option<SystemTime> {
 impl Batch {
     pub fn build(records: &[RequestRecord]) -> Batch {
         let mut b = Batch::default();
-        let mut clients: BTreeMap<String, ClientSum> = BTreeMap::new();
-        let mut tables: BTreeMap<(String, String, String), TableSum> = BTreeMap::new();
+        // Keyed by text borrowed from the records: nothing is copied per record.
+        let mut clients: BTreeMap<Cow<'_, str>, ClientSum> = BTreeMap::new();
+        let mut tables: BTreeMap<TableOp<'_>, TableSum> = BTreeMap::new();
+        let mut keys: BTreeMap<i64, SystemTime> = BTreeMap::new();
         b.records = records.len();
         for r in records {
-            let client = r.client.as_deref().map(|c| clean(c).into_owned());
+            let client = r.client.as_deref().map(clean);
             if let Some(op) = &r.operation {
                 b.operations += 1;
                 if let (Some(c), Some(t)) = (&client, &op.table) {
                     let sum = tables
-                        .entry((
-                            c.clone(),
-                            clean(t).into_owned(),
-                            clean(&op.operation).into_owned(),
-                        ))
+                        .entry((c.clone(), clean(t), clean(&op.operation)))
                         .or_default();
                     sum.total += 1;
                     sum.errors += i64::from(r.failed());
@@ -119,9 +122,10 @@ impl Batch {
                 }
             }
             if let Some(a) = &r.auth {
-                b.key_use.api_key_id.push(a.api_key_id);
-                b.key_use.at.push(r.at);
-                b.key_use.used.push(a.authenticated && a.authorized);
+                if let (Some(id), true) = (a.api_key_id, a.authenticated && a.authorized) {
+                    let at = keys.entry(id).or_insert(r.at);
+                    *at = (*at).max(r.at);
+                }
             }
 
             if let Some(c) = client {
@@ -137,9 +141,13 @@ impl Batch {
                 }
             }
         }
+        for (id, at) in keys {
+            b.key_use.api_key_id.push(id);
+            b.key_use.last_used_at.push(at);
+        }
         for (name, s) in clients {
             let c = &mut b.clients;
-            c.client.push(name);
+            c.client.push(name.into_owned());
             c.total.push(s.total);
             c.successful.push(s.successful);
             c.failed.push(s.failed);
@@ -151,9 +159,9 @@ impl Batch {
         }
         for ((client, table, operation), s) in tables {
             let t = &mut b.tables;
-            t.client.push(client);
-            t.table.push(table);
-            t.operation.push(operation);
+            t.client.push(client.into_owned());
+            t.table.push(table.into_owned());
+            t.operation.push(operation.into_owned());
             t.total.push(s.total);
             t.errors.push(s.errors);
             t.last_operation_at
@@ -274,12 +282,29 @@ mod tests {
             authenticated: true,
             ..AuthRecord::default()
         });
-        let b = Batch::build(&[r, rec(Some("a"), 200, None, 2)]);
-        assert_eq!(b.key_use.api_key_id, vec![Some(4)]);
+        let used = |id: i64, secs: u64| {
+            let mut r = rec(Some("a"), 200, None, secs);
+            r.auth = Some(AuthRecord {
+                api_key_id: Some(id),
+                authenticated: true,
+                authorized: true,
+                ..AuthRecord::default()
+            });
+            r
+        };
+        let records = [r, used(9, 5), used(2, 3), used(9, 8), used(9, 6)];
+        let b = Batch::build(&records);
         assert_eq!(
-            b.key_use.used,
-            vec![false],
-            "authenticated but not authorized"
+            b.key_use.api_key_id,
+            vec![2, 9],
+            "key 4 was authenticated but not authorized; one entry per key"
+        );
+        assert_eq!(
+            b.key_use.last_used_at,
+            vec![
+                UNIX_EPOCH + Duration::from_secs(3),
+                UNIX_EPOCH + Duration::from_secs(8)
+            ]
         );
     }
 

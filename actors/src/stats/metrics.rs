@@ -13,14 +13,6 @@ pub const BUCKETS: [f64; 13] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct RequestKey {
-    pub route: String,
-    pub method: String,
-    pub status: u16,
-    pub client: String,
-}
-
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Histogram {
     /// Observations at or below each bound of [`BUCKETS`] (not cumulative; summed on render).
@@ -39,33 +31,50 @@ impl Histogram {
     }
 }
 
+/// One route's metrics.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Metrics {
-    pub requests: BTreeMap<RequestKey, u64>,
-    /// Latency per route.
-    pub latency: BTreeMap<String, Histogram>,
+pub struct RouteMetrics {
+    /// Requests answered, by client (empty: none resolved), then by method label and status.
+    pub requests: BTreeMap<String, BTreeMap<(&'static str, u16), u64>>,
+    pub latency: Histogram,
 }
 
-fn method_label(m: &str) -> &str {
+/// Request counts and latency by route pattern. Observing a request of a route and client seen
+/// before allocates nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Metrics {
+    pub routes: BTreeMap<String, RouteMetrics>,
+}
+
+fn method_label(m: &str) -> &'static str {
     match m {
-        "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => m,
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
         _ => "OTHER",
     }
 }
 
+/// The entry of `key`, inserting the default under an owned copy of it only when it is new.
+fn entry<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key).expect("present or inserted just above")
+}
+
 impl Metrics {
     pub fn observe(&mut self, r: &RequestRecord) {
-        let key = RequestKey {
-            route: r.route.clone(),
-            method: method_label(&r.method).to_string(),
-            status: r.status,
-            client: r.client.clone().unwrap_or_default(),
-        };
-        *self.requests.entry(key).or_default() += 1;
-        self.latency
-            .entry(r.route.clone())
-            .or_default()
-            .observe(r.duration_ms / 1000.0);
+        let route = entry(&mut self.routes, &r.route);
+        route.latency.observe(r.duration_ms / 1000.0);
+        let client = entry(&mut route.requests, r.client.as_deref().unwrap_or(""));
+        *client
+            .entry((method_label(&r.method), r.status))
+            .or_default() += 1;
     }
 
     /// `athena_http_requests_total` and `athena_http_request_duration_seconds`.
@@ -76,19 +85,23 @@ impl Metrics {
             "counter",
             "Requests answered, by route pattern, method, status and client.",
         );
-        for (k, n) in &self.requests {
-            let status = k.status.to_string();
-            sample(
-                out,
-                "athena_http_requests_total",
-                &[
-                    ("route", &k.route),
-                    ("method", &k.method),
-                    ("status", &status),
-                    ("client", &k.client),
-                ],
-                *n as f64,
-            );
+        for (route, m) in &self.routes {
+            for (client, counts) in &m.requests {
+                for ((method, status), n) in counts {
+                    let status = status.to_string();
+                    sample(
+                        out,
+                        "athena_http_requests_total",
+                        &[
+                            ("route", route),
+                            ("method", method),
+                            ("status", &status),
+                            ("client", client),
+                        ],
+                        *n as f64,
+                    );
+                }
+            }
         }
         family(
             out,
@@ -96,7 +109,7 @@ impl Metrics {
             "histogram",
             "Time from receiving a request to its response, by route pattern.",
         );
-        for (route, h) in &self.latency {
+        for (route, RouteMetrics { latency: h, .. }) in &self.routes {
             let mut cumulative = 0;
             for (bound, n) in BUCKETS.iter().zip(h.buckets) {
                 cumulative += n;

@@ -51,12 +51,10 @@ impl From<tokio_postgres::Error> for WriteError {
     }
 }
 
-/// Each key's latest successful use in the batch: one row update per key per flush, however many
-/// requests it made.
+/// Each key's latest successful use in the batch (one entry per key): one row update per key per
+/// flush, however many requests it made.
 const TOUCH_KEYS: &str = "UPDATE api_keys k SET last_used_at = GREATEST(k.last_used_at, u.at) \
-    FROM (SELECT kid, max(at) AS at FROM unnest($1::int8[], $2::timestamptz[], $3::bool[]) \
-          AS x(kid, at, ok) WHERE ok AND kid IS NOT NULL GROUP BY kid) u \
-    WHERE k.id = u.kid";
+    FROM unnest($1::int8[], $2::timestamptz[]) AS u(kid, at) WHERE k.id = u.kid";
 
 const UPSERT_CLIENTS: &str = "INSERT INTO client_statistics AS s (client_name, total_requests, \
     successful_requests, failed_requests, total_cached_requests, total_operations, \
@@ -170,8 +168,8 @@ impl Writer {
         copy::operations(&tx, records).await?;
         copy::auth(&tx, records).await?;
         let k = &b.key_use;
-        if !k.at.is_empty() {
-            tx.execute(&s.touch_keys, &[&k.api_key_id, &k.at, &k.used])
+        if !k.api_key_id.is_empty() {
+            tx.execute(&s.touch_keys, &[&k.api_key_id, &k.last_used_at])
                 .await?;
         }
         let c = &b.clients;
