@@ -12,6 +12,13 @@ need_service() { # name host port start-hint
 }
 need_service PostgreSQL 127.0.0.1 5432 \
   "pg_ctlcluster --skip-systemctl-redirect \$(ls /etc/postgresql) main start"
+need_service Redis 127.0.0.1 6379 \
+  "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no"
+# The cache tests also start Redis servers of their own (redis-server and redis-cli on PATH).
+command -v redis-server >/dev/null && command -v redis-cli >/dev/null || {
+  echo "error: redis-server and redis-cli are needed (Debian: apt-get install redis-server)" >&2
+  exit 1
+}
 
 # The OpenAPI test validates both documents with openapi-spec-validator.
 if ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then

@@ -40,6 +40,7 @@ pub fn start(settings: Settings) -> std::io::Result<Running> {
         logging,
         settings.keys,
         settings.stats.clone(),
+        settings.cache.clone(),
     );
     let state = AppState {
         settings: Arc::new(settings),

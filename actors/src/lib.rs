@@ -5,6 +5,7 @@
 //! into [`ops::Operation`]s, look the client up in the [`registry`] snapshot and send the
 //! operation to that client's [`pool::PoolActor`] with a bounded mailbox.
 
+pub mod cache;
 pub mod keys;
 pub mod ops;
 pub mod pool;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use arc_swap::ArcSwap;
 
+use crate::cache::{CacheActor, CacheHandle, CacheSpec};
 use crate::keys::KeySettings;
 use crate::pool::PostgresSpec;
 use crate::registry::{LoggingSpec, RegistryActor, RegistrySnapshot, SnapshotCell};
@@ -18,6 +19,8 @@ pub struct ActorHandles {
     pub snapshot: SnapshotCell,
     /// Where the edges report every served request.
     pub stats: StatsHandle,
+    /// Cached fetch responses and their invalidation.
+    pub cache: CacheHandle,
 }
 
 /// Starts every actor under supervision. Must be called inside a running actix system. With a
@@ -28,6 +31,7 @@ pub fn spawn_all(
     logging: Option<LoggingSpec>,
     keys: KeySettings,
     stats: StatsSpec,
+    cache: CacheSpec,
 ) -> ActorHandles {
     let snapshot: SnapshotCell = Arc::new(ArcSwap::from_pointee(RegistrySnapshot::default()));
     let (stats_actor, counters, queue) =
@@ -36,9 +40,15 @@ pub fn spawn_all(
     let stats_addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| stats_actor);
     let cell = snapshot.clone();
     let registry = Supervisor::start(move |_| RegistryActor::new(cell, clients, logging, keys));
+    let (cache_actor, cache_shared) = CacheActor::new(cache);
+    let cache_addr = Supervisor::start(move |_| cache_actor);
     ActorHandles {
         registry,
         snapshot,
         stats: StatsHandle::new(stats_addr, counters, queue, &stats),
+        cache: CacheHandle {
+            shared: cache_shared,
+            addr: cache_addr,
+        },
     }
 }

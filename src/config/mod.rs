@@ -9,13 +9,15 @@ mod types;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use athena_actors::cache::{CacheSpec, ClientTtl, RedisSpec};
 use athena_actors::keys::KeySettings;
 use athena_actors::pool::{PostgresSpec, RateLimit};
 use athena_actors::stats::StatsSpec;
 pub use search::{candidates, locate};
 pub use types::{
-    ApiKeysConfig, ClientConfig, FileConfig, GatewayConfig, LoggingConfig, MetricsConfig,
-    PoolConfig, RateLimitConfig, ServerConfig, StatsConfig,
+    ApiKeysConfig, CacheClientConfig, CacheConfig, ClientConfig, FileConfig, GatewayConfig,
+    LoggingConfig, MetricsConfig, PoolConfig, RateLimitConfig, RedisConfig, ServerConfig,
+    StatsConfig,
 };
 
 /// A configuration problem, naming where it is.
@@ -61,6 +63,8 @@ pub struct Settings {
     pub stats_enabled: bool,
     /// `/metrics` is served without the admin key.
     pub metrics_public: bool,
+    /// Cached fetch responses.
+    pub cache: CacheSpec,
 }
 
 impl Settings {
@@ -251,8 +255,70 @@ impl Settings {
             },
             metrics_public: file.metrics.public,
             stats_enabled: file.stats.enabled,
+            cache: cache_spec(&file.cache, path)?,
         })
     }
+}
+
+fn cache_spec(c: &CacheConfig, path: &Path) -> Result<CacheSpec, ConfigError> {
+    if c.mailbox_capacity == 0 {
+        return Err(ConfigError::new(
+            path,
+            "cache.mailbox_capacity",
+            "must be at least 1",
+        ));
+    }
+    let redis = match c.redis.url.trim() {
+        "" => None,
+        url => {
+            athena_actors::cache::valid_redis_url(url)
+                .then_some(())
+                .ok_or_else(|| {
+                    ConfigError::new(path, "cache.redis.url", "not a redis:// or rediss:// URL")
+                })?;
+            if c.redis.prefix.is_empty() {
+                return Err(ConfigError::new(
+                    path,
+                    "cache.redis.prefix",
+                    "must not be empty",
+                ));
+            }
+            if c.redis.timeout_ms == 0 {
+                return Err(ConfigError::new(
+                    path,
+                    "cache.redis.timeout_ms",
+                    "must be at least 1",
+                ));
+            }
+            Some(RedisSpec {
+                url: url.to_string(),
+                prefix: c.redis.prefix.clone(),
+                timeout: Duration::from_millis(c.redis.timeout_ms),
+            })
+        }
+    };
+    Ok(CacheSpec {
+        enabled: c.enabled,
+        max_bytes: c.max_bytes,
+        ttl: Duration::from_secs(c.ttl_secs),
+        clients: c
+            .clients
+            .iter()
+            .map(|(name, cc)| {
+                let ttl = ClientTtl {
+                    ttl: cc.ttl_secs.map(Duration::from_secs),
+                    tables: cc
+                        .tables
+                        .iter()
+                        .map(|(t, secs)| (t.clone(), Duration::from_secs(*secs)))
+                        .collect(),
+                };
+                (name.clone(), ttl)
+            })
+            .collect(),
+        redis,
+        mailbox_capacity: c.mailbox_capacity,
+    })
 }
 
 /// A validated token bucket from a `rate_limit` section at `key`.

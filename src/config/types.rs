@@ -21,6 +21,66 @@ pub struct FileConfig {
     pub stats: StatsConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub cache: CacheConfig,
+}
+
+/// Cached fetch responses: in this process, and in Redis when `redis.url` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    pub enabled: bool,
+    /// Bound of the in-process cache, counting response bytes.
+    pub max_bytes: u64,
+    /// Default time to live of an entry; 0 caches nothing unless a client or table says so.
+    pub ttl_secs: u64,
+    /// Invalidations and Redis write-throughs queued for the cache actor.
+    pub mailbox_capacity: usize,
+    /// Per client: `ttl_secs`, and `tables` (name or schema.name → seconds; 0 = never cached).
+    pub clients: BTreeMap<String, CacheClientConfig>,
+    pub redis: RedisConfig,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: true,
+            max_bytes: 64 * 1024 * 1024,
+            ttl_secs: 30,
+            mailbox_capacity: 4096,
+            clients: BTreeMap::new(),
+            redis: RedisConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheClientConfig {
+    pub ttl_secs: Option<u64>,
+    pub tables: BTreeMap<String, u64>,
+}
+
+/// Redis shared by the instances: entries written through, invalidations over pub/sub.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// `redis://host:port/db`; empty: no Redis.
+    pub url: String,
+    /// Prefix of keys and of the invalidation channel; instances that share it share entries.
+    pub prefix: String,
+    /// The longest a request waits on Redis before going on without it.
+    pub timeout_ms: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: String::new(),
+            prefix: "athena".into(),
+            timeout_ms: 250,
+        }
+    }
 }
 
 /// API keys on the gateway routes.

@@ -7,7 +7,7 @@ use athena_actors::ops::{OpError, OpOutput, Operation};
 use athena_actors::registry::{ClientHandle, Lifecycle};
 
 use super::error::{ApiError, Code};
-use super::{body, keys, respond, stats, AppState};
+use super::{body, cache, keys, respond, stats, AppState};
 use crate::dialect::{self, Kind};
 
 /// The client named by `X-Athena-Client` (or `fallback`), ready to take requests.
@@ -84,6 +84,16 @@ fn strip_nulls(req: &HttpRequest) -> bool {
         .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
 }
 
+fn verb(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Fetch => "Fetched",
+        Kind::Insert => "Inserted",
+        Kind::Update => "Updated",
+        Kind::Delete => "Deleted",
+        Kind::Sql => "Returned",
+    }
+}
+
 async fn run(
     kind: Kind,
     req: HttpRequest,
@@ -97,16 +107,41 @@ async fn run(
     stats::note_table(&req, &body);
     let op = dialect::operation(kind, &body, &state.dialect())?;
     keys::authorize(&req, &caller, &keys::required(&op))?;
-    let out = execute(&handle, op).await?;
-    stats::note_rows(&req, out.row_count);
-    let verb = match kind {
-        Kind::Fetch => "Fetched",
-        Kind::Insert => "Inserted",
-        Kind::Update => "Updated",
-        Kind::Delete => "Deleted",
-        Kind::Sql => "Returned",
+    let strip = strip_nulls(&req);
+    let written = match &op {
+        Operation::Fetch(fetch) => {
+            let fetch = fetch.clone();
+            let shape = if strip { "strip-nulls" } else { "" };
+            return cache::fetch(
+                &req,
+                &state,
+                &handle.name,
+                &caller,
+                &fetch,
+                shape,
+                || async {
+                    let out = execute(&handle, op).await?;
+                    stats::note_rows(&req, out.row_count);
+                    Ok((
+                        respond::rows_body(verb(kind), &out, strip, &[])?,
+                        out.row_count,
+                    ))
+                },
+            )
+            .await;
+        }
+        Operation::Insert(i) => Some(i.table.clone()),
+        Operation::Update(u) => Some(u.table.clone()),
+        Operation::Delete(d) => Some(d.table.clone()),
+        _ => None,
     };
-    respond::rows(verb, &out, strip_nulls(&req), &[])
+    let res = execute(&handle, op).await;
+    if let Some(table) = written {
+        cache::written(&state, &handle.name, &table).await;
+    }
+    let out = res?;
+    stats::note_rows(&req, out.row_count);
+    respond::rows(verb(kind), &out, strip, &[])
 }
 
 pub async fn fetch(

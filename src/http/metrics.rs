@@ -60,7 +60,80 @@ pub async fn metrics(
     requests.render(&mut out);
     clients(&state, &mut out);
     pipeline(&state, &mut out);
+    cache(&state, &mut out);
     Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(out))
+}
+
+fn cache(state: &AppState, out: &mut String) {
+    let cache = &state.actors.cache;
+    let c = &cache.shared.counters;
+    let get = |a: &std::sync::atomic::AtomicU64| StatsCounters::get(a) as f64;
+    family(
+        out,
+        "athena_cache_lookups_total",
+        "counter",
+        "Fetches by cache outcome: hit (here or in Redis), miss, or bypass (Cache-Control or a zero time to live).",
+    );
+    for (outcome, source, n) in [
+        ("hit", "local", get(&c.hits_local)),
+        ("hit", "redis", get(&c.hits_redis)),
+        ("miss", "", get(&c.misses)),
+        ("bypass", "", get(&c.bypasses)),
+    ] {
+        let mut labels = vec![("outcome", outcome)];
+        if !source.is_empty() {
+            labels.push(("source", source));
+        }
+        sample(out, "athena_cache_lookups_total", &labels, n);
+    }
+    family(
+        out,
+        "athena_cache_invalidations_total",
+        "counter",
+        "Tables invalidated by writes, here and announced by other instances.",
+    );
+    sample(
+        out,
+        "athena_cache_invalidations_total",
+        &[],
+        get(&c.invalidations),
+    );
+    family(
+        out,
+        "athena_cache_redis_errors_total",
+        "counter",
+        "Redis commands that failed or timed out.",
+    );
+    sample(
+        out,
+        "athena_cache_redis_errors_total",
+        &[],
+        get(&c.redis_errors),
+    );
+    let status = cache.status();
+    family(
+        out,
+        "athena_cache_entries",
+        "gauge",
+        "Entries in the local cache.",
+    );
+    sample(out, "athena_cache_entries", &[], status.entries as f64);
+    family(
+        out,
+        "athena_cache_bytes",
+        "gauge",
+        "Weighted size of the local cache, in bytes.",
+    );
+    sample(out, "athena_cache_bytes", &[], status.bytes as f64);
+    if let Some(up) = status.redis_up {
+        family(
+            out,
+            "athena_cache_redis_up",
+            "gauge",
+            "1 while Redis is reachable.",
+        );
+        sample(out, "athena_cache_redis_up", &[], f64::from(u8::from(up)));
+    }
 }
 
 fn clients(state: &AppState, out: &mut String) {

@@ -5,6 +5,7 @@
 mod api_keys;
 pub mod auth;
 pub mod body;
+mod cache;
 mod clients;
 pub mod error;
 mod gateway;

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, Code};
 use super::gateway::{client, execute};
-use super::{body, keys, respond, stats, AppState};
+use super::{body, cache, keys, respond, stats, AppState};
 use crate::dialect;
 use athena_actors::keys::Required;
 use athena_actors::registry::ClientHandle;
@@ -48,7 +48,10 @@ pub async fn gateway_query(
     require_query_right(&req, &state, &handle)?;
     let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let sql = dialect::sql(&body)?;
-    let out = execute(&handle, Operation::Sql(sql)).await?;
+    let text = sql.query.clone();
+    let res = execute(&handle, Operation::Sql(sql)).await;
+    cache::sql_ran(&state, &handle.name, &text).await;
+    let out = res?;
     stats::note_rows(&req, out.rows_affected.unwrap_or(out.row_count));
     respond::rows(
         "Returned",
@@ -104,7 +107,10 @@ pub async fn query_sql(
     require_query_right(&req, &state, &handle)?;
     let sql = dialect::sql(&body)?;
     let started = Instant::now();
-    let out = execute(&handle, Operation::Sql(sql)).await?;
+    let text = sql.query.clone();
+    let res = execute(&handle, Operation::Sql(sql)).await;
+    cache::sql_ran(&state, &handle.name, &text).await;
+    let out = res?;
     stats::note_rows(&req, out.rows_affected.unwrap_or(out.row_count));
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     respond::rows(

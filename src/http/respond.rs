@@ -42,6 +42,16 @@ pub fn rows(
     strip: bool,
     extra: &[(&str, Value)],
 ) -> Result<HttpResponse, ApiError> {
+    Ok(json(rows_body(verb, out, strip, extra)?))
+}
+
+/// The body of [`rows`].
+pub fn rows_body(
+    verb: &str,
+    out: &OpOutput,
+    strip: bool,
+    extra: &[(&str, Value)],
+) -> Result<String, ApiError> {
     let rows = if strip {
         strip_nulls(&out.rows_json)?
     } else {
@@ -63,7 +73,7 @@ pub fn rows(
         body.push_str(&format!(",{}:{}", Value::String((*k).into()), v));
     }
     body.push_str("}}");
-    Ok(json(body))
+    Ok(body)
 }
 
 /// An envelope around arbitrary data.

@@ -119,8 +119,9 @@ impl Drop for TestDb {
 /// Config text for a server whose `default` client is `uri`; `extra` is appended under the
 /// client (indented lines) or, when it starts without indentation, at the top level.
 /// Unless `top_extra` configures it, the logging database is the test's own database and is not
-/// migrated at start (so the registry finds no catalog there and serves config clients only), and
-/// API keys are not enforced (tests/api_keys.rs covers enforcement).
+/// migrated at start (so the registry finds no catalog there and serves config clients only), API
+/// keys are not enforced (tests/api_keys.rs covers enforcement) and fetches are not cached
+/// (tests/cache.rs covers the cache).
 pub fn config_yaml(uri: &str, client_extra: &str, top_extra: &str) -> String {
     let logging = if top_extra.contains("logging:") {
         String::new()
@@ -132,8 +133,13 @@ pub fn config_yaml(uri: &str, client_extra: &str, top_extra: &str) -> String {
     } else {
         "api_keys:\n  enforce: false\n"
     };
+    let cache = if top_extra.contains("cache:") {
+        ""
+    } else {
+        "cache:\n  enabled: false\n"
+    };
     format!(
-        "server:\n  host: 127.0.0.1\n  port: 0\n  workers: 2\n{top_extra}\n{logging}{keys}clients:\n  default:\n    uri: {uri}\n    probe_interval_ms: 200\n{client_extra}\n"
+        "server:\n  host: 127.0.0.1\n  port: 0\n  workers: 2\n{top_extra}\n{logging}{keys}{cache}clients:\n  default:\n    uri: {uri}\n    probe_interval_ms: 200\n{client_extra}\n"
     )
 }
 
