@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::error::ApiError;
 use super::keys::Caller;
-use super::{respond, stats, AppState};
+use super::{stats, AppState};
 
 pub const HEADER: HeaderName = HeaderName::from_static("x-athena-cache");
 
@@ -39,15 +39,42 @@ pub fn scope(caller: &Caller) -> String {
     }
 }
 
-fn with_header(mut resp: HttpResponse, outcome: &'static str) -> HttpResponse {
+/// How a cacheable request was answered, for `X-Athena-Cache`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Hit,
+    Miss,
+    Bypass,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Hit => "hit",
+            Outcome::Miss => "miss",
+            Outcome::Bypass => "bypass",
+        }
+    }
+}
+
+/// Adds `X-Athena-Cache` to a response.
+pub fn with_header(mut resp: HttpResponse, outcome: Outcome) -> HttpResponse {
     resp.headers_mut()
-        .insert(HEADER, HeaderValue::from_static(outcome));
+        .insert(HEADER, HeaderValue::from_static(outcome.as_str()));
     resp
 }
 
-/// Serves a fetch from the cache, or runs it with `run` (which returns the response body and its
-/// row count) and caches the result. `request` is the normalised request with everything the
-/// body depends on.
+/// A JSON response with `X-Athena-Cache`.
+pub fn json(body: Bytes, outcome: Outcome) -> HttpResponse {
+    let resp = HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body);
+    with_header(resp, outcome)
+}
+
+/// Answers a fetch from the cache, or runs it with `run` (which renders the response body) and
+/// caches what it rendered. `shape` is everything besides the [`Fetch`] that the body depends on
+/// (the surface, transforms, post-processing). The caller builds the response from the answer.
 pub async fn fetch<F, Fut>(
     req: &HttpRequest,
     state: &AppState,
@@ -56,18 +83,17 @@ pub async fn fetch<F, Fut>(
     fetch: &Fetch,
     shape: &str,
     run: F,
-) -> Result<HttpResponse, ApiError>
+) -> Result<(Outcome, Cached), ApiError>
 where
     F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<(String, u64), ApiError>>,
+    Fut: std::future::Future<Output = Result<Cached, ApiError>>,
 {
     let cache = &state.actors.cache;
     let table = TableKey::new(client, &fetch.table);
     let ttl = cache.ttl(&table);
     if ttl.is_zero() || bypass_requested(req) {
         cache.bypassed();
-        let (body, _) = run().await?;
-        return Ok(with_header(respond::json(body), "bypass"));
+        return Ok((Outcome::Bypass, run().await?));
     }
     let request = format!("{fetch:?}");
     let key = CacheKey::new(table, ttl, &[&scope(caller), &request, shape]);
@@ -75,25 +101,12 @@ where
         Lookup::Hit(hit) => {
             stats::facts(req).cached = true;
             stats::note_rows(req, hit.rows);
-            let resp = HttpResponse::Ok()
-                .content_type("application/json")
-                .body(hit.body);
-            Ok(with_header(resp, "hit"))
+            Ok((Outcome::Hit, hit))
         }
         Lookup::Miss(ticket) => {
-            let (body, rows) = run().await?;
-            let body = Bytes::from(body);
-            cache.fill(
-                ticket,
-                Cached {
-                    body: body.clone(),
-                    rows,
-                },
-            );
-            let resp = HttpResponse::Ok()
-                .content_type("application/json")
-                .body(body);
-            Ok(with_header(resp, "miss"))
+            let answer = run().await?;
+            cache.fill(ticket, answer.clone());
+            Ok((Outcome::Miss, answer))
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use athena_actors::cache::Cached;
 use athena_actors::ops::{OpError, OpOutput, Operation};
 use athena_actors::registry::{ClientHandle, Lifecycle};
 
@@ -112,23 +113,18 @@ async fn run(
         Operation::Fetch(fetch) => {
             let fetch = fetch.clone();
             let shape = if strip { "strip-nulls" } else { "" };
-            return cache::fetch(
-                &req,
-                &state,
-                &handle.name,
-                &caller,
-                &fetch,
-                shape,
-                || async {
-                    let out = execute(&handle, op).await?;
-                    stats::note_rows(&req, out.row_count);
-                    Ok((
-                        respond::rows_body(verb(kind), &out, strip, &[])?,
-                        out.row_count,
-                    ))
-                },
-            )
-            .await;
+            let render = || async {
+                let out = execute(&handle, op).await?;
+                stats::note_rows(&req, out.row_count);
+                Ok(Cached {
+                    body: respond::rows_body(verb(kind), &out, strip, &[])?.into(),
+                    rows: out.row_count,
+                    total: out.total,
+                })
+            };
+            let (outcome, answer) =
+                cache::fetch(&req, &state, &handle.name, &caller, &fetch, shape, render).await?;
+            return Ok(cache::json(answer.body, outcome));
         }
         Operation::Insert(i) => Some(i.table.clone()),
         Operation::Update(u) => Some(u.table.clone()),

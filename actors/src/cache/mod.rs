@@ -196,11 +196,13 @@ impl CacheKey {
     }
 }
 
-/// A cached response: the body as served and the number of rows in it.
+/// A cached response: the body as served, the number of rows in it and, when the request asked
+/// for it, the total number of matching rows (which some surfaces send in a header).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cached {
     pub body: Bytes,
     pub rows: u64,
+    pub total: Option<i64>,
 }
 
 /// What a lookup found.
@@ -538,12 +540,14 @@ fn word(v: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_be_bytes(v.get(at..at + 8)?.try_into().ok()?))
 }
 
-/// A Redis entry: the generations it was written at, the row count, then the body.
+/// A Redis entry: the generations it was written at, the row count, the total (-1: none), then
+/// the body.
 fn encode(gens: Gens, c: &Cached) -> Vec<u8> {
-    let mut v = Vec::with_capacity(24 + c.body.len());
+    let mut v = Vec::with_capacity(32 + c.body.len());
     v.extend_from_slice(&gens.table.to_be_bytes());
     v.extend_from_slice(&gens.all.to_be_bytes());
     v.extend_from_slice(&c.rows.to_be_bytes());
+    v.extend_from_slice(&c.total.unwrap_or(-1).to_be_bytes());
     v.extend_from_slice(&c.body);
     v
 }
@@ -555,9 +559,11 @@ fn decode(v: &[u8], current: Gens) -> Option<Cached> {
         all: word(v, 8)?,
     };
     let rows = word(v, 16)?;
+    let total = word(v, 24)? as i64;
     (written == current).then(|| Cached {
-        body: Bytes::copy_from_slice(&v[24..]),
+        body: Bytes::copy_from_slice(&v[32..]),
         rows,
+        total: (total >= 0).then_some(total),
     })
 }
 

@@ -17,6 +17,7 @@ fn cached(body: &str) -> Cached {
     Cached {
         body: Bytes::copy_from_slice(body.as_bytes()),
         rows: 1,
+        total: None,
     }
 }
 
@@ -82,11 +83,16 @@ fn keys_differ_by_every_part_and_by_where_parts_end() {
 fn redis_entries_count_only_at_the_generation_they_were_written_at() {
     let c = cached("{\"rows\":[]}");
     let at = Gens { table: 7, all: 2 };
+    let counted = Cached {
+        total: Some(42),
+        ..c.clone()
+    };
+    assert_eq!(decode(&encode(at, &counted), at), Some(counted));
     let v = encode(at, &c);
     assert_eq!(decode(&v, at), Some(c));
     assert_eq!(decode(&v, Gens { table: 8, all: 2 }), None);
     assert_eq!(decode(&v, Gens { table: 7, all: 3 }), None);
-    assert_eq!(decode(&v[..20], at), None, "truncated");
+    assert_eq!(decode(&v[..28], at), None, "truncated");
 }
 
 #[test]
