@@ -335,12 +335,13 @@ peak_memory_mib() {
 # --------------------------------------------------------------------------
 # 5. scenarios
 # --------------------------------------------------------------------------
-SCENARIOS=(fetch_user fetch_pk insert query health)
+SCENARIOS=(fetch_user fetch_pk insert query health fetch_cached)
 
 scenario_label() {
     case "$1" in
         fetch_user) echo "(a) fetch 10 rows by user_id" ;;
         fetch_pk) echo "(b) fetch 1 row by id" ;;
+        fetch_cached) echo "(f) fetch 1 row by id, cached" ;;
         insert) echo "(c) insert 1 row" ;;
         query) echo "(d) raw SQL by id" ;;
         health) echo "(e) GET /health vs SELECT 1" ;;
@@ -354,6 +355,7 @@ example_request() {
     case "$1" in
         fetch_user) printf 'POST\t/gateway/fetch\t{"table_name":"events","conditions":[{"eq_column":"user_id","eq_value":%d}],"limit":10}\n' "$uid" ;;
         fetch_pk) printf 'POST\t/gateway/fetch\t{"table_name":"events","conditions":[{"eq_column":"id","eq_value":%d}],"limit":1}\n' "$id" ;;
+        fetch_cached) printf 'POST\t/gateway/fetch\t{"table_name":"events","conditions":[{"eq_column":"id","eq_value":%d}],"limit":1}\n' "$((1 + id % 100))" ;;
         insert) printf 'PUT\t/gateway/insert\t{"table_name":"events","insert_body":{"user_id":%d,"kind":"bench","value":1.5}}\n' "$uid" ;;
         query) printf 'POST\t/gateway/query\t{"query":"SELECT * FROM events WHERE id = $1","params":[%d]}\n' "$id" ;;
         health) printf 'GET\t/health\t\n' ;;
@@ -380,7 +382,7 @@ check_scenario() {
     local want="" got
     case "$s" in
         fetch_user) want=10 ;;
-        fetch_pk | query | insert) want=1 ;;
+        fetch_pk | fetch_cached | query | insert) want=1 ;;
     esac
     if [ -n "$want" ]; then
         got="$(grep -o '"user_id"' "$OUT/check_$s.body" | wc -l || true)"
@@ -483,6 +485,16 @@ row_values() {
     printf '\n'
 }
 
+# (f) against (b): the same request answered from the cache and from the database.
+cache_speedup() {
+    if [ -n "${GW_RPS[fetch_cached]:-}" ] && [ -n "${GW_RPS[fetch_pk]:-}" ] && [ "${GW_RPS[fetch_pk]}" != 0 ]; then
+        awk -v c="${GW_RPS[fetch_cached]}" -v u="${GW_RPS[fetch_pk]}" \
+            'BEGIN { printf "cache: a hit (f) serves %.1fx the uncached rate (b)\n", c / u }'
+    else
+        echo "cache: n/a"
+    fi
+}
+
 print_report() {
     local peak="$1" s
     local fmt='%-30s %13s %14s %14s %11s %14s %14s %7s  %s\n'
@@ -499,6 +511,7 @@ print_report() {
         printf "$fmt" "${vals[@]}"
     done
     echo
+    echo "$(cache_speedup)"
     echo "gateway peak memory (VmHWM): ${peak} MiB"
     echo "connections: $CONNECTIONS, threads: $THREADS, duration: ${DURATION}s per measurement, gateway pool: $POOL"
 
@@ -518,6 +531,8 @@ print_report() {
         for s in "${SCENARIOS[@]}"; do
             row_values "$s" | sed 's/\t$//; s/|/\\|/g; s/\t/ | /g; s/^/| /; s/$/ |/'
         done
+        echo
+        cache_speedup
         echo
         echo "Gateway peak memory (VmHWM): ${peak} MiB"
         echo

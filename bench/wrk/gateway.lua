@@ -1,8 +1,11 @@
 -- wrk driver for the Athena gateway benchmark.
 --
 -- Usage: wrk ... http://127.0.0.1:PORT -s gateway.lua -- <scenario>
---   scenario: fetch_user | fetch_pk | insert | query | health
--- Every request carries the API key read from ATHENA_BENCH_KEY.
+--   scenario: fetch_user | fetch_pk | insert | query | health | fetch_cached
+-- Every request carries the API key read from ATHENA_BENCH_KEY. The fetch scenarios that measure
+-- the database path send `Cache-Control: no-cache`, so the gateway's cache stays out of them;
+-- fetch_cached sends the same requests over 100 ids without it, so they are answered from the
+-- cache after the first of each.
 --
 -- Every request gets a fresh random user_id / id. Responses whose status is
 -- not 200 are counted per thread and reported by done(), together with the
@@ -26,6 +29,7 @@ end
 -- per-thread state (each thread has its own Lua state)
 local scenario
 local base_headers
+local uncached_headers
 
 local function fail(msg)
    io.stderr:write("gateway.lua: " .. msg .. "\n")
@@ -51,8 +55,12 @@ function init(args)
       fail("ATHENA_BENCH_KEY is not set")
    end
    base_headers["Authorization"] = "Bearer " .. key
+   uncached_headers = {}
+   for k, v in pairs(base_headers) do uncached_headers[k] = v end
+   uncached_headers["Cache-Control"] = "no-cache"
 
-   local known = { fetch_user = true, fetch_pk = true, insert = true, query = true, health = true }
+   local known = { fetch_user = true, fetch_pk = true, insert = true, query = true, health = true,
+                   fetch_cached = true }
    if not known[scenario] then
       fail("unknown scenario " .. tostring(scenario))
    end
@@ -69,11 +77,16 @@ local next_request = 0
 local function build()
    if scenario == "fetch_user" then
       local uid = math.random(1, USERS)
-      return wrk.format("POST", "/gateway/fetch", base_headers,
+      return wrk.format("POST", "/gateway/fetch", uncached_headers,
          '{"table_name":"events","conditions":[{"eq_column":"user_id","eq_value":'
          .. uid .. '}],"limit":10}')
    elseif scenario == "fetch_pk" then
       local id = math.random(1, ROWS)
+      return wrk.format("POST", "/gateway/fetch", uncached_headers,
+         '{"table_name":"events","conditions":[{"eq_column":"id","eq_value":'
+         .. id .. '}],"limit":1}')
+   elseif scenario == "fetch_cached" then
+      local id = math.random(1, 100)
       return wrk.format("POST", "/gateway/fetch", base_headers,
          '{"table_name":"events","conditions":[{"eq_column":"id","eq_value":'
          .. id .. '}],"limit":1}')

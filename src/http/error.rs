@@ -28,6 +28,11 @@ pub enum Code {
     InvalidQuery,
     SyntaxError,
     UnknownDriver,
+    InvalidGroupBy,
+    InvalidTimeGranularity,
+    InvalidAggregationColumn,
+    InvalidAggregationStrategy,
+    InvalidAggregationDedup,
     PayloadTooLarge,
     MissingApiKey,
     InvalidApiKey,
@@ -77,6 +82,11 @@ impl Code {
             Code::InvalidQuery => "invalid_query",
             Code::SyntaxError => "syntax_error",
             Code::UnknownDriver => "unknown_driver",
+            Code::InvalidGroupBy => "invalid_group_by",
+            Code::InvalidTimeGranularity => "invalid_time_granularity",
+            Code::InvalidAggregationColumn => "invalid_aggregation_column",
+            Code::InvalidAggregationStrategy => "invalid_aggregation_strategy",
+            Code::InvalidAggregationDedup => "invalid_aggregation_dedup",
             Code::PayloadTooLarge => "payload_too_large",
             Code::MissingApiKey => "missing_api_key",
             Code::InvalidApiKey => "invalid_api_key",
@@ -123,7 +133,12 @@ impl Code {
             | Code::NoPrimaryKey
             | Code::InvalidQuery
             | Code::SyntaxError
-            | Code::UnknownDriver => StatusCode::BAD_REQUEST,
+            | Code::UnknownDriver
+            | Code::InvalidGroupBy
+            | Code::InvalidTimeGranularity
+            | Code::InvalidAggregationColumn
+            | Code::InvalidAggregationStrategy
+            | Code::InvalidAggregationDedup => StatusCode::BAD_REQUEST,
             Code::MissingApiKey | Code::InvalidApiKey => StatusCode::UNAUTHORIZED,
             Code::Forbidden | Code::ConnectionTargetNotAllowed => StatusCode::FORBIDDEN,
             Code::UnknownClient
@@ -203,6 +218,20 @@ impl ApiError {
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
+    }
+}
+
+impl From<crate::post::PostError> for ApiError {
+    fn from(e: crate::post::PostError) -> Self {
+        let code = match e.code {
+            "invalid_group_by" => Code::InvalidGroupBy,
+            "invalid_time_granularity" => Code::InvalidTimeGranularity,
+            "invalid_aggregation_column" => Code::InvalidAggregationColumn,
+            "invalid_aggregation_strategy" => Code::InvalidAggregationStrategy,
+            "invalid_aggregation_dedup" => Code::InvalidAggregationDedup,
+            _ => Code::InvalidField,
+        };
+        ApiError::new(code, e.message)
     }
 }
 

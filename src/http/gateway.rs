@@ -4,12 +4,13 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use athena_actors::cache::Cached;
-use athena_actors::ops::{OpError, OpOutput, Operation};
+use athena_actors::ops::{Columns, OpError, OpOutput, Operation};
 use athena_actors::registry::{ClientHandle, Lifecycle};
 
 use super::error::{ApiError, Code};
 use super::{body, cache, keys, respond, stats, AppState};
 use crate::dialect::{self, Kind};
+use crate::post::{self, PostSpec};
 
 /// The client named by `X-Athena-Client` (or `fallback`), ready to take requests.
 pub fn client(
@@ -109,21 +110,38 @@ async fn run(
     let op = dialect::operation(kind, &body, &state.dialect())?;
     keys::authorize(&req, &caller, &keys::required(&op))?;
     let strip = strip_nulls(&req);
+    let post = match kind {
+        Kind::Fetch | Kind::Update => post::parse(
+            &body,
+            state
+                .dialect()
+                .camel_to_snake
+                .then_some(&dialect::to_snake as &dyn Fn(&str) -> String),
+        )?,
+        _ => None,
+    };
+    if let Some(spec) = &post {
+        check_post_columns(&handle, &op, spec).await?;
+    }
+    let render = |out: &OpOutput| match &post {
+        Some(spec) => respond::processed_body(verb(kind), out, strip, spec),
+        None => respond::rows_body(verb(kind), out, strip, &[]),
+    };
     let written = match &op {
         Operation::Fetch(fetch) => {
             let fetch = fetch.clone();
-            let shape = if strip { "strip-nulls" } else { "" };
-            let render = || async {
+            let shape = format!("strip={strip};post={post:?}");
+            let run = || async {
                 let out = execute(&handle, op).await?;
                 stats::note_rows(&req, out.row_count);
                 Ok(Cached {
-                    body: respond::rows_body(verb(kind), &out, strip, &[])?.into(),
+                    body: render(&out)?.into(),
                     rows: out.row_count,
                     total: out.total,
                 })
             };
             let (outcome, answer) =
-                cache::fetch(&req, &state, &handle.name, &caller, &fetch, shape, render).await?;
+                cache::fetch(&req, &state, &handle.name, &caller, &fetch, &shape, run).await?;
             return Ok(cache::json(answer.body, outcome));
         }
         Operation::Insert(i) => Some(i.table.clone()),
@@ -137,7 +155,46 @@ async fn run(
     }
     let out = res?;
     stats::note_rows(&req, out.row_count);
-    respond::rows(verb(kind), &out, strip, &[])
+    Ok(respond::json(render(&out)?))
+}
+
+/// The columns post-processing reads must be returned by the operation and exist in the table,
+/// so a misspelt column is an error even when no row comes back.
+async fn check_post_columns(
+    handle: &ClientHandle,
+    op: &Operation,
+    spec: &PostSpec,
+) -> Result<(), ApiError> {
+    let (table, columns) = match op {
+        Operation::Fetch(f) => (&f.table, &f.columns),
+        Operation::Update(u) => (&u.table, &u.returning),
+        _ => return Ok(()),
+    };
+    let described = execute(handle, Operation::DescribeTable(table.clone())).await?;
+    let known: Vec<serde_json::Value> =
+        serde_json::from_str(&described.rows_json).unwrap_or_default();
+    let exists = |c: &str| known.iter().any(|k| k["column_name"] == c);
+    let returned = |c: &str| match columns {
+        Columns::All => true,
+        Columns::List(list) => list.iter().any(|l| l == c || l == "*"),
+    };
+    for c in spec.columns() {
+        if exists(c) && returned(c) {
+            continue;
+        }
+        let code = if c == spec.group_by {
+            Code::InvalidGroupBy
+        } else {
+            Code::InvalidAggregationColumn
+        };
+        let why = if exists(c) {
+            "is not among the selected columns"
+        } else {
+            "is not a column of the table"
+        };
+        return Err(ApiError::new(code, format!("column {c:?} {why}")));
+    }
+    Ok(())
 }
 
 pub async fn fetch(

@@ -35,6 +35,44 @@ pub fn strip_nulls(rows_json: &str) -> Result<String, ApiError> {
     Ok(rows.to_string())
 }
 
+/// Removes null-valued fields from each object of `rows`.
+fn strip_rows(rows: &mut [Value]) {
+    for row in rows {
+        if let Value::Object(m) = row {
+            m.retain(|_, v| !v.is_null());
+        }
+    }
+}
+
+/// The body of [`rows`] with `data.post_processing`: the rows grouped and aggregated by `spec`.
+/// Groups are computed from the rows as the database returned them; `strip` then drops null
+/// fields from the rows, in `data.rows` and in every group alike.
+pub fn processed_body(
+    verb: &str,
+    out: &OpOutput,
+    strip: bool,
+    spec: &crate::post::PostSpec,
+) -> Result<String, ApiError> {
+    let mut rows: Vec<Value> = serde_json::from_str(&out.rows_json)
+        .map_err(|e| ApiError::new(Code::Internal, format!("rows were not JSON: {e}")))?;
+    let mut post = crate::post::apply(spec, &rows)?;
+    if strip {
+        strip_rows(&mut rows);
+        if let Some(groups) = post.get_mut("grouped").and_then(Value::as_array_mut) {
+            for g in groups {
+                if let Some(Value::Array(rows)) = g.get_mut("rows") {
+                    strip_rows(rows);
+                }
+            }
+        }
+    }
+    let shaped = OpOutput {
+        rows_json: Value::Array(rows).to_string(),
+        ..out.clone()
+    };
+    rows_body(verb, &shaped, false, &[("post_processing", post)])
+}
+
 /// `{"status":"success","message":"<verb> N rows","data":{"rows":[…],"count":N?,…extra}}`.
 pub fn rows(
     verb: &str,
