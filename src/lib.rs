@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod dialect;
 pub mod http;
+pub mod pipelines;
 pub mod post;
 
 use std::net::SocketAddr;

@@ -56,25 +56,6 @@ async fn fetch_as(
     keyed(srv, key, client, "/gateway/fetch", fetch(table)).await
 }
 
-/// Creates a key once the logging database is migrated and the config clients are recorded in
-/// the catalog; returns (key, record).
-async fn create_key(srv: &TestServer, body: Value) -> (String, Value) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (s, v) = admin(srv, Method::POST, "/admin/api-keys", Some(body.clone())).await;
-        if s == StatusCode::CREATED {
-            let key = v["data"]["api_key"].as_str().unwrap().to_string();
-            return (key, v["data"]["record"].clone());
-        }
-        let starting = s == StatusCode::SERVICE_UNAVAILABLE || v["code"] == "unknown_client";
-        assert!(
-            starting && Instant::now() < deadline,
-            "key creation failed: {s} {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[track_caller]
 fn ok(res: &(StatusCode, Value)) {
     assert_eq!(res.0, StatusCode::OK, "{}", res.1);

@@ -1,8 +1,9 @@
-//! The command line: `athena_rs server | provision | keys | version | diag`, one file per
-//! subcommand.
+//! The command line: `athena_rs server | provision | keys | pipeline | version | diag`, one file
+//! per subcommand.
 
 mod diag;
 mod keys;
+mod pipeline;
 mod provision;
 
 use std::path::PathBuf;
@@ -60,6 +61,11 @@ pub enum Command {
         #[command(subcommand)]
         command: keys::KeysCommand,
     },
+    /// Run a pipeline (source → transform → sink) on a running server and print its report.
+    ///
+    /// Example: athena_rs pipeline --pipeline example_copy --client default --dry-run
+    /// Example: athena_rs pipeline --client default --payload-json '{"source": {"table_name": "events"}, "sink": {"table_name": "events_archive"}}'
+    Pipeline(pipeline::PipelineArgs),
     /// Print the version.
     Version,
     /// Print the machine, the config in use and whether each client's database answers.
@@ -102,6 +108,7 @@ pub fn main() -> ExitCode {
             provision::run(cli.config, target)
         }
         Command::Keys { command } => keys::run(cli.config, command),
+        Command::Pipeline(args) => pipeline::run(cli.config, args),
         Command::Server { host, port } => serve(cli.config, host, port),
     };
     match result {

@@ -16,8 +16,8 @@ use athena_actors::stats::StatsSpec;
 pub use search::{candidates, locate};
 pub use types::{
     ApiKeysConfig, CacheClientConfig, CacheConfig, ClientConfig, FileConfig, GatewayConfig,
-    LoggingConfig, MetricsConfig, PoolConfig, RateLimitConfig, RedisConfig, ServerConfig,
-    StatsConfig,
+    LoggingConfig, MetricsConfig, PipelinesConfig, PoolConfig, RateLimitConfig, RedisConfig,
+    ServerConfig, StatsConfig,
 };
 
 /// A configuration problem, naming where it is.
@@ -65,6 +65,9 @@ pub struct Settings {
     pub metrics_public: bool,
     /// Cached fetch responses.
     pub cache: CacheSpec,
+    /// The named pipelines, read at start.
+    pub pipelines: crate::pipelines::Registry,
+    pub pipelines_path: PathBuf,
 }
 
 impl Settings {
@@ -256,6 +259,9 @@ impl Settings {
             metrics_public: file.metrics.public,
             stats_enabled: file.stats.enabled,
             cache: cache_spec(&file.cache, path)?,
+            pipelines: crate::pipelines::Registry::load(Path::new(&file.pipelines.path))
+                .map_err(|e| ConfigError::new(path, "pipelines.path", e))?,
+            pipelines_path: PathBuf::from(&file.pipelines.path),
         })
     }
 }

@@ -23,6 +23,24 @@ pub struct FileConfig {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub cache: CacheConfig,
+    #[serde(default)]
+    pub pipelines: PipelinesConfig,
+}
+
+/// Named pipeline definitions for `POST /pipelines` and `athena_rs pipeline`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelinesConfig {
+    /// The definitions file, relative to the working directory; a missing file defines none.
+    pub path: String,
+}
+
+impl Default for PipelinesConfig {
+    fn default() -> Self {
+        PipelinesConfig {
+            path: "config/pipelines.yaml".into(),
+        }
+    }
 }
 
 /// Cached fetch responses: in this process, and in Redis when `redis.url` is set.

@@ -39,6 +39,7 @@ pub enum Code {
     Forbidden,
     UnknownApiKey,
     UnknownRight,
+    UnknownPipeline,
     ConnectionTargetNotAllowed,
     NotFound,
     MethodNotAllowed,
@@ -93,6 +94,7 @@ impl Code {
             Code::Forbidden => "forbidden",
             Code::UnknownApiKey => "unknown_api_key",
             Code::UnknownRight => "unknown_right",
+            Code::UnknownPipeline => "unknown_pipeline",
             Code::ConnectionTargetNotAllowed => "connection_target_not_allowed",
             Code::NotFound => "not_found",
             Code::MethodNotAllowed => "method_not_allowed",
@@ -145,6 +147,7 @@ impl Code {
             | Code::UnknownTable
             | Code::UnknownApiKey
             | Code::UnknownRight
+            | Code::UnknownPipeline
             | Code::NotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::UniqueViolation | Code::SerializationFailure => StatusCode::CONFLICT,

@@ -35,6 +35,15 @@ pub fn client(
             )
             .hint("name the database client, e.g. X-Athena-Client: default")
         })?;
+    named(req, state, name)
+}
+
+/// The client `name`, ready to take requests.
+pub fn named(
+    req: &HttpRequest,
+    state: &AppState,
+    name: &str,
+) -> Result<Arc<ClientHandle>, ApiError> {
     let snapshot = state.actors.snapshot.load();
     if !snapshot.loaded {
         return Err(ApiError::new(

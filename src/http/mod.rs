@@ -12,6 +12,7 @@ mod gateway;
 mod health;
 pub mod keys;
 mod metrics;
+mod pipelines;
 mod provision;
 mod query;
 mod respond;
@@ -112,6 +113,7 @@ pub fn routes() -> RouteTable {
     t.add(Method::POST, "/gateway/delete", gateway::delete);
     t.add(Method::POST, "/gateway/query", query::gateway_query);
     t.add(Method::POST, "/query/sql", query::query_sql);
+    t.add(Method::POST, "/pipelines", pipelines::run);
     t.add(Method::GET, "/schema/clients", schema::clients);
     t.add(Method::GET, "/schema/tables", schema::tables);
     t.add(Method::GET, "/schema/columns", schema::columns);

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use athena_rs::config::Settings;
 use reqwest::{Method, StatusCode};
@@ -301,6 +301,25 @@ pub async fn admin(
         req = req.json(&b);
     }
     read(req.send().await.expect("request sent")).await
+}
+
+/// Creates a key once the logging database is migrated and the config clients are recorded in
+/// the catalog; returns (key, record).
+pub async fn create_key(srv: &TestServer, body: Value) -> (String, Value) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (s, v) = admin(srv, Method::POST, "/admin/api-keys", Some(body.clone())).await;
+        if s == StatusCode::CREATED {
+            let key = v["data"]["api_key"].as_str().unwrap().to_string();
+            return (key, v["data"]["record"].clone());
+        }
+        let starting = s == StatusCode::SERVICE_UNAVAILABLE || v["code"] == "unknown_client";
+        assert!(
+            starting && Instant::now() < deadline,
+            "key creation failed: {s} {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 pub async fn read(r: reqwest::Response) -> (StatusCode, Value) {

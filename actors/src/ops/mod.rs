@@ -5,6 +5,7 @@
 //! Nothing here touches a database and nothing here builds SQL.
 
 mod error;
+pub mod eval;
 pub mod filter;
 pub mod postgrest;
 

@@ -44,8 +44,8 @@ impl PoolHandle {
         Ok(guard)
     }
 
-    /// Runs one operation.
-    pub async fn execute(&self, op: Operation) -> Result<OpOutput, OpError> {
+    /// Refuses work while the database is known to be down or the client is over its rate.
+    pub(super) fn admit(&self) -> Result<(), OpError> {
         if self.shared.status.state() == HealthState::Offline {
             let cause = self.shared.status.last_error();
             return Err(OpError::Unavailable(cause.map_or_else(
@@ -58,6 +58,12 @@ impl PoolHandle {
                 .try_take(Instant::now())
                 .map_err(|retry_after| OpError::RateLimited { retry_after })?;
         }
+        Ok(())
+    }
+
+    /// Runs one operation.
+    pub async fn execute(&self, op: Operation) -> Result<OpOutput, OpError> {
+        self.admit()?;
         let _inflight = self.enter()?;
         let pool = Pool::clone(self.shared.pools.load().local());
         let res = match op {
@@ -84,7 +90,7 @@ impl PoolHandle {
     /// The table description and the statement for a table operation. A column the cached
     /// description lacks may have been added since it was read: the description is read again
     /// (at most once a second per table) before the column is called unknown.
-    async fn planned(
+    pub(super) async fn planned(
         &self,
         op: &Operation,
     ) -> Result<(Arc<TableInfo>, Option<postgres::Plan>), OpError> {

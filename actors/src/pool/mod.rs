@@ -26,6 +26,7 @@ pub mod params;
 pub mod postgres;
 pub mod rate;
 pub mod schema;
+mod session;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -38,6 +39,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 pub use handle::PoolHandle;
 pub use health::{Health, HealthState};
 pub use rate::{RateLimit, TokenBucket};
+pub use session::{RowPages, Transaction};
 
 use crate::ops::TableRef;
 use messages::TableReply;

@@ -110,7 +110,7 @@ fn is_stale_plan(e: &tokio_postgres::Error) -> bool {
         .is_some_and(|db| db.code().code() == "0A000" && db.message().contains("cached plan"))
 }
 
-async fn connection(pool: &Pool) -> Result<Object, OpError> {
+pub(super) async fn connection(pool: &Pool) -> Result<Object, OpError> {
     let client = pool.get().await.map_err(map_pool_error)?;
     if client.statement_cache.size() > STATEMENT_CACHE_MAX {
         client.statement_cache.clear();
@@ -138,12 +138,17 @@ impl<'a> tokio_postgres::types::FromSql<'a> for JsonText<'a> {
 /// Runs a plan and collects its rows as one JSON array.
 pub async fn run_plan(pool: Pool, plan: Plan) -> Result<OpOutput, OpError> {
     let client = connection(&pool).await?;
+    run_plan_on(&client, plan).await
+}
+
+/// Runs a plan on a connection the caller holds (a transaction's).
+pub async fn run_plan_on(client: &Object, plan: Plan) -> Result<OpOutput, OpError> {
     let params: Vec<&(dyn ToSql + Sync)> = plan.params.iter().map(|p| p as _).collect();
-    let rows = match query_cached(&client, &plan.sql, &params).await {
+    let rows = match query_cached(client, &plan.sql, &params).await {
         Err(e) if is_stale_plan(&e) => {
             // The table changed under a cached statement: forget the plan and try once more.
             client.statement_cache.clear();
-            query_cached(&client, &plan.sql, &params).await
+            query_cached(client, &plan.sql, &params).await
         }
         other => other,
     }
