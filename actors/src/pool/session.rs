@@ -17,13 +17,23 @@ use super::postgres::Shape;
 use super::PoolHandle;
 use crate::ops::{Fetch, OpError, OpOutput, Operation};
 
-/// The rows of a fetch, a page at a time.
+/// The rows of a fetch, a page at a time. The read runs in a read-only transaction of its own
+/// without the client's statement timeout (a long pipeline reads for as long as its sink takes
+/// to write); dropped before the last row, its connection is closed, which cancels the read.
 pub struct RowPages {
-    // The connection the rows arrive on; held until the last page.
-    _client: Object,
+    /// The connection the rows arrive on; held until the last page.
+    client: Option<Object>,
     stream: Pin<Box<tokio_postgres::RowStream>>,
     page: usize,
     done: bool,
+}
+
+impl Drop for RowPages {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            drop(Object::take(client));
+        }
+    }
 }
 
 impl RowPages {
@@ -44,6 +54,11 @@ impl RowPages {
                 Some(Err(e)) => return Err(map_pg_error(e)),
                 None => {
                     self.done = true;
+                    if let Some(client) = &self.client {
+                        client.batch_execute("COMMIT").await.map_err(map_pg_error)?;
+                    }
+                    // Finished cleanly: the connection goes back to the pool.
+                    self.client.take();
                     break;
                 }
             }
@@ -116,20 +131,32 @@ impl PoolHandle {
         }
         let pool = deadpool_postgres::Pool::clone(self.shared.pools.load().local());
         let client = exec::connection(&pool).await?;
-        let stmt = client
-            .prepare_cached(&plan.sql)
-            .await
-            .map_err(map_pg_error)?;
-        let stream = client
-            .query_raw(&stmt, plan.params.iter())
-            .await
-            .map_err(map_pg_error)?;
-        Ok(RowPages {
-            _client: client,
-            stream: Box::pin(stream),
-            page: page.max(1),
-            done: false,
-        })
+        let opened = client
+            .batch_execute("BEGIN READ ONLY; SET LOCAL statement_timeout = 0")
+            .await;
+        if let Err(e) = opened {
+            drop(Object::take(client));
+            return Err(map_pg_error(e));
+        }
+        // From here on the connection is in a transaction: it goes back to the pool only after
+        // the read finishes (see RowPages' Drop).
+        let started = async {
+            let stmt = client.prepare_cached(&plan.sql).await?;
+            client.query_raw(&stmt, plan.params.iter()).await
+        }
+        .await;
+        match started {
+            Ok(stream) => Ok(RowPages {
+                client: Some(client),
+                stream: Box::pin(stream),
+                page: page.max(1),
+                done: false,
+            }),
+            Err(e) => {
+                drop(Object::take(client));
+                Err(map_pg_error(e))
+            }
+        }
     }
 
     /// Opens a transaction on a connection of its own.
