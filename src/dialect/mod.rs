@@ -7,6 +7,7 @@
 
 mod conditions;
 mod order;
+pub mod rest;
 #[cfg(test)]
 mod tests;
 mod write;
