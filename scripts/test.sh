@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine or CI: checks the services the tests use, installs the
-# one tool the tests need beyond the Rust toolchain, then runs every test of the workspace.
+# Python tools the tests need beyond the Rust toolchain, then runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +23,11 @@ command -v redis-server >/dev/null && command -v redis-cli >/dev/null || {
 # The OpenAPI test validates both documents with openapi-spec-validator.
 if ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator
+fi
+# The /rest/v1 tests drive the server with postgrest-py, a real PostgREST client library.
+POSTGREST_PY=2.34.1
+if [ "$(python3 -c 'import importlib.metadata as m; print(m.version("postgrest"))' 2>/dev/null)" != "$POSTGREST_PY" ]; then
+  python3 -m pip install --quiet --disable-pip-version-check "postgrest==$POSTGREST_PY"
 fi
 
 cargo test --workspace --locked "$@"

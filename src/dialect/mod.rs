@@ -7,11 +7,12 @@
 
 mod conditions;
 mod order;
+pub mod rest;
 #[cfg(test)]
 mod tests;
 mod write;
 
-use athena_actors::ops::{Columns, Fetch, Filter, Operation, Sql, TableRef};
+use athena_actors::ops::{Columns, Fetch, Filter, Operation, Selected, Sql, TableRef};
 use serde_json::{Map, Value};
 
 use crate::http::error::{ApiError, Code};
@@ -163,7 +164,7 @@ pub fn columns(v: Option<&Value>, field: &str, opts: &DialectOptions) -> Result<
     }
     Ok(Columns::List(
         list.iter()
-            .map(|c| if c == "*" { c.clone() } else { name(c, opts) })
+            .map(|c| Selected::plain(if c == "*" { c.clone() } else { name(c, opts) }))
             .collect(),
     ))
 }

@@ -37,7 +37,7 @@ fn name_list(
             None | Some(Value::Null) => Ok(Vec::new()),
             _ => Err(invalid(field, "column names")),
         },
-        Columns::List(l) => Ok(l),
+        Columns::List(l) => Ok(l.into_iter().map(|s| s.column).collect()),
     }
 }
 
@@ -72,6 +72,7 @@ pub fn insert(body: &Body, opts: &DialectOptions) -> Result<Insert, ApiError> {
     Ok(Insert {
         table,
         rows,
+        columns: Vec::new(),
         on_conflict,
         returning: columns(body.get("columns"), "columns", opts)?,
         default_to_null: opt_bool(body, "default_to_null")?.unwrap_or(false),

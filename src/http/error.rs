@@ -43,6 +43,9 @@ pub enum Code {
     ConnectionTargetNotAllowed,
     NotFound,
     MethodNotAllowed,
+    NotAcceptable,
+    NotOneRow,
+    RangeNotSatisfiable,
     UniqueViolation,
     SerializationFailure,
     ForeignKeyViolation,
@@ -98,6 +101,9 @@ impl Code {
             Code::ConnectionTargetNotAllowed => "connection_target_not_allowed",
             Code::NotFound => "not_found",
             Code::MethodNotAllowed => "method_not_allowed",
+            Code::NotAcceptable => "not_acceptable",
+            Code::NotOneRow => "not_one_row",
+            Code::RangeNotSatisfiable => "range_not_satisfiable",
             Code::UniqueViolation => "unique_violation",
             Code::SerializationFailure => "serialization_failure",
             Code::ForeignKeyViolation => "foreign_key_violation",
@@ -150,6 +156,8 @@ impl Code {
             | Code::UnknownPipeline
             | Code::NotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Code::NotAcceptable | Code::NotOneRow => StatusCode::NOT_ACCEPTABLE,
+            Code::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             Code::UniqueViolation | Code::SerializationFailure => StatusCode::CONFLICT,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -177,8 +185,10 @@ impl Code {
             403 => "Forbidden",
             404 => "Not found",
             405 => "Method not allowed",
+            406 => "Not acceptable",
             409 => "Conflict",
             413 => "Payload too large",
+            416 => "Range not satisfiable",
             429 => "Too many requests",
             422 => "Constraint violation",
             501 => "Not implemented",
@@ -197,6 +207,8 @@ pub struct ApiError {
     pub hint: Option<String>,
     /// Seconds for `Retry-After` on 503s.
     pub retry_after: Option<u64>,
+    /// The SQLSTATE, when the database reported the error.
+    pub sqlstate: Option<String>,
 }
 
 impl ApiError {
@@ -215,6 +227,7 @@ impl ApiError {
             detail: detail.into(),
             hint: None,
             retry_after,
+            sqlstate: None,
         }
     }
 
@@ -300,6 +313,7 @@ impl From<OpError> for ApiError {
                 err.retry_after = Some(retry_after.as_secs_f64().ceil().max(1.0) as u64);
                 err
             }
+            OpError::NotOneRow { .. } => ApiError::new(Code::NotOneRow, detail),
             OpError::Internal(_) => ApiError::new(Code::Internal, "internal error"),
             OpError::Db(f) => {
                 let code = sqlstate_code(&f.sqlstate);
@@ -315,6 +329,7 @@ impl From<OpError> for ApiError {
                 };
                 let mut err = ApiError::new(code, detail);
                 err.hint = f.hint.clone();
+                err.sqlstate = Some(f.sqlstate.clone());
                 err
             }
         }

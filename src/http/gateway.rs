@@ -74,7 +74,25 @@ pub fn named(
 
 /// Runs one operation on the client's pool.
 pub async fn execute(handle: &ClientHandle, op: Operation) -> Result<OpOutput, ApiError> {
-    handle.pool.execute(op).await.map_err(|e| match e {
+    handle
+        .pool
+        .execute(op)
+        .await
+        .map_err(|e| pool_error(handle, e))
+}
+
+/// Runs a write that must touch exactly one row: it is rolled back otherwise (`not_one_row`).
+pub async fn execute_one(handle: &ClientHandle, op: Operation) -> Result<OpOutput, ApiError> {
+    handle
+        .pool
+        .execute_one(op)
+        .await
+        .map_err(|e| pool_error(handle, e))
+}
+
+/// An operation's failure, naming the client where the cause is the client's state.
+fn pool_error(handle: &ClientHandle, e: OpError) -> ApiError {
+    match e {
         OpError::Unavailable(_) => ApiError::new(
             Code::BackendUnavailable,
             format!("the database of client {:?} is unavailable", handle.name),
@@ -85,7 +103,7 @@ pub async fn execute(handle: &ClientHandle, op: Operation) -> Result<OpOutput, A
             format!("client {:?} has too many requests in flight", handle.name),
         ),
         other => ApiError::from(other),
-    })
+    }
 }
 
 fn strip_nulls(req: &HttpRequest) -> bool {
@@ -185,7 +203,7 @@ async fn check_post_columns(
     let exists = |c: &str| known.iter().any(|k| k["column_name"] == c);
     let returned = |c: &str| match columns {
         Columns::All => true,
-        Columns::List(list) => list.iter().any(|l| l == c || l == "*"),
+        Columns::List(list) => list.iter().any(|l| l.column == c || l.column == "*"),
     };
     for c in spec.columns() {
         if exists(c) && returned(c) {

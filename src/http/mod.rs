@@ -16,6 +16,7 @@ mod pipelines;
 mod provision;
 mod query;
 mod respond;
+pub mod rest;
 mod schema;
 mod statistics;
 pub mod stats;
@@ -114,6 +115,11 @@ pub fn routes() -> RouteTable {
     t.add(Method::POST, "/gateway/query", query::gateway_query);
     t.add(Method::POST, "/query/sql", query::query_sql);
     t.add(Method::POST, "/pipelines", pipelines::run);
+    t.add(Method::GET, "/rest/v1/{table}", rest::read);
+    t.add(Method::HEAD, "/rest/v1/{table}", rest::read);
+    t.add(Method::POST, "/rest/v1/{table}", rest::create);
+    t.add(Method::PATCH, "/rest/v1/{table}", rest::update);
+    t.add(Method::DELETE, "/rest/v1/{table}", rest::delete);
     t.add(Method::GET, "/schema/clients", schema::clients);
     t.add(Method::GET, "/schema/tables", schema::tables);
     t.add(Method::GET, "/schema/columns", schema::columns);
@@ -195,12 +201,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(not_found));
 }
 
-async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::new(
+/// Whether a path belongs to the PostgREST surface, whose errors take PostgREST's shape.
+fn is_rest(req: &HttpRequest) -> bool {
+    req.path() == "/rest/v1" || req.path().starts_with("/rest/v1/")
+}
+
+/// An error in the shape of the surface the path belongs to.
+fn error_response(req: &HttpRequest, err: ApiError) -> actix_web::HttpResponse {
+    if is_rest(req) {
+        actix_web::ResponseError::error_response(&rest::RestError::from(err))
+    } else {
+        actix_web::ResponseError::error_response(&err)
+    }
+}
+
+async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, actix_web::Error> {
+    let err = ApiError::new(
         Code::NotFound,
         format!("no route for {} {}", req.method(), req.path()),
     )
-    .hint("GET /openapi.yaml describes every route"))
+    .hint("GET /openapi.yaml describes every route");
+    Err(if is_rest(&req) {
+        rest::RestError::from(err).into()
+    } else {
+        err.into()
+    })
 }
 
 /// Methods allowed on each path, for the `Allow` header of 405 answers.
@@ -217,14 +242,15 @@ fn allowed_methods(path: &str) -> String {
 
 async fn method_not_allowed(req: HttpRequest) -> actix_web::HttpResponse {
     let allow = allowed_methods(req.match_pattern().as_deref().unwrap_or(req.path()));
-    let mut resp = actix_web::ResponseError::error_response(&ApiError::new(
+    let err = ApiError::new(
         Code::MethodNotAllowed,
         format!(
             "{} is not allowed on {}; use {allow}",
             req.method(),
             req.path()
         ),
-    ));
+    );
+    let mut resp = error_response(&req, err);
     if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&allow) {
         resp.headers_mut().insert(actix_web::http::header::ALLOW, v);
     }

@@ -129,11 +129,11 @@ pub async fn middleware(
             .app_data::<web::Data<AppState>>()
             .filter(|s| s.settings.stats_enabled)
         {
-            let error_code = r
-                .response()
-                .error()
-                .and_then(|e| e.as_error::<ApiError>())
-                .map(|e| e.code.as_str());
+            let error_code = r.response().error().and_then(|e| {
+                e.as_error::<ApiError>()
+                    .or_else(|| e.as_error::<super::rest::RestError>().map(|r| &r.api))
+                    .map(|e| e.code.as_str())
+            });
             let status = r.status().as_u16();
             state
                 .actors

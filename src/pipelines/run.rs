@@ -155,10 +155,11 @@ fn insert(sink: &Sink, rows: Vec<Map<String, Value>>) -> Operation {
     let returning = rows
         .first()
         .and_then(|r| r.keys().next().cloned())
-        .map_or(Columns::All, |c| Columns::List(vec![c]));
+        .map_or(Columns::All, |c| Columns::List(vec![c.into()]));
     Operation::Insert(Insert {
         table: sink.table.clone(),
         rows,
+        columns: Vec::new(),
         on_conflict: match sink.mode {
             Mode::Insert => OnConflict::Error,
             Mode::Upsert => OnConflict::Update {

@@ -44,6 +44,11 @@ pub enum OpError {
     Overloaded,
     #[error("the client's request rate limit is reached")]
     RateLimited { retry_after: std::time::Duration },
+    /// A write that had to touch exactly one row touched `rows`; it was rolled back.
+    #[error(
+        "the statement would have changed {rows} rows instead of exactly one; nothing was changed"
+    )]
+    NotOneRow { rows: u64 },
     #[error("database error {}: {}", .0.sqlstate, .0.message)]
     Db(Box<DbFailure>),
     #[error("internal error: {0}")]

@@ -35,7 +35,52 @@ impl std::fmt::Display for TableRef {
 pub enum Columns {
     #[default]
     All,
-    List(Vec<String>),
+    /// The named columns, each under its key; `*` (with no key) stands for every column.
+    List(Vec<Selected>),
+}
+
+/// One column of a selection and the key it takes in each result row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selected {
+    pub column: String,
+    /// The row key; the column's own name when `None`. Keys are data, never SQL: translators
+    /// bind them as values.
+    pub key: Option<String>,
+}
+
+impl From<&str> for Selected {
+    fn from(column: &str) -> Self {
+        Selected::plain(column)
+    }
+}
+
+impl From<String> for Selected {
+    fn from(column: String) -> Self {
+        Selected::plain(column)
+    }
+}
+
+impl Selected {
+    /// The column under its own name.
+    pub fn plain(column: impl Into<String>) -> Self {
+        Selected {
+            column: column.into(),
+            key: None,
+        }
+    }
+
+    /// The column under the key `key`.
+    pub fn renamed(column: impl Into<String>, key: impl Into<String>) -> Self {
+        Selected {
+            column: column.into(),
+            key: Some(key.into()),
+        }
+    }
+
+    /// The key the column takes in a result row.
+    pub fn key(&self) -> &str {
+        self.key.as_deref().unwrap_or(&self.column)
+    }
 }
 
 /// One ORDER BY term.
@@ -79,6 +124,10 @@ pub struct Insert {
     pub table: TableRef,
     /// At least one row; rows may name different columns.
     pub rows: Vec<Map<String, Value>>,
+    /// The columns every row is inserted with (a row lacking one gets its default, or NULL with
+    /// `default_to_null`); keys of a row outside this list are ignored. Empty: every column some
+    /// row names.
+    pub columns: Vec<String>,
     pub on_conflict: OnConflict,
     pub returning: Columns,
     /// A column that some rows omit gets NULL (true) or its default (false).

@@ -1,5 +1,5 @@
 //! Parser for PostgREST-style filter strings, as carried by the `or` and `not` conditions of the
-//! gateway dialect and (later) by `/rest/v1` query parameters:
+//! gateway dialect and by `/rest/v1` query parameters:
 //!
 //! ```text
 //! status.eq.active,value.gt.10
@@ -9,7 +9,9 @@
 //!
 //! The parser is a small recursive descent over top-level commas that honours parentheses and
 //! double-quoted values. It produces a [`Filter`] tree; it never produces SQL. Operators are
-//! whitelisted; unknown ones are errors, never silently turned into `eq`.
+//! whitelisted; unknown ones are errors, never silently turned into `eq`. Its splitting and
+//! unquoting are shared with the `/rest/v1` parameters that use the same lexical rules (`select`,
+//! `order`, `columns`, `on_conflict`).
 
 use super::filter::{Filter, FilterValue, Op, MAX_FILTER_DEPTH};
 use super::OpError;
@@ -130,7 +132,7 @@ fn operand(op: Op, raw: &str) -> Result<FilterValue, OpError> {
 }
 
 /// Removes one pair of surrounding double quotes, resolving `\"` and `\\`.
-fn unquote(v: &str) -> Result<String, OpError> {
+pub fn unquote(v: &str) -> Result<String, OpError> {
     let Some(inner) = v.strip_prefix('"') else {
         return Ok(v.to_string());
     };
@@ -176,7 +178,7 @@ fn closing_paren(s: &str, open: usize) -> Option<usize> {
 }
 
 /// Splits on commas that are outside parentheses and quotes.
-fn split_top_level(s: &str) -> Result<Vec<&str>, OpError> {
+pub fn split_top_level(s: &str) -> Result<Vec<&str>, OpError> {
     let mut parts = Vec::new();
     let mut depth = 0usize;
     let mut quoted = false;

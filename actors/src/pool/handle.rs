@@ -63,6 +63,25 @@ impl PoolHandle {
 
     /// Runs one operation.
     pub async fn execute(&self, op: Operation) -> Result<OpOutput, OpError> {
+        self.run(op, false).await
+    }
+
+    /// Runs one insert, update or delete that must touch exactly one row: it commits only then,
+    /// and is otherwise rolled back and answered with [`OpError::NotOneRow`].
+    pub async fn execute_one(&self, op: Operation) -> Result<OpOutput, OpError> {
+        if !matches!(
+            op,
+            Operation::Insert(_) | Operation::Update(_) | Operation::Delete(_)
+        ) {
+            return Err(OpError::Internal(format!(
+                "{} cannot be run as a single-row write",
+                op.kind()
+            )));
+        }
+        self.run(op, true).await
+    }
+
+    async fn run(&self, op: Operation, single: bool) -> Result<OpOutput, OpError> {
         self.admit()?;
         let _inflight = self.enter()?;
         let pool = Pool::clone(self.shared.pools.load().local());
@@ -78,6 +97,7 @@ impl PoolHandle {
             }
             Operation::ListTables => exec::list_tables(pool).await,
             op => match self.planned(&op).await {
+                Ok((_, Some(plan))) if single => exec::run_plan_one(pool, plan).await,
                 Ok((_, Some(plan))) => exec::run_plan(pool, plan).await,
                 Ok((info, None)) => Ok(exec::describe(&info)),
                 Err(e) => Err(e),

@@ -154,28 +154,7 @@ pub async fn run_plan_on(client: &Object, plan: Plan) -> Result<OpOutput, OpErro
     }
     .map_err(map_pg_error)?;
     match plan.shape {
-        Shape::Rows => {
-            let mut json = String::with_capacity(
-                2 + rows
-                    .iter()
-                    .map(|r| r.get::<_, JsonText>(0).0.len() + 1)
-                    .sum::<usize>(),
-            );
-            json.push('[');
-            for (i, row) in rows.iter().enumerate() {
-                if i > 0 {
-                    json.push(',');
-                }
-                json.push_str(row.get::<_, JsonText>(0).0);
-            }
-            json.push(']');
-            Ok(OpOutput {
-                rows_json: json,
-                row_count: rows.len() as u64,
-                total: None,
-                rows_affected: None,
-            })
-        }
+        Shape::Rows => Ok(rows_output(&rows)),
         Shape::AggregateWithTotal => {
             let row = rows
                 .first()
@@ -187,6 +166,69 @@ pub async fn run_plan_on(client: &Object, plan: Plan) -> Result<OpOutput, OpErro
                 rows_affected: None,
             })
         }
+    }
+}
+
+/// Runs a write in a transaction that commits only when the statement touched exactly one row;
+/// otherwise it is rolled back and the answer is [`OpError::NotOneRow`].
+pub async fn run_plan_one(pool: Pool, plan: Plan) -> Result<OpOutput, OpError> {
+    if plan.shape != Shape::Rows {
+        return Err(OpError::Internal(
+            "a single-row run needs a row plan".into(),
+        ));
+    }
+    let mut client = connection(&pool).await?;
+    let params: Vec<&(dyn ToSql + Sync)> = plan.params.iter().map(|p| p as _).collect();
+    let mut retried = false;
+    loop {
+        let tx = client.transaction().await.map_err(map_pg_error)?;
+        let res = match tx.prepare_cached(&plan.sql).await {
+            Ok(stmt) => tx.query(&stmt, &params).await,
+            Err(e) => Err(e),
+        };
+        let rows = match res {
+            Ok(rows) => rows,
+            Err(e) if is_stale_plan(&e) && !retried => {
+                // As in `run_plan`: the failed statement ended the transaction, so start over.
+                drop(tx);
+                client.statement_cache.clear();
+                retried = true;
+                continue;
+            }
+            Err(e) => return Err(map_pg_error(e)),
+        };
+        if rows.len() != 1 {
+            tx.rollback().await.map_err(map_pg_error)?;
+            return Err(OpError::NotOneRow {
+                rows: rows.len() as u64,
+            });
+        }
+        tx.commit().await.map_err(map_pg_error)?;
+        return Ok(rows_output(&rows));
+    }
+}
+
+/// One JSON array of the rows' single JSON column.
+fn rows_output(rows: &[tokio_postgres::Row]) -> OpOutput {
+    let mut json = String::with_capacity(
+        2 + rows
+            .iter()
+            .map(|r| r.get::<_, JsonText>(0).0.len() + 1)
+            .sum::<usize>(),
+    );
+    json.push('[');
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str(row.get::<_, JsonText>(0).0);
+    }
+    json.push(']');
+    OpOutput {
+        rows_json: json,
+        row_count: rows.len() as u64,
+        total: None,
+        rows_affected: None,
     }
 }
 

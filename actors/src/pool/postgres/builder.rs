@@ -37,24 +37,6 @@ impl<'a> Builder<'a> {
             })
     }
 
-    pub(super) fn columns_sql(&self, cols: &Columns) -> Result<String, OpError> {
-        match cols {
-            Columns::All => Ok("*".into()),
-            Columns::List(list) if list.is_empty() => Ok("*".into()),
-            Columns::List(list) => {
-                let mut out = Vec::with_capacity(list.len());
-                for c in list {
-                    if c == "*" {
-                        out.push("*".to_string());
-                    } else {
-                        out.push(ident(&self.column(c)?.name));
-                    }
-                }
-                Ok(out.join(", "))
-            }
-        }
-    }
-
     pub(super) fn filter_sql(&mut self, f: &Filter) -> Result<String, OpError> {
         match f {
             Filter::And(parts) => self.group(parts, " AND ", "true"),
@@ -204,30 +186,34 @@ impl<'a> Builder<'a> {
 
     /// The expression rendering one row of `cols` as JSON text. Every column, in table order, is
     /// `row_to_json(r.*)`; a selection is `json_build_object($k, r."col", …)` with the keys bound
-    /// as parameters, each column once, `*` standing for every column in table order.
+    /// as parameters, each key once (the first selection of a key wins), `*` standing for every
+    /// column under its own name, in table order.
     pub(super) fn json_row(&mut self, cols: &Columns) -> Result<String, OpError> {
         let list = match cols {
             Columns::List(list) if !list.is_empty() => list,
             _ => return Ok(format!("row_to_json({ALIAS}.*)")),
         };
-        let mut chosen: Vec<&'a ColumnInfo> = Vec::with_capacity(list.len());
-        for name in list {
-            if name == "*" {
-                for c in &self.table.columns {
-                    if !chosen.iter().any(|x| x.name == c.name) {
-                        chosen.push(c);
+        // Keys come from the caller's selection or from the catalog, both outliving the builder.
+        let table = self.table;
+        let mut chosen: Vec<(&str, &'a ColumnInfo)> = Vec::with_capacity(list.len());
+        for sel in list {
+            if sel.column == "*" && sel.key.is_none() {
+                for c in &table.columns {
+                    if !chosen.iter().any(|(k, _)| *k == c.name) {
+                        chosen.push((&c.name, c));
                     }
                 }
             } else {
-                let c = self.column(name)?;
-                if !chosen.iter().any(|x| x.name == c.name) {
-                    chosen.push(c);
+                let c = self.column(&sel.column)?;
+                let key = sel.key();
+                if !chosen.iter().any(|(k, _)| *k == key) {
+                    chosen.push((key, c));
                 }
             }
         }
         let mut args = Vec::with_capacity(chosen.len());
-        for c in chosen {
-            let key = self.param(Some(c.name.clone()));
+        for (key, c) in chosen {
+            let key = self.param(Some(key.to_string()));
             args.push(format!("{key}::text, {ALIAS}.{}", ident(&c.name)));
         }
         Ok(format!("json_build_object({})", args.join(", ")))

@@ -46,8 +46,6 @@ fn table_sql(t: &TableInfo) -> String {
     format!("{}.{}", ident(&t.schema), ident(&t.name))
 }
 
-pub(crate) const AGG: &str = "SELECT coalesce(json_agg(r), '[]'), count(*)";
-
 /// The alias every statement gives its table; whole-row references use `r.*`, which cannot be
 /// mistaken for a column named `r`.
 pub(crate) const ALIAS: &str = "r";
@@ -61,12 +59,13 @@ pub fn plan_fetch(f: &Fetch, t: &TableInfo) -> Result<Plan, OpError> {
     let order = b.order_sql(&f.order)?;
     let tbl = table_sql(t);
     if f.count {
-        // The total needs the rows and the count in one answer, even when the page is empty.
-        let cols = b.columns_sql(&f.columns)?;
+        // The total needs the rows and the count in one answer, even when the page is empty. Each
+        // row is rendered as in the plain case and the page aggregated in its order.
+        let row = b.json_row(&f.columns)?;
         let limit = b.param(Some(f.limit.to_string()));
         let offset = b.param(Some(f.offset.to_string()));
         b.sql = format!(
-            "{AGG}, (SELECT count(*) FROM {tbl}{filter}) FROM (SELECT {cols} FROM {tbl}{filter}{order} LIMIT {limit} OFFSET {offset}) {ALIAS}"
+            "SELECT coalesce(json_agg(p.j), '[]'), count(*), (SELECT count(*) FROM {tbl} AS {ALIAS}{filter}) FROM (SELECT {row} AS j FROM {tbl} AS {ALIAS}{filter}{order} LIMIT {limit} OFFSET {offset}) p"
         );
         return b.finish(Shape::AggregateWithTotal);
     }
@@ -86,10 +85,18 @@ pub fn plan_insert(ins: &Insert, t: &TableInfo) -> Result<Plan, OpError> {
     if ins.rows.is_empty() {
         return Err(OpError::InvalidRequest("insert_body has no rows".into()));
     }
-    // Columns in first-seen order across all rows.
+    // The caller's column list, or every column the rows name in first-seen order.
     let mut names: Vec<&str> = Vec::new();
-    for row in &ins.rows {
-        for k in row.keys() {
+    if ins.columns.is_empty() {
+        for row in &ins.rows {
+            for k in row.keys() {
+                if !names.contains(&k.as_str()) {
+                    names.push(k);
+                }
+            }
+        }
+    } else {
+        for k in &ins.columns {
             if !names.contains(&k.as_str()) {
                 names.push(k);
             }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::ops::{Columns, Order, TableRef};
+use crate::ops::{Columns, Order, Selected, TableRef};
 use crate::pool::schema::{ColumnInfo, ValueKind};
 use serde_json::json;
 
@@ -121,7 +121,7 @@ fn count_reuses_the_filter() {
     assert_eq!(p.shape, Shape::AggregateWithTotal);
     assert!(p
         .sql
-        .contains("(SELECT count(*) FROM \"public\".\"ev\"\"ents\" WHERE \"id\" > $1)"));
+        .contains("(SELECT count(*) FROM \"public\".\"ev\"\"ents\" AS r WHERE \"id\" > $1)"));
 }
 
 #[test]
@@ -135,6 +135,7 @@ fn insert_rows_with_different_columns_use_default() {
             json!({"status": "a"}).as_object().unwrap().clone(),
             json!({"id": 3}).as_object().unwrap().clone(),
         ],
+        columns: vec![],
         on_conflict: OnConflict::Update {
             target: vec![],
             set: None,
@@ -252,5 +253,96 @@ fn update_and_delete_refuse_filters_that_select_everything() {
     assert!(matches!(
         plan_delete(&d, &table()),
         Err(OpError::MissingFilter(_))
+    ));
+}
+
+#[test]
+fn renamed_columns_take_bound_keys_and_each_key_appears_once() {
+    let mut f = fetch(None);
+    f.columns = Columns::List(vec![
+        Selected::renamed("status", "state\"); drop table x; --"),
+        Selected::renamed("id", "n"),
+        Selected::renamed("status", "n"),
+        "*".into(),
+    ]);
+    let p = plan_fetch(&f, &table()).unwrap();
+    let keys: Vec<_> = p
+        .params
+        .iter()
+        .take(6)
+        .map(|t| t.0.clone().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "state\"); drop table x; --",
+            "n",
+            "id",
+            "status",
+            "tags",
+            "meta"
+        ]
+    );
+    assert!(!p.sql.contains("drop table"), "{}", p.sql);
+    assert!(
+        p.sql.starts_with(
+            "SELECT json_build_object($1::text, r.\"status\", $2::text, r.\"id\", $3::text, r.\"id\""
+        ),
+        "{}",
+        p.sql
+    );
+    f.columns = Columns::List(vec![Selected::renamed("nope", "x")]);
+    assert!(matches!(
+        plan_fetch(&f, &table()),
+        Err(OpError::UnknownColumn { .. })
+    ));
+}
+
+#[test]
+fn counted_fetches_render_rows_like_plain_ones() {
+    let mut f = fetch(Some(cond("id", Op::Gt, json!(5))));
+    f.count = true;
+    f.columns = Columns::List(vec![Selected::renamed("status", "s")]);
+    let p = plan_fetch(&f, &table()).unwrap();
+    assert!(
+        p.sql.starts_with(
+            "SELECT coalesce(json_agg(p.j), '[]'), count(*), (SELECT count(*) FROM \"public\".\"ev\"\"ents\" AS r WHERE \"id\" > $1) FROM (SELECT json_build_object($2::text, r.\"status\") AS j FROM"
+        ),
+        "{}",
+        p.sql
+    );
+}
+
+#[test]
+fn an_insert_column_list_chooses_the_columns_and_ignores_other_keys() {
+    let ins = Insert {
+        table: TableRef {
+            schema: None,
+            name: "e".into(),
+        },
+        rows: vec![
+            json!({"status": "a", "ignored": 1})
+                .as_object()
+                .unwrap()
+                .clone(),
+            json!({"id": 3}).as_object().unwrap().clone(),
+        ],
+        columns: vec!["id".into(), "status".into(), "tags".into()],
+        on_conflict: OnConflict::Error,
+        returning: Columns::All,
+        default_to_null: true,
+    };
+    let p = plan_insert(&ins, &table()).unwrap();
+    assert!(
+        p.sql
+            .contains("(\"id\", \"status\", \"tags\") VALUES (NULL, $1, NULL), ($2, NULL, NULL)"),
+        "{}",
+        p.sql
+    );
+    let mut bad = ins.clone();
+    bad.columns = vec!["nope".into()];
+    assert!(matches!(
+        plan_insert(&bad, &table()),
+        Err(OpError::UnknownColumn { .. })
     ));
 }
