@@ -96,7 +96,8 @@ pub fn object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-fn kind(v: &Value) -> &'static str {
+/// How a JSON value's type reads in an error message ("a string", "an array", …).
+pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

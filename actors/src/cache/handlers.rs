@@ -29,6 +29,28 @@ impl Supervised for CacheActor {
     }
 }
 
+/// Runs a Redis command within the timeout; a failure is counted and makes the actor reconnect.
+struct FailureReport {
+    timeout: Duration,
+    shared: Arc<super::Shared>,
+    addr: Addr<CacheActor>,
+}
+
+impl FailureReport {
+    async fn run(self, cmd: impl std::future::Future<Output = redis::RedisResult<()>>) {
+        let error = match tokio::time::timeout(self.timeout, cmd).await {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "timed out".to_string(),
+        };
+        self.shared
+            .counters
+            .redis_errors
+            .fetch_add(1, Ordering::Relaxed);
+        self.addr.do_send(RedisFailed { error });
+    }
+}
+
 type Connected = (redis::aio::MultiplexedConnection, redis::aio::PubSub);
 
 async fn open(url: String, timeout: Duration, channel: String) -> Result<Connected, String> {
@@ -150,20 +172,19 @@ impl CacheActor {
         let Some(conn) = self.shared.redis.load_full() else {
             return Box::pin(async {});
         };
-        let timeout = self.shared.timeout();
-        let shared = self.shared.clone();
-        let addr = ctx.address();
+        let report = self.failure_report(ctx);
         Box::pin(async move {
             let mut conn = (*conn).clone();
-            let res = tokio::time::timeout(timeout, pipe.query_async::<()>(&mut conn)).await;
-            let error = match res {
-                Ok(Ok(())) => return,
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => "timed out".to_string(),
-            };
-            shared.counters.redis_errors.fetch_add(1, Ordering::Relaxed);
-            addr.do_send(RedisFailed { error });
+            report.run(pipe.query_async::<()>(&mut conn)).await;
         })
+    }
+
+    fn failure_report(&self, ctx: &Context<Self>) -> FailureReport {
+        FailureReport {
+            timeout: self.shared.timeout(),
+            shared: self.shared.clone(),
+            addr: ctx.address(),
+        }
     }
 
     /// Generations in Redis outlive every entry that could carry them.
@@ -238,12 +259,10 @@ impl Handler<WriteThrough> for CacheActor {
         let Some(conn) = self.shared.redis.load_full() else {
             return;
         };
-        let timeout = self.shared.timeout();
-        let shared = self.shared.clone();
-        let addr = ctx.address();
         let millis = u64::try_from(msg.ttl.as_millis())
             .unwrap_or(u64::MAX)
             .max(1);
+        let report = self.failure_report(ctx);
         actix::spawn(async move {
             let mut conn = (*conn).clone();
             let cmd = redis::cmd("SET")
@@ -252,14 +271,7 @@ impl Handler<WriteThrough> for CacheActor {
                 .arg("PX")
                 .arg(millis)
                 .to_owned();
-            let res = tokio::time::timeout(timeout, cmd.query_async::<()>(&mut conn)).await;
-            let error = match res {
-                Ok(Ok(())) => return,
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => "timed out".to_string(),
-            };
-            shared.counters.redis_errors.fetch_add(1, Ordering::Relaxed);
-            addr.do_send(RedisFailed { error });
+            report.run(cmd.query_async::<()>(&mut conn)).await;
         });
     }
 }

@@ -22,6 +22,7 @@ use athena_actors::ops::{
 };
 use serde_json::{Map, Value};
 
+use crate::http::body::kind;
 use crate::http::error::{ApiError, Code};
 
 pub use headers::{media, prefer, range, Media, Prefer, Range, Resolution, Return};
@@ -346,15 +347,4 @@ pub fn delete(table: TableRef, q: Query) -> Result<Delete, ApiError> {
         target: DeleteTarget::Filter(filter),
         returning: q.select,
     })
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
