@@ -726,3 +726,62 @@ async fn with_statistics_disabled_requests_are_served_and_nothing_is_recorded() 
         );
     }
 }
+
+#[tokio::test]
+async fn cache_hits_rest_requests_and_pipelines_are_logged_like_every_data_request() {
+    let db = TestDb::create(&format!(
+        "{SEED} CREATE TABLE users_copy (LIKE users INCLUDING ALL);"
+    ))
+    .await;
+    let logging = TestDb::create("").await;
+    let srv = TestServer::start_yaml(&yaml(&db, &logging, "cache:\n  ttl_secs: 60\n")).await;
+    wait_logging_ready(&srv).await;
+
+    let fetch = json!({"table_name": "users", "limit": 2});
+    for _ in 0..3 {
+        rows(&srv.post("/gateway/fetch", fetch.clone()).await);
+    }
+    let r = srv
+        .http
+        .get(srv.url("/rest/v1/users?select=id&limit=1"))
+        .header("X-Athena-Client", "default")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (s, v) = srv
+        .post(
+            "/pipelines",
+            json!({"source": {"table_name": "users"}, "sink": {"table_name": "users_copy"}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+
+    wait_count(&logging, "SELECT count(*) FROM gateway_request_log", 5).await;
+    let got: Vec<(String, bool, Option<String>, Option<String>)> = logging
+        .client()
+        .await
+        .query(
+            "SELECT r.path, r.cached, o.operation, o.table_name FROM gateway_request_log r \
+             LEFT JOIN gateway_operation_log o USING (request_id) ORDER BY r.id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+        .collect();
+    let s = |x: &str| Some(x.to_string());
+    assert_eq!(
+        got,
+        vec![
+            ("/gateway/fetch".into(), false, s("fetch"), s("users")),
+            ("/gateway/fetch".into(), true, s("fetch"), s("users")),
+            ("/gateway/fetch".into(), true, s("fetch"), s("users")),
+            ("/rest/v1/users".into(), false, s("fetch"), s("users")),
+            ("/pipelines".into(), false, s("pipeline"), s("users_copy")),
+        ]
+    );
+    let stats = poll_client_stats(&srv, "default", 5).await;
+    assert_eq!(stats["statistics"]["total_cached_requests"], 2, "{stats}");
+}
