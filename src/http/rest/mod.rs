@@ -267,6 +267,37 @@ fn answer_write(
     Ok(with_range(resp, &range))
 }
 
+/// What every write reads before its body, in the gateway's order: the table, the client, the
+/// key; then the media type, the preferences and the query string.
+struct WriteStart {
+    table: TableRef,
+    handle: std::sync::Arc<athena_actors::registry::ClientHandle>,
+    caller: keys::Caller,
+    media: Media,
+    prefer: Prefer,
+    query: dialect::Query,
+}
+
+fn start_write(
+    req: &HttpRequest,
+    state: &AppState,
+    path: &str,
+    operation: &str,
+) -> Result<WriteStart, ApiError> {
+    let table = dialect::table(path, header(req, "content-profile")?)?;
+    begin(req, operation, &table);
+    let handle = gateway::client(req, state, None)?;
+    let caller = keys::authenticate(req, state, &handle, false)?;
+    Ok(WriteStart {
+        media: dialect::media(header(req, "accept")?)?,
+        prefer: prefer(req)?,
+        query: query(req)?,
+        table,
+        handle,
+        caller,
+    })
+}
+
 /// `POST`: insert (or upsert) the body's object or objects.
 pub async fn create(
     req: HttpRequest,
@@ -274,18 +305,12 @@ pub async fn create(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RestError> {
-    let table = dialect::table(&path, header(&req, "content-profile")?)?;
-    begin(&req, "insert", &table);
-    let handle = gateway::client(&req, &state, None)?;
-    let caller = keys::authenticate(&req, &state, &handle, false)?;
-    let media = dialect::media(header(&req, "accept")?)?;
-    let prefer = prefer(&req)?;
-    let q = query(&req)?;
+    let w = start_write(&req, &state, &path, "insert")?;
     let body = json_body(&req, payload, &state).await?;
-    let insert = dialect::insert(table.clone(), q, &prefer, body)?;
+    let insert = dialect::insert(w.table.clone(), w.query, &w.prefer, body)?;
     let empty = insert.rows.is_empty();
     let op = Operation::Insert(insert);
-    keys::authorize(&req, &caller, &keys::required(&op))?;
+    keys::authorize(&req, &w.caller, &keys::required(&op))?;
     let statuses = (StatusCode::CREATED, StatusCode::CREATED);
     if empty {
         // Nothing to insert, so nothing runs and nothing is invalidated.
@@ -296,9 +321,12 @@ pub async fn create(
             total: None,
             rows_affected: None,
         };
-        return answer_write(out, media, prefer, statuses);
+        return answer_write(out, w.media, w.prefer, statuses);
     }
-    write(&req, &state, &handle, op, &table, media, prefer, statuses).await
+    write(
+        &req, &state, &w.handle, op, &w.table, w.media, w.prefer, statuses,
+    )
+    .await
 }
 
 /// `PATCH`: update the filtered rows with the body's object.
@@ -308,18 +336,15 @@ pub async fn update(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RestError> {
-    let table = dialect::table(&path, header(&req, "content-profile")?)?;
-    begin(&req, "update", &table);
-    let handle = gateway::client(&req, &state, None)?;
-    let caller = keys::authenticate(&req, &state, &handle, false)?;
-    let media = dialect::media(header(&req, "accept")?)?;
-    let prefer = prefer(&req)?;
-    let q = query(&req)?;
+    let w = start_write(&req, &state, &path, "update")?;
     let body = json_body(&req, payload, &state).await?;
-    let op = Operation::Update(dialect::update(table.clone(), q, body)?);
-    keys::authorize(&req, &caller, &keys::required(&op))?;
+    let op = Operation::Update(dialect::update(w.table.clone(), w.query, body)?);
+    keys::authorize(&req, &w.caller, &keys::required(&op))?;
     let statuses = (StatusCode::OK, StatusCode::NO_CONTENT);
-    write(&req, &state, &handle, op, &table, media, prefer, statuses).await
+    write(
+        &req, &state, &w.handle, op, &w.table, w.media, w.prefer, statuses,
+    )
+    .await
 }
 
 /// `DELETE`: delete the filtered rows.
@@ -328,16 +353,14 @@ pub async fn delete(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RestError> {
-    let table = dialect::table(&path, header(&req, "content-profile")?)?;
-    begin(&req, "delete", &table);
-    let handle = gateway::client(&req, &state, None)?;
-    let caller = keys::authenticate(&req, &state, &handle, false)?;
-    let media = dialect::media(header(&req, "accept")?)?;
-    let prefer = prefer(&req)?;
-    let op = Operation::Delete(dialect::delete(table.clone(), query(&req)?)?);
-    keys::authorize(&req, &caller, &keys::required(&op))?;
+    let w = start_write(&req, &state, &path, "delete")?;
+    let op = Operation::Delete(dialect::delete(w.table.clone(), w.query)?);
+    keys::authorize(&req, &w.caller, &keys::required(&op))?;
     let statuses = (StatusCode::OK, StatusCode::NO_CONTENT);
-    write(&req, &state, &handle, op, &table, media, prefer, statuses).await
+    write(
+        &req, &state, &w.handle, op, &w.table, w.media, w.prefer, statuses,
+    )
+    .await
 }
 
 #[cfg(test)]
