@@ -12,6 +12,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 WORKDIR /srv/athena
 COPY --from=build /src/target/release/athena_rs /usr/local/bin/athena_rs
 COPY config.yaml /srv/athena/config.yaml
+COPY config/pipelines.yaml /srv/athena/config/pipelines.yaml
 USER athena
 EXPOSE 4052
 # Inside a container the gateway must listen beyond loopback to be reachable.
