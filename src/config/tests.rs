@@ -97,3 +97,50 @@ fn stats_and_metrics_have_defaults_and_are_validated() {
     let e = parse("metrics:\n  open: true\n").unwrap_err();
     assert!(e.key.starts_with("metrics"), "{e}");
 }
+
+#[test]
+fn cache_and_pipelines_are_validated() {
+    let s = parse("cache:\n  ttl_secs: 5\n  clients:\n    default:\n      ttl_secs: 2\n      tables:\n        audit.log: 0\n  redis:\n    url: redis://127.0.0.1:6379/2\n    prefix: p\n").unwrap();
+    assert_eq!(s.cache.ttl, Duration::from_secs(5));
+    let redis = s.cache.redis.expect("redis configured");
+    assert_eq!(
+        (redis.prefix.as_str(), redis.timeout),
+        ("p", Duration::from_millis(250))
+    );
+    assert_eq!(s.cache.clients["default"].ttl, Some(Duration::from_secs(2)));
+    assert!(parse("cache:\n  redis:\n    url: \"\"\n")
+        .unwrap()
+        .cache
+        .redis
+        .is_none());
+    for (text, key) in [
+        ("cache:\n  redis:\n    url: http://x\n", "cache.redis.url"),
+        (
+            "cache:\n  redis:\n    url: redis://x\n    prefix: \"\"\n",
+            "cache.redis.prefix",
+        ),
+        (
+            "cache:\n  redis:\n    url: redis://x\n    timeout_ms: 0\n",
+            "cache.redis.timeout_ms",
+        ),
+        ("cache:\n  mailbox_capacity: 0\n", "cache.mailbox_capacity"),
+        ("cache:\n  ttl: 5\n", "cache"),
+    ] {
+        let e = parse(text).unwrap_err();
+        assert!(e.key.starts_with(key), "{text}: {e}");
+    }
+
+    let dir = std::env::temp_dir().join(format!("athena_cfg_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "pipelines:\n  - name: x\n    source: {}\n").unwrap();
+    let e = parse(&format!("pipelines:\n  path: {}\n", bad.display())).unwrap_err();
+    assert_eq!(e.key, "pipelines.path", "{e}");
+    let missing = dir.join("none.yaml");
+    let s = parse(&format!("pipelines:\n  path: {}\n", missing.display())).unwrap();
+    assert!(
+        s.pipelines.definitions.is_empty(),
+        "a missing file defines none"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
