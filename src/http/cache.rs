@@ -5,7 +5,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 use athena_actors::cache::named::tables_named;
 use athena_actors::cache::{CacheKey, Cached, Lookup, TableKey};
-use athena_actors::ops::{Fetch, TableRef};
+use athena_actors::ops::{Operation, TableRef};
 use bytes::Bytes;
 
 use super::error::ApiError;
@@ -72,28 +72,32 @@ pub fn json(body: Bytes, outcome: Outcome) -> HttpResponse {
     with_header(resp, outcome)
 }
 
-/// Answers a fetch from the cache, or runs it with `run` (which renders the response body) and
-/// caches what it rendered. `shape` is everything besides the [`Fetch`] that the body depends on
-/// (the surface, transforms, post-processing). The caller builds the response from the answer.
+/// Answers a fetch from the cache, or runs it with `run` (which executes the operation and
+/// renders the response body) and caches what it rendered. `shape` is everything besides the
+/// fetch itself that the body depends on (the surface, transforms, post-processing). The caller
+/// builds the response from the answer. Any other operation simply runs, uncached.
 pub async fn fetch<F, Fut>(
     req: &HttpRequest,
     state: &AppState,
     client: &str,
     caller: &Caller,
-    fetch: &Fetch,
+    op: Operation,
     shape: &str,
     run: F,
 ) -> Result<(Outcome, Cached), ApiError>
 where
-    F: FnOnce() -> Fut,
+    F: FnOnce(Operation) -> Fut,
     Fut: std::future::Future<Output = Result<Cached, ApiError>>,
 {
+    let Operation::Fetch(fetch) = &op else {
+        return Ok((Outcome::Bypass, run(op).await?));
+    };
     let cache = &state.actors.cache;
     let table = TableKey::new(client, &fetch.table);
     let ttl = cache.ttl(&table);
     if ttl.is_zero() || bypass_requested(req) {
         cache.bypassed();
-        return Ok((Outcome::Bypass, run().await?));
+        return Ok((Outcome::Bypass, run(op).await?));
     }
     let request = format!("{fetch:?}");
     let key = CacheKey::new(table, ttl, &[&scope(caller), &request, shape]);
@@ -104,7 +108,7 @@ where
             Ok((Outcome::Hit, hit))
         }
         Lookup::Miss(ticket) => {
-            let answer = run().await?;
+            let answer = run(op).await?;
             cache.fill(ticket, answer.clone());
             Ok((Outcome::Miss, answer))
         }

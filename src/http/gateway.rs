@@ -154,23 +154,22 @@ async fn run(
         Some(spec) => respond::processed_body(verb(kind), out, strip, spec),
         None => respond::rows_body(verb(kind), out, strip, &[]),
     };
+    if matches!(op, Operation::Fetch(_)) {
+        let shape = format!("strip={strip};post={post:?}");
+        let run = |op| async {
+            let out = execute(&handle, op).await?;
+            stats::note_rows(&req, out.row_count);
+            Ok(Cached {
+                body: render(&out)?.into(),
+                rows: out.row_count,
+                total: out.total,
+            })
+        };
+        let (outcome, answer) =
+            cache::fetch(&req, &state, &handle.name, &caller, op, &shape, run).await?;
+        return Ok(cache::json(answer.body, outcome));
+    }
     let written = match &op {
-        Operation::Fetch(fetch) => {
-            let fetch = fetch.clone();
-            let shape = format!("strip={strip};post={post:?}");
-            let run = || async {
-                let out = execute(&handle, op).await?;
-                stats::note_rows(&req, out.row_count);
-                Ok(Cached {
-                    body: render(&out)?.into(),
-                    rows: out.row_count,
-                    total: out.total,
-                })
-            };
-            let (outcome, answer) =
-                cache::fetch(&req, &state, &handle.name, &caller, &fetch, &shape, run).await?;
-            return Ok(cache::json(answer.body, outcome));
-        }
         Operation::Insert(i) => Some(i.table.clone()),
         Operation::Update(u) => Some(u.table.clone()),
         Operation::Delete(d) => Some(d.table.clone()),

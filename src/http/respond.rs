@@ -26,11 +26,7 @@ pub fn strip_nulls(rows_json: &str) -> Result<String, ApiError> {
     let mut rows: Value = serde_json::from_str(rows_json)
         .map_err(|e| ApiError::new(Code::Internal, format!("rows were not JSON: {e}")))?;
     if let Value::Array(items) = &mut rows {
-        for item in items {
-            if let Value::Object(m) = item {
-                m.retain(|_, v| !v.is_null());
-            }
-        }
+        strip_rows(items);
     }
     Ok(rows.to_string())
 }

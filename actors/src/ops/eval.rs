@@ -103,13 +103,9 @@ fn cond(v: &Value, op: Op, operand: &FilterValue) -> Result<bool, OpError> {
                 _ => contains(&other, v),
             }
         }
-        Op::Is => unreachable_is(),
+        // Answered before the null check above.
+        Op::Is => false,
     })
-}
-
-fn unreachable_is() -> bool {
-    // `is` is answered before the match.
-    false
 }
 
 fn invalid(msg: String) -> OpError {

@@ -151,7 +151,8 @@ pub async fn read(
         range,
         state.settings.gateway.max_limit,
     )?;
-    let op = Operation::Fetch(fetch.clone());
+    let offset = fetch.offset;
+    let op = Operation::Fetch(fetch);
     keys::authorize(&req, &caller, &keys::required(&op))?;
     // The cached body is the row array; aliases are part of the `Fetch` (so of the key), and the
     // object media type is applied after the cache, so only stripping changes the body.
@@ -160,7 +161,7 @@ pub async fn read(
     } else {
         "rest"
     };
-    let render = || async {
+    let render = |op| async {
         let out = gateway::execute(&handle, op).await?;
         stats::note_rows(&req, out.row_count);
         let body = if media.strip_nulls {
@@ -175,8 +176,8 @@ pub async fn read(
         })
     };
     let (outcome, answer) =
-        cache::fetch(&req, &state, &handle.name, &caller, &fetch, shape, render).await?;
-    let (status, range) = page(fetch.offset, answer.rows, answer.total)?;
+        cache::fetch(&req, &state, &handle.name, &caller, op, shape, render).await?;
+    let (status, range) = page(offset, answer.rows, answer.total)?;
     let body = shaped(answer.body, answer.rows, media)?;
     let resp = HttpResponse::build(status)
         .content_type(content_type(media))

@@ -87,14 +87,7 @@ fn sums_beyond_i128_fall_back_to_f64() {
     assert!((f / 2e38 - 1.0).abs() < 1e-12, "{s}");
     assert!(!s.ends_with(".0"), "{s}");
     // A total that overflows even f64 is an error, not infinity or a panic.
-    let rows: Value = from_text("[1e400, 1e400]");
-    let rows: Vec<Value> = rows
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|v| json!({"g": 1, "v": v}))
-        .collect();
+    let rows = one_group(from_text("[1e400, 1e400]"));
     let e = apply_err(
         json!({"group_by": "g", "aggregation_column": "v"}),
         Value::Array(rows),

@@ -75,15 +75,20 @@ fn aggs(out: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Sum of `values` (one group), as JSON text.
-fn sum_of(strategy: &str, values: Value) -> String {
-    let rows: Vec<Value> = values
+/// One group (`g` = 1) of rows with `values` in column `v`.
+fn one_group(values: Value) -> Vec<Value> {
+    values
         .as_array()
         .cloned()
         .unwrap_or_default()
         .into_iter()
         .map(|v| json!({"g": 1, "v": v}))
-        .collect();
+        .collect()
+}
+
+/// Sum of `values` (one group), as JSON text.
+fn sum_of(strategy: &str, values: Value) -> String {
+    let rows = one_group(values);
     let out = run(
         json!({"group_by": "g", "aggregation_column": "v", "aggregation_strategy": strategy}),
         Value::Array(rows),
