@@ -266,8 +266,20 @@ impl ResponseError for ApiError {
         // Inside the statistics middleware this is the request's id, the one its log row carries.
         let trace_id =
             super::stats::current_request_id().unwrap_or_else(super::stats::new_request_id);
-        let status = self.code.status();
-        if status.is_server_error() && !matches!(self.code, Code::DriverNotAvailable) {
+        let body = self.envelope(&trace_id);
+        let mut resp = HttpResponse::build(self.code.status());
+        if let Some(secs) = self.retry_after {
+            resp.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        resp.content_type("application/json").body(body.to_string())
+    }
+}
+
+impl ApiError {
+    /// The error envelope, `{"status":"error","message","error","code","hint"?,"trace_id"}`,
+    /// as every edge answers it. Server errors are logged here, with their trace id.
+    pub fn envelope(&self, trace_id: &str) -> serde_json::Value {
+        if self.code.status().is_server_error() && !matches!(self.code, Code::DriverNotAvailable) {
             tracing::warn!(code = self.code.as_str(), %trace_id, detail = %self.detail, "request failed");
         }
         let mut body = json!({
@@ -280,11 +292,7 @@ impl ResponseError for ApiError {
         if let Some(h) = &self.hint {
             body["hint"] = json!(h);
         }
-        let mut resp = HttpResponse::build(status);
-        if let Some(secs) = self.retry_after {
-            resp.insert_header((header::RETRY_AFTER, secs.to_string()));
-        }
-        resp.content_type("application/json").body(body.to_string())
+        body
     }
 }
 
