@@ -105,6 +105,8 @@ pub fn routes() -> RouteTable {
     t.add(Method::GET, "/ready", health::ready);
     t.add(Method::GET, "/openapi.yaml", health::openapi);
     t.add(Method::GET, "/openapi-wss.yaml", health::openapi_wss);
+    t.add(Method::GET, "/wss/info", crate::ws::info);
+    t.add(Method::GET, "/wss/gateway", crate::ws::upgrade);
     t.add(Method::GET, "/metrics", metrics::metrics);
     t.add(Method::POST, "/gateway/fetch", gateway::fetch);
     t.add(Method::POST, "/gateway/data", gateway::fetch);
