@@ -355,7 +355,7 @@ async fn socket_requests_are_recorded_like_http_gateway_requests_and_counted_in_
     let trace = missing["trace_id"].as_str().unwrap();
     assert_eq!(rows[1].get::<_, String>(0), trace);
 
-    // The method label is the metrics' own (`OTHER` for a method outside HTTP's set).
+    // Socket requests are counted under their route with the method label `WS`.
     let text = read_metrics(&srv).await;
     for (route, status) in [
         ("/wss/gateway/gateway.fetch", 200),
@@ -364,8 +364,9 @@ async fn socket_requests_are_recorded_like_http_gateway_requests_and_counted_in_
         ("/wss/gateway/gateway.query", 401),
     ] {
         let counted = text.lines().any(|l| {
-            l.starts_with(&format!("athena_http_requests_total{{route=\"{route}\","))
-                && l.contains(&format!("status=\"{status}\",client=\"default\"}} 1"))
+            l.starts_with(&format!(
+                "athena_http_requests_total{{route=\"{route}\",method=\"WS\","
+            )) && l.contains(&format!("status=\"{status}\",client=\"default\"}} 1"))
         });
         assert!(counted, "{route} {status} is not counted in\n{text}");
     }

@@ -55,6 +55,7 @@ fn method_label(m: &str) -> &'static str {
         "PATCH" => "PATCH",
         "DELETE" => "DELETE",
         "OPTIONS" => "OPTIONS",
+        "WS" => "WS",
         _ => "OTHER",
     }
 }
@@ -210,12 +211,17 @@ mod tests {
         m.observe(&rec("/gateway/fetch", "POST", 200, 3.0));
         m.observe(&rec("/gateway/fetch", "POST", 200, 30.0));
         m.observe(&rec("/gateway/fetch", "BREW", 404, 20_000.0));
+        m.observe(&rec("/wss/gateway/gateway.fetch", "WS", 200, 1.0));
         let mut out = String::new();
         m.render(&mut out);
         assert!(out.contains(
             "athena_http_requests_total{route=\"/gateway/fetch\",method=\"POST\",status=\"200\",client=\"default\"} 2\n"
         ), "{out}");
         assert!(out.contains("method=\"OTHER\",status=\"404\""), "{out}");
+        assert!(
+            out.contains("route=\"/wss/gateway/gateway.fetch\",method=\"WS\",status=\"200\""),
+            "socket requests keep their own method label: {out}"
+        );
         assert!(out.contains(
             "athena_http_request_duration_seconds_bucket{route=\"/gateway/fetch\",le=\"0.005\"} 1\n"
         ), "{out}");
