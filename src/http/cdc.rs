@@ -174,6 +174,76 @@ fn status_json(status: &CdcStatus, state: &AppState) -> Value {
     v
 }
 
+/// The capture's lines of `/metrics`.
+pub fn render_metrics(state: &AppState, out: &mut String) {
+    use athena_actors::cdc::CdcCounters;
+    use athena_actors::stats::metrics::{family, sample};
+    let c = &state.actors.cdc.shared.counters;
+    for (name, help, v) in [
+        (
+            "athena_cdc_events_appended_total",
+            "Captured changes this instance appended to the event log.",
+            &c.appended,
+        ),
+        (
+            "athena_cdc_events_delivered_total",
+            "Events handed to live subscribers.",
+            &c.delivered,
+        ),
+        (
+            "athena_cdc_subscribers_lagged_total",
+            "Subscribers dropped because their buffer was full.",
+            &c.lagged,
+        ),
+    ] {
+        family(out, name, "counter", help);
+        sample(out, name, &[], CdcCounters::get(v) as f64);
+    }
+    let status = state.actors.cdc.status();
+    family(
+        out,
+        "athena_cdc_subscribers",
+        "gauge",
+        "Open subscriptions.",
+    );
+    sample(
+        out,
+        "athena_cdc_subscribers",
+        &[],
+        status.subscribers as f64,
+    );
+    family(
+        out,
+        "athena_cdc_client_role",
+        "gauge",
+        "1 for each captured client's role here: leader (reads the slot), follower, starting, stopped (a setup problem), unregistered.",
+    );
+    for cl in &status.clients {
+        sample(
+            out,
+            "athena_cdc_client_role",
+            &[("client", &cl.client), ("role", cl.role)],
+            1.0,
+        );
+    }
+    family(
+        out,
+        "athena_cdc_head_seq",
+        "gauge",
+        "The highest event seq of each captured client seen here.",
+    );
+    for cl in &status.clients {
+        if let Some(h) = cl.head_seq {
+            sample(
+                out,
+                "athena_cdc_head_seq",
+                &[("client", &cl.client)],
+                h as f64,
+            );
+        }
+    }
+}
+
 /// What `GET /` shows: the state, and each client's role and problem.
 pub fn summary(state: &AppState) -> Value {
     let status = state.actors.cdc.status();

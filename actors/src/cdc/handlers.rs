@@ -184,7 +184,11 @@ impl CdcHub {
             }
             let Some(handle) = snapshot.get(&name) else {
                 c.stop_reader();
-                c.role = "unregistered";
+                if c.role != "unregistered" {
+                    c.role = "unregistered";
+                    self.subs
+                        .close(&name, None, "the client is no longer registered");
+                }
                 continue;
             };
             let source = handle.pool.shared.clone();
@@ -483,6 +487,10 @@ impl Handler<ReaderReport> for CdcHub {
                 c.problem = problem;
                 c.tables = tables;
                 c.last_error = None;
+            }
+            Report::Problem(p) => {
+                c.role = "stopped";
+                c.problem = Some(p);
             }
             Report::Follower => {
                 c.role = "follower";

@@ -47,6 +47,9 @@ pub enum Report {
         problem: Option<Problem>,
         tables: Vec<TableStatus>,
     },
+    /// Capture cannot start (found after the inspection: the slot could not be created, the
+    /// database could not be reached); the tables are as last reported.
+    Problem(Problem),
     /// Waiting for another instance's reader to let go.
     Follower,
     /// Holds the lock and reads the slot.

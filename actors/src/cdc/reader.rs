@@ -82,6 +82,9 @@ pub async fn run(spec: ReaderSpec, hub: Addr<CdcHub>, mut changed: watch::Receiv
                     tracing::warn!(client = %spec.client, slot = %spec.slot, problem = %p.what, fix = %p.fix,
                         "change data capture cannot start for this client; everything else is served");
                 }
+                if !tell(&hub, &spec, Report::Problem(p.clone())).await {
+                    return;
+                }
                 last_problem = Some(p);
                 spec.setup_retry
             }
@@ -310,6 +313,10 @@ async fn lead(
     }
     tracing::info!(client = %spec.client, slot = %spec.slot, "reading the replication slot");
     let mut decoder = Decoder::default();
+    // Polls start every `poll_interval` (or as soon as the last one is done, when it took
+    // longer): a poll's own work is not added to the wait.
+    let mut tick = tokio::time::interval(spec.poll_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         if log.is_closed() || src.is_closed() {
             return Err(Stop::Error("a connection closed".into()));
@@ -339,7 +346,7 @@ async fn lead(
         }
         let upto = setup::flushed(&src).await?;
         if upto <= confirmed {
-            tokio::time::sleep(spec.poll_interval).await;
+            tick.tick().await;
             continue;
         }
         let rows = setup::peek(&src, &spec.slot, upto, spec.max_changes).await?;
@@ -383,7 +390,7 @@ async fn lead(
             confirmed = target;
         }
         if !truncated {
-            tokio::time::sleep(spec.poll_interval).await;
+            tick.tick().await;
         }
     }
 }
