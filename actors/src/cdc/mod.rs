@@ -24,9 +24,10 @@
 //! * **Mailbox**: bounded (`cdc.mailbox_capacity`). Subscriptions come in with `try_send` (full:
 //!   [`CdcError::Overloaded`]); readers and the listener wait for room (their events are already
 //!   durable).
-//! * **Restart policy**: supervised. `restarting()` ends every subscription with `closed` (their
-//!   backlog tasks died with the old context; subscribers resume with `since_seq`) and forgets
-//!   reads in flight; readers and the listener are tasks of their own and keep running.
+//! * **Restart policy**: supervised. Every subscription ends with `closed` (`stopped()`: their
+//!   backlog reads die with the old context; subscribers resume with `since_seq`) and
+//!   `restarting()` forgets the reads in flight; the readers and the listener are tasks of their
+//!   own and keep running (a listener that ended is started again by the next tick).
 //! * **Senders**: the edges through [`CdcHandle`] (subscribe, admin table changes), the readers
 //!   ([`messages::Appended`], [`messages::ReaderReport`]), the listener.
 //!
@@ -44,6 +45,7 @@ pub mod setup;
 pub mod store;
 pub mod subs;
 pub mod values;
+mod work;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
