@@ -355,3 +355,54 @@ async fn an_edited_migration_is_refused_and_nothing_is_applied() {
         "migration 3 was not applied after the refusal"
     );
 }
+
+#[tokio::test]
+async fn rows_of_the_separate_operation_and_auth_logs_move_onto_their_requests() {
+    let db = TestDb::create("").await;
+    // A database as the first four migrations left it, with rows in all three logs.
+    for m in &athena_actors::provision::MIGRATIONS[..4] {
+        db.execute(m.sql).await;
+    }
+    db.execute(
+        "INSERT INTO gateway_request_log (request_id, client, method, path, status_code, api_key_public_id) \
+           VALUES ('r1', 'default', 'POST', '/gateway/fetch', 200, 'pub1'), \
+                  ('r2', 'default', 'POST', '/gateway/fetch', 401, NULL); \
+         INSERT INTO gateway_operation_log (request_id, operation, table_name, client, method, path, status_code, row_count, error, message) \
+           VALUES ('r1', 'fetch', 'users', 'default', 'POST', '/gateway/fetch', 200, 3, false, NULL), \
+                  ('r3', 'insert', 'users', 'default', 'PUT', '/gateway/insert', 422, NULL, true, 'check_violation'); \
+         INSERT INTO api_key_auth_log (request_id, api_key_id, api_key_public_id, client_name, method, path, required_rights, granted_rights, authenticated, authorized, enforced, failure_reason) \
+           VALUES ('r1', 7, 'pub1', 'default', 'POST', '/gateway/fetch', '{users.read}', '{*}', true, true, true, NULL), \
+                  ('r2', NULL, NULL, 'default', 'POST', '/gateway/fetch', '{}', '{}', false, false, true, 'missing_api_key');",
+    )
+    .await;
+    let client = db.client().await;
+    let report = athena_actors::provision::apply(&client).await.unwrap();
+    assert!(
+        report
+            .applied
+            .contains(&"0005_one_log_row_per_request".to_string()),
+        "{report:?}"
+    );
+
+    let rows = |sql: &'static str| {
+        let db = &db;
+        async move { db.scalar(sql).await.unwrap_or_default() }
+    };
+    assert_eq!(
+        rows("SELECT string_agg(concat_ws(':', request_id, status_code, operation, table_name, row_count, api_key_id, api_key_authorized, api_key_auth_reason), ' ' ORDER BY request_id) FROM gateway_request_log").await,
+        "r1:200:fetch:users:3:7:t r2:401:f:missing_api_key r3:422:insert:users",
+        "one row per request, the orphan operation kept"
+    );
+    assert_eq!(
+        rows("SELECT string_agg(concat_ws(':', request_id, operation, error, message), ' ' ORDER BY request_id) FROM gateway_operation_log").await,
+        "r1:fetch:f r3:insert:t:check_violation"
+    );
+    assert_eq!(
+        rows("SELECT string_agg(concat_ws(':', request_id, client_name, authenticated, authorized, enforced, failure_reason, required_rights::text, granted_rights::text), ' ' ORDER BY request_id) FROM api_key_auth_log").await,
+        "r1:default:t:t:t:{users.read}:{*} r2:default:f:f:t:missing_api_key:{}:{}"
+    );
+    // Applying again changes nothing.
+    let again = athena_actors::provision::apply(&client).await.unwrap();
+    assert!(again.applied.is_empty(), "{again:?}");
+    assert_eq!(rows("SELECT count(*) FROM gateway_request_log").await, "3");
+}

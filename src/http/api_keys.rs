@@ -18,9 +18,14 @@ use crate::dialect::{invalid, missing, opt_bool, opt_str};
 
 type Body = Map<String, Value>;
 
-/// Maps an admin failure; `not_found` is the code for a missing key or right.
-fn admin_error(e: AdminError, not_found: Code) -> ApiError {
+/// Maps an admin failure; `not_found` is the code for a missing key or right. A client is only
+/// known to be missing once the catalog is loaded: before that (while the logging database is
+/// being migrated at start) the answer is 503 `not_ready`.
+fn admin_error(state: &AppState, e: AdminError, not_found: Code) -> ApiError {
     match e {
+        AdminError::UnknownClient(_) if !state.actors.snapshot.load().catalog_loaded => {
+            ApiError::new(Code::NotReady, "the client catalog is still loading")
+        }
         AdminError::Invalid { field, message } => {
             ApiError::new(Code::InvalidField, format!("{field}: {message}"))
         }
@@ -141,7 +146,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let db = catalog(&state).await?;
     let keys = admin::list_keys(&db, include_revoked)
         .await
-        .map_err(|e| admin_error(e, Code::UnknownApiKey))?;
+        .map_err(|e| admin_error(&state, e, Code::UnknownApiKey))?;
     Ok(respond::data(
         &respond::counted(keys.len(), "API key"),
         json!({"api_keys": keys}),
@@ -171,7 +176,7 @@ pub async fn create(
     let mut db = catalog(&state).await?;
     let (key, record) = admin::create_key(&mut db, new)
         .await
-        .map_err(|e| admin_error(e, Code::UnknownApiKey))?;
+        .map_err(|e| admin_error(&state, e, Code::UnknownApiKey))?;
     reload(&state).await;
     Ok(respond::created(
         "API key created; store it now, it is not shown again",
@@ -211,7 +216,7 @@ pub async fn update(
     let mut db = catalog(&state).await?;
     let record = admin::update_key(&mut db, &path, patch)
         .await
-        .map_err(|e| admin_error(e, Code::UnknownApiKey))?;
+        .map_err(|e| admin_error(&state, e, Code::UnknownApiKey))?;
     reload(&state).await;
     Ok(respond::data("API key updated", json!({"record": record})))
 }
@@ -226,7 +231,7 @@ pub async fn revoke(
     let mut db = catalog(&state).await?;
     let record = admin::revoke_key(&mut db, &path)
         .await
-        .map_err(|e| admin_error(e, Code::UnknownApiKey))?;
+        .map_err(|e| admin_error(&state, e, Code::UnknownApiKey))?;
     reload(&state).await;
     Ok(respond::data(
         "API key revoked",
@@ -243,7 +248,7 @@ pub async fn list_rights(
     let db = catalog(&state).await?;
     let rights = settings::list_rights(&db)
         .await
-        .map_err(|e| admin_error(e, Code::UnknownRight))?;
+        .map_err(|e| admin_error(&state, e, Code::UnknownRight))?;
     Ok(respond::data(
         &respond::counted(rights.len(), "right"),
         json!({"rights": rights}),
@@ -264,7 +269,7 @@ pub async fn create_right(
     let db = catalog(&state).await?;
     let right = settings::create_right(&db, name, description)
         .await
-        .map_err(|e| admin_error(e, Code::UnknownRight))?;
+        .map_err(|e| admin_error(&state, e, Code::UnknownRight))?;
     Ok(respond::created("Right created", json!({"right": right})))
 }
 
@@ -294,7 +299,7 @@ pub async fn update_right(
         description.as_ref().map(|d| d.as_deref()),
     )
     .await
-    .map_err(|e| admin_error(e, Code::UnknownRight))?;
+    .map_err(|e| admin_error(&state, e, Code::UnknownRight))?;
     reload(&state).await;
     Ok(respond::data("Right updated", json!({"right": right})))
 }
@@ -309,7 +314,7 @@ pub async fn delete_right(
     let mut db = catalog(&state).await?;
     let right = settings::delete_right(&mut db, &path)
         .await
-        .map_err(|e| admin_error(e, Code::UnknownRight))?;
+        .map_err(|e| admin_error(&state, e, Code::UnknownRight))?;
     reload(&state).await;
     Ok(respond::data("Right deleted", json!({"right": right})))
 }
@@ -328,7 +333,7 @@ pub async fn get_config(
     let db = catalog(&state).await?;
     let config = settings::get_config(&db)
         .await
-        .map_err(|e| admin_error(e, Code::NotFound))?;
+        .map_err(|e| admin_error(&state, e, Code::NotFound))?;
     Ok(respond::data("API key enforcement", config))
 }
 
@@ -343,7 +348,7 @@ pub async fn put_config(
     let mut db = catalog(&state).await?;
     let global = settings::set_global(&mut db, enforce)
         .await
-        .map_err(|e| admin_error(e, Code::NotFound))?;
+        .map_err(|e| admin_error(&state, e, Code::NotFound))?;
     reload(&state).await;
     Ok(respond::data(
         "Global enforcement updated",
@@ -360,7 +365,7 @@ pub async fn list_clients(
     let db = catalog(&state).await?;
     let clients = settings::list_client_config(&db)
         .await
-        .map_err(|e| admin_error(e, Code::NotFound))?;
+        .map_err(|e| admin_error(&state, e, Code::NotFound))?;
     Ok(respond::data(
         "Client enforcement overrides",
         json!({"clients": clients}),
@@ -379,7 +384,7 @@ pub async fn put_client(
     let mut db = catalog(&state).await?;
     let client = settings::set_client(&mut db, &path, enforce)
         .await
-        .map_err(|e| admin_error(e, Code::NotFound))?;
+        .map_err(|e| admin_error(&state, e, Code::NotFound))?;
     reload(&state).await;
     Ok(respond::data(
         "Client enforcement set",
@@ -397,7 +402,7 @@ pub async fn delete_client(
     let mut db = catalog(&state).await?;
     let name = settings::delete_client(&mut db, &path)
         .await
-        .map_err(|e| admin_error(e, Code::NotFound))?;
+        .map_err(|e| admin_error(&state, e, Code::NotFound))?;
     reload(&state).await;
     Ok(respond::data(
         "Client enforcement override removed",

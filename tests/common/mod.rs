@@ -341,6 +341,10 @@ pub async fn admin(
 /// the catalog; returns (key, record).
 pub async fn create_key(srv: &TestServer, body: Value) -> (String, Value) {
     let deadline = Instant::now() + Duration::from_secs(20);
+    while !srv.actors.snapshot.load().catalog_loaded {
+        assert!(Instant::now() < deadline, "the catalog was not loaded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     loop {
         let (s, v) = admin(srv, Method::POST, "/admin/api-keys", Some(body.clone())).await;
         if s == StatusCode::CREATED {

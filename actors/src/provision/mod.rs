@@ -40,13 +40,19 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../sql/0004_append_only_logs.sql"),
     },
     Migration {
+        version: 5,
+        name: "one_log_row_per_request",
+        sql: include_str!("../../../sql/0005_one_log_row_per_request.sql"),
+    },
+    Migration {
         version: 6,
         name: "cdc",
         sql: include_str!("../../../sql/0006_cdc.sql"),
     },
 ];
 
-/// The tables a provisioned logging database holds.
+/// The tables a provisioned logging database holds (`api_key_auth_log` and
+/// `gateway_operation_log` are views of `gateway_request_log`).
 pub const TABLES: &[&str] = &[
     "athena_clients",
     "api_keys",
@@ -251,7 +257,7 @@ pub async fn status(client: &Client) -> Result<Status, ProvisionError> {
     let rows = client
         .query(
             "SELECT c.relname::text FROM pg_catalog.pg_class c \
-             WHERE c.relname = ANY($1) AND c.relkind IN ('r', 'p') \
+             WHERE c.relname = ANY($1) AND c.relkind IN ('r', 'p', 'v') \
              AND pg_catalog.pg_table_is_visible(c.oid)",
             &[&names],
         )

@@ -1,9 +1,9 @@
-//! The log rows of a flush, sent with `COPY … FROM STDIN (FORMAT binary)`. The log tables take
-//! one row per request, so this is where the statistics spend the database's time: binary COPY
+//! The log rows of a flush, sent with `COPY … FROM STDIN (FORMAT binary)`. The log takes one row
+//! per request, so this is where the statistics spend the database's time: binary COPY
 //! spares it the parsing of every timestamp and number that text COPY or an `INSERT … SELECT
 //! unnest(…)` would cost. The rows are encoded straight from the records (borrowing their text
-//! whenever it needs no cleaning) into one buffer per table, sent as one message, so the
-//! database's backend wakes once per table per flush.
+//! whenever it needs no cleaning) into one buffer, sent as one message, so the database's
+//! backend wakes once per flush.
 
 use std::borrow::Cow;
 
@@ -16,10 +16,12 @@ use super::batch::clean;
 use super::record::RequestRecord;
 use super::writer::WriteError;
 
-const REQUEST_COLUMNS: &str = "created_at, request_id, client, method, path, status_code, \
+const COLUMNS: &str = "created_at, request_id, client, method, path, status_code, \
     duration_ms, api_key_public_id, user_id, company_id, organization_id, remote_addr, \
-    user_agent, cached";
-const REQUEST_TYPES: &[Type] = &[
+    user_agent, cached, operation, table_name, row_count, message, api_key_id, \
+    api_key_enforced, api_key_authenticated, api_key_authorized, api_key_auth_reason, \
+    required_rights, granted_rights";
+const TYPES: &[Type] = &[
     Type::TIMESTAMPTZ,
     Type::TEXT,
     Type::TEXT,
@@ -34,45 +36,23 @@ const REQUEST_TYPES: &[Type] = &[
     Type::TEXT,
     Type::TEXT,
     Type::BOOL,
-];
-
-const OPERATION_COLUMNS: &str = "created_at, request_id, operation, table_name, client, \
-    method, path, status_code, duration_ms, row_count, error, message";
-const OPERATION_TYPES: &[Type] = &[
-    Type::TIMESTAMPTZ,
+    // the operation
     Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::INT4,
-    Type::FLOAT8,
-    Type::INT8,
-    Type::BOOL,
-    Type::TEXT,
-];
-
-const AUTH_COLUMNS: &str = "created_at, request_id, api_key_id, api_key_public_id, \
-    client_name, method, path, required_rights, granted_rights, authenticated, authorized, \
-    enforced, failure_reason, remote_addr, user_agent";
-const AUTH_TYPES: &[Type] = &[
-    Type::TIMESTAMPTZ,
     Type::TEXT,
     Type::INT8,
     Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
+    // the API-key decision
+    Type::INT8,
+    Type::BOOL,
+    Type::BOOL,
+    Type::BOOL,
     Type::TEXT,
     Type::TEXT_ARRAY,
     Type::TEXT_ARRAY,
-    Type::BOOL,
-    Type::BOOL,
-    Type::BOOL,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
 ];
+
+/// A typical encoded log row, with its field headers.
+const ROW_BYTES: usize = 384;
 
 fn opt(s: &Option<String>) -> Option<Cow<'_, str>> {
     s.as_deref().map(clean)
@@ -85,8 +65,9 @@ struct BinaryRows {
 }
 
 impl BinaryRows {
-    fn new(types: &'static [Type]) -> BinaryRows {
-        let mut buf = BytesMut::with_capacity(16 * 1024);
+    /// A payload sized for `rows` rows of about `ROW_BYTES`, so that it is seldom copied to grow.
+    fn new(types: &'static [Type], rows: usize) -> BinaryRows {
+        let mut buf = BytesMut::with_capacity(19 + rows * ROW_BYTES + 2);
         buf.put_slice(b"PGCOPY\n\xff\r\n\0");
         buf.put_i32(0); // flags
         buf.put_i32(0); // header extension
@@ -133,10 +114,16 @@ impl BinaryRows {
     }
 }
 
-/// Every record into `gateway_request_log`.
+/// Every record into `gateway_request_log`: one row per request, carrying its operation and its
+/// API-key decision (`gateway_operation_log` and `api_key_auth_log` are views of it).
 pub async fn requests(tx: &Transaction<'_>, records: &[RequestRecord]) -> Result<(), WriteError> {
-    let mut w = BinaryRows::new(REQUEST_TYPES);
+    let mut w = BinaryRows::new(TYPES, records.len());
     for r in records {
+        let op = r.operation.as_ref();
+        let rows = op
+            .and_then(|o| o.row_count)
+            .map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        let a = r.auth.as_ref();
         w.row(&[
             &r.at,
             &clean(&r.request_id),
@@ -152,63 +139,18 @@ pub async fn requests(tx: &Transaction<'_>, records: &[RequestRecord]) -> Result
             &opt(&r.remote_addr),
             &opt(&r.user_agent),
             &r.cached,
-        ])?;
-    }
-    w.send(tx, "gateway_request_log", REQUEST_COLUMNS).await
-}
-
-/// The records with an operation into `gateway_operation_log`.
-pub async fn operations(tx: &Transaction<'_>, records: &[RequestRecord]) -> Result<(), WriteError> {
-    if records.iter().all(|r| r.operation.is_none()) {
-        return Ok(());
-    }
-    let mut w = BinaryRows::new(OPERATION_TYPES);
-    for r in records {
-        let Some(op) = &r.operation else { continue };
-        let rows = op.row_count.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-        w.row(&[
-            &r.at,
-            &clean(&r.request_id),
-            &clean(&op.operation),
-            &opt(&op.table),
-            &opt(&r.client),
-            &clean(&r.method),
-            &clean(&r.path),
-            &i32::from(r.status),
-            &r.duration_ms,
+            &op.map(|o| clean(&o.operation)),
+            &op.and_then(|o| opt(&o.table)),
             &rows,
-            &r.failed(),
-            &opt(&op.message),
+            &op.and_then(|o| opt(&o.message)),
+            &a.and_then(|a| a.api_key_id),
+            &a.map(|a| a.enforced),
+            &a.map(|a| a.authenticated),
+            &a.map(|a| a.authorized),
+            &a.and_then(|a| opt(&a.failure_reason)),
+            &a.map(|a| &a.required_rights[..]),
+            &a.map(|a| &a.granted_rights[..]),
         ])?;
     }
-    w.send(tx, "gateway_operation_log", OPERATION_COLUMNS).await
-}
-
-/// The records with an API-key decision into `api_key_auth_log`.
-pub async fn auth(tx: &Transaction<'_>, records: &[RequestRecord]) -> Result<(), WriteError> {
-    if records.iter().all(|r| r.auth.is_none()) {
-        return Ok(());
-    }
-    let mut w = BinaryRows::new(AUTH_TYPES);
-    for r in records {
-        let Some(a) = &r.auth else { continue };
-        w.row(&[
-            &r.at,
-            &clean(&r.request_id),
-            &a.api_key_id,
-            &opt(&a.public_id),
-            &opt(&a.client_name),
-            &clean(&r.method),
-            &clean(&r.path),
-            &a.required_rights,
-            &&a.granted_rights[..],
-            &a.authenticated,
-            &a.authorized,
-            &a.enforced,
-            &opt(&a.failure_reason),
-            &opt(&r.remote_addr),
-            &opt(&r.user_agent),
-        ])?;
-    }
-    w.send(tx, "api_key_auth_log", AUTH_COLUMNS).await
+    w.send(tx, "gateway_request_log", COLUMNS).await
 }

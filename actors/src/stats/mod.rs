@@ -1,8 +1,8 @@
 //! `StatsActor`: request statistics. It receives one [`RequestRecord`] per served request from
 //! the HTTP edge, keeps the request metrics in memory, and writes the records to the logging
-//! database in batches: `gateway_request_log`, `gateway_operation_log` (records with an
-//! operation), `api_key_auth_log` (records with an API-key decision), and the per-client and
-//! per-table totals in `client_statistics` and `client_table_statistics`.
+//! database in batches: one `gateway_request_log` row per request, with its operation and its
+//! API-key decision (`gateway_operation_log` and `api_key_auth_log` are views of it), and the
+//! per-client and per-table totals in `client_statistics` and `client_table_statistics`.
 //!
 //! * **Queue**: records do not travel as actor messages (one envelope and one wake-up per request
 //!   would cost more than the record). [`StatsHandle::record`] puts each into a bounded queue

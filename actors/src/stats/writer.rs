@@ -2,7 +2,7 @@
 //! prepared multi-row inserts, and the flush of a [`Batch`] in one transaction. Also the full
 //! rebuild of the statistics tables from the logs (`POST /admin/clients/statistics/refresh`).
 //!
-//! The log rows go in with one `COPY` per table per flush (see [`super::copy`]), and the
+//! The log rows go in with one `COPY` per flush (see [`super::copy`]), and the
 //! statistics rows are upserted once per flush with totals grouped in memory, so a flush costs a
 //! handful of round trips however many requests it carries.
 
@@ -165,8 +165,6 @@ impl Writer {
         let s = &self.statements;
         let tx = self.client.transaction().await?;
         copy::requests(&tx, records).await?;
-        copy::operations(&tx, records).await?;
-        copy::auth(&tx, records).await?;
         let k = &b.key_use;
         if !k.api_key_id.is_empty() {
             tx.execute(&s.touch_keys, &[&k.api_key_id, &k.last_used_at])
