@@ -26,6 +26,13 @@
 #                       create`) either way; raw SQL always checks it.
 #   BENCH_STATS         1: requests are recorded (logs, statistics, metrics; the bundled
 #                       default); 0: stats.enabled is false.
+#   BENCH_WS_SOCKETS    WebSockets of scenario (g)                              (default 1)
+#   BENCH_WS_INFLIGHT   requests kept in flight on each of them
+#                       (default: BENCH_CONNECTIONS / BENCH_WS_SOCKETS, the same concurrency as HTTP)
+#
+# Scenario (g) sends (b)'s request over WebSocket (/wss/gateway) instead of one HTTP request per
+# call; wrk speaks no WebSocket, so its load comes from bench/ws_load.rs, an example target built
+# here (never part of the shipped binary). Its pgbench baseline is (b)'s.
 #
 # All traffic goes to 127.0.0.1. The script creates its own database and drops
 # it on exit, and stops the gateway it started.
@@ -47,6 +54,7 @@ SKIP_GATEWAY="${BENCH_SKIP_GATEWAY:-0}"
 POOL="${BENCH_POOL:-$(( $(nproc) * 2 ))}"
 ENFORCE="${BENCH_ENFORCE:-1}"
 STATS="${BENCH_STATS:-1}"
+WS_SOCKETS="${BENCH_WS_SOCKETS:-1}"
 case "$STATS" in 0) STATS_BOOL=false ;; 1) STATS_BOOL=true ;; *) echo "BENCH_STATS must be 0 or 1" >&2; exit 2 ;; esac
 case "$ENFORCE" in 0) ENFORCE_BOOL=false ;; 1) ENFORCE_BOOL=true ;; *) echo "BENCH_ENFORCE must be 0 or 1" >&2; exit 2 ;; esac
 READY_TIMEOUT=60
@@ -62,6 +70,13 @@ if ! is_uint "$CONNECTIONS" || [ "$CONNECTIONS" -lt 1 ]; then
 fi
 if ! is_uint "$DURATION" || [ "$DURATION" -lt 1 ]; then
     die "BENCH_DURATION must be a positive integer number of seconds (got '$DURATION')"
+fi
+if ! is_uint "$WS_SOCKETS" || [ "$WS_SOCKETS" -lt 1 ]; then
+    die "BENCH_WS_SOCKETS must be a positive integer (got '$WS_SOCKETS')"
+fi
+WS_INFLIGHT="${BENCH_WS_INFLIGHT:-$(( CONNECTIONS / WS_SOCKETS > 0 ? CONNECTIONS / WS_SOCKETS : 1 ))}"
+if ! is_uint "$WS_INFLIGHT" || [ "$WS_INFLIGHT" -lt 1 ]; then
+    die "BENCH_WS_INFLIGHT must be a positive integer (got '$WS_INFLIGHT')"
 fi
 is_uint "$WARMUP" || die "BENCH_WARMUP must be a non-negative integer (got '$WARMUP')"
 is_uint "$PG_PORT" || die "BENCH_PG_PORT must be a port number (got '$PG_PORT')"
@@ -226,6 +241,7 @@ PORT=""
 KEY=""
 API_KEY=""
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/athena_rs"
+WS_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/ws_load"
 SERVER_LOG="$OUT/server.log"
 
 free_port() {
@@ -248,8 +264,12 @@ build_gateway() {
         cd "$ROOT"
         run_bounded "$BUILD_TIMEOUT" cargo build --release \
             || die "cargo build --release failed or timed out"
+        log "building the WebSocket load client (cargo build --release --example ws_load)"
+        run_bounded "$BUILD_TIMEOUT" cargo build --release --example ws_load \
+            || die "cargo build --release --example ws_load failed or timed out"
     fi
     [ -x "$BIN" ] || die "gateway binary not found at $BIN"
+    [ -x "$WS_BIN" ] || die "WebSocket load client not found at $WS_BIN"
     [ -f "$ROOT/config.yaml" ] || die "config file not found at $ROOT/config.yaml"
 }
 
@@ -335,13 +355,14 @@ peak_memory_mib() {
 # --------------------------------------------------------------------------
 # 5. scenarios
 # --------------------------------------------------------------------------
-SCENARIOS=(fetch_user fetch_pk insert query health fetch_cached)
+SCENARIOS=(fetch_user fetch_pk insert query health fetch_cached fetch_ws)
 
 scenario_label() {
     case "$1" in
         fetch_user) echo "(a) fetch 10 rows by user_id" ;;
         fetch_pk) echo "(b) fetch 1 row by id" ;;
         fetch_cached) echo "(f) fetch 1 row by id, cached" ;;
+        fetch_ws) echo "(g) (b) over WebSocket" ;;
         insert) echo "(c) insert 1 row" ;;
         query) echo "(d) raw SQL by id" ;;
         health) echo "(e) GET /health vs SELECT 1" ;;
@@ -362,8 +383,17 @@ example_request() {
     esac
 }
 
+ws_url() { echo "ws://127.0.0.1:$PORT/wss/gateway"; }
+
 check_scenario() {
     local s="$1" method path body code
+    if [ "$s" = fetch_ws ]; then
+        local answer
+        answer="$(ATHENA_BENCH_KEY="$API_KEY" "$WS_BIN" --check --url "$(ws_url)" --rows "$ROWS" 2>&1)" \
+            || die "check failed for $(scenario_label "$s"): $answer"
+        log "check ok: gateway.fetch over $(ws_url) -> $(head -c 160 <<<"$answer" | tr -d '\n')"
+        return 0
+    fi
     IFS=$'\t' read -r method path body < <(example_request "$s")
     local args=(-sS -o "$OUT/check_$s.body" -w '%{http_code}' --max-time 10
         -X "$method"
@@ -407,18 +437,39 @@ run_wrk() {
         -s "$BENCH/wrk/gateway.lua" "http://127.0.0.1:$PORT" -- "$s" >"$outfile" 2>&1
 }
 
+run_ws() {
+    local secs="$1" outfile="$2"
+    ATHENA_BENCH_KEY="$API_KEY" run_bounded $((secs + 60)) \
+        "$WS_BIN" --url "$(ws_url)" --sockets "$WS_SOCKETS" --inflight "$WS_INFLIGHT" \
+        --threads "$THREADS" --duration "$secs" --rows "$ROWS" >"$outfile" 2>&1
+}
+
+# Runs one gateway measurement: wrk, or the WebSocket load client for fetch_ws.
+run_load() {
+    local s="$1" secs="$2" outfile="$3"
+    if [ "$s" = fetch_ws ]; then
+        run_ws "$secs" "$outfile"
+    else
+        run_wrk "$s" "$secs" "$outfile"
+    fi
+}
+
 bench_gateway() {
     local s="$1" out="$OUT/wrk_$1.txt" line
     if [ "$WARMUP" -gt 0 ]; then
-        run_wrk "$s" "$WARMUP" "$OUT/wrk_${s}_warmup.txt" \
-            || { cat "$OUT/wrk_${s}_warmup.txt" >&2; die "wrk warmup failed for $s"; }
+        run_load "$s" "$WARMUP" "$OUT/wrk_${s}_warmup.txt" \
+            || { cat "$OUT/wrk_${s}_warmup.txt" >&2; die "warmup failed for $s"; }
         require_gateway_alive "during the $s warmup"
     fi
-    log "wrk: $(scenario_label "$s"), ${CONNECTIONS} connections, ${DURATION}s"
-    run_wrk "$s" "$DURATION" "$out" || { cat "$out" >&2; die "wrk failed for $s"; }
+    if [ "$s" = fetch_ws ]; then
+        log "ws_load: $(scenario_label "$s"), ${WS_SOCKETS} socket(s) x ${WS_INFLIGHT} in flight, ${DURATION}s"
+    else
+        log "wrk: $(scenario_label "$s"), ${CONNECTIONS} connections, ${DURATION}s"
+    fi
+    run_load "$s" "$DURATION" "$out" || { cat "$out" >&2; die "the load run failed for $s"; }
     require_gateway_alive "during the $s measurement"
     line="$(grep '^BENCH_RESULT ' "$out" || true)"
-    [ -n "$line" ] || { cat "$out" >&2; die "wrk produced no result for $s"; }
+    [ -n "$line" ] || { cat "$out" >&2; die "the load run produced no result for $s"; }
     GW_RPS[$s]="$(awk -v v="$(kv rps "$line")" 'BEGIN { printf "%.0f", v }')"
     GW_P50[$s]="$(us_to_ms "$(kv p50_us "$line")")"
     GW_P99[$s]="$(us_to_ms "$(kv p99_us "$line")")"
@@ -495,6 +546,16 @@ cache_speedup() {
     fi
 }
 
+# (g) against (b): the same fetch multiplexed over WebSocket and as one HTTP request per call.
+ws_speedup() {
+    if [ -n "${GW_RPS[fetch_ws]:-}" ] && [ -n "${GW_RPS[fetch_pk]:-}" ] && [ "${GW_RPS[fetch_pk]}" != 0 ]; then
+        awk -v w="${GW_RPS[fetch_ws]}" -v h="${GW_RPS[fetch_pk]}" -v n="$WS_SOCKETS" -v k="$WS_INFLIGHT" \
+            'BEGIN { printf "websocket: (g), %d socket(s) x %d in flight, serves %.2fx the HTTP rate of (b)\n", n, k, w / h }'
+    else
+        echo "websocket: n/a"
+    fi
+}
+
 print_report() {
     local peak="$1" s
     local fmt='%-30s %13s %14s %14s %11s %14s %14s %7s  %s\n'
@@ -512,6 +573,7 @@ print_report() {
     done
     echo
     echo "$(cache_speedup)"
+    echo "$(ws_speedup)"
     echo "gateway peak memory (VmHWM): ${peak} MiB"
     echo "connections: $CONNECTIONS, threads: $THREADS, duration: ${DURATION}s per measurement, gateway pool: $POOL"
 
@@ -534,9 +596,11 @@ print_report() {
         echo
         cache_speedup
         echo
+        ws_speedup
+        echo
         echo "Gateway peak memory (VmHWM): ${peak} MiB"
         echo
-        echo "ratio = gateway req/s as a percentage of pgbench tps for the same SQL."
+        echo "ratio = gateway req/s as a percentage of pgbench tps for the same SQL; (g) is compared with (b)'s pgbench run."
         echo "errors = gateway responses with a status other than 200 plus socket errors."
     } >"$OUT/results.md"
     echo "results written to $OUT/results.md"
@@ -565,7 +629,13 @@ main() {
         if [ "$SKIP_GATEWAY" != 1 ]; then
             bench_gateway "$s"
         fi
-        bench_pgbench "$s"
+        if [ "$s" = fetch_ws ]; then
+            # The same SQL as (b): its pgbench run is the baseline.
+            PG_TPS[$s]="${PG_TPS[fetch_pk]}" PG_P50[$s]="${PG_P50[fetch_pk]}"
+            PG_P99[$s]="${PG_P99[fetch_pk]}" PG_FAIL[$s]="${PG_FAIL[fetch_pk]}"
+        else
+            bench_pgbench "$s"
+        fi
     done
 
     if [ "$SKIP_GATEWAY" != 1 ]; then

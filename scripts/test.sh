@@ -23,8 +23,9 @@ command -v redis-server >/dev/null && command -v redis-cli >/dev/null || {
   exit 1
 }
 
-# The OpenAPI test validates both documents with openapi-spec-validator.
-if ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then
+# The OpenAPI test validates both documents with openapi-spec-validator; the WebSocket contract
+# test validates real messages with jsonschema, which comes with it.
+if ! python3 -c 'import openapi_spec_validator, jsonschema' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator
 fi
 # The /rest/v1 tests drive the server with postgrest-py, a real PostgREST client library.

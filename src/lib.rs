@@ -9,6 +9,7 @@ pub mod dialect;
 pub mod http;
 pub mod pipelines;
 pub mod post;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -900,43 +900,47 @@ async fn subscribing_needs_the_read_right_on_the_table_where_keys_are_enforced()
         actors: srv.actors.clone(),
         started: Instant::now(),
     };
-    let client = srv.actors.snapshot.load().get("default").cloned().unwrap();
-    let caller = |k: Option<&str>| {
+    let call = |k: Option<&str>| {
         let mut req = actix_web::test::TestRequest::default();
         if let Some(k) = k {
             req = req.insert_header(("authorization", format!("Bearer {k}")));
         }
-        athena_rs::http::keys::authenticate(&req.to_http_request(), &state, &client, false)
+        req.to_http_request()
     };
-    let reader = caller(Some(&key)).unwrap();
-    let ok = athena_rs::http::cdc::subscribe(
-        &state,
-        &reader,
-        parsed(json!({"client_name": "default", "table": "items"})),
-    )
-    .await;
-    assert!(ok.is_ok());
-    let denied = athena_rs::http::cdc::subscribe(
-        &state,
-        &reader,
-        parsed(json!({"client_name": "default", "table": "other_t"})),
-    )
-    .await
-    .unwrap_err();
+    let open = |table: &str, client: &str| parsed(json!({"client_name": client, "table": table}));
+    let reader = call(Some(&key));
+    assert!(
+        athena_rs::http::cdc::subscribe(&reader, &state, open("items", "default"))
+            .await
+            .is_ok()
+    );
+    let denied = athena_rs::http::cdc::subscribe(&reader, &state, open("other_t", "default"))
+        .await
+        .unwrap_err();
     assert_eq!(
         (denied.code.as_str(), denied.code.status().as_u16()),
         ("forbidden", 403)
     );
     assert!(denied.detail.contains("other_t.read"), "{}", denied.detail);
-    assert_eq!(
-        caller(None).err().map(|e| e.code.as_str()),
-        Some("missing_api_key")
-    );
-    let admin_caller = caller(Some(ADMIN_KEY)).unwrap();
+    // The decision is recorded for the auth log, as for any request.
+    {
+        let facts = athena_rs::http::stats::facts(&reader);
+        let auth = facts.auth.as_ref().expect("an auth decision");
+        assert_eq!(auth.required_rights, ["other_t.read"]);
+        assert!(!auth.authorized);
+    }
+    let err = athena_rs::http::cdc::subscribe(&call(None), &state, open("items", "default"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code.as_str(), "missing_api_key");
+    let err = athena_rs::http::cdc::subscribe(&reader, &state, open("items", "ghost"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code.as_str(), "unknown_client");
     assert!(athena_rs::http::cdc::subscribe(
+        &call(Some(ADMIN_KEY)),
         &state,
-        &admin_caller,
-        parsed(json!({"client_name": "default", "table": "items"}))
+        open("items", "default")
     )
     .await
     .is_ok());

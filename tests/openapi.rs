@@ -1,6 +1,7 @@
 //! The OpenAPI documents are part of the contract: `openapi.yaml` must describe exactly the routes
 //! the server registers, carry the crate version, list every error code the server can answer
-//! with, and be a valid OpenAPI 3.1 document (as must `openapi-wss.yaml`). No server is started:
+//! with, and be a valid OpenAPI 3.1 document (as must `openapi-wss.yaml`, which lists the same
+//! codes; tests/ws.rs validates real socket traffic against its schemas). No server is started:
 //! the route list comes from `athena_rs::http::routes()`, the same table actix serves.
 
 use std::collections::BTreeSet;
@@ -128,10 +129,11 @@ fn every_http_operation_has_a_success_response() {
                         .map(str::to_string)
                         .or_else(|| k.as_u64().map(|n| n.to_string()))
                 })
-                .any(|k| k.starts_with('2'))
+                // 101 Switching Protocols is the success of a WebSocket upgrade.
+                .any(|k| k.starts_with('2') || k == "101")
         });
         if !has_2xx {
-            problems.push(format!("{method} {path} declares no 2xx response"));
+            problems.push(format!("{method} {path} declares no 2xx (or 101) response"));
         }
     }
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
@@ -215,6 +217,32 @@ fn error_envelope_lists_every_error_code_the_server_produces() {
                 "{at}: {extra:?} is not a code of src/http/error.rs"
             ));
         }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+#[test]
+fn wss_spec_lists_every_error_code_the_server_produces() {
+    let server = server_error_codes();
+    let doc = load(WSS_SPEC);
+    let documented: BTreeSet<String> = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_sequence()
+        .expect("openapi-wss.yaml: components.schemas.ErrorCode carries an enum of the error codes")
+        .iter()
+        .map(|c| {
+            c.as_str()
+                .expect("code enum values are strings")
+                .to_string()
+        })
+        .collect();
+    let mut problems = Vec::new();
+    for missing in server.difference(&documented) {
+        problems.push(format!("ErrorCode: missing error code {missing:?}"));
+    }
+    for extra in documented.difference(&server) {
+        problems.push(format!(
+            "ErrorCode: {extra:?} is not a code of src/http/error.rs"
+        ));
     }
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
 }

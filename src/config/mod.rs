@@ -18,7 +18,7 @@ pub use search::{candidates, locate};
 pub use types::{
     ApiKeysConfig, CacheClientConfig, CacheConfig, CdcClientConfig, CdcConfig, ClientConfig,
     FileConfig, GatewayConfig, LoggingConfig, MetricsConfig, PipelinesConfig, PoolConfig,
-    RateLimitConfig, RedisConfig, ServerConfig, StatsConfig,
+    RateLimitConfig, RedisConfig, ServerConfig, StatsConfig, WebsocketConfig,
 };
 
 /// A configuration problem, naming where it is.
@@ -71,6 +71,8 @@ pub struct Settings {
     pub pipelines_path: PathBuf,
     /// Change data capture.
     pub cdc: CdcSpec,
+    /// The WebSocket gateway's bounds and heartbeat.
+    pub websocket: WebsocketConfig,
 }
 
 impl Settings {
@@ -128,6 +130,7 @@ impl Settings {
         if !(10..=60_000).contains(&st.flush_interval_ms) {
             return err("stats.flush_interval_ms", "must be between 10 and 60000");
         }
+        websocket(&file.websocket, path)?;
         if file.server.max_body_bytes < 1024 {
             return err("server.max_body_bytes", "must be at least 1024");
         }
@@ -266,8 +269,29 @@ impl Settings {
                 .map_err(|e| ConfigError::new(path, "pipelines.path", e))?,
             pipelines_path: PathBuf::from(&file.pipelines.path),
             cdc: cdc_spec(&file.cdc, &file.clients, path)?,
+            websocket: file.websocket,
         })
     }
+}
+
+fn websocket(w: &WebsocketConfig, path: &Path) -> Result<(), ConfigError> {
+    let err = |key: &str, reason: &str| Err(ConfigError::new(path, key, reason));
+    if w.max_in_flight == 0 {
+        return err("websocket.max_in_flight", "must be at least 1");
+    }
+    if w.max_frame_bytes < 1024 {
+        return err("websocket.max_frame_bytes", "must be at least 1024");
+    }
+    if w.ping_interval_ms < 10 {
+        return err("websocket.ping_interval_ms", "must be at least 10");
+    }
+    if w.idle_timeout_ms <= w.ping_interval_ms {
+        return err(
+            "websocket.idle_timeout_ms",
+            "must be greater than websocket.ping_interval_ms",
+        );
+    }
+    Ok(())
 }
 
 fn cache_spec(c: &CacheConfig, path: &Path) -> Result<CacheSpec, ConfigError> {

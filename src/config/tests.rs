@@ -208,3 +208,47 @@ fn cdc_has_defaults_and_is_validated_naming_the_key() {
     let e = parse("cdc:\n  clientz: {}\n").unwrap_err();
     assert!(e.reason.contains("clientz"), "{e}");
 }
+
+#[test]
+fn websocket_bounds_have_defaults_and_are_validated() {
+    let s = parse("").unwrap();
+    assert_eq!(s.websocket, WebsocketConfig::default());
+    assert_eq!(
+        (
+            s.websocket.max_in_flight,
+            s.websocket.max_frame_bytes,
+            s.websocket.ping_interval_ms,
+            s.websocket.idle_timeout_ms
+        ),
+        (128, 2 * 1024 * 1024, 15_000, 60_000)
+    );
+    let s =
+        parse("websocket:\n  max_in_flight: 4\n  ping_interval_ms: 50\n  idle_timeout_ms: 200\n")
+            .unwrap();
+    assert_eq!(
+        (s.websocket.max_in_flight, s.websocket.idle_timeout_ms),
+        (4, 200)
+    );
+    for (text, key) in [
+        (
+            "websocket:\n  max_in_flight: 0\n",
+            "websocket.max_in_flight",
+        ),
+        (
+            "websocket:\n  max_frame_bytes: 100\n",
+            "websocket.max_frame_bytes",
+        ),
+        (
+            "websocket:\n  ping_interval_ms: 5\n",
+            "websocket.ping_interval_ms",
+        ),
+        (
+            "websocket:\n  ping_interval_ms: 1000\n  idle_timeout_ms: 1000\n",
+            "websocket.idle_timeout_ms",
+        ),
+        ("websocket:\n  heartbeat: 5\n", "websocket"),
+    ] {
+        let e = parse(text).unwrap_err();
+        assert!(e.key.starts_with(key), "{text}: {e}");
+    }
+}

@@ -27,6 +27,8 @@ pub struct FileConfig {
     pub pipelines: PipelinesConfig,
     #[serde(default)]
     pub cdc: CdcConfig,
+    #[serde(default)]
+    pub websocket: WebsocketConfig,
 }
 
 /// Change data capture: which tables of which clients, and how the stream is read and kept.
@@ -78,6 +80,33 @@ pub struct CdcClientConfig {
     pub tables: Vec<String>,
     /// Old rows of updates and deletes carry every column (not only the key).
     pub replica_identity_full: bool,
+}
+
+/// The WebSocket gateway (`/wss/gateway`): its bounds and heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebsocketConfig {
+    /// Requests one socket may have running at once; more are answered `too_many_in_flight`.
+    pub max_in_flight: usize,
+    /// Largest message (frame, or fragmented message) accepted; a larger one closes the socket
+    /// with 1009.
+    pub max_frame_bytes: usize,
+    /// How often the server pings each socket.
+    pub ping_interval_ms: u64,
+    /// A socket that sent nothing (not even a pong) for this long, with no request running, is
+    /// closed.
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for WebsocketConfig {
+    fn default() -> Self {
+        WebsocketConfig {
+            max_in_flight: 128,
+            max_frame_bytes: 2 * 1024 * 1024,
+            ping_interval_ms: 15_000,
+            idle_timeout_ms: 60_000,
+        }
+    }
 }
 
 /// Named pipeline definitions for `POST /pipelines` and `athena_rs pipeline`.

@@ -2,27 +2,18 @@
 //! `X-Athena-Cache: hit|miss|bypass` header, and the invalidation that follows every write.
 
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use athena_actors::cache::named::tables_named;
 use athena_actors::cache::{CacheKey, Cached, Lookup, TableKey};
 use athena_actors::ops::{Operation, TableRef};
 use bytes::Bytes;
 
+use super::call::Call;
 use super::error::ApiError;
 use super::keys::Caller;
 use super::{stats, AppState};
 
 pub const HEADER: HeaderName = HeaderName::from_static("x-athena-cache");
-
-/// `Cache-Control: no-cache` (or `no-store`) skips the cache for this request, read and write.
-pub fn bypass_requested(req: &HttpRequest) -> bool {
-    req.headers()
-        .get_all("cache-control")
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|d| d.trim().to_ascii_lowercase())
-        .any(|d| d == "no-cache" || d == "no-store")
-}
 
 /// What the caller may see, as part of the key: two callers with the same rights share entries.
 pub fn scope(caller: &Caller) -> String {
@@ -76,8 +67,9 @@ pub fn json(body: Bytes, outcome: Outcome) -> HttpResponse {
 /// renders the response body) and caches what it rendered. `shape` is everything besides the
 /// fetch itself that the body depends on (the surface, transforms, post-processing). The caller
 /// builds the response from the answer. Any other operation simply runs, uncached.
+/// `Cache-Control: no-cache` (or `no-store`) skips the cache for the request, read and write.
 pub async fn fetch<F, Fut>(
-    req: &HttpRequest,
+    req: &impl Call,
     state: &AppState,
     client: &str,
     caller: &Caller,
@@ -95,7 +87,7 @@ where
     let cache = &state.actors.cache;
     let table = TableKey::new(client, &fetch.table);
     let ttl = cache.ttl(&table);
-    if ttl.is_zero() || bypass_requested(req) {
+    if ttl.is_zero() || req.bypass_cache() {
         cache.bypassed();
         return Ok((Outcome::Bypass, run(op).await?));
     }
@@ -103,7 +95,7 @@ where
     let key = CacheKey::new(table, ttl, &[&scope(caller), &request, shape]);
     match cache.lookup(key).await {
         Lookup::Hit(hit) => {
-            stats::facts(req).cached = true;
+            req.facts().cached = true;
             stats::note_rows(req, hit.rows);
             Ok((Outcome::Hit, hit))
         }

@@ -13,8 +13,8 @@ use athena_actors::keys::{Action, Required};
 use athena_actors::ops::{Filter, TableRef};
 use serde_json::{json, Map, Value};
 
+use super::call::Call;
 use super::error::{ApiError, Code};
-use super::keys::Caller;
 use super::{auth, body, respond, AppState};
 use crate::dialect::{self, DialectOptions};
 
@@ -131,22 +131,20 @@ pub fn required(request: &SubscribeRequest) -> Required {
     )
 }
 
-/// Opens a subscription for `caller`, who was authenticated for `request.client` (see
-/// [`super::keys::authenticate`]): it needs `<table>.read` where keys are enforced. The
-/// subscription yields `change` events in seq order, then `lagged` or `closed` as its last word.
+/// Opens a subscription for the caller of `call` (a WebSocket message, or any edge's request),
+/// as every request is admitted: the client must be registered and active, the key the call
+/// presents is checked for that client, and `<table>.read` is needed where keys are enforced. The
+/// decisions are left in the call's statistics facts for the auth log. The subscription yields
+/// `change` events in seq order, then `lagged` or `closed` as its last word.
 pub async fn subscribe(
+    call: &impl Call,
     state: &AppState,
-    caller: &Caller,
-    request: SubscribeRequest,
+    mut request: SubscribeRequest,
 ) -> Result<Subscription, ApiError> {
-    let needed = required(&request);
-    let allowed = caller.admin || caller.key.as_ref().is_some_and(|k| k.allows(&needed));
-    if !allowed && caller.enforced {
-        return Err(ApiError::new(
-            Code::Forbidden,
-            format!("this API key does not hold the right {needed}"),
-        ));
-    }
+    let client = super::gateway::named(call, state, &request.client)?;
+    let caller = super::keys::authenticate(call, state, &client, false)?;
+    super::keys::authorize(call, &caller, &required(&request))?;
+    request.client = client.name.clone();
     Ok(state.actors.cdc.subscribe(request).await?)
 }
 

@@ -43,6 +43,9 @@ pub enum Code {
     ConnectionTargetNotAllowed,
     NotFound,
     MethodNotAllowed,
+    UnknownAction,
+    UnsupportedFrame,
+    UpgradeRequired,
     NotAcceptable,
     NotOneRow,
     RangeNotSatisfiable,
@@ -56,6 +59,7 @@ pub enum Code {
     DriverNotAvailable,
     AdminKeyNotConfigured,
     RateLimited,
+    TooManyInFlight,
     ClientFrozen,
     BackendUnavailable,
     Overloaded,
@@ -104,6 +108,9 @@ impl Code {
             Code::ConnectionTargetNotAllowed => "connection_target_not_allowed",
             Code::NotFound => "not_found",
             Code::MethodNotAllowed => "method_not_allowed",
+            Code::UnknownAction => "unknown_action",
+            Code::UnsupportedFrame => "unsupported_frame",
+            Code::UpgradeRequired => "upgrade_required",
             Code::NotAcceptable => "not_acceptable",
             Code::NotOneRow => "not_one_row",
             Code::RangeNotSatisfiable => "range_not_satisfiable",
@@ -117,6 +124,7 @@ impl Code {
             Code::DriverNotAvailable => "driver_not_available",
             Code::AdminKeyNotConfigured => "admin_key_not_configured",
             Code::RateLimited => "rate_limited",
+            Code::TooManyInFlight => "too_many_in_flight",
             Code::ClientFrozen => "client_frozen",
             Code::BackendUnavailable => "backend_unavailable",
             Code::Overloaded => "overloaded",
@@ -152,7 +160,9 @@ impl Code {
             | Code::InvalidTimeGranularity
             | Code::InvalidAggregationColumn
             | Code::InvalidAggregationStrategy
-            | Code::InvalidAggregationDedup => StatusCode::BAD_REQUEST,
+            | Code::InvalidAggregationDedup
+            | Code::UnknownAction
+            | Code::UnsupportedFrame => StatusCode::BAD_REQUEST,
             Code::MissingApiKey | Code::InvalidApiKey => StatusCode::UNAUTHORIZED,
             Code::Forbidden | Code::ConnectionTargetNotAllowed => StatusCode::FORBIDDEN,
             Code::UnknownClient
@@ -168,8 +178,9 @@ impl Code {
             Code::UniqueViolation | Code::SerializationFailure | Code::CdcTableFromConfig => {
                 StatusCode::CONFLICT
             }
+            Code::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Code::RateLimited | Code::TooManyInFlight => StatusCode::TOO_MANY_REQUESTS,
             Code::ForeignKeyViolation
             | Code::NotNullViolation
             | Code::CheckViolation
@@ -199,6 +210,7 @@ impl Code {
             409 => "Conflict",
             413 => "Payload too large",
             416 => "Range not satisfiable",
+            426 => "Upgrade required",
             429 => "Too many requests",
             422 => "Constraint violation",
             501 => "Not implemented",
@@ -276,8 +288,20 @@ impl ResponseError for ApiError {
         // Inside the statistics middleware this is the request's id, the one its log row carries.
         let trace_id =
             super::stats::current_request_id().unwrap_or_else(super::stats::new_request_id);
-        let status = self.code.status();
-        if status.is_server_error() && !matches!(self.code, Code::DriverNotAvailable) {
+        let body = self.envelope(&trace_id);
+        let mut resp = HttpResponse::build(self.code.status());
+        if let Some(secs) = self.retry_after {
+            resp.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        resp.content_type("application/json").body(body.to_string())
+    }
+}
+
+impl ApiError {
+    /// The error envelope, `{"status":"error","message","error","code","hint"?,"trace_id"}`,
+    /// as every edge answers it. Server errors are logged here, with their trace id.
+    pub fn envelope(&self, trace_id: &str) -> serde_json::Value {
+        if self.code.status().is_server_error() && !matches!(self.code, Code::DriverNotAvailable) {
             tracing::warn!(code = self.code.as_str(), %trace_id, detail = %self.detail, "request failed");
         }
         let mut body = json!({
@@ -290,11 +314,7 @@ impl ResponseError for ApiError {
         if let Some(h) = &self.hint {
             body["hint"] = json!(h);
         }
-        let mut resp = HttpResponse::build(status);
-        if let Some(secs) = self.retry_after {
-            resp.insert_header((header::RETRY_AFTER, secs.to_string()));
-        }
-        resp.content_type("application/json").body(body.to_string())
+        body
     }
 }
 

@@ -1,4 +1,6 @@
-//! `/gateway/fetch|data|insert|update|delete`: structured CRUD in the gateway dialect.
+//! `/gateway/fetch|data|insert|update|delete`: structured CRUD in the gateway dialect. The
+//! request path ([`begin`], then [`finish`]) is shared with the WebSocket gateway, which calls
+//! it with a [`Call`] made from a message instead of an [`HttpRequest`].
 
 use std::sync::Arc;
 
@@ -6,25 +8,23 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use athena_actors::cache::Cached;
 use athena_actors::ops::{Columns, OpError, OpOutput, Operation};
 use athena_actors::registry::{ClientHandle, Lifecycle};
+use bytes::Bytes;
 
+use super::call::Call;
 use super::error::{ApiError, Code};
+use super::keys::Caller;
 use super::{body, cache, keys, respond, stats, AppState};
-use crate::dialect::{self, Kind};
+use crate::dialect::{self, Body, Kind};
 use crate::post::{self, PostSpec};
 
 /// The client named by `X-Athena-Client` (or `fallback`), ready to take requests.
 pub fn client(
-    req: &HttpRequest,
+    req: &impl Call,
     state: &AppState,
     fallback: Option<&str>,
 ) -> Result<Arc<ClientHandle>, ApiError> {
-    let header = match req.headers().get("x-athena-client") {
-        Some(v) => Some(v.to_str().map_err(|_| {
-            ApiError::new(Code::InvalidField, "X-Athena-Client must be visible ASCII")
-        })?),
-        None => None,
-    };
-    let name = header
+    let name = req
+        .client_name()?
         .or(fallback)
         .map(str::trim)
         .filter(|n| !n.is_empty())
@@ -39,11 +39,7 @@ pub fn client(
 }
 
 /// The client `name`, ready to take requests.
-pub fn named(
-    req: &HttpRequest,
-    state: &AppState,
-    name: &str,
-) -> Result<Arc<ClientHandle>, ApiError> {
+pub fn named(req: &impl Call, state: &AppState, name: &str) -> Result<Arc<ClientHandle>, ApiError> {
     let snapshot = state.actors.snapshot.load();
     if !snapshot.loaded {
         return Err(ApiError::new(
@@ -58,7 +54,7 @@ pub fn named(
                 .hint("GET /schema/clients lists the clients (admin key)")
         })?
         .clone();
-    stats::facts(req).client = Some(handle.name.clone());
+    req.facts().client = Some(handle.name.clone());
     match &handle.lifecycle {
         Lifecycle::Active => Ok(handle),
         Lifecycle::Frozen { .. } => Err(ApiError::new(
@@ -106,13 +102,6 @@ fn pool_error(handle: &ClientHandle, e: OpError) -> ApiError {
     }
 }
 
-fn strip_nulls(req: &HttpRequest) -> bool {
-    req.headers()
-        .get("x-strip-nulls")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
-}
-
 fn verb(kind: Kind) -> &'static str {
     match kind {
         Kind::Fetch => "Fetched",
@@ -123,20 +112,66 @@ fn verb(kind: Kind) -> &'static str {
     }
 }
 
-async fn run(
+/// A data request's answer, whichever edge asked: the success envelope, and how the cache
+/// answered a fetch.
+pub struct Answer {
+    pub body: Bytes,
+    /// Set for fetches: the `X-Athena-Cache` outcome.
+    pub cache: Option<cache::Outcome>,
+}
+
+impl Answer {
+    /// The HTTP response: 200 JSON, with `X-Athena-Cache` for a fetch.
+    pub fn into_response(self) -> HttpResponse {
+        match self.cache {
+            Some(outcome) => cache::json(self.body, outcome),
+            None => HttpResponse::Ok()
+                .content_type("application/json")
+                .body(self.body),
+        }
+    }
+}
+
+/// A gateway request whose client is resolved and whose caller is identified, waiting for its
+/// body. The split lets each edge read its body in its own way after the checks that need none,
+/// in the same order: client, key, body, right.
+pub struct Begun {
     kind: Kind,
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    stats::note_operation(&req, kind.operation_name(), None);
-    let handle = client(&req, &state, None)?;
-    let caller = keys::authenticate(&req, &state, &handle, false)?;
-    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
-    stats::note_table(&req, &body);
+    handle: Arc<ClientHandle>,
+    caller: Caller,
+}
+
+/// The part of a gateway request that needs no body: the operation is noted for the statistics,
+/// the client resolved and the caller authenticated.
+pub fn begin(kind: Kind, req: &impl Call, state: &AppState) -> Result<Begun, ApiError> {
+    stats::note_operation(req, kind.operation_name(), None);
+    let handle = client(req, state, None)?;
+    let caller = keys::authenticate(req, state, &handle, false)?;
+    Ok(Begun {
+        kind,
+        handle,
+        caller,
+    })
+}
+
+/// The rest of a gateway request: its body becomes an operation, the right is checked, the
+/// operation runs (a fetch through the cache; a write invalidates it) and its envelope is
+/// rendered.
+pub async fn finish(
+    begun: Begun,
+    req: &impl Call,
+    state: &AppState,
+    body: Body,
+) -> Result<Answer, ApiError> {
+    let Begun {
+        kind,
+        handle,
+        caller,
+    } = begun;
+    stats::note_table(req, &body);
     let op = dialect::operation(kind, &body, &state.dialect())?;
-    keys::authorize(&req, &caller, &keys::required(&op))?;
-    let strip = strip_nulls(&req);
+    keys::authorize(req, &caller, &keys::required(&op))?;
+    let strip = req.strip_nulls();
     let post = match kind {
         Kind::Fetch | Kind::Update => post::parse(
             &body,
@@ -158,7 +193,7 @@ async fn run(
         let shape = format!("strip={strip};post={post:?}");
         let run = |op| async {
             let out = execute(&handle, op).await?;
-            stats::note_rows(&req, out.row_count);
+            stats::note_rows(req, out.row_count);
             Ok(Cached {
                 body: render(&out)?.into(),
                 rows: out.row_count,
@@ -166,8 +201,11 @@ async fn run(
             })
         };
         let (outcome, answer) =
-            cache::fetch(&req, &state, &handle.name, &caller, op, &shape, run).await?;
-        return Ok(cache::json(answer.body, outcome));
+            cache::fetch(req, state, &handle.name, &caller, op, &shape, run).await?;
+        return Ok(Answer {
+            body: answer.body,
+            cache: Some(outcome),
+        });
     }
     let written = match &op {
         Operation::Insert(i) => Some(i.table.clone()),
@@ -177,11 +215,25 @@ async fn run(
     };
     let res = execute(&handle, op).await;
     if let Some(table) = written {
-        cache::written(&state, &handle.name, &table).await;
+        cache::written(state, &handle.name, &table).await;
     }
     let out = res?;
-    stats::note_rows(&req, out.row_count);
-    Ok(respond::json(render(&out)?))
+    stats::note_rows(req, out.row_count);
+    Ok(Answer {
+        body: render(&out)?.into(),
+        cache: None,
+    })
+}
+
+async fn run(
+    kind: Kind,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let begun = begin(kind, &req, &state)?;
+    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
+    Ok(finish(begun, &req, &state, body).await?.into_response())
 }
 
 /// The columns post-processing reads must be returned by the operation and exist in the table,

@@ -5,7 +5,7 @@
 //! the client's override, else the global setting; raw SQL needs `gateway.query` (or the admin
 //! key) whatever that setting says. Where keys are not required, a request without a usable key
 //! proceeds anonymously and the auth log says why. Every decision is left in the request's
-//! [`stats::RequestFacts`] for the statistics actor to write to `api_key_auth_log`.
+//! [`RequestFacts`](super::stats::RequestFacts) for the statistics actor to write to `api_key_auth_log`.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -17,8 +17,9 @@ use athena_actors::registry::ClientHandle;
 use athena_actors::stats::AuthRecord;
 
 use super::auth::{is_admin_key, presented_key};
+use super::call::Call;
 use super::error::{ApiError, Code};
-use super::{stats, AppState};
+use super::AppState;
 
 /// Who is calling, once authenticated.
 #[derive(Clone)]
@@ -33,17 +34,17 @@ pub struct Caller {
 
 /// Records the decision for the auth log (the last one wins: authorisation follows
 /// authentication), and the presented key's public id for the request log.
-fn record(req: &HttpRequest, decision: AuthRecord) {
-    let mut facts = stats::facts(req);
+fn record(req: &impl Call, decision: AuthRecord) {
+    let mut facts = req.facts();
     facts.key_public_id.clone_from(&decision.public_id);
     facts.auth = Some(decision);
 }
 
-fn presented_public_id(presented: &str) -> Option<String> {
+pub(crate) fn presented_public_id(presented: &str) -> Option<String> {
     athena_actors::keys::secret::split(presented).map(|(p, _)| p.chars().take(32).collect())
 }
 
-fn failure_message(f: KeyFailure) -> &'static str {
+pub(crate) fn failure_message(f: KeyFailure) -> &'static str {
     match f {
         KeyFailure::Malformed => "the API key is not of the form ath_<public_id>.<secret>",
         KeyFailure::Unknown | KeyFailure::WrongSecret => "the API key is not valid",
@@ -55,7 +56,7 @@ fn failure_message(f: KeyFailure) -> &'static str {
 /// Identifies the caller of a request to `client`. With `always_enforce` (raw SQL) a key is
 /// required whatever the settings say.
 pub fn authenticate(
-    req: &HttpRequest,
+    req: &impl Call,
     state: &AppState,
     client: &ClientHandle,
     always_enforce: bool,
@@ -73,7 +74,7 @@ pub fn authenticate(
         key: None,
         enforced,
     };
-    let Some(presented) = presented_key(req) else {
+    let Some(presented) = req.presented_key() else {
         decision.failure_reason = Some("missing_api_key".into());
         record(req, decision);
         if enforced {
@@ -188,19 +189,7 @@ pub fn precheck(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
                 .hint("send a key holding gateway.query, or the admin key"),
         );
     };
-    if is_admin_key(state, presented) {
-        return Ok(());
-    }
-    let snapshot = state.actors.snapshot.load();
-    let failure = match athena_actors::keys::secret::split(presented) {
-        None => Some(KeyFailure::Malformed),
-        Some(_) if snapshot.keys.loaded => snapshot
-            .keys
-            .authenticate(presented, SystemTime::now())
-            .err(),
-        Some(_) => None,
-    };
-    match failure {
+    match key_failure(state, presented) {
         Some(f) => {
             refuse(f.reason());
             Err(ApiError::new(Code::InvalidApiKey, failure_message(f)))
@@ -209,11 +198,30 @@ pub fn precheck(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     }
 }
 
+/// Why a key presented on its own, before any client is named, can never be accepted: it is
+/// malformed, unknown, has the wrong secret, is deactivated or has expired. The admin key always
+/// passes; while keys are still loading a well-formed key is given the benefit of the doubt (each
+/// request checks it again with [`authenticate`]). No rate-limit token is taken.
+pub fn key_failure(state: &AppState, presented: &str) -> Option<KeyFailure> {
+    if is_admin_key(state, presented) {
+        return None;
+    }
+    let snapshot = state.actors.snapshot.load();
+    match athena_actors::keys::secret::split(presented) {
+        None => Some(KeyFailure::Malformed),
+        Some(_) if snapshot.keys.loaded => snapshot
+            .keys
+            .authenticate(presented, SystemTime::now())
+            .err(),
+        Some(_) => None,
+    }
+}
+
 /// Checks that the caller holds `required`.
-pub fn authorize(req: &HttpRequest, caller: &Caller, required: &Required) -> Result<(), ApiError> {
+pub fn authorize(req: &impl Call, caller: &Caller, required: &Required) -> Result<(), ApiError> {
     let allowed = caller.admin || caller.key.as_ref().is_some_and(|k| k.allows(required));
     {
-        let mut facts = stats::facts(req);
+        let mut facts = req.facts();
         let decision = facts.auth.get_or_insert_with(AuthRecord::default);
         decision.required_rights = vec![required.to_string()];
         decision.authorized = allowed || !caller.enforced;

@@ -3,24 +3,26 @@
 //! and run under the client's statement timeout. Caller-supplied connection targets
 //! (`X-JDBC-URL`) are refused.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use athena_actors::ops::Operation;
 use serde_json::{json, Value};
 
+use super::call::Call;
 use super::error::{ApiError, Code};
-use super::gateway::{client, execute};
+use super::gateway::{client, execute, Answer};
 use super::{body, cache, keys, respond, stats, AppState};
-use crate::dialect;
+use crate::dialect::{self, Body};
 use athena_actors::keys::Required;
 use athena_actors::registry::ClientHandle;
 
-fn refuse_connection_targets(req: &HttpRequest) -> Result<(), ApiError> {
-    if req.headers().contains_key("x-jdbc-url") {
+fn refuse_connection_targets(req: &impl Call) -> Result<(), ApiError> {
+    if let Some(header) = req.connection_target() {
         return Err(ApiError::new(
             Code::ConnectionTargetNotAllowed,
-            "caller-supplied connection targets (X-JDBC-URL) are not allowed",
+            format!("caller-supplied connection targets ({header}) are not allowed"),
         )
         .hint("register the database as a client and name it in X-Athena-Client"));
     }
@@ -29,7 +31,7 @@ fn refuse_connection_targets(req: &HttpRequest) -> Result<(), ApiError> {
 
 /// Raw SQL needs `gateway.query` or the admin key, whether or not keys are enforced.
 fn require_query_right(
-    req: &HttpRequest,
+    req: &impl Call,
     state: &AppState,
     handle: &ClientHandle,
 ) -> Result<(), ApiError> {
@@ -37,23 +39,34 @@ fn require_query_right(
     keys::authorize(req, &caller, &Required::raw_sql())
 }
 
-pub async fn gateway_query(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    stats::note_operation(&req, "query", None);
-    refuse_connection_targets(&req)?;
-    let handle = client(&req, &state, None)?;
-    require_query_right(&req, &state, &handle)?;
-    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
+/// The part of `/gateway/query` that needs no body: connection targets refused, the client
+/// resolved, `gateway.query` (or the admin key) required. Shared with the WebSocket gateway.
+pub fn begin_gateway_query(
+    req: &impl Call,
+    state: &AppState,
+) -> Result<Arc<ClientHandle>, ApiError> {
+    stats::note_operation(req, "query", None);
+    refuse_connection_targets(req)?;
+    let handle = client(req, state, None)?;
+    require_query_right(req, state, &handle)?;
+    Ok(handle)
+}
+
+/// The rest of `/gateway/query`: the statement runs under the statement timeout, the tables it
+/// names are invalidated in the cache, and the envelope is rendered.
+pub async fn finish_gateway_query(
+    req: &impl Call,
+    state: &AppState,
+    handle: &ClientHandle,
+    body: Body,
+) -> Result<Answer, ApiError> {
     let sql = dialect::sql(&body)?;
     let text = sql.query.clone();
-    let res = execute(&handle, Operation::Sql(sql)).await;
-    cache::sql_ran(&state, &handle.name, &text).await;
+    let res = execute(handle, Operation::Sql(sql)).await;
+    cache::sql_ran(state, &handle.name, &text).await;
     let out = res?;
-    stats::note_rows(&req, out.rows_affected.unwrap_or(out.row_count));
-    respond::rows(
+    stats::note_rows(req, out.rows_affected.unwrap_or(out.row_count));
+    let body = respond::rows_body(
         "Returned",
         &out,
         false,
@@ -61,7 +74,23 @@ pub async fn gateway_query(
             ("returned_row_count", json!(out.row_count)),
             ("rows_affected", json!(out.rows_affected)),
         ],
-    )
+    )?;
+    Ok(Answer {
+        body: body.into(),
+        cache: None,
+    })
+}
+
+pub async fn gateway_query(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let handle = begin_gateway_query(&req, &state)?;
+    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
+    Ok(finish_gateway_query(&req, &state, &handle, body)
+        .await?
+        .into_response())
 }
 
 pub async fn query_sql(

@@ -18,6 +18,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest};
 use athena_actors::stats::{AuthRecord, OperationRecord, RequestRecord};
 
+use super::call::Call;
 use super::error::ApiError;
 use super::AppState;
 
@@ -26,7 +27,8 @@ tokio::task_local! {
     static REQUEST_ID: String;
 }
 
-/// What a handler learned that the statistics need. Handlers fill it through [`facts`].
+/// What a handler learned that the statistics need. Handlers fill it through [`Call::facts`]
+/// (over HTTP: [`facts`], the request's extensions).
 #[derive(Debug, Default)]
 pub struct RequestFacts {
     /// The client the request was served for, when the handler resolved it differently from the
@@ -53,8 +55,8 @@ pub fn facts(req: &HttpRequest) -> RefMut<'_, RequestFacts> {
 }
 
 /// Records the data operation a request is about to run.
-pub fn note_operation(req: &HttpRequest, operation: &str, table: Option<String>) {
-    facts(req).operation = Some(OperationRecord {
+pub fn note_operation(req: &impl Call, operation: &str, table: Option<String>) {
+    req.facts().operation = Some(OperationRecord {
         operation: operation.to_string(),
         table,
         row_count: None,
@@ -63,17 +65,17 @@ pub fn note_operation(req: &HttpRequest, operation: &str, table: Option<String>)
 }
 
 /// Records the table the request body names, when it names one.
-pub fn note_table(req: &HttpRequest, body: &crate::dialect::Body) {
+pub fn note_table(req: &impl Call, body: &crate::dialect::Body) {
     if let Ok(table) = crate::dialect::table(body) {
-        if let Some(op) = facts(req).operation.as_mut() {
+        if let Some(op) = req.facts().operation.as_mut() {
             op.table = Some(table.to_string());
         }
     }
 }
 
 /// Records how many rows the operation returned.
-pub fn note_rows(req: &HttpRequest, rows: u64) {
-    if let Some(op) = facts(req).operation.as_mut() {
+pub fn note_rows(req: &impl Call, rows: u64) {
+    if let Some(op) = req.facts().operation.as_mut() {
         op.row_count = Some(rows);
     }
 }

@@ -1,6 +1,9 @@
 //! Test harness: a fresh PostgreSQL database per test (unique name, dropped at the end) and a real
-//! Athena server on a free port in its own actix system, driven over HTTP with reqwest.
+//! Athena server on a free port in its own actix system, driven over HTTP with reqwest (and over
+//! its WebSocket gateway with awc, in `ws`).
 #![allow(dead_code)]
+
+pub mod ws;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;

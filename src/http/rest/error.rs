@@ -95,7 +95,12 @@ fn said(code: Code) -> (StatusCode, Option<&'static str>) {
         | Code::InvalidTimeGranularity
         | Code::InvalidAggregationColumn
         | Code::InvalidAggregationStrategy
-        | Code::InvalidAggregationDedup => (code.status(), None),
+        | Code::InvalidAggregationDedup
+        // The WebSocket gateway's own codes; /rest/v1 never answers them.
+        | Code::UnknownAction
+        | Code::UnsupportedFrame
+        | Code::UpgradeRequired
+        | Code::TooManyInFlight => (code.status(), None),
     }
 }
 

@@ -1,0 +1,199 @@
+//! One gateway request over a socket: a [`Call`] made from the message and the socket, run by the
+//! same core as the HTTP routes, rendered as a frame and recorded in the statistics like an HTTP
+//! gateway request (method `WS`, path `/wss/gateway/<action>`).
+//!
+//! It runs as a task of its own on the worker that holds the socket, not as a future of the
+//! session actor: a request whose socket closes still finishes, so a write still invalidates the
+//! cache and is still recorded; only its answer is dropped.
+
+use std::cell::{RefCell, RefMut};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use actix_web::web;
+use athena_actors::stats::RequestRecord;
+
+use super::protocol::{self, Action, GatewayRequest};
+use crate::http::call::Call;
+use crate::http::error::ApiError;
+use crate::http::stats::{self, RequestFacts};
+use crate::http::{gateway, query, AppState};
+
+/// What a socket knows of its caller beyond each message: what the upgrade request said.
+#[derive(Debug, Default)]
+pub struct Peer {
+    pub remote_addr: Option<String>,
+    pub user_agent: Option<String>,
+    pub user_id: Option<String>,
+    pub company_id: Option<String>,
+    pub organization_id: Option<String>,
+}
+
+/// A request as the core reads it.
+struct WsCall {
+    client_name: String,
+    /// The message's own key, else the socket's.
+    key: Option<Arc<str>>,
+    strip_nulls: bool,
+    no_cache: bool,
+    facts: RefCell<RequestFacts>,
+}
+
+impl Call for WsCall {
+    fn client_name(&self) -> Result<Option<&str>, ApiError> {
+        Ok(Some(&self.client_name))
+    }
+
+    fn presented_key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    fn strip_nulls(&self) -> bool {
+        self.strip_nulls
+    }
+
+    fn bypass_cache(&self) -> bool {
+        self.no_cache
+    }
+
+    fn connection_target(&self) -> Option<&'static str> {
+        // Refused when the message was read (`protocol::parse`).
+        None
+    }
+
+    fn facts(&self) -> RefMut<'_, RequestFacts> {
+        self.facts.borrow_mut()
+    }
+}
+
+async fn serve(call: &WsCall, state: &AppState, req: GatewayRequest) -> Result<String, ApiError> {
+    let answer = match req.action.kind() {
+        Some(kind) => {
+            let begun = gateway::begin(kind, call, state)?;
+            gateway::finish(begun, call, state, req.body).await?
+        }
+        None => {
+            let handle = query::begin_gateway_query(call, state)?;
+            query::finish_gateway_query(call, state, &handle, req.body).await?
+        }
+    };
+    protocol::success_frame(&req.request_id, &answer.body, answer.cache)
+}
+
+/// Runs one request and returns its frame; records it in the statistics.
+pub async fn run(
+    state: web::Data<AppState>,
+    req: GatewayRequest,
+    socket_key: Option<Arc<str>>,
+    peer: Arc<Peer>,
+) -> String {
+    let started = Instant::now();
+    let at = SystemTime::now();
+    let trace_id = stats::new_request_id();
+    let action = req.action;
+    let request_id = req.request_id.clone();
+    let headers = req.headers.clone();
+    let call = WsCall {
+        client_name: req.client_name.clone(),
+        key: headers.key.as_deref().map(Arc::from).or(socket_key),
+        strip_nulls: headers.strip_nulls,
+        no_cache: headers.no_cache,
+        facts: RefCell::default(),
+    };
+    let (frame, status, error) = match serve(&call, &state, req).await {
+        Ok(frame) => (frame, 200, None),
+        Err(e) => (
+            protocol::error_frame(Some(&request_id), &e, &trace_id),
+            e.code.status().as_u16(),
+            Some(e.code.as_str()),
+        ),
+    };
+    let outcome = Outcome {
+        action,
+        trace_id,
+        at,
+        started,
+        status,
+        error,
+        headers,
+    };
+    record(&state, &peer, outcome, call.facts.into_inner());
+    frame
+}
+
+/// A request refused before it ran (too many in flight): its frame, recorded like the others.
+pub fn refuse(state: &AppState, req: &GatewayRequest, peer: &Peer, err: &ApiError) -> String {
+    let trace_id = stats::new_request_id();
+    let client = {
+        let snapshot = state.actors.snapshot.load();
+        snapshot.get(req.client_name.trim()).map(|c| c.name.clone())
+    };
+    let frame = protocol::error_frame(Some(&req.request_id), err, &trace_id);
+    let facts = RequestFacts {
+        client,
+        operation: Some(athena_actors::stats::OperationRecord {
+            operation: req.action.operation_name().into(),
+            table: crate::dialect::table(&req.body).ok().map(|t| t.to_string()),
+            row_count: None,
+            message: None,
+        }),
+        ..RequestFacts::default()
+    };
+    let outcome = Outcome {
+        action: req.action,
+        trace_id,
+        at: SystemTime::now(),
+        started: Instant::now(),
+        status: err.code.status().as_u16(),
+        error: Some(err.code.as_str()),
+        headers: req.headers.clone(),
+    };
+    record(state, peer, outcome, facts);
+    frame
+}
+
+/// How a request ended, for its statistics record.
+struct Outcome {
+    action: Action,
+    trace_id: String,
+    at: SystemTime,
+    started: Instant,
+    /// The HTTP status the same request would have been answered with.
+    status: u16,
+    error: Option<&'static str>,
+    headers: protocol::MessageHeaders,
+}
+
+fn record(state: &AppState, peer: &Peer, o: Outcome, facts: RequestFacts) {
+    if !state.settings.stats_enabled {
+        return;
+    }
+    let mut operation = facts.operation;
+    if let (Some(op), Some(code)) = (operation.as_mut(), o.error) {
+        op.message.get_or_insert_with(|| code.to_string());
+    }
+    let path = o.action.stats_path();
+    state.actors.stats.record(RequestRecord {
+        request_id: o.trace_id,
+        at: o.at,
+        client: facts.client,
+        method: "WS".into(),
+        path: path.into(),
+        route: path.into(),
+        status: o.status,
+        duration_ms: o.started.elapsed().as_secs_f64() * 1000.0,
+        logged: true,
+        key_public_id: facts.key_public_id,
+        user_id: o.headers.user_id.or_else(|| peer.user_id.clone()),
+        company_id: o.headers.company_id.or_else(|| peer.company_id.clone()),
+        organization_id: o
+            .headers
+            .organization_id
+            .or_else(|| peer.organization_id.clone()),
+        remote_addr: peer.remote_addr.clone(),
+        user_agent: peer.user_agent.clone(),
+        cached: facts.cached,
+        operation,
+        auth: facts.auth,
+    });
+}
