@@ -14,6 +14,9 @@ need_service PostgreSQL 127.0.0.1 5432 \
   "pg_ctlcluster --skip-systemctl-redirect \$(ls /etc/postgresql) main start"
 need_service Redis 127.0.0.1 6379 \
   "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no"
+# Change data capture needs logical decoding: wal_level = logical (changed, with a restart, only
+# when it is not already).
+scripts/prepare-postgres.sh
 # The cache tests also start Redis servers of their own (redis-server and redis-cli on PATH).
 command -v redis-server >/dev/null && command -v redis-cli >/dev/null || {
   echo "error: redis-server and redis-cli are needed (Debian: apt-get install redis-server)" >&2

@@ -44,6 +44,7 @@ pub fn start(settings: Settings) -> std::io::Result<Running> {
         settings.keys,
         settings.stats.clone(),
         settings.cache.clone(),
+        settings.cdc.clone(),
     );
     let state = AppState {
         settings: Arc::new(settings),

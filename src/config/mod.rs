@@ -10,14 +10,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use athena_actors::cache::{CacheSpec, ClientTtl, RedisSpec};
+use athena_actors::cdc::CdcSpec;
 use athena_actors::keys::KeySettings;
 use athena_actors::pool::{PostgresSpec, RateLimit};
 use athena_actors::stats::StatsSpec;
 pub use search::{candidates, locate};
 pub use types::{
-    ApiKeysConfig, CacheClientConfig, CacheConfig, ClientConfig, FileConfig, GatewayConfig,
-    LoggingConfig, MetricsConfig, PipelinesConfig, PoolConfig, RateLimitConfig, RedisConfig,
-    ServerConfig, StatsConfig, WebsocketConfig,
+    ApiKeysConfig, CacheClientConfig, CacheConfig, CdcClientConfig, CdcConfig, ClientConfig,
+    FileConfig, GatewayConfig, LoggingConfig, MetricsConfig, PipelinesConfig, PoolConfig,
+    RateLimitConfig, RedisConfig, ServerConfig, StatsConfig, WebsocketConfig,
 };
 
 /// A configuration problem, naming where it is.
@@ -68,6 +69,8 @@ pub struct Settings {
     /// The named pipelines, read at start.
     pub pipelines: crate::pipelines::Registry,
     pub pipelines_path: PathBuf,
+    /// Change data capture.
+    pub cdc: CdcSpec,
     /// The WebSocket gateway's bounds and heartbeat.
     pub websocket: WebsocketConfig,
 }
@@ -265,6 +268,7 @@ impl Settings {
             pipelines: crate::pipelines::Registry::load(Path::new(&file.pipelines.path))
                 .map_err(|e| ConfigError::new(path, "pipelines.path", e))?,
             pipelines_path: PathBuf::from(&file.pipelines.path),
+            cdc: cdc_spec(&file.cdc, &file.clients, path)?,
             websocket: file.websocket,
         })
     }
@@ -348,6 +352,114 @@ fn cache_spec(c: &CacheConfig, path: &Path) -> Result<CacheSpec, ConfigError> {
             .collect(),
         redis,
         mailbox_capacity: c.mailbox_capacity,
+    })
+}
+
+fn cdc_spec(
+    c: &CdcConfig,
+    clients: &std::collections::BTreeMap<String, ClientConfig>,
+    path: &Path,
+) -> Result<CdcSpec, ConfigError> {
+    let err = |key: &str, reason: String| Err(ConfigError::new(path, key, reason));
+    let prefix = &c.slot_prefix;
+    if prefix.is_empty()
+        || prefix.len() > 40
+        || !prefix.starts_with(|ch: char| ch.is_ascii_lowercase())
+        || !prefix
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
+    {
+        return err(
+            "cdc.slot_prefix",
+            "1 to 40 characters: lower-case letters, digits and '_', starting with a letter".into(),
+        );
+    }
+    if !(5..=1000).contains(&c.poll_interval_ms) {
+        return err("cdc.poll_interval_ms", "must be between 5 and 1000".into());
+    }
+    if !(1..=1_000_000).contains(&c.max_changes_per_poll) {
+        return err(
+            "cdc.max_changes_per_poll",
+            "must be between 1 and 1000000".into(),
+        );
+    }
+    if !(100..=10_000).contains(&c.lock_retry_ms) {
+        return err("cdc.lock_retry_ms", "must be between 100 and 10000".into());
+    }
+    if !(1000..=3_600_000).contains(&c.setup_retry_ms) {
+        return err(
+            "cdc.setup_retry_ms",
+            "must be between 1000 and 3600000".into(),
+        );
+    }
+    if c.subscriber_buffer == 0 {
+        return err("cdc.subscriber_buffer", "must be at least 1".into());
+    }
+    if c.mailbox_capacity == 0 {
+        return err("cdc.mailbox_capacity", "must be at least 1".into());
+    }
+    if c.retention_secs != 0 && c.retention_secs < 60 {
+        return err(
+            "cdc.retention_secs",
+            "must be 0 (keep forever) or at least 60".into(),
+        );
+    }
+    let mut spec_clients = std::collections::BTreeMap::new();
+    let mut slots: std::collections::BTreeMap<String, String> = Default::default();
+    for (name, cc) in &c.clients {
+        let key = format!("cdc.clients.{name}");
+        if !clients.contains_key(name) {
+            return err(
+                &key,
+                "names no client of the clients section (catalog clients are captured with POST /admin/cdc/tables)".into(),
+            );
+        }
+        let slot = athena_actors::cdc::slot_name(prefix, name);
+        if slot.len() > athena_actors::cdc::MAX_SLOT_NAME {
+            return err(
+                &key,
+                format!(
+                    "its slot name {slot} is longer than 63 characters; shorten cdc.slot_prefix"
+                ),
+            );
+        }
+        if let Some(other) = slots.insert(slot.clone(), name.clone()) {
+            return err(
+                &key,
+                format!("its slot name {slot} is also client {other}'s"),
+            );
+        }
+        let mut tables = Vec::with_capacity(cc.tables.len());
+        for t in &cc.tables {
+            let parsed = match t.split_once('.') {
+                None => ("public".to_string(), t.clone()),
+                Some((s, n)) => (s.to_string(), n.to_string()),
+            };
+            let ok = |p: &str| !p.is_empty() && p.len() <= 63 && !p.contains(['.', '"', '\0']);
+            if !ok(&parsed.0) || !ok(&parsed.1) {
+                return err(
+                    &format!("{key}.tables"),
+                    format!("{t:?} is not a table name (name or schema.name)"),
+                );
+            }
+            if tables.iter().any(|(x, _)| *x == parsed) {
+                return err(&format!("{key}.tables"), format!("{t:?} is listed twice"));
+            }
+            tables.push((parsed, cc.replica_identity_full));
+        }
+        spec_clients.insert(name.clone(), tables);
+    }
+    Ok(CdcSpec {
+        enabled: c.enabled,
+        slot_prefix: prefix.clone(),
+        poll_interval: Duration::from_millis(c.poll_interval_ms),
+        max_changes_per_poll: c.max_changes_per_poll as i32,
+        lock_retry: Duration::from_millis(c.lock_retry_ms),
+        setup_retry: Duration::from_millis(c.setup_retry_ms),
+        subscriber_buffer: c.subscriber_buffer,
+        mailbox_capacity: c.mailbox_capacity,
+        retention: (c.retention_secs > 0).then(|| Duration::from_secs(c.retention_secs)),
+        clients: spec_clients,
     })
 }
 

@@ -146,6 +146,70 @@ fn cache_and_pipelines_are_validated() {
 }
 
 #[test]
+fn cdc_has_defaults_and_is_validated_naming_the_key() {
+    let s = parse("").unwrap();
+    assert!(s.cdc.enabled);
+    assert_eq!(s.cdc.slot_prefix, "athena_cdc");
+    assert_eq!(s.cdc.poll_interval, Duration::from_millis(25));
+    assert_eq!(s.cdc.lock_retry, Duration::from_secs(1));
+    assert_eq!(s.cdc.subscriber_buffer, 1024);
+    assert_eq!(s.cdc.retention, Some(Duration::from_secs(604_800)));
+    assert!(s.cdc.clients.is_empty());
+
+    let client = "clients:\n  shop:\n    uri: postgres://x@h/db\n";
+    let s = parse(&format!(
+        "{client}cdc:\n  retention_secs: 0\n  clients:\n    shop:\n      tables: [users, sales.orders]\n      replica_identity_full: true\n"
+    ))
+    .unwrap();
+    assert_eq!(s.cdc.retention, None);
+    assert_eq!(
+        s.cdc.clients["shop"],
+        vec![
+            (("public".to_string(), "users".to_string()), true),
+            (("sales".to_string(), "orders".to_string()), true)
+        ]
+    );
+
+    for (yaml, key) in [
+        ("cdc:\n  slot_prefix: Athena\n", "cdc.slot_prefix"),
+        ("cdc:\n  slot_prefix: ''\n", "cdc.slot_prefix"),
+        ("cdc:\n  poll_interval_ms: 0\n", "cdc.poll_interval_ms"),
+        (
+            "cdc:\n  max_changes_per_poll: 0\n",
+            "cdc.max_changes_per_poll",
+        ),
+        ("cdc:\n  lock_retry_ms: 60000\n", "cdc.lock_retry_ms"),
+        ("cdc:\n  setup_retry_ms: 10\n", "cdc.setup_retry_ms"),
+        ("cdc:\n  subscriber_buffer: 0\n", "cdc.subscriber_buffer"),
+        ("cdc:\n  mailbox_capacity: 0\n", "cdc.mailbox_capacity"),
+        ("cdc:\n  retention_secs: 5\n", "cdc.retention_secs"),
+        (
+            "cdc:\n  clients:\n    ghost:\n      tables: [t]\n",
+            "cdc.clients.ghost",
+        ),
+    ] {
+        assert_eq!(parse(yaml).unwrap_err().key, key, "{yaml}");
+    }
+    for tables in ["[a.b.c]", "['']", "[t, public.t]"] {
+        let e = parse(&format!(
+            "{client}cdc:\n  clients:\n    shop:\n      tables: {tables}\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "cdc.clients.shop.tables", "{tables}: {e}");
+    }
+    let long = format!("cdc:\n  slot_prefix: {}\n", "p".repeat(40));
+    let e = parse(&format!(
+        "clients:\n  {}:\n    uri: postgres://x@h/db\n{long}  clients:\n    {}:\n      tables: [t]\n",
+        "c".repeat(30),
+        "c".repeat(30)
+    ))
+    .unwrap_err();
+    assert!(e.reason.contains("longer than 63"), "{e}");
+    let e = parse("cdc:\n  clientz: {}\n").unwrap_err();
+    assert!(e.reason.contains("clientz"), "{e}");
+}
+
+#[test]
 fn websocket_bounds_have_defaults_and_are_validated() {
     let s = parse("").unwrap();
     assert_eq!(s.websocket, WebsocketConfig::default());

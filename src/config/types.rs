@@ -26,7 +26,60 @@ pub struct FileConfig {
     #[serde(default)]
     pub pipelines: PipelinesConfig,
     #[serde(default)]
+    pub cdc: CdcConfig,
+    #[serde(default)]
     pub websocket: WebsocketConfig,
+}
+
+/// Change data capture: which tables of which clients, and how the stream is read and kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CdcConfig {
+    pub enabled: bool,
+    /// Replication slots and publications are named `<slot_prefix>_<client>`.
+    pub slot_prefix: String,
+    /// How often the reader asks the slot for new changes.
+    pub poll_interval_ms: u64,
+    /// Messages asked of the slot per poll (whole transactions are always read).
+    pub max_changes_per_poll: u32,
+    /// How often an instance tries to take a client's reader over.
+    pub lock_retry_ms: u64,
+    /// How often a client whose database is not ready for capture is inspected again.
+    pub setup_retry_ms: u64,
+    /// Events buffered per subscriber before it is dropped as lagging.
+    pub subscriber_buffer: usize,
+    /// Messages queued for the hub (subscriptions, reader reports).
+    pub mailbox_capacity: usize,
+    /// How long events are kept for replay; 0 keeps them forever.
+    pub retention_secs: u64,
+    /// Per client: `tables` to capture (`name` in public or `schema.name`), and whether to give
+    /// them REPLICA IDENTITY FULL.
+    pub clients: BTreeMap<String, CdcClientConfig>,
+}
+
+impl Default for CdcConfig {
+    fn default() -> Self {
+        CdcConfig {
+            enabled: true,
+            slot_prefix: "athena_cdc".into(),
+            poll_interval_ms: 25,
+            max_changes_per_poll: 5000,
+            lock_retry_ms: 1000,
+            setup_retry_ms: 10_000,
+            subscriber_buffer: 1024,
+            mailbox_capacity: 4096,
+            retention_secs: 7 * 24 * 3600,
+            clients: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CdcClientConfig {
+    pub tables: Vec<String>,
+    /// Old rows of updates and deletes carry every column (not only the key).
+    pub replica_identity_full: bool,
 }
 
 /// The WebSocket gateway (`/wss/gateway`): its bounds and heartbeat.

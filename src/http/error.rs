@@ -65,6 +65,9 @@ pub enum Code {
     Overloaded,
     NotReady,
     LoggingUnavailable,
+    CdcUnavailable,
+    CdcNotCaptured,
+    CdcTableFromConfig,
     StatementTimeout,
     DatabaseError,
     Internal,
@@ -127,6 +130,9 @@ impl Code {
             Code::Overloaded => "overloaded",
             Code::NotReady => "not_ready",
             Code::LoggingUnavailable => "logging_unavailable",
+            Code::CdcUnavailable => "cdc_unavailable",
+            Code::CdcNotCaptured => "cdc_not_captured",
+            Code::CdcTableFromConfig => "cdc_table_from_config",
             Code::StatementTimeout => "statement_timeout",
             Code::DatabaseError => "database_error",
             Code::Internal => "internal_error",
@@ -164,12 +170,15 @@ impl Code {
             | Code::UnknownApiKey
             | Code::UnknownRight
             | Code::UnknownPipeline
+            | Code::CdcNotCaptured
             | Code::NotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::NotAcceptable | Code::NotOneRow => StatusCode::NOT_ACCEPTABLE,
             Code::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+            Code::UniqueViolation | Code::SerializationFailure | Code::CdcTableFromConfig => {
+                StatusCode::CONFLICT
+            }
             Code::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
-            Code::UniqueViolation | Code::SerializationFailure => StatusCode::CONFLICT,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::RateLimited | Code::TooManyInFlight => StatusCode::TOO_MANY_REQUESTS,
             Code::ForeignKeyViolation
@@ -183,7 +192,8 @@ impl Code {
             | Code::BackendUnavailable
             | Code::Overloaded
             | Code::NotReady
-            | Code::LoggingUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            | Code::LoggingUnavailable
+            | Code::CdcUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Code::StatementTimeout => StatusCode::GATEWAY_TIMEOUT,
             Code::DatabaseError | Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

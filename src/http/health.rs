@@ -59,6 +59,7 @@ pub async fn root(state: web::Data<AppState>) -> HttpResponse {
                 "uptime_secs": state.started.elapsed().as_secs(),
                 "clients": list,
                 "logging": logging(&state),
+                "cdc": super::cdc::summary(&state),
             }
         })
         .to_string(),

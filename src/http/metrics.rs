@@ -61,6 +61,7 @@ pub async fn metrics(
     clients(&state, &mut out);
     pipeline(&state, &mut out);
     cache(&state, &mut out);
+    super::cdc::render_metrics(&state, &mut out);
     Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(out))
 }
 

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod body;
 pub(crate) mod cache;
 pub mod call;
+pub mod cdc;
 mod clients;
 pub mod error;
 pub(crate) mod gateway;
@@ -157,6 +158,14 @@ pub fn routes() -> RouteTable {
         Method::PUT,
         "/admin/clients/{client_name}/freeze",
         clients::freeze,
+    );
+    t.add(Method::GET, "/admin/cdc", cdc::status);
+    t.add(Method::GET, "/admin/cdc/tables", cdc::list_tables);
+    t.add(Method::POST, "/admin/cdc/tables", cdc::add_table);
+    t.add(
+        Method::DELETE,
+        "/admin/cdc/tables/{client_name}/{table}",
+        cdc::remove_table,
     );
     t.add(Method::GET, "/admin/api-keys", api_keys::list);
     t.add(Method::POST, "/admin/api-keys", api_keys::create);

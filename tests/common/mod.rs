@@ -110,6 +110,7 @@ impl Drop for TestDb {
                 .unwrap();
             rt.block_on(async {
                 let admin = admin_connect().await;
+                drop_slots(&admin, &name).await;
                 let _ = admin
                     .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                     .await;
@@ -144,6 +145,39 @@ pub fn config_yaml(uri: &str, client_extra: &str, top_extra: &str) -> String {
     format!(
         "server:\n  host: 127.0.0.1\n  port: 0\n  workers: 2\n{top_extra}\n{logging}{keys}{cache}clients:\n  default:\n    uri: {uri}\n    probe_interval_ms: 200\n{client_extra}\n"
     )
+}
+
+/// Drops the replication slots of database `name` (a slot keeps WAL forever, and a database with
+/// one cannot be dropped), ending the sessions that use them first.
+pub async fn drop_slots(admin: &tokio_postgres::Client, name: &str) {
+    for _ in 0..50 {
+        let _ = admin
+            .execute(
+                "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots \
+                 WHERE database = $1 AND active_pid IS NOT NULL",
+                &[&name],
+            )
+            .await;
+        let left = admin
+            .query(
+                "SELECT slot_name FROM pg_replication_slots WHERE database = $1",
+                &[&name],
+            )
+            .await
+            .map(|rows| rows.len())
+            .unwrap_or(0);
+        if left == 0 {
+            return;
+        }
+        let _ = admin
+            .execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+                 WHERE database = $1 AND active_pid IS NULL",
+                &[&name],
+            )
+            .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A running Athena server on its own thread and actix system.

@@ -108,9 +108,17 @@ pub struct PoolShared {
     capacity: usize,
     statement_timeout: Duration,
     rate: Option<rate::TokenBucket>,
+    /// The client's connection settings, for components that need a connection of their own
+    /// (change data capture). Holds the password: never log it.
+    source: tokio_postgres::Config,
 }
 
 impl PoolShared {
+    /// The connection settings the client was registered with. Holds the password: never log it.
+    pub fn source(&self) -> &tokio_postgres::Config {
+        &self.source
+    }
+
     /// Operations running right now.
     pub fn inflight(&self) -> usize {
         self.inflight.load(Ordering::Relaxed)
@@ -199,6 +207,7 @@ impl PoolActor {
             rate: spec
                 .rate_limit
                 .map(|l| rate::TokenBucket::new(l, std::time::Instant::now())),
+            source: spec.config.clone(),
         });
         shared.status.publish(&health);
         let actor = PoolActor {

@@ -87,6 +87,9 @@ fn said(code: Code) -> (StatusCode, Option<&'static str>) {
         | Code::UnknownRight
         | Code::AdminKeyNotConfigured
         | Code::LoggingUnavailable
+        | Code::CdcUnavailable
+        | Code::CdcNotCaptured
+        | Code::CdcTableFromConfig
         | Code::UnknownPipeline
         | Code::InvalidGroupBy
         | Code::InvalidTimeGranularity
