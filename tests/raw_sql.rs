@@ -290,7 +290,9 @@ async fn raw_sql_cannot_lift_the_statement_timeout_or_leak_session_state() {
     for q in [
         "SET statement_timeout = 0",
         "SET search_path = pg_catalog",
+        "SELECT set_config('search_path', 'pg_catalog', false)",
         "BEGIN; INSERT INTO t VALUES (1)",
+        "BEGIN",
     ] {
         for _ in 0..2 {
             let r = srv.sql(q, json!([])).await;

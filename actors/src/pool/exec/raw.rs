@@ -14,10 +14,15 @@ use crate::pool::params::{array_literal, TextParam};
 use crate::pool::schema::{ColumnInfo, ValueKind};
 
 /// Restores a connection after caller-written SQL, which may have changed session state (`SET`,
-/// `SET ROLE`, `search_path`, an open transaction, advisory locks, temp tables). Prepared
-/// statements survive, so the statement cache stays valid.
-const RESET_SESSION: &str = "ROLLBACK; RESET ALL; SET SESSION AUTHORIZATION DEFAULT; CLOSE ALL; \
+/// `SET ROLE`, `search_path`, advisory locks, temp tables), even from inside a query through
+/// functions such as `set_config`. Prepared statements survive, so the statement cache stays
+/// valid.
+const RESET_SESSION: &str = "RESET ALL; SET SESSION AUTHORIZATION DEFAULT; CLOSE ALL; \
     UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
+
+/// True inside a transaction block the caller's SQL opened (the statement is not its
+/// transaction's first); an error means the block is open and failed.
+const IN_TRANSACTION: &str = "SELECT now() <> statement_timestamp()";
 
 /// Runs caller-written SQL with positional parameters.
 ///
@@ -52,8 +57,9 @@ pub async fn run_sql(pool: Pool, sql: Sql, timeout: Duration) -> Result<OpOutput
         .ok()
     };
     match outcome {
-        Some(result) => {
-            reset_in_background(client);
+        Some((result, wrapped)) => {
+            // A wrapped statement is one query: it cannot leave a transaction block open.
+            reset_in_background(client, !wrapped);
             result
         }
         None => {
@@ -65,32 +71,57 @@ pub async fn run_sql(pool: Pool, sql: Sql, timeout: Duration) -> Result<OpOutput
     }
 }
 
-fn reset_in_background(client: Object) {
+/// Resets the session, first ending a transaction block the SQL may have opened (checked, so
+/// that no `ROLLBACK` outside a block fills the server's log with warnings).
+fn reset_in_background(client: Object, may_be_in_transaction: bool) {
     tokio::spawn(async move {
+        if may_be_in_transaction {
+            let open = match client.simple_query(IN_TRANSACTION).await {
+                Ok(messages) => messages
+                    .iter()
+                    .any(|m| matches!(m, SimpleQueryMessage::Row(r) if r.get(0) == Some("t"))),
+                Err(_) => true,
+            };
+            if open && client.batch_execute("ROLLBACK").await.is_err() {
+                drop(Object::take(client));
+                return;
+            }
+        }
         if client.batch_execute(RESET_SESSION).await.is_err() {
             drop(Object::take(client));
         }
     });
 }
 
-async fn run_sql_on(client: &Object, query: &str, values: &[Value]) -> Result<OpOutput, OpError> {
+/// The result, and whether the statement ran wrapped.
+async fn run_sql_on(
+    client: &Object,
+    query: &str,
+    values: &[Value],
+) -> (Result<OpOutput, OpError>, bool) {
     let wrapped =
         format!("WITH r AS (\n{query}\n) SELECT coalesce(json_agg(r), '[]'), count(*) FROM r");
     match client.prepare_cached(&wrapped).await {
-        Ok(stmt) => {
-            let params = bind_raw(values, stmt.params())?;
-            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-            let row = client.query_one(&stmt, &refs).await.map_err(map_pg_error)?;
-            Ok(OpOutput {
-                rows_json: row.get::<_, super::JsonText>(0).0.to_string(),
-                row_count: row.get::<_, i64>(1).max(0) as u64,
-                total: None,
-                rows_affected: None,
-            })
-        }
-        Err(e) if e.as_db_error().is_some() => run_unwrapped(client, query, values).await,
-        Err(e) => Err(map_pg_error(e)),
+        Ok(stmt) => (run_wrapped(client, &stmt, values).await, true),
+        Err(e) if e.as_db_error().is_some() => (run_unwrapped(client, query, values).await, false),
+        Err(e) => (Err(map_pg_error(e)), false),
     }
+}
+
+async fn run_wrapped(
+    client: &Object,
+    stmt: &tokio_postgres::Statement,
+    values: &[Value],
+) -> Result<OpOutput, OpError> {
+    let params = bind_raw(values, stmt.params())?;
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
+    let row = client.query_one(stmt, &refs).await.map_err(map_pg_error)?;
+    Ok(OpOutput {
+        rows_json: row.get::<_, super::JsonText>(0).0.to_string(),
+        row_count: row.get::<_, i64>(1).max(0) as u64,
+        total: None,
+        rows_affected: None,
+    })
 }
 
 async fn run_unwrapped(
