@@ -406,7 +406,7 @@ async fn denied_subscriptions_answer_error_frames_and_the_socket_stays_open() {
         .await;
     assert_frame_error(&v, Some("badcol"), "unknown_column");
     subscribe(&mut ws, "ok", json!({"table": "items"})).await;
-    insert_http_with_key(&srv, &ADMIN_KEY, "k1").await;
+    insert_http_with_key(&srv, ADMIN_KEY, "k1").await;
     let f = changes(&mut ws, 1, WAIT).await;
     assert_eq!(f[0]["row"]["name"], "k1");
 }
