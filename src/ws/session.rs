@@ -22,6 +22,8 @@
 //! It holds the socket's key, its count of requests in flight and its subscriptions; nothing
 //! else is shared.
 
+mod cdc;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -30,11 +32,10 @@ use actix_http::ws::Item;
 use actix_web::web;
 use actix_web_actors::ws::{self, CloseCode, CloseReason, ProtocolError};
 use bytes::BytesMut;
-use futures_util::StreamExt;
 
-use super::protocol::{self, CdcAction, Incoming, SubscribeMessage};
+use super::protocol::{self, Incoming};
 use super::request::{self, Peer};
-use super::subscribe::{self, Open, Opened, SubEvent, Subscriptions};
+use super::subscribe::Subscriptions;
 use crate::config::WebsocketConfig;
 use crate::http::error::{ApiError, Code};
 use crate::http::{keys, AppState};
@@ -146,68 +147,6 @@ impl Session {
         });
     }
 
-    fn on_subscribe(&mut self, msg: SubscribeMessage, ctx: &mut ws::WebsocketContext<Self>) {
-        if self.subs.count() >= self.limits.max_subscriptions {
-            let err = ApiError::new(
-                Code::TooManySubscriptions,
-                format!(
-                    "this socket already has {} subscriptions",
-                    self.subs.count()
-                ),
-            )
-            .hint("unsubscribe from one first, open another socket, or raise websocket.max_subscriptions");
-            let facts = subscribe::refused_facts(&self.state, &msg);
-            ctx.text(subscribe::answer_now(
-                &self.state,
-                &self.peer,
-                CdcAction::Subscribe,
-                &msg.request_id,
-                facts,
-                Err(err),
-            ));
-            return;
-        }
-        self.subs.pending += 1;
-        let addr = ctx.address();
-        let open = subscribe::open(self.state.clone(), msg, self.key.clone(), self.peer.clone());
-        actix_web::rt::spawn(async move {
-            addr.do_send(Subscribed(open.await));
-        });
-    }
-
-    fn on_unsubscribe(
-        &mut self,
-        request_id: &str,
-        subscription_id: &str,
-        ctx: &mut ws::WebsocketContext<Self>,
-    ) {
-        let mut facts = crate::http::stats::RequestFacts::default();
-        let result = match self.subs.remove(subscription_id) {
-            Some(open) => {
-                ctx.cancel_future(open.handle);
-                facts.client = Some(open.client);
-                Ok(protocol::unsubscribed_frame(
-                    request_id,
-                    subscription_id,
-                    open.last_seq,
-                ))
-            }
-            None => Err(ApiError::new(
-                Code::UnknownSubscription,
-                format!("this socket has no subscription {subscription_id:?}"),
-            )
-            .hint("subscription ids are those cdc.subscribe answered on this socket")),
-        };
-        ctx.text(subscribe::answer_now(
-            &self.state,
-            &self.peer,
-            CdcAction::Unsubscribe,
-            request_id,
-            facts,
-            result,
-        ));
-    }
-
     fn on_auth(
         &mut self,
         request_id: Option<String>,
@@ -296,86 +235,6 @@ impl Handler<Answer> for Session {
         self.in_flight = self.in_flight.saturating_sub(1);
         ctx.text(msg.0);
     }
-}
-
-/// A subscribe task's outcome: the subscription, or the error frame to write.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Subscribed(Result<Opened, String>);
-
-impl Handler<Subscribed> for Session {
-    type Result = ();
-
-    fn handle(&mut self, msg: Subscribed, ctx: &mut Self::Context) {
-        self.subs.pending = self.subs.pending.saturating_sub(1);
-        let Opened {
-            request_id,
-            subscription: sub,
-        } = match msg.0 {
-            Ok(opened) => opened,
-            Err(frame) => return ctx.text(frame),
-        };
-        let id = self.subs.next_id();
-        // The answer is written before any event: both go through the context in order.
-        ctx.text(protocol::subscribed_frame(
-            &request_id,
-            &id,
-            &sub.client,
-            &sub.table,
-            sub.start_seq,
-        ));
-        let (client, last_seq) = (sub.client.clone(), sub.start_seq);
-        let (tag, end) = (id.clone(), id.clone());
-        let events = sub
-            .into_stream()
-            .map(move |m| SubEvent::Message(tag.clone(), m))
-            .chain(futures_util::stream::once(
-                async move { SubEvent::End(end) },
-            ));
-        let handle = ctx.add_stream(events);
-        self.subs.insert(
-            id,
-            Open {
-                handle,
-                client,
-                last_seq,
-            },
-        );
-    }
-}
-
-impl StreamHandler<SubEvent> for Session {
-    fn handle(&mut self, event: SubEvent, ctx: &mut Self::Context) {
-        match event {
-            SubEvent::Message(id, msg) => {
-                // Gone: unsubscribed while the event was on its way.
-                let Some(open) = self.subs.get_mut(&id) else {
-                    return;
-                };
-                match &msg {
-                    athena_actors::cdc::CdcMessage::Change(ev) => open.last_seq = ev.seq,
-                    // The last word: the hub has dropped the subscription.
-                    _ => {
-                        self.subs.remove(&id);
-                    }
-                }
-                ctx.text(protocol::event_frame(&id, &msg));
-            }
-            SubEvent::End(id) => {
-                // Ended without a last word (the hub went away): say so.
-                if let Some(open) = self.subs.remove(&id) {
-                    let closed = athena_actors::cdc::CdcMessage::Closed {
-                        reason: "the change stream ended".into(),
-                        last_seq: open.last_seq,
-                    };
-                    ctx.text(protocol::event_frame(&id, &closed));
-                }
-            }
-        }
-    }
-
-    /// A subscription's end is not the socket's: the default would stop the actor.
-    fn finished(&mut self, _ctx: &mut Self::Context) {}
 }
 
 impl Actor for Session {
