@@ -576,11 +576,17 @@ bench_cdc() {
         log "(h) $CDC_RESULT"
         return 0
     fi
-    answer="$(admin_api POST /admin/cdc/tables '{"client_name":"default","table":"cdc_ticks"}')" \
-        || die "POST /admin/cdc/tables failed"
-    grep -q '"status":"success"' <<<"$answer" || die "could not capture cdc_ticks: $answer"
-    # The reader leads once it has made its slot and read the log's head.
+    # Capturing waits for the logging database (migrated in the background at start).
     deadline=$((SECONDS + 30))
+    while :; do
+        answer="$(admin_api POST /admin/cdc/tables '{"client_name":"default","table":"cdc_ticks"}')" \
+            || die "POST /admin/cdc/tables failed"
+        grep -q '"status":"success"' <<<"$answer" && break
+        grep -q '"code":"cdc_unavailable"' <<<"$answer" && [ "$SECONDS" -lt "$deadline" ] \
+            || die "could not capture cdc_ticks: $answer"
+        sleep 0.2
+    done
+    # The reader leads once it has made its slot and read the log's head.
     until answer="$(admin_api GET /admin/cdc)" && grep -q '"role":"leader"' <<<"$answer" \
         && grep -q '"head_seq":[0-9]' <<<"$answer"; do
         [ "$SECONDS" -ge "$deadline" ] && die "the change data capture reader did not start: $(admin_api GET /admin/cdc)"
