@@ -2,8 +2,8 @@
 //! real PostgreSQL: writes through the HTTP gateway (and straight to the database) arrive at
 //! socket subscribers as change frames; filters, several subscriptions per socket, unsubscribe,
 //! resuming with `since_seq` after a disconnect and after a restart, a second instance taking
-//! the reader over, denials, malformed messages, a socket that stops reading, statistics, and
-//! `athena_rs cdc tail`.
+//! the reader over, denials, a revoked key, malformed messages, a socket that stops reading,
+//! statistics, and `athena_rs cdc tail`.
 
 mod common;
 
@@ -409,6 +409,47 @@ async fn denied_subscriptions_answer_error_frames_and_the_socket_stays_open() {
     insert_http_with_key(&srv, ADMIN_KEY, "k1").await;
     let f = changes(&mut ws, 1, WAIT).await;
     assert_eq!(f[0]["row"]["name"], "k1");
+}
+
+#[actix_rt::test]
+async fn a_subscription_ends_with_closed_when_its_key_is_revoked() {
+    let env = CdcEnv::new().await;
+    let srv = env
+        .start_with(
+            "",
+            "api_keys:\n  enforce: true\nwebsocket:\n  ping_interval_ms: 100\n",
+            "leader",
+        )
+        .await;
+    let (key, record) = create_key(&srv, json!({"name": "r", "rights": ["items.read"]})).await;
+    let bearer = format!("Bearer {key}");
+    let (mut ws, _) = Ws::connect(&srv, &[("Authorization", bearer.as_str())]).await;
+    let by_key = subscribe(&mut ws, "k", json!({"table": "items"})).await;
+    let mut admin_msg = subscribe_msg("a", json!({"table": "items"}));
+    admin_msg["headers"] = json!({"x-athena-key": ADMIN_KEY});
+    let v = ws.roundtrip(admin_msg).await;
+    let by_admin = v["data"]["subscription_id"].as_str().unwrap().to_string();
+    insert_http_with_key(&srv, ADMIN_KEY, "before").await;
+    let f = changes(&mut ws, 2, WAIT).await;
+    assert!(f.iter().all(|v| v["row"]["name"] == "before"), "{f:?}");
+
+    let id = record["id"].as_str().unwrap();
+    let (s, v) = admin(&srv, Method::DELETE, &format!("/admin/api-keys/{id}"), None).await;
+    assert_eq!(s, 200, "{v}");
+    // The next heartbeat after the registry has the revocation ends that subscription only.
+    let closed = match ws.next_event(WAIT).await {
+        Event::Text(v) if v["type"] == "closed" => v,
+        other => panic!("expected closed, got {other:?}"),
+    };
+    assert_eq!(closed["subscription_id"], by_key.as_str(), "{closed}");
+    assert_eq!(closed["last_seq"], f[0]["seq"], "{closed}");
+    let reason = closed["reason"].as_str().unwrap();
+    assert!(reason.starts_with("access withdrawn"), "{reason}");
+    assert_eq!(wait_subscribers(&srv, 1).await, 1);
+    insert_http_with_key(&srv, ADMIN_KEY, "after").await;
+    let f = changes(&mut ws, 1, WAIT).await;
+    assert_eq!(f[0]["subscription_id"], by_admin.as_str(), "{}", f[0]);
+    assert_eq!(f[0]["row"]["name"], "after");
 }
 
 fn error_summary(status: u16) -> &'static str {

@@ -56,6 +56,11 @@ impl WsCall {
         }
     }
 
+    /// The key the call presents: the message's own, else the socket's.
+    pub(super) fn key(&self) -> Option<Arc<str>> {
+        self.key.clone()
+    }
+
     /// What the handlers learned, for the statistics record.
     pub(super) fn into_facts(self) -> RequestFacts {
         self.facts.into_inner()

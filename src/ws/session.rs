@@ -10,7 +10,8 @@
 //! It also holds the socket's change subscriptions (`cdc.subscribe`, at most
 //! `max_subscriptions`): each one's events are a stream of the actor's context, written as frames
 //! as they come; `cdc.unsubscribe` cancels the stream, and closing the socket drops them all,
-//! which ends them in the hub. See [`super::subscribe`] for why a caller that stops reading gets
+//! which ends them in the hub. Each heartbeat checks their keys again and ends, with `closed`,
+//! those that may no longer read their table. See [`super::subscribe`] for why a caller that stops reading gets
 //! `lagged` rather than a growing queue.
 //!
 //! Mailbox: the socket's frames (a stream), [`Answer`]s from the request tasks and
@@ -212,6 +213,7 @@ impl Session {
         if running == 0 && self.last_heard.elapsed() >= idle {
             return self.close(ctx, CloseCode::Away, "idle timeout");
         }
+        self.recheck_subscriptions(ctx);
         ctx.ping(b"");
     }
 }

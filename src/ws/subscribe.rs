@@ -6,7 +6,9 @@
 //!
 //! Opening runs as a task of its own, as a gateway request does; the session keeps the book of
 //! its subscriptions ([`Subscriptions`]) and the streams themselves. Filters are evaluated by the
-//! hub in memory; rights are checked when subscribing, not again for each event.
+//! hub in memory. Rights are checked when subscribing and again on every heartbeat of the socket
+//! (`keys::still_allowed`, as keys stand then): a subscription whose key was revoked, expired or
+//! lost `<table>.read` is ended with `closed`.
 //!
 //! Memory: a subscription holds at most `cdc.subscriber_buffer` events in the hub's buffer, and a
 //! socket at most `websocket.max_subscriptions` subscriptions. The session adds no queue of its
@@ -23,6 +25,7 @@ use std::time::{Instant, SystemTime};
 use actix::SpawnHandle;
 use actix_web::web;
 use athena_actors::cdc::{event::label, CdcMessage, Subscription};
+use athena_actors::keys::Required;
 use athena_actors::stats::OperationRecord;
 
 use super::protocol::{self, CdcAction, MessageHeaders, SubscribeMessage};
@@ -35,6 +38,9 @@ use crate::http::AppState;
 pub struct Opened {
     pub request_id: String,
     pub subscription: Subscription,
+    /// The key it was admitted with, and the right it needs: checked again later.
+    pub key: Option<Arc<str>>,
+    pub required: Required,
 }
 
 /// What one subscription stream yields to the session: a message of subscription `id`, or its end.
@@ -48,7 +54,7 @@ async fn admit(
     call: &WsCall,
     state: &AppState,
     msg: SubscribeMessage,
-) -> Result<Subscription, ApiError> {
+) -> Result<(Subscription, Required), ApiError> {
     let mut body = msg.body;
     body.insert(
         "client_name".into(),
@@ -60,7 +66,9 @@ async fn admit(
         "subscribe",
         Some(label(&request.table.0, &request.table.1)),
     );
-    crate::http::cdc::subscribe(call, state, request).await
+    let required = crate::http::cdc::required(&request);
+    let subscription = crate::http::cdc::subscribe(call, state, request).await?;
+    Ok((subscription, required))
 }
 
 /// Opens a subscription for a `cdc.subscribe` message and records the request. The error is the
@@ -78,12 +86,14 @@ pub async fn open(
     let headers = msg.headers.clone();
     let call = WsCall::new(&msg.client_name, &headers, socket_key);
     let (status, error, answer) = match admit(&call, &state, msg).await {
-        Ok(subscription) => (
+        Ok((subscription, required)) => (
             200,
             None,
             Ok(Opened {
                 request_id,
                 subscription,
+                key: call.key(),
+                required,
             }),
         ),
         Err(e) => (
@@ -164,6 +174,10 @@ pub struct Open {
     /// The stream's place in the session's context, to cancel it.
     pub handle: SpawnHandle,
     pub client: String,
+    /// The key it was admitted with (the message's, else the socket's then).
+    pub key: Option<Arc<str>>,
+    /// `<table>.read`.
+    pub required: Required,
     /// The seq of the last change written (or the start): where to resume.
     pub last_seq: i64,
 }
@@ -200,5 +214,13 @@ impl Subscriptions {
 
     pub fn remove(&mut self, id: &str) -> Option<Open> {
         self.open.remove(id)
+    }
+
+    /// The ids of the open subscriptions `keep` refuses, with why.
+    pub fn refused(&self, keep: impl Fn(&Open) -> Result<(), ApiError>) -> Vec<(String, String)> {
+        self.open
+            .iter()
+            .filter_map(|(id, open)| keep(open).err().map(|e| (id.clone(), e.detail)))
+            .collect()
     }
 }

@@ -45,6 +45,31 @@ impl Session {
         });
     }
 
+    /// Ends, with `closed`, the subscriptions whose key may no longer read their table (revoked,
+    /// expired, deactivated, rights changed, enforcement turned on). Called on every heartbeat.
+    pub(super) fn recheck_subscriptions(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let state = &self.state;
+        let refused = self.subs.refused(|open| {
+            crate::http::keys::still_allowed(
+                state,
+                &open.client,
+                open.key.as_deref(),
+                &open.required,
+            )
+        });
+        for (id, why) in refused {
+            let Some(open) = self.subs.remove(&id) else {
+                continue;
+            };
+            ctx.cancel_future(open.handle);
+            let closed = CdcMessage::Closed {
+                reason: format!("access withdrawn: {why}"),
+                last_seq: open.last_seq,
+            };
+            ctx.text(protocol::event_frame(&id, &closed));
+        }
+    }
+
     pub(super) fn on_unsubscribe(
         &mut self,
         request_id: &str,
@@ -92,6 +117,8 @@ impl Handler<Subscribed> for Session {
         let Opened {
             request_id,
             subscription: sub,
+            key,
+            required,
         } = match msg.0 {
             Ok(opened) => opened,
             Err(frame) => return ctx.text(frame),
@@ -119,6 +146,8 @@ impl Handler<Subscribed> for Session {
             Open {
                 handle,
                 client,
+                key,
+                required,
                 last_seq,
             },
         );
