@@ -663,6 +663,10 @@ async fn a_socket_that_stops_reading_is_lagged_while_a_socket_that_reads_gets_ev
             other => panic!("expected changes then lagged, got {other:?}"),
         }
     };
+    eprintln!(
+        "the silent socket was lagged after {} of {total} changes",
+        seen.len()
+    );
     assert!(seen.len() < total, "lagged after {} changes", seen.len());
     assert_eq!(seen, want[..seen.len()]);
     subscribe(
