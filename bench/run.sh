@@ -29,10 +29,23 @@
 #   BENCH_WS_SOCKETS    WebSockets of scenario (g)                              (default 1)
 #   BENCH_WS_INFLIGHT   requests kept in flight on each of them
 #                       (default: BENCH_CONNECTIONS / BENCH_WS_SOCKETS, the same concurrency as HTTP)
+#   BENCH_CDC_RATE      changes per second written in scenario (h)              (default 1000)
+#   BENCH_CDC_SUBSCRIBERS  WebSocket subscribers of scenario (h)                (default 10)
+#   BENCH_SCENARIOS     the scenarios to run, by name: fetch_user fetch_pk insert query health
+#                       fetch_cached fetch_ws cdc (default: all of them)
 #
 # Scenario (g) sends (b)'s request over WebSocket (/wss/gateway) instead of one HTTP request per
 # call; wrk speaks no WebSocket, so its load comes from bench/ws_load.rs, an example target built
 # here (never part of the shipped binary). Its pgbench baseline is (b)'s.
+#
+# Scenario (h) measures change data capture: BENCH_CDC_RATE single-row transactions a second,
+# written straight to the database with tokio-postgres, captured (the table cdc_ticks is added
+# with POST /admin/cdc/tables) and streamed to BENCH_CDC_SUBSCRIBERS WebSocket subscribers
+# (cdc.subscribe); it reports the latency from the INSERT's return (the commit acknowledged) to
+# each subscriber's frame, p50 and p99, and the changes a subscriber never received (must be 0).
+# Its load client is bench/cdc_load.rs, another example target. It needs wal_level = logical
+# (scripts/prepare-postgres.sh); without it the scenario is skipped, saying so. The gateway runs
+# with the bundled config under a replication slot prefix of its own, dropped at the end.
 #
 # All traffic goes to 127.0.0.1. The script creates its own database and drops
 # it on exit, and stops the gateway it started.
@@ -55,6 +68,13 @@ POOL="${BENCH_POOL:-$(( $(nproc) * 2 ))}"
 ENFORCE="${BENCH_ENFORCE:-1}"
 STATS="${BENCH_STATS:-1}"
 WS_SOCKETS="${BENCH_WS_SOCKETS:-1}"
+CDC_RATE="${BENCH_CDC_RATE:-1000}"
+CDC_SUBSCRIBERS="${BENCH_CDC_SUBSCRIBERS:-10}"
+ALL_SCENARIOS="fetch_user fetch_pk insert query health fetch_cached fetch_ws cdc"
+SELECTED="${BENCH_SCENARIOS:-$ALL_SCENARIOS}"
+for s in $SELECTED; do
+    case " $ALL_SCENARIOS " in *" $s "*) ;; *) echo "BENCH_SCENARIOS: unknown scenario '$s' (known: $ALL_SCENARIOS)" >&2; exit 2 ;; esac
+done
 case "$STATS" in 0) STATS_BOOL=false ;; 1) STATS_BOOL=true ;; *) echo "BENCH_STATS must be 0 or 1" >&2; exit 2 ;; esac
 case "$ENFORCE" in 0) ENFORCE_BOOL=false ;; 1) ENFORCE_BOOL=true ;; *) echo "BENCH_ENFORCE must be 0 or 1" >&2; exit 2 ;; esac
 READY_TIMEOUT=60
@@ -77,6 +97,12 @@ fi
 WS_INFLIGHT="${BENCH_WS_INFLIGHT:-$(( CONNECTIONS / WS_SOCKETS > 0 ? CONNECTIONS / WS_SOCKETS : 1 ))}"
 if ! is_uint "$WS_INFLIGHT" || [ "$WS_INFLIGHT" -lt 1 ]; then
     die "BENCH_WS_INFLIGHT must be a positive integer (got '$WS_INFLIGHT')"
+fi
+if ! is_uint "$CDC_RATE" || [ "$CDC_RATE" -lt 1 ]; then
+    die "BENCH_CDC_RATE must be a positive integer (got '$CDC_RATE')"
+fi
+if ! is_uint "$CDC_SUBSCRIBERS" || [ "$CDC_SUBSCRIBERS" -lt 1 ]; then
+    die "BENCH_CDC_SUBSCRIBERS must be a positive integer (got '$CDC_SUBSCRIBERS')"
 fi
 is_uint "$WARMUP" || die "BENCH_WARMUP must be a non-negative integer (got '$WARMUP')"
 is_uint "$PG_PORT" || die "BENCH_PG_PORT must be a port number (got '$PG_PORT')"
@@ -173,6 +199,9 @@ cleanup() {
     fi
     stop_server
     if [ "$DB_CREATED" = 1 ]; then
+        # A replication slot (scenario (h)) keeps WAL and prevents dropping its database.
+        psql_admin -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '$DB' AND NOT active" >/dev/null 2>&1 \
+            || log "could not drop the replication slots of $DB"
         log "dropping database $DB"
         psql_admin -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null \
             || log "could not drop database $DB"
@@ -217,6 +246,7 @@ CREATE TABLE events (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX ON events(user_id);
+CREATE TABLE cdc_ticks (n bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now());
 INSERT INTO events (user_id, kind, value, created_at)
 SELECT ((g - 1) % $USERS) + 1,
        (ARRAY['view', 'click', 'purchase', 'signup'])[1 + g % 4],
@@ -242,6 +272,10 @@ KEY=""
 API_KEY=""
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/athena_rs"
 WS_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/ws_load"
+CDC_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/cdc_load"
+# The bundled config with a replication slot prefix of this run's own (scenario (h)).
+CONFIG="$OUT/config.yaml"
+SLOT_PREFIX="athena_bench_$$"
 SERVER_LOG="$OUT/server.log"
 
 free_port() {
@@ -264,13 +298,16 @@ build_gateway() {
         cd "$ROOT"
         run_bounded "$BUILD_TIMEOUT" cargo build --release \
             || die "cargo build --release failed or timed out"
-        log "building the WebSocket load client (cargo build --release --example ws_load)"
-        run_bounded "$BUILD_TIMEOUT" cargo build --release --example ws_load \
-            || die "cargo build --release --example ws_load failed or timed out"
+        log "building the load clients (cargo build --release --example ws_load --example cdc_load)"
+        run_bounded "$BUILD_TIMEOUT" cargo build --release --example ws_load --example cdc_load \
+            || die "cargo build --release of the load clients failed or timed out"
     fi
     [ -x "$BIN" ] || die "gateway binary not found at $BIN"
     [ -x "$WS_BIN" ] || die "WebSocket load client not found at $WS_BIN"
+    [ -x "$CDC_BIN" ] || die "change data capture load client not found at $CDC_BIN"
     [ -f "$ROOT/config.yaml" ] || die "config file not found at $ROOT/config.yaml"
+    sed "s/^  slot_prefix: athena_cdc /  slot_prefix: $SLOT_PREFIX /" "$ROOT/config.yaml" >"$CONFIG"
+    grep -q "slot_prefix: $SLOT_PREFIX " "$CONFIG" || die "could not set cdc.slot_prefix in $CONFIG"
 }
 
 # Runs a command with the gateway's environment. It replaces the calling (sub)shell, so that
@@ -289,8 +326,8 @@ gateway_env() {
 
 # Mints the API key every benchmark request carries, and waits until the gateway accepts it.
 mint_api_key() {
-    API_KEY="$(gateway_env "$BIN" keys create --config "$ROOT/config.yaml" --name bench \
-        --rights events.read events.write gateway.query 2>>"$SERVER_LOG")" \
+    API_KEY="$(gateway_env "$BIN" keys create --config "$CONFIG" --name bench \
+        --rights events.read events.write gateway.query cdc_ticks.read 2>>"$SERVER_LOG")" \
         || die "athena_rs keys create failed (see $SERVER_LOG)"
     local deadline=$((SECONDS + 20)) code
     while :; do
@@ -310,7 +347,7 @@ start_gateway() {
     KEY="bench$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
     log "starting gateway on 127.0.0.1:$PORT (log: $SERVER_LOG)"
     : >"$SERVER_LOG"
-    gateway_env "$BIN" server --config "$ROOT/config.yaml" --port "$PORT" \
+    gateway_env "$BIN" server --config "$CONFIG" --port "$PORT" \
         >>"$SERVER_LOG" 2>&1 </dev/null &
     SERVER_PID=$!
 
@@ -355,7 +392,12 @@ peak_memory_mib() {
 # --------------------------------------------------------------------------
 # 5. scenarios
 # --------------------------------------------------------------------------
-SCENARIOS=(fetch_user fetch_pk insert query health fetch_cached fetch_ws)
+SCENARIOS=()
+for s in fetch_user fetch_pk insert query health fetch_cached fetch_ws; do
+    case " $SELECTED " in *" $s "*) SCENARIOS+=("$s") ;; esac
+done
+CDC=0
+case " $SELECTED " in *" cdc "*) CDC=1 ;; esac
 
 scenario_label() {
     case "$1" in
@@ -517,6 +559,52 @@ bench_pgbench() {
     log "  pgbench: ${PG_TPS[$s]} tps, p50 ${PG_P50[$s]} ms, p99 ${PG_P99[$s]} ms ($n transactions logged)"
 }
 
+# (h) change data capture: commit-to-subscriber latency and loss.
+CDC_RESULT=""
+CDC_LOST=0
+
+admin_api() { # METHOD PATH [BODY]
+    curl -sS --max-time 10 -X "$1" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+        ${3:+--data-binary "$3"} "http://127.0.0.1:$PORT$2"
+}
+
+bench_cdc() {
+    local wal out="$OUT/cdc_load.txt" line answer deadline
+    wal="$(psql_admin -tAc 'SHOW wal_level')"
+    if [ "$wal" != logical ]; then
+        CDC_RESULT="skipped: wal_level is $wal, not logical (run scripts/prepare-postgres.sh)"
+        log "(h) $CDC_RESULT"
+        return 0
+    fi
+    # Capturing waits for the logging database (migrated in the background at start).
+    deadline=$((SECONDS + 30))
+    while :; do
+        answer="$(admin_api POST /admin/cdc/tables '{"client_name":"default","table":"cdc_ticks"}')" \
+            || die "POST /admin/cdc/tables failed"
+        grep -q '"status":"success"' <<<"$answer" && break
+        grep -q '"code":"cdc_unavailable"' <<<"$answer" && [ "$SECONDS" -lt "$deadline" ] \
+            || die "could not capture cdc_ticks: $answer"
+        sleep 0.2
+    done
+    # The reader leads once it has made its slot and read the log's head.
+    until answer="$(admin_api GET /admin/cdc)" && grep -q '"role":"leader"' <<<"$answer" \
+        && grep -q '"head_seq":[0-9]' <<<"$answer"; do
+        [ "$SECONDS" -ge "$deadline" ] && die "the change data capture reader did not start: $(admin_api GET /admin/cdc)"
+        sleep 0.2
+    done
+    log "cdc_load: (h) ${CDC_RATE} changes/s to ${CDC_SUBSCRIBERS} WebSocket subscribers, ${DURATION}s"
+    ATHENA_BENCH_KEY="$API_KEY" run_bounded $((DURATION + 120)) \
+        "$CDC_BIN" --url "$(ws_url)" --pg "postgres://postgres@$PG_HOST:$PG_PORT/$DB" \
+        --subscribers "$CDC_SUBSCRIBERS" --rate "$CDC_RATE" --duration "$DURATION" \
+        --threads "$THREADS" >"$out" 2>&1 || { cat "$out" >&2; die "the change data capture load run failed"; }
+    require_gateway_alive "during the change data capture measurement"
+    line="$(grep '^BENCH_CDC ' "$out" || true)"
+    [ -n "$line" ] || { cat "$out" >&2; die "cdc_load produced no result"; }
+    CDC_LOST="$(kv lost "$line")"
+    CDC_RESULT="$(kv changes "$line") changes at $(kv write_rate "$line")/s to $(kv subscribers "$line") WebSocket subscribers: commit-to-subscriber p50 $(us_to_ms "$(kv p50_us "$line")") ms, p99 $(us_to_ms "$(kv p99_us "$line")") ms, max $(us_to_ms "$(kv max_us "$line")") ms; lost $CDC_LOST, duplicates $(kv duplicates "$line"), lagged $(kv lagged "$line") (commit = the INSERT's return through tokio-postgres)"
+    log "  $CDC_RESULT"
+}
+
 # --------------------------------------------------------------------------
 # 6. report
 # --------------------------------------------------------------------------
@@ -574,6 +662,7 @@ print_report() {
     echo
     echo "$(cache_speedup)"
     echo "$(ws_speedup)"
+    echo "change data capture (h): ${CDC_RESULT:-not run}"
     echo "gateway peak memory (VmHWM): ${peak} MiB"
     echo "connections: $CONNECTIONS, threads: $THREADS, duration: ${DURATION}s per measurement, gateway pool: $POOL"
 
@@ -597,6 +686,8 @@ print_report() {
         cache_speedup
         echo
         ws_speedup
+        echo
+        echo "Change data capture (h): ${CDC_RESULT:-not run}"
         echo
         echo "Gateway peak memory (VmHWM): ${peak} MiB"
         echo
@@ -631,12 +722,16 @@ main() {
         fi
         if [ "$s" = fetch_ws ]; then
             # The same SQL as (b): its pgbench run is the baseline.
-            PG_TPS[$s]="${PG_TPS[fetch_pk]}" PG_P50[$s]="${PG_P50[fetch_pk]}"
-            PG_P99[$s]="${PG_P99[fetch_pk]}" PG_FAIL[$s]="${PG_FAIL[fetch_pk]}"
+            PG_TPS[$s]="${PG_TPS[fetch_pk]:-}" PG_P50[$s]="${PG_P50[fetch_pk]:-}"
+            PG_P99[$s]="${PG_P99[fetch_pk]:-}" PG_FAIL[$s]="${PG_FAIL[fetch_pk]:-0}"
         else
             bench_pgbench "$s"
         fi
     done
+
+    if [ "$SKIP_GATEWAY" != 1 ] && [ "$CDC" = 1 ]; then
+        bench_cdc
+    fi
 
     if [ "$SKIP_GATEWAY" != 1 ]; then
         require_gateway_alive "before the end of the run"
@@ -653,6 +748,10 @@ main() {
     done
     if [ "$bad" = 1 ]; then
         log "some requests failed during the run (see the errors column)"
+        exit 1
+    fi
+    if [ "$CDC_LOST" != 0 ]; then
+        log "(h): $CDC_LOST changes never reached a subscriber"
         exit 1
     fi
 }

@@ -58,7 +58,7 @@ async fn the_connect_ack_names_the_protocol_the_api_base_and_the_limits() {
     assert_eq!(
         data["limits"],
         json!({"max_in_flight": 128, "max_frame_bytes": 2097152,
-               "ping_interval_ms": 15000, "idle_timeout_ms": 60000})
+               "ping_interval_ms": 15000, "idle_timeout_ms": 60000, "max_subscriptions": 16})
     );
     ws.close().await;
 }

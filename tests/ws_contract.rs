@@ -6,6 +6,7 @@
 mod common;
 
 use std::process::Command;
+use std::time::Duration;
 
 use awc::ws::Message;
 use bytes::Bytes;
@@ -218,6 +219,173 @@ async fn real_socket_traffic_matches_the_schemas_of_openapi_wss_yaml() {
             json!({"request_id": "1", "action": "gateway.drop", "client_name": "d", "body": {}}),
         ),
         ("AuthRequest", json!({"action": "auth"})),
+    ] {
+        cases.push((schema.to_string(), instance, false));
+    }
+    validate(&cases);
+}
+
+/// Change subscriptions: the messages of `cdc.subscribe` and `cdc.unsubscribe`, their answers,
+/// and real change, lagged and closed frames, each validated against its schema.
+#[actix_rt::test]
+async fn real_subscription_traffic_matches_the_schemas_of_openapi_wss_yaml() {
+    use common::cdc::*;
+
+    let env = CdcEnv::new().await;
+    let srv = env
+        .start_with(
+            "  subscriber_buffer: 4\n",
+            "websocket:\n  max_subscriptions: 2\n",
+            "leader",
+        )
+        .await;
+    let mut cases: Vec<(String, Value, bool)> = Vec::new();
+    let mut role = |schema: &str, v: &Value| cases.push((schema.to_string(), v.clone(), true));
+    let (mut ws, ack) = Ws::connect(&srv, &[]).await;
+    role("ConnectAck", &ack);
+
+    // A subscription with every member, and its changes.
+    let msg = json!({"request_id": "s", "action": "cdc.subscribe", "client_name": "default",
+                     "body": {"table": "items", "since_seq": 0,
+                              "filter": [{"operator": "neq", "column": "name", "value": "x"}]},
+                     "headers": {"x-user-id": "contract"}});
+    role("SubscribeRequest", &msg);
+    role("ClientMessage", &msg);
+    let answer = ws.roundtrip(msg).await;
+    role("SubscribeResponse", &answer);
+    let sid = answer["data"]["subscription_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    insert_http(&srv, &names("a", 1..=1)).await;
+    let (s, v) = srv
+        .post(
+            "/gateway/update",
+            json!({"table_name": "items", "update_body": {"qty": 2},
+                   "conditions": [{"eq_column": "name", "eq_value": "a0001"}]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = srv
+        .post(
+            "/gateway/delete",
+            json!({"table_name": "items", "conditions": [{"eq_column": "name", "eq_value": "a0001"}]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let frames = changes(&mut ws, 3, Duration::from_secs(15)).await;
+    for f in &frames {
+        role("ChangeEvent", f);
+        role("SubscriptionEvent", f);
+    }
+    let unsub = json!({"request_id": "u", "action": "cdc.unsubscribe", "subscription_id": sid});
+    role("UnsubscribeRequest", &unsub);
+    role("ClientMessage", &unsub);
+    role("UnsubscribeResponse", &ws.roundtrip(unsub).await);
+
+    // Refusals.
+    for (msg, code) in [
+        (
+            json!({"request_id": "n", "action": "cdc.subscribe", "client_name": "default",
+                   "body": {"table": "plain"}}),
+            "cdc_not_captured",
+        ),
+        (
+            json!({"request_id": "m", "action": "cdc.subscribe", "client_name": "default",
+                   "body": {"table": "items", "since_seq": -1}}),
+            "invalid_field",
+        ),
+        (
+            json!({"request_id": "x", "action": "cdc.unsubscribe", "subscription_id": "nope"}),
+            "unknown_subscription",
+        ),
+    ] {
+        let v = ws.roundtrip(msg).await;
+        assert_frame_error(&v, v["request_id"].as_str(), code);
+        role("GatewayError", &v);
+    }
+
+    // A table captured through the admin API, then released: its subscription is closed.
+    let (s, v) = admin(
+        &srv,
+        reqwest::Method::POST,
+        "/admin/cdc/tables",
+        Some(json!({"client_name": "default", "table": "plain"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let plain = subscribe(&mut ws, "p", json!({"table": "plain"})).await;
+    // A burst of ten changes in one transaction overflows a buffer of four: lagged.
+    let burst = subscribe(&mut ws, "b", json!({"table": "items"})).await;
+    let v = ws
+        .roundtrip(json!({"request_id": "over", "action": "cdc.subscribe",
+                          "client_name": "default", "body": {"table": "items"}}))
+        .await;
+    assert_frame_error(&v, Some("over"), "too_many_subscriptions");
+    role("SubscribeResponse", &v);
+    insert_http(&srv, &names("burst", 1..=10)).await;
+    let (s, v) = admin(
+        &srv,
+        reqwest::Method::DELETE,
+        "/admin/cdc/tables/default/plain",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let mut ends = Vec::new();
+    while ends.len() < 2 {
+        let v = ws.next_text().await;
+        match v["type"].as_str() {
+            Some("change") => role("ChangeEvent", &v),
+            Some("lagged") => {
+                assert_eq!(v["subscription_id"], burst.as_str(), "{v}");
+                ends.push(v);
+            }
+            Some("closed") => {
+                assert_eq!(v["subscription_id"], plain.as_str(), "{v}");
+                ends.push(v);
+            }
+            _ => panic!("unexpected {v}"),
+        }
+    }
+    ends.sort_by_key(|v| v["type"].as_str().unwrap().to_string());
+    role("ClosedEvent", &ends[0]);
+    role("LaggedEvent", &ends[1]);
+    for v in &ends {
+        role("SubscriptionEvent", v);
+    }
+    for v in ws.received.clone() {
+        role("ServerMessage", &v);
+    }
+
+    // Negative controls: real messages, altered.
+    let mut no_id = frames[0].clone();
+    no_id.as_object_mut().unwrap().remove("subscription_id");
+    let mut bad_op = frames[0].clone();
+    bad_op["op"] = json!("upsert");
+    let mut extra = ends[1].clone();
+    extra["surprise"] = json!(1);
+    let mut no_start = answer.clone();
+    no_start["data"]
+        .as_object_mut()
+        .unwrap()
+        .remove("start_seq");
+    let mut no_reason = ends[0].clone();
+    no_reason.as_object_mut().unwrap().remove("reason");
+    for (schema, instance) in [
+        ("ChangeEvent", no_id),
+        ("ChangeEvent", bad_op),
+        ("LaggedEvent", extra),
+        ("SubscribeAck", no_start),
+        ("ClosedEvent", no_reason),
+        (
+            "SubscribeRequest",
+            json!({"request_id": "1", "action": "cdc.subscribe", "client_name": "d", "body": "t"}),
+        ),
+        (
+            "UnsubscribeRequest",
+            json!({"request_id": "1", "action": "cdc.unsubscribe"}),
+        ),
     ] {
         cases.push((schema.to_string(), instance, false));
     }

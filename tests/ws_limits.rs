@@ -223,9 +223,14 @@ async fn a_plain_get_is_told_to_upgrade_and_wss_info_describes_the_protocol() {
             "gateway.insert",
             "gateway.update",
             "gateway.delete",
-            "gateway.query"
+            "gateway.query",
+            "cdc.subscribe",
+            "cdc.unsubscribe"
         ]
     );
+    assert!(d["actions"][5]["http_route"].is_null(), "{v}");
+    assert!(d["messages"]["change"].is_string(), "{v}");
+    assert_eq!(d["limits"]["max_subscriptions"], 16, "{v}");
     assert_eq!(d["limits"]["max_in_flight"], 7, "{v}");
     assert!(d["close_codes"]["1009"].is_string(), "{v}");
 

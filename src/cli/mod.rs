@@ -1,6 +1,7 @@
-//! The command line: `athena_rs server | provision | keys | pipeline | version | diag`, one file
-//! per subcommand.
+//! The command line: `athena_rs server | provision | keys | pipeline | cdc | version | diag`, one
+//! file per subcommand.
 
+mod cdc;
 mod diag;
 mod keys;
 mod pipeline;
@@ -66,6 +67,13 @@ pub enum Command {
     /// Example: athena_rs pipeline --pipeline example_copy --client default --dry-run
     /// Example: athena_rs pipeline --client default --payload-json '{"source": {"table_name": "events"}, "sink": {"table_name": "events_archive"}}'
     Pipeline(pipeline::PipelineArgs),
+    /// Follow change data capture on a running server.
+    ///
+    /// Example: athena_rs cdc tail --client default --table users --since 1042
+    Cdc {
+        #[command(subcommand)]
+        command: cdc::CdcCommand,
+    },
     /// Print the version.
     Version,
     /// Print the machine, the config in use and whether each client's database answers.
@@ -109,6 +117,7 @@ pub fn main() -> ExitCode {
         }
         Command::Keys { command } => keys::run(cli.config, command),
         Command::Pipeline(args) => pipeline::run(cli.config, args),
+        Command::Cdc { command } => cdc::run(cli.config, command),
         Command::Server { host, port } => serve(cli.config, host, port),
     };
     match result {

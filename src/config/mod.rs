@@ -291,6 +291,9 @@ fn websocket(w: &WebsocketConfig, path: &Path) -> Result<(), ConfigError> {
             "must be greater than websocket.ping_interval_ms",
         );
     }
+    if w.max_subscriptions == 0 {
+        return err("websocket.max_subscriptions", "must be at least 1");
+    }
     Ok(())
 }
 

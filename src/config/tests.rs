@@ -218,16 +218,22 @@ fn websocket_bounds_have_defaults_and_are_validated() {
             s.websocket.max_in_flight,
             s.websocket.max_frame_bytes,
             s.websocket.ping_interval_ms,
-            s.websocket.idle_timeout_ms
+            s.websocket.idle_timeout_ms,
+            s.websocket.max_subscriptions
         ),
-        (128, 2 * 1024 * 1024, 15_000, 60_000)
+        (128, 2 * 1024 * 1024, 15_000, 60_000, 16)
     );
-    let s =
-        parse("websocket:\n  max_in_flight: 4\n  ping_interval_ms: 50\n  idle_timeout_ms: 200\n")
-            .unwrap();
+    let s = parse(
+        "websocket:\n  max_in_flight: 4\n  ping_interval_ms: 50\n  idle_timeout_ms: 200\n  max_subscriptions: 2\n",
+    )
+    .unwrap();
     assert_eq!(
-        (s.websocket.max_in_flight, s.websocket.idle_timeout_ms),
-        (4, 200)
+        (
+            s.websocket.max_in_flight,
+            s.websocket.idle_timeout_ms,
+            s.websocket.max_subscriptions
+        ),
+        (4, 200, 2)
     );
     for (text, key) in [
         (
@@ -245,6 +251,10 @@ fn websocket_bounds_have_defaults_and_are_validated() {
         (
             "websocket:\n  ping_interval_ms: 1000\n  idle_timeout_ms: 1000\n",
             "websocket.idle_timeout_ms",
+        ),
+        (
+            "websocket:\n  max_subscriptions: 0\n",
+            "websocket.max_subscriptions",
         ),
         ("websocket:\n  heartbeat: 5\n", "websocket"),
     ] {

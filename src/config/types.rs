@@ -96,6 +96,9 @@ pub struct WebsocketConfig {
     /// A socket that sent nothing (not even a pong) for this long, with no request running, is
     /// closed.
     pub idle_timeout_ms: u64,
+    /// Change subscriptions (`cdc.subscribe`) one socket may hold open at once; more are answered
+    /// `too_many_subscriptions`. Each holds a buffer of `cdc.subscriber_buffer` events in the hub.
+    pub max_subscriptions: usize,
 }
 
 impl Default for WebsocketConfig {
@@ -105,6 +108,7 @@ impl Default for WebsocketConfig {
             max_frame_bytes: 2 * 1024 * 1024,
             ping_interval_ms: 15_000,
             idle_timeout_ms: 60_000,
+            max_subscriptions: 16,
         }
     }
 }

@@ -60,6 +60,8 @@ pub enum Code {
     AdminKeyNotConfigured,
     RateLimited,
     TooManyInFlight,
+    TooManySubscriptions,
+    UnknownSubscription,
     ClientFrozen,
     BackendUnavailable,
     Overloaded,
@@ -125,6 +127,8 @@ impl Code {
             Code::AdminKeyNotConfigured => "admin_key_not_configured",
             Code::RateLimited => "rate_limited",
             Code::TooManyInFlight => "too_many_in_flight",
+            Code::TooManySubscriptions => "too_many_subscriptions",
+            Code::UnknownSubscription => "unknown_subscription",
             Code::ClientFrozen => "client_frozen",
             Code::BackendUnavailable => "backend_unavailable",
             Code::Overloaded => "overloaded",
@@ -171,6 +175,7 @@ impl Code {
             | Code::UnknownRight
             | Code::UnknownPipeline
             | Code::CdcNotCaptured
+            | Code::UnknownSubscription
             | Code::NotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::NotAcceptable | Code::NotOneRow => StatusCode::NOT_ACCEPTABLE,
@@ -180,7 +185,9 @@ impl Code {
             }
             Code::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Code::RateLimited | Code::TooManyInFlight => StatusCode::TOO_MANY_REQUESTS,
+            Code::RateLimited | Code::TooManyInFlight | Code::TooManySubscriptions => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Code::ForeignKeyViolation
             | Code::NotNullViolation
             | Code::CheckViolation

@@ -217,6 +217,52 @@ pub fn key_failure(state: &AppState, presented: &str) -> Option<KeyFailure> {
     }
 }
 
+/// Whether a caller admitted earlier to `client` with `presented` may still do `required`: the
+/// decision of [`authenticate`] and [`authorize`] made again, as keys, rights and enforcement
+/// stand now, without taking a rate-limit token or recording a decision. For grants that outlive
+/// their request (a socket's change subscriptions), checked again from time to time.
+pub fn still_allowed(
+    state: &AppState,
+    client: &str,
+    presented: Option<&str>,
+    required: &Required,
+) -> Result<(), ApiError> {
+    let snapshot = state.actors.snapshot.load();
+    let store = &snapshot.keys;
+    if !store.enforced(client) {
+        return Ok(());
+    }
+    let Some(presented) = presented else {
+        return Err(ApiError::new(
+            Code::MissingApiKey,
+            format!("requests to client {client:?} need an API key"),
+        ));
+    };
+    if is_admin_key(state, presented) || !store.loaded {
+        return Ok(());
+    }
+    let key = store
+        .authenticate(presented, SystemTime::now())
+        .map_err(|f| ApiError::new(Code::InvalidApiKey, failure_message(f)))?;
+    if key
+        .client_name
+        .as_deref()
+        .is_some_and(|bound| bound != client)
+    {
+        return Err(ApiError::new(
+            Code::Forbidden,
+            format!("this API key is no longer usable with client {client:?}"),
+        ));
+    }
+    if !key.allows(required) {
+        return Err(ApiError::new(
+            Code::Forbidden,
+            format!("this API key does not hold the right {required}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks that the caller holds `required`.
 pub fn authorize(req: &impl Call, caller: &Caller, required: &Required) -> Result<(), ApiError> {
     let allowed = caller.admin || caller.key.as_ref().is_some_and(|k| k.allows(required));

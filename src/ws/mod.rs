@@ -1,7 +1,8 @@
 //! The WebSocket gateway: `GET /wss/gateway` upgrades to a socket that carries the HTTP gateway's
 //! operations (`gateway.fetch|insert|update|delete|query`) as JSON messages, several in flight at
-//! once, each answered with its `request_id` and the envelope the matching HTTP route answers;
-//! `GET /wss/info` describes the protocol.
+//! once, each answered with its `request_id` and the envelope the matching HTTP route answers,
+//! and change subscriptions (`cdc.subscribe`, `cdc.unsubscribe`) whose events are written as
+//! frames as the hub delivers them; `GET /wss/info` describes the protocol.
 //!
 //! The socket is an edge like HTTP, not a proxy to it: each request runs the HTTP routes' own
 //! code (`crate::http::gateway` and `crate::http::query`, through [`crate::http::call::Call`])
@@ -15,6 +16,7 @@
 mod protocol;
 mod request;
 mod session;
+mod subscribe;
 
 use std::sync::Arc;
 
@@ -26,7 +28,7 @@ use crate::http::auth::presented_key;
 use crate::http::error::{ApiError, Code};
 use crate::http::{keys, AppState};
 pub use protocol::PROTOCOL;
-use protocol::{limits, Action};
+use protocol::{limits, Action, CdcAction};
 use request::Peer;
 use session::Session;
 
@@ -84,10 +86,14 @@ pub async fn upgrade(
 /// `GET /wss/info`: the protocol in brief, with the limits in force. `/openapi-wss.yaml` is the
 /// full contract.
 pub async fn info(state: web::Data<AppState>) -> HttpResponse {
-    let actions: Vec<_> = Action::ALL
-        .iter()
-        .map(|a| json!({"action": a.as_str(), "http_route": a.http_route()}))
-        .collect();
+    let actions: Vec<_> =
+        Action::ALL
+            .iter()
+            .map(|a| json!({"action": a.as_str(), "http_route": a.http_route()}))
+            .chain(CdcAction::ALL.iter().map(
+                |a| json!({"action": a.as_str(), "http_route": null, "message": a.describe()}),
+            ))
+            .collect();
     let body = json!({
         "status": "success",
         "message": "WebSocket gateway",
@@ -108,6 +114,11 @@ pub async fn info(state: web::Data<AppState>) -> HttpResponse {
                 "response": "{request_id, cache?, status:\"success\", message, data}",
                 "error": "{request_id|null, status:\"error\", message, error, code, hint?, trace_id, retry_after?}",
                 "auth_ack": "{request_id|null, status:\"success\", message:\"authenticated\", data:{admin, public_id}}",
+                "subscribed": "{request_id, status:\"success\", message, data:{subscription_id, client, table, start_seq}}",
+                "unsubscribed": "{request_id, status:\"success\", message:\"Unsubscribed\", data:{subscription_id, last_seq}}",
+                "change": "{type:\"change\", subscription_id, seq, client, table, op, row, old?, committed_at}",
+                "lagged": "{type:\"lagged\", subscription_id, last_seq}: the subscription ended; resubscribe with since_seq: last_seq",
+                "closed": "{type:\"closed\", subscription_id, reason, last_seq}: the subscription ended",
             },
             "headers": ["x-strip-nulls", "cache-control", "x-user-id", "x-company-id",
                         "x-organization-id", "x-athena-client", "authorization", "apikey",

@@ -4,6 +4,8 @@
 //!
 //! The contract is `openapi-wss.yaml`; `GET /wss/info` summarises it.
 
+mod cdc;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
@@ -14,6 +16,7 @@ use crate::http::body::kind;
 use crate::http::cache::Outcome;
 use crate::http::call::{no_cache, truthy};
 use crate::http::error::{ApiError, Code};
+pub use cdc::{event_frame, subscribed_frame, unsubscribed_frame, CdcAction, SubscribeMessage};
 
 /// The message protocol spoken on a socket, sent in the connect acknowledgement and accepted as
 /// the `Sec-WebSocket-Protocol`.
@@ -130,6 +133,13 @@ pub enum Incoming {
         key: String,
     },
     Request(GatewayRequest),
+    /// `cdc.subscribe`: open a change subscription.
+    Subscribe(SubscribeMessage),
+    /// `cdc.unsubscribe`: end one.
+    Unsubscribe {
+        request_id: String,
+        subscription_id: String,
+    },
 }
 
 /// A message that cannot be served, with the request id when it could be read.
@@ -266,8 +276,15 @@ pub fn parse(text: &str) -> Result<Incoming, Refused> {
             key: key.trim().to_string(),
         });
     }
+    if let Some(cdc) = CdcAction::parse(&action) {
+        return cdc::parse(cdc, id, &m);
+    }
     let Some(action) = Action::parse(&action) else {
-        let known: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
+        let known: Vec<&str> = Action::ALL
+            .iter()
+            .map(|a| a.as_str())
+            .chain(CdcAction::ALL.iter().map(|a| a.as_str()))
+            .collect();
         return Err(Refused {
             request_id: id,
             error: ApiError::new(
@@ -353,6 +370,7 @@ pub fn limits(w: &WebsocketConfig) -> Value {
         "max_frame_bytes": w.max_frame_bytes,
         "ping_interval_ms": w.ping_interval_ms,
         "idle_timeout_ms": w.idle_timeout_ms,
+        "max_subscriptions": w.max_subscriptions,
     })
 }
 

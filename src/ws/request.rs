@@ -13,7 +13,7 @@ use std::time::{Instant, SystemTime};
 use actix_web::web;
 use athena_actors::stats::RequestRecord;
 
-use super::protocol::{self, Action, GatewayRequest};
+use super::protocol::{self, GatewayRequest};
 use crate::http::call::Call;
 use crate::http::error::ApiError;
 use crate::http::stats::{self, RequestFacts};
@@ -29,14 +29,42 @@ pub struct Peer {
     pub organization_id: Option<String>,
 }
 
-/// A request as the core reads it.
-struct WsCall {
+/// A request as the core reads it (a gateway request's, or a subscription's).
+pub(super) struct WsCall {
     client_name: String,
     /// The message's own key, else the socket's.
     key: Option<Arc<str>>,
     strip_nulls: bool,
     no_cache: bool,
     facts: RefCell<RequestFacts>,
+}
+
+impl WsCall {
+    /// The call of a message naming `client_name` with `headers`; `socket_key` is the socket's
+    /// key, used when the message carries none.
+    pub(super) fn new(
+        client_name: &str,
+        headers: &protocol::MessageHeaders,
+        socket_key: Option<Arc<str>>,
+    ) -> WsCall {
+        WsCall {
+            client_name: client_name.to_string(),
+            key: headers.key.as_deref().map(Arc::from).or(socket_key),
+            strip_nulls: headers.strip_nulls,
+            no_cache: headers.no_cache,
+            facts: RefCell::default(),
+        }
+    }
+
+    /// The key the call presents: the message's own, else the socket's.
+    pub(super) fn key(&self) -> Option<Arc<str>> {
+        self.key.clone()
+    }
+
+    /// What the handlers learned, for the statistics record.
+    pub(super) fn into_facts(self) -> RequestFacts {
+        self.facts.into_inner()
+    }
 }
 
 impl Call for WsCall {
@@ -93,13 +121,7 @@ pub async fn run(
     let action = req.action;
     let request_id = req.request_id.clone();
     let headers = req.headers.clone();
-    let call = WsCall {
-        client_name: req.client_name.clone(),
-        key: headers.key.as_deref().map(Arc::from).or(socket_key),
-        strip_nulls: headers.strip_nulls,
-        no_cache: headers.no_cache,
-        facts: RefCell::default(),
-    };
+    let call = WsCall::new(&req.client_name, &headers, socket_key);
     let (frame, status, error) = match serve(&call, &state, req).await {
         Ok(frame) => (frame, 200, None),
         Err(e) => (
@@ -109,7 +131,7 @@ pub async fn run(
         ),
     };
     let outcome = Outcome {
-        action,
+        path: action.stats_path(),
         trace_id,
         at,
         started,
@@ -117,7 +139,7 @@ pub async fn run(
         error,
         headers,
     };
-    record(&state, &peer, outcome, call.facts.into_inner());
+    record(&state, &peer, outcome, call.into_facts());
     frame
 }
 
@@ -140,7 +162,7 @@ pub fn refuse(state: &AppState, req: &GatewayRequest, peer: &Peer, err: &ApiErro
         ..RequestFacts::default()
     };
     let outcome = Outcome {
-        action: req.action,
+        path: req.action.stats_path(),
         trace_id,
         at: SystemTime::now(),
         started: Instant::now(),
@@ -153,18 +175,19 @@ pub fn refuse(state: &AppState, req: &GatewayRequest, peer: &Peer, err: &ApiErro
 }
 
 /// How a request ended, for its statistics record.
-struct Outcome {
-    action: Action,
-    trace_id: String,
-    at: SystemTime,
-    started: Instant,
+pub(super) struct Outcome {
+    /// `/wss/gateway/<action>`.
+    pub path: &'static str,
+    pub trace_id: String,
+    pub at: SystemTime,
+    pub started: Instant,
     /// The HTTP status the same request would have been answered with.
-    status: u16,
-    error: Option<&'static str>,
-    headers: protocol::MessageHeaders,
+    pub status: u16,
+    pub error: Option<&'static str>,
+    pub headers: protocol::MessageHeaders,
 }
 
-fn record(state: &AppState, peer: &Peer, o: Outcome, facts: RequestFacts) {
+pub(super) fn record(state: &AppState, peer: &Peer, o: Outcome, facts: RequestFacts) {
     if !state.settings.stats_enabled {
         return;
     }
@@ -172,7 +195,7 @@ fn record(state: &AppState, peer: &Peer, o: Outcome, facts: RequestFacts) {
     if let (Some(op), Some(code)) = (operation.as_mut(), o.error) {
         op.message.get_or_insert_with(|| code.to_string());
     }
-    let path = o.action.stats_path();
+    let path = o.path;
     state.actors.stats.record(RequestRecord {
         request_id: o.trace_id,
         at: o.at,

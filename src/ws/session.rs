@@ -7,11 +7,23 @@
 //! `max_frame_bytes` closes the socket with 1009; any other bad message gets an error frame and
 //! the socket stays open.
 //!
-//! Mailbox: the socket's frames (a stream), and [`Answer`]s from the request tasks (sent with
-//! `do_send`, so they are never refused: their number is bounded by `max_in_flight`).
+//! It also holds the socket's change subscriptions (`cdc.subscribe`, at most
+//! `max_subscriptions`): each one's events are a stream of the actor's context, written as frames
+//! as they come; `cdc.unsubscribe` cancels the stream, and closing the socket drops them all,
+//! which ends them in the hub. Each heartbeat checks their keys again and ends, with `closed`,
+//! those that may no longer read their table. See [`super::subscribe`] for why a caller that stops reading gets
+//! `lagged` rather than a growing queue.
+//!
+//! Mailbox: the socket's frames (a stream), [`Answer`]s from the request tasks and
+//! [`Subscribed`] from the subscribe tasks (sent with `do_send`, so they are never refused: their
+//! number is bounded by `max_in_flight` and `max_subscriptions`), and the subscriptions' events
+//! (streams).
 //! Restart policy: none. The actor lives and dies with its socket; requests already running
 //! finish (and are recorded), their answers are dropped.
-//! It holds the socket's key and its count of requests in flight; nothing else is shared.
+//! It holds the socket's key, its count of requests in flight and its subscriptions; nothing
+//! else is shared.
+
+mod cdc;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -24,6 +36,7 @@ use bytes::BytesMut;
 
 use super::protocol::{self, Incoming};
 use super::request::{self, Peer};
+use super::subscribe::Subscriptions;
 use crate::config::WebsocketConfig;
 use crate::http::error::{ApiError, Code};
 use crate::http::{keys, AppState};
@@ -46,6 +59,8 @@ pub struct Session {
     /// A close frame was sent: what the caller sends from now on is ignored (a frame the codec
     /// refused is reported again on every read).
     closing: bool,
+    /// The socket's change subscriptions, open and being opened.
+    subs: Subscriptions,
 }
 
 impl Session {
@@ -65,6 +80,7 @@ impl Session {
             last_heard: Instant::now(),
             fragments: None,
             closing: false,
+            subs: Subscriptions::default(),
         }
     }
 
@@ -103,6 +119,11 @@ impl Session {
         let req = match protocol::parse(text) {
             Ok(Incoming::Request(req)) => req,
             Ok(Incoming::Auth { request_id, key }) => return self.on_auth(request_id, key, ctx),
+            Ok(Incoming::Subscribe(msg)) => return self.on_subscribe(msg, ctx),
+            Ok(Incoming::Unsubscribe {
+                request_id,
+                subscription_id,
+            }) => return self.on_unsubscribe(&request_id, &subscription_id, ctx),
             Err(refused) => {
                 return Self::refuse(ctx, refused.request_id.as_deref(), &refused.error)
             }
@@ -188,9 +209,11 @@ impl Session {
 
     fn heartbeat(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
         let idle = Duration::from_millis(self.limits.idle_timeout_ms);
-        if self.in_flight == 0 && self.last_heard.elapsed() >= idle {
+        let running = self.in_flight + self.subs.pending;
+        if running == 0 && self.last_heard.elapsed() >= idle {
             return self.close(ctx, CloseCode::Away, "idle timeout");
         }
+        self.recheck_subscriptions(ctx);
         ctx.ping(b"");
     }
 }

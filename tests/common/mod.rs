@@ -3,6 +3,7 @@
 //! its WebSocket gateway with awc, in `ws`).
 #![allow(dead_code)]
 
+pub mod cdc;
 pub mod ws;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

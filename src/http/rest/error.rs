@@ -100,7 +100,9 @@ fn said(code: Code) -> (StatusCode, Option<&'static str>) {
         | Code::UnknownAction
         | Code::UnsupportedFrame
         | Code::UpgradeRequired
-        | Code::TooManyInFlight => (code.status(), None),
+        | Code::TooManyInFlight
+        | Code::TooManySubscriptions
+        | Code::UnknownSubscription => (code.status(), None),
     }
 }
 
