@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use athena_actors::cdc::{CdcMessage, ChangeEvent, ChangeOp, SubscribeRequest, Subscription};
 use athena_actors::ops::Filter;
 use athena_rs::http::error::ApiError;
+use common::cdc::{insert_http, names, wait_role};
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -113,42 +114,8 @@ impl Env {
     }
 }
 
-fn names(prefix: &str, range: std::ops::RangeInclusive<usize>) -> Vec<String> {
-    range.map(|i| format!("{prefix}{i:04}")).collect()
-}
-
-/// Inserts rows of `items` with these names through the gateway, in one statement.
-async fn insert_http(srv: &TestServer, names: &[String]) {
-    let body: Vec<Value> = names.iter().map(|n| json!({"name": n, "qty": 1})).collect();
-    let (s, v) = srv
-        .call(
-            Method::PUT,
-            "/gateway/insert",
-            Some(json!({"table_name": "items", "insert_body": body})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-}
-
 fn name_of(ev: &ChangeEvent) -> String {
     ev.row["name"].as_str().unwrap_or_default().to_string()
-}
-
-/// Waits until this instance's role for `client` is `role`; returns how long it took.
-async fn wait_role(srv: &TestServer, client: &str, role: &str, within: Duration) -> Duration {
-    let start = Instant::now();
-    loop {
-        let status = srv.actors.cdc.status();
-        let c = status.clients.iter().find(|c| c.client == client);
-        if c.is_some_and(|c| c.role == role && c.head_seq.is_some()) {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < within,
-            "{client} did not become {role} within {within:?}: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn request(table: &str, filter: Option<Filter>, since: Option<i64>) -> SubscribeRequest {

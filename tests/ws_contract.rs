@@ -315,7 +315,7 @@ async fn real_subscription_traffic_matches_the_schemas_of_openapi_wss_yaml() {
     .await;
     assert_eq!(s, 201, "{v}");
     let plain = subscribe(&mut ws, "p", json!({"table": "plain"})).await;
-    // A burst of ten changes in one transaction overflows a buffer of four: lagged.
+    // A burst of a hundred changes in one transaction overflows a buffer of four: lagged.
     let burst = subscribe(&mut ws, "b", json!({"table": "items"})).await;
     let v = ws
         .roundtrip(json!({"request_id": "over", "action": "cdc.subscribe",
@@ -323,7 +323,7 @@ async fn real_subscription_traffic_matches_the_schemas_of_openapi_wss_yaml() {
         .await;
     assert_frame_error(&v, Some("over"), "too_many_subscriptions");
     role("SubscribeResponse", &v);
-    insert_http(&srv, &names("burst", 1..=10)).await;
+    insert_http(&srv, &names("burst", 1..=100)).await;
     let (s, v) = admin(
         &srv,
         reqwest::Method::DELETE,

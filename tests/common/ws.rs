@@ -105,10 +105,12 @@ impl Ws {
         .await;
     }
 
-    /// The next text message, a close, or the end; pings are answered (or not) on the way.
+    /// The next text message, a close, or the end, within `wait` (pings, answered or not on the
+    /// way, do not extend it).
     pub async fn next_event(&mut self, wait: Duration) -> Event {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let frame = tokio::time::timeout(wait, self.conn.next())
+            let frame = tokio::time::timeout_at(deadline, self.conn.next())
                 .await
                 .unwrap_or_else(|_| panic!("no frame within {wait:?}"));
             match frame {
