@@ -25,6 +25,7 @@ pub enum CdcCommand {
     /// config, or POST /admin/cdc/tables).
     ///
     /// Example: athena_rs cdc tail --client default --table users
+    ///
     /// Example: athena_rs cdc tail --client default --table sales.orders --since 1042 --filter '[{"eq_column":"status","eq_value":"paid"}]' --url http://127.0.0.1:4052 --key ath_3f2a.c0ffee
     Tail(TailArgs),
 }

@@ -65,6 +65,7 @@ pub enum Command {
     /// Run a pipeline (source → transform → sink) on a running server and print its report.
     ///
     /// Example: athena_rs pipeline --pipeline example_copy --client default --dry-run
+    ///
     /// Example: athena_rs pipeline --client default --payload-json '{"source": {"table_name": "events"}, "sink": {"table_name": "events_archive"}}'
     Pipeline(pipeline::PipelineArgs),
     /// Follow change data capture on a running server.
