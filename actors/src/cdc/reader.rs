@@ -111,6 +111,25 @@ async fn tell(hub: &Addr<CdcHub>, spec: &ReaderSpec, report: Report) -> bool {
     .is_ok()
 }
 
+/// Brings the slot's publication in line with the captured tables and tells the hub about them.
+async fn publish_tables(
+    spec: &ReaderSpec,
+    hub: &Addr<CdcHub>,
+    log: &mut Client,
+    src: &Client,
+) -> Result<(), Stop> {
+    let tables = sync_tables(log, src, &spec.slot, &spec.client, &spec.config_tables).await?;
+    let report = Report::Inspected {
+        problem: None,
+        tables,
+    };
+    if tell(hub, spec, report).await {
+        Ok(())
+    } else {
+        Err(Stop::HubGone)
+    }
+}
+
 async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
     let (client, conn) = config.connect(NoTls).await?;
     tokio::spawn(conn);
@@ -276,26 +295,7 @@ async fn lead(
     }
 
     // Leader from here on.
-    let tables = sync_tables(
-        &mut log,
-        &src,
-        &spec.slot,
-        &spec.client,
-        &spec.config_tables,
-    )
-    .await?;
-    if !tell(
-        hub,
-        spec,
-        Report::Inspected {
-            problem: None,
-            tables,
-        },
-    )
-    .await
-    {
-        return Err(Stop::HubGone);
-    }
+    publish_tables(spec, hub, &mut log, &src).await?;
     let (mut confirmed, created) = setup::ensure_slot(&src, &spec.slot).await.map_err(|e| {
         Stop::Problem(setup::problem_from_error(
             &e,
@@ -323,26 +323,7 @@ async fn lead(
         }
         if changed.has_changed().unwrap_or(false) {
             changed.mark_unchanged();
-            let tables = sync_tables(
-                &mut log,
-                &src,
-                &spec.slot,
-                &spec.client,
-                &spec.config_tables,
-            )
-            .await?;
-            if !tell(
-                hub,
-                spec,
-                Report::Inspected {
-                    problem: None,
-                    tables,
-                },
-            )
-            .await
-            {
-                return Err(Stop::HubGone);
-            }
+            publish_tables(spec, hub, &mut log, &src).await?;
         }
         let upto = setup::flushed(&src).await?;
         if upto <= confirmed {
