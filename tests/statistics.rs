@@ -24,27 +24,6 @@ fn yaml(db: &TestDb, logging: &TestDb, extra: &str) -> String {
     )
 }
 
-/// Waits until the registry reports the logging database migrated.
-async fn wait_logging_ready(srv: &TestServer) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        let v: Value = srv
-            .http
-            .get(srv.url("/"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if v["data"]["logging"]["state"] == "ready" {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the logging database never became ready");
-}
-
 /// Polls `sql` (one integer) on `db` until it equals `want`.
 async fn wait_count(db: &TestDb, sql: &str, want: i64) {
     let deadline = Instant::now() + Duration::from_secs(10);

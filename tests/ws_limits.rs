@@ -244,27 +244,6 @@ async fn a_plain_get_is_told_to_upgrade_and_wss_info_describes_the_protocol() {
     assert!(text.contains("GatewayRequest") && !text.contains("not yet served"));
 }
 
-/// Waits until the registry reports the logging database migrated.
-async fn wait_logging_ready(srv: &TestServer) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        let v: Value = srv
-            .http
-            .get(srv.url("/"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if v["data"]["logging"]["state"] == "ready" {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the logging database never became ready");
-}
-
 #[actix_rt::test]
 async fn socket_requests_are_recorded_like_http_gateway_requests_and_counted_in_metrics() {
     let db = TestDb::create(SEED).await;

@@ -74,6 +74,13 @@ pub async fn read_optional_object(
 }
 
 /// Parses a body that must be one JSON object.
+/// The query string's parameters (the last of a repeated name wins); a malformed one is a 400.
+pub fn query_map(req: &HttpRequest) -> Result<std::collections::HashMap<String, String>, ApiError> {
+    web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| ApiError::new(Code::InvalidField, format!("bad query string: {e}")))
+}
+
 pub fn object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(

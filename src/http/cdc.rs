@@ -5,8 +5,6 @@
 //! The hub itself (`athena_actors::cdc`) knows nothing of keys: the right to read a table is
 //! checked here, with the same rule as a fetch of that table (`<table>.read`).
 
-use std::collections::HashMap;
-
 use actix_web::{web, HttpRequest, HttpResponse};
 use athena_actors::cdc::{CdcError, CdcStatus, SubscribeRequest, Subscription, TableStatus};
 use athena_actors::keys::{Action, Required};
@@ -274,8 +272,7 @@ pub async fn list_tables(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth::require_admin(&req, &state)?;
-    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
-        .map_err(|e| ApiError::new(Code::InvalidField, format!("bad query string: {e}")))?;
+    let query = super::body::query_map(&req)?;
     let only = query
         .get("client_name")
         .map(|c| c.trim().to_ascii_lowercase());

@@ -2,8 +2,6 @@
 //! migrate a database to the logging schema and report which logging tables it holds. Admin key
 //! only. Without a target they act on the configured logging database.
 
-use std::collections::HashMap;
-
 use actix_web::{web, HttpRequest, HttpResponse};
 use athena_actors::provision::{self, ProvisionError};
 use serde_json::json;
@@ -86,8 +84,7 @@ pub async fn status(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth::require_admin(&req, &state)?;
-    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
-        .map_err(|e| ApiError::new(Code::InvalidField, format!("bad query string: {e}")))?;
+    let query = super::body::query_map(&req)?;
     let client = query
         .get("client_name")
         .map(String::as_str)

@@ -1,7 +1,5 @@
 //! `GET /schema/clients|tables|columns`, read from the registry and the live catalog.
 
-use std::collections::HashMap;
-
 use actix_web::{web, HttpRequest, HttpResponse};
 use athena_actors::ops::{Operation, TableRef};
 use serde_json::{json, Value};
@@ -64,8 +62,7 @@ pub async fn columns(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
-        .map_err(|e| ApiError::new(Code::InvalidField, format!("bad query string: {e}")))?;
+    let query = super::body::query_map(&req)?;
     let name = query
         .get("table_name")
         .map(|s| s.trim())

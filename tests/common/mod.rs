@@ -440,3 +440,24 @@ INSERT INTO orders (user_id, total, tags, meta) VALUES
     (1, 5.50, '{blue}', '{"gift": false}'),
     (2, 100.00, '{}', NULL);
 "#;
+
+/// Waits until the registry reports the logging database migrated.
+pub async fn wait_logging_ready(srv: &TestServer) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        let v: Value = srv
+            .http
+            .get(srv.url("/"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if v["data"]["logging"]["state"] == "ready" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the logging database never became ready");
+}
