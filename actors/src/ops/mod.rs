@@ -166,6 +166,21 @@ pub struct Sql {
     pub params: Vec<Value>,
 }
 
+/// A call of a database function with named arguments, shaped like a fetch of its result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rpc {
+    /// The function as the caller named it (schema and name), unvalidated.
+    pub function: TableRef,
+    /// Argument name → value; bound, never spliced.
+    pub args: Map<String, Value>,
+    pub columns: Columns,
+    pub filter: Option<Filter>,
+    pub order: Vec<Order>,
+    pub limit: u64,
+    pub offset: u64,
+    pub count: bool,
+}
+
 /// Everything a pool actor can be asked to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operation {
@@ -174,6 +189,7 @@ pub enum Operation {
     Update(Update),
     Delete(Delete),
     Sql(Sql),
+    Rpc(Rpc),
     ListTables,
     DescribeTable(TableRef),
 }
@@ -187,6 +203,7 @@ impl Operation {
             Operation::Update(_) => "update",
             Operation::Delete(_) => "delete",
             Operation::Sql(_) => "sql",
+            Operation::Rpc(_) => "rpc",
             Operation::ListTables => "list_tables",
             Operation::DescribeTable(_) => "describe_table",
         }

@@ -96,6 +96,9 @@ impl PoolHandle {
                 res
             }
             Operation::ListTables => exec::list_tables(pool).await,
+            Operation::Rpc(_) => Err(OpError::InvalidRequest(
+                "functions cannot be called on this client".into(),
+            )),
             op => match self.planned(&op).await {
                 Ok((_, Some(plan))) if single => exec::run_plan_one(pool, plan).await,
                 Ok((_, Some(plan))) => exec::run_plan(pool, plan).await,
@@ -133,7 +136,7 @@ impl PoolHandle {
             Operation::Update(u) => &u.table,
             Operation::Delete(d) => &d.table,
             Operation::DescribeTable(t) => t,
-            Operation::Sql(_) | Operation::ListTables => {
+            Operation::Sql(_) | Operation::Rpc(_) | Operation::ListTables => {
                 return Err(OpError::Internal("not a table operation".into()))
             }
         };
@@ -190,6 +193,9 @@ fn plan(op: &Operation, info: &TableInfo) -> Result<Option<postgres::Plan>, OpEr
         Operation::Insert(i) => postgres::plan_insert(i, info).map(Some),
         Operation::Update(u) => postgres::plan_update(u, info).map(Some),
         Operation::Delete(d) => postgres::plan_delete(d, info).map(Some),
-        Operation::DescribeTable(_) | Operation::Sql(_) | Operation::ListTables => Ok(None),
+        Operation::DescribeTable(_)
+        | Operation::Sql(_)
+        | Operation::Rpc(_)
+        | Operation::ListTables => Ok(None),
     }
 }
