@@ -8,6 +8,7 @@
 mod conditions;
 mod order;
 pub mod rest;
+pub mod rpc;
 #[cfg(test)]
 mod tests;
 mod write;
@@ -18,6 +19,7 @@ use serde_json::{Map, Value};
 use crate::http::error::{ApiError, Code};
 
 pub use conditions::parse_conditions;
+pub use rpc::rpc;
 pub use write::{delete, insert, update};
 
 /// Limits and switches that shape parsing.
@@ -170,7 +172,11 @@ pub fn columns(v: Option<&Value>, field: &str, opts: &DialectOptions) -> Result<
 }
 
 fn conditions(body: &Body, opts: &DialectOptions) -> Result<Vec<Filter>, ApiError> {
-    let mut list = parse_conditions(body.get("conditions"), "conditions")?;
+    conditions_in(body, "conditions", opts)
+}
+
+fn conditions_in(body: &Body, field: &str, opts: &DialectOptions) -> Result<Vec<Filter>, ApiError> {
+    let mut list = parse_conditions(body.get(field), field)?;
     if opts.camel_to_snake {
         list.iter_mut().for_each(|f| f.map_columns(&to_snake));
     }
@@ -179,8 +185,35 @@ fn conditions(body: &Body, opts: &DialectOptions) -> Result<Vec<Filter>, ApiErro
 
 pub fn fetch(body: &Body, opts: &DialectOptions) -> Result<Fetch, ApiError> {
     let table = table(body)?;
+    let r = read_shape(body, opts, conditions(body, opts)?)?;
+    Ok(Fetch {
+        table,
+        columns: r.columns,
+        filter: r.filter,
+        order: r.order,
+        limit: r.limit,
+        offset: r.offset,
+        count: r.count,
+    })
+}
+
+/// How a read is shaped, whatever it reads: columns, filter, ordering, page and count.
+pub(crate) struct ReadShape {
+    pub columns: Columns,
+    pub filter: Option<Filter>,
+    pub order: Vec<athena_actors::ops::Order>,
+    pub limit: u64,
+    pub offset: u64,
+    pub count: bool,
+}
+
+pub(crate) fn read_shape(
+    body: &Body,
+    opts: &DialectOptions,
+    conditions: Vec<Filter>,
+) -> Result<ReadShape, ApiError> {
     let columns = columns(body.get("columns"), "columns", opts)?;
-    let filter = Filter::all(conditions(body, opts)?);
+    let filter = Filter::all(conditions);
     let mut order = order::parse(body)?;
     if opts.camel_to_snake {
         order
@@ -221,8 +254,7 @@ pub fn fetch(body: &Body, opts: &DialectOptions) -> Result<Fetch, ApiError> {
         Some(Value::String(s)) if s.eq_ignore_ascii_case("exact") => true,
         Some(_) => return Err(invalid("count", "\"exact\"")),
     };
-    Ok(Fetch {
-        table,
+    Ok(ReadShape {
         columns,
         filter,
         order,

@@ -19,6 +19,11 @@ pub enum Code {
     UnknownClient,
     UnknownTable,
     UnknownColumn,
+    UnknownFunction,
+    UnknownArgument,
+    MissingArgument,
+    AmbiguousFunction,
+    VolatileFunction,
     InvalidValue,
     InvalidFilter,
     FilterTooDeep,
@@ -86,6 +91,11 @@ impl Code {
             Code::UnknownClient => "unknown_client",
             Code::UnknownTable => "unknown_table",
             Code::UnknownColumn => "unknown_column",
+            Code::UnknownFunction => "unknown_function",
+            Code::UnknownArgument => "unknown_argument",
+            Code::MissingArgument => "missing_argument",
+            Code::AmbiguousFunction => "ambiguous_function",
+            Code::VolatileFunction => "volatile_function",
             Code::InvalidValue => "invalid_value",
             Code::InvalidFilter => "invalid_filter",
             Code::FilterTooDeep => "filter_too_deep",
@@ -151,6 +161,9 @@ impl Code {
             | Code::InvalidField
             | Code::MissingClientHeader
             | Code::UnknownColumn
+            | Code::UnknownArgument
+            | Code::MissingArgument
+            | Code::AmbiguousFunction
             | Code::InvalidValue
             | Code::InvalidFilter
             | Code::FilterTooDeep
@@ -171,13 +184,14 @@ impl Code {
             Code::Forbidden | Code::ConnectionTargetNotAllowed => StatusCode::FORBIDDEN,
             Code::UnknownClient
             | Code::UnknownTable
+            | Code::UnknownFunction
             | Code::UnknownApiKey
             | Code::UnknownRight
             | Code::UnknownPipeline
             | Code::CdcNotCaptured
             | Code::UnknownSubscription
             | Code::NotFound => StatusCode::NOT_FOUND,
-            Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Code::MethodNotAllowed | Code::VolatileFunction => StatusCode::METHOD_NOT_ALLOWED,
             Code::NotAcceptable | Code::NotOneRow => StatusCode::NOT_ACCEPTABLE,
             Code::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             Code::UniqueViolation | Code::SerializationFailure | Code::CdcTableFromConfig => {
@@ -333,6 +347,14 @@ impl From<OpError> for ApiError {
                 .hint("GET /schema/tables lists the tables of this client"),
             OpError::UnknownColumn { .. } => ApiError::new(Code::UnknownColumn, detail)
                 .hint("GET /schema/columns?table_name=… lists the columns"),
+            OpError::UnknownFunction { .. } => ApiError::new(Code::UnknownFunction, detail)
+                .hint("functions are looked up in the client's search path; name another schema as schema.function"),
+            OpError::UnknownArgument { .. } => ApiError::new(Code::UnknownArgument, detail),
+            OpError::MissingArgument { .. } => ApiError::new(Code::MissingArgument, detail),
+            OpError::AmbiguousFunction { .. } => ApiError::new(Code::AmbiguousFunction, detail)
+                .hint("give the arguments of exactly one version of the function"),
+            OpError::VolatileFunction { .. } => ApiError::new(Code::VolatileFunction, detail)
+                .hint("call it with POST"),
             OpError::InvalidValue { .. } => ApiError::new(Code::InvalidValue, detail),
             OpError::InvalidFilter(_) => ApiError::new(Code::InvalidFilter, detail),
             OpError::FilterTooDeep { .. } => ApiError::new(Code::FilterTooDeep, detail),

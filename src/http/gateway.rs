@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use athena_actors::cache::Cached;
-use athena_actors::ops::{Columns, OpError, OpOutput, Operation};
+use athena_actors::ops::{Columns, OpError, OpOutput, Operation, Rpc, RpcOutput};
 use athena_actors::registry::{ClientHandle, Lifecycle};
 use bytes::Bytes;
 
@@ -77,6 +77,15 @@ pub async fn execute(handle: &ClientHandle, op: Operation) -> Result<OpOutput, A
         .map_err(|e| pool_error(handle, e))
 }
 
+/// Calls a database function on the client's pool.
+pub async fn call(handle: &ClientHandle, rpc: Rpc) -> Result<RpcOutput, ApiError> {
+    handle
+        .pool
+        .call(rpc)
+        .await
+        .map_err(|e| pool_error(handle, e))
+}
+
 /// Runs a write that must touch exactly one row: it is rolled back otherwise (`not_one_row`).
 pub async fn execute_one(handle: &ClientHandle, op: Operation) -> Result<OpOutput, ApiError> {
     handle
@@ -87,7 +96,7 @@ pub async fn execute_one(handle: &ClientHandle, op: Operation) -> Result<OpOutpu
 }
 
 /// An operation's failure, naming the client where the cause is the client's state.
-fn pool_error(handle: &ClientHandle, e: OpError) -> ApiError {
+pub(crate) fn pool_error(handle: &ClientHandle, e: OpError) -> ApiError {
     match e {
         OpError::Unavailable(_) => ApiError::new(
             Code::BackendUnavailable,

@@ -299,6 +299,7 @@ pub fn required(op: &Operation) -> Required {
         Operation::Update(u) => Required::table(&u.table, Action::Write),
         Operation::Delete(d) => Required::table(&d.table, Action::Delete),
         Operation::DescribeTable(t) => Required::table(t, Action::Read),
-        Operation::Sql(_) | Operation::Rpc(_) | Operation::ListTables => Required::raw_sql(),
+        Operation::Rpc(r) => Required::function(&r.function),
+        Operation::Sql(_) | Operation::ListTables => Required::raw_sql(),
     }
 }

@@ -103,6 +103,7 @@ fn logged(path: &str) -> bool {
         || path == "/schema/columns"
         || path == "/query/sql"
         || path.starts_with("/rest/v1/")
+        || path.starts_with("/rpc/")
         || path == "/pipelines"
 }
 

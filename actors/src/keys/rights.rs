@@ -1,8 +1,9 @@
 //! Rights: `<resource>.<action>` strings granted to API keys, and the rule that matches a granted
 //! right against the one a request needs.
 //!
-//! * A resource is a table (`users`, or `sales.orders` outside the `public` schema), the word
-//!   `gateway` (raw SQL needs `gateway.query`), or `*` for every resource.
+//! * A resource is a table (`users`, or `sales.orders` outside the `public` schema), a database
+//!   function (calling `add_numbers` needs `add_numbers.execute`), the word `gateway` (raw SQL
+//!   needs `gateway.query`), or `*` for every resource.
 //! * An action is `read`, `write`, `delete`, `query`, `execute`, or `*` for every action.
 //! * `*` alone grants everything. `public.users.read` and `users.read` are the same right.
 //!
@@ -61,6 +62,12 @@ impl Required {
             Some(schema) => format!("{schema}.{}", table.name),
         };
         Required { resource, action }
+    }
+
+    /// The right calling a database function needs: `<function>.execute`, the function named
+    /// without its schema when that is `public`.
+    pub fn function(function: &TableRef) -> Required {
+        Required::table(function, Action::Execute)
     }
 
     /// The right raw SQL needs.
@@ -195,6 +202,16 @@ mod tests {
         assert!(grants("gateway.*", &Required::raw_sql()));
         assert!(!grants("*.read", &Required::raw_sql()));
         assert!(grants("*", &Required::raw_sql()));
+    }
+
+    #[test]
+    fn functions_need_their_execute_right() {
+        let call = Required::function(&table(None, "add_numbers"));
+        assert_eq!(call.to_string(), "add_numbers.execute");
+        assert!(grants("add_numbers.execute", &call));
+        assert!(grants("*.execute", &call));
+        assert!(!grants("add_numbers.read", &call));
+        assert!(!grants("gateway.query", &call));
     }
 
     #[test]

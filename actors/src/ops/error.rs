@@ -20,6 +20,17 @@ pub enum OpError {
     UnknownTable { table: String },
     #[error("column {column} does not exist in table {table}")]
     UnknownColumn { table: String, column: String },
+    #[error("function {function} does not exist")]
+    UnknownFunction { function: String },
+    #[error("function {function} has no argument named {argument}")]
+    UnknownArgument { function: String, argument: String },
+    #[error("function {function} needs the argument {argument}, which has no default")]
+    MissingArgument { function: String, argument: String },
+    #[error("function {function} has {candidates} versions that take these arguments; name the arguments of one")]
+    AmbiguousFunction { function: String, candidates: usize },
+    /// A call that must not change the database (GET) named a volatile function.
+    #[error("function {function} is volatile (it may change the database), so it can only be called with POST")]
+    VolatileFunction { function: String },
     #[error("invalid value for {column}: {reason}")]
     InvalidValue { column: String, reason: String },
     #[error("invalid filter: {0}")]

@@ -181,6 +181,29 @@ pub struct Rpc {
     pub count: bool,
 }
 
+/// What a function returns, which decides how PostgREST-shaped answers present its rows (every
+/// other edge answers rows whatever the function returns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Returns {
+    /// One value of a base type: one row `{function_name: value}`.
+    Scalar,
+    /// A set of values of a base type: one row `{function_name: value}` per value.
+    ScalarSet,
+    /// One row of a composite type.
+    Row,
+    /// A set of rows (`SETOF composite`, `RETURNS TABLE`).
+    RowSet,
+    /// Nothing (`void`): one row `{function_name: null}`.
+    Void,
+}
+
+/// The result of a function call: its rows and what the function returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcOutput {
+    pub output: OpOutput,
+    pub returns: Returns,
+}
+
 /// Everything a pool actor can be asked to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operation {

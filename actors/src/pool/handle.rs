@@ -10,10 +10,11 @@ use actix::dev::SendError;
 use actix::Addr;
 use tokio::sync::oneshot;
 
-use super::messages::{LoadTable, Observe};
+use super::functions::{FunctionInfo, FunctionSet};
+use super::messages::{LoadFunction, LoadTable, Observe};
 use super::schema::TableInfo;
 use super::{exec, postgres, HealthState, PoolActor, PoolShared};
-use crate::ops::{OpError, OpOutput, Operation, TableRef};
+use crate::ops::{OpError, OpOutput, Operation, Rpc, RpcOutput, TableRef};
 
 #[derive(Clone)]
 pub struct PoolHandle {
@@ -96,9 +97,7 @@ impl PoolHandle {
                 res
             }
             Operation::ListTables => exec::list_tables(pool).await,
-            Operation::Rpc(_) => Err(OpError::InvalidRequest(
-                "functions cannot be called on this client".into(),
-            )),
+            Operation::Rpc(rpc) => self.call_on(pool, &rpc).await.map(|o| o.output),
             op => match self.planned(&op).await {
                 Ok((_, Some(plan))) if single => exec::run_plan_one(pool, plan).await,
                 Ok((_, Some(plan))) => exec::run_plan(pool, plan).await,
@@ -106,8 +105,83 @@ impl PoolHandle {
                 Err(e) => Err(e),
             },
         };
-        self.observe(&res);
+        self.observe(res.as_ref());
         res
+    }
+
+    /// Calls a database function and says what it returns.
+    pub async fn call(&self, rpc: Rpc) -> Result<RpcOutput, OpError> {
+        self.admit()?;
+        let _inflight = self.enter()?;
+        let pool = Pool::clone(self.shared.pools.load().local());
+        let res = self.call_on(pool, &rpc).await;
+        self.observe(res.as_ref().map(|o| &o.output));
+        res
+    }
+
+    async fn call_on(&self, pool: Pool, rpc: &Rpc) -> Result<RpcOutput, OpError> {
+        let (info, plan) = self.planned_call(rpc).await?;
+        let output = exec::run_plan(pool, plan).await?;
+        Ok(RpcOutput {
+            output,
+            returns: info.returns,
+        })
+    }
+
+    /// The version of the function the arguments name, and the statement calling it. Arguments
+    /// or columns that fit no cached version may belong to a function replaced since it was read:
+    /// the description is read again (at most once a second per function) before they are called
+    /// wrong.
+    async fn planned_call(
+        &self,
+        rpc: &Rpc,
+    ) -> Result<(Arc<FunctionInfo>, postgres::Plan), OpError> {
+        let names: Vec<&str> = rpc.args.keys().map(String::as_str).collect();
+        let attempt = |set: &FunctionSet| -> Result<(Arc<FunctionInfo>, postgres::Plan), OpError> {
+            let info = set.resolve(&names)?.clone();
+            let plan = postgres::plan_rpc(rpc, &info)?;
+            Ok((info, plan))
+        };
+        let set = self.function(&rpc.function, false).await?;
+        match attempt(&set) {
+            Err(
+                OpError::UnknownArgument { .. }
+                | OpError::MissingArgument { .. }
+                | OpError::AmbiguousFunction { .. }
+                | OpError::UnknownColumn { .. },
+            ) => attempt(&*self.function(&rpc.function, true).await?),
+            other => other,
+        }
+    }
+
+    /// Every callable version of a function, from the published cache or the actor; an
+    /// [`OpError::UnknownFunction`] when it has none.
+    pub async fn function(
+        &self,
+        function: &TableRef,
+        refresh: bool,
+    ) -> Result<Arc<FunctionSet>, OpError> {
+        if !refresh {
+            if let Some(set) = self.shared.schema.load().function(function, Instant::now()) {
+                return Ok(set);
+            }
+        }
+        let (tx, rx) = oneshot::channel();
+        self.addr
+            .try_send(LoadFunction {
+                function: function.clone(),
+                reply: tx,
+                refresh,
+            })
+            .map_err(|e| match e {
+                SendError::Full(_) => OpError::Overloaded,
+                SendError::Closed(_) => OpError::Unavailable("the pool is restarting".into()),
+            })?;
+        rx.await
+            .map_err(|_| OpError::Unavailable("the pool stopped before answering".into()))??
+            .ok_or_else(|| OpError::UnknownFunction {
+                function: function.to_string(),
+            })
     }
 
     /// The table description and the statement for a table operation. A column the cached
@@ -164,12 +238,12 @@ impl PoolHandle {
     }
 
     /// Reports what the request learned; dropped when the mailbox is full (the probe catches up).
-    fn observe(&self, res: &Result<OpOutput, OpError>) {
+    fn observe(&self, res: Result<&OpOutput, &OpError>) {
         match res {
             Err(e) if exec::is_connection_failure(e) => {
                 self.tell(Observe::Unreachable(e.to_string()))
             }
-            Err(OpError::Db(f)) if f.sqlstate == "42P01" || f.sqlstate == "42703" => {
+            Err(OpError::Db(f)) if matches!(f.sqlstate.as_str(), "42P01" | "42703" | "42883") => {
                 self.tell(Observe::SchemaChanged)
             }
             Ok(_) if self.shared.status.state() != HealthState::Online => {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use actix::prelude::*;
 
 use super::exec;
-use super::messages::{LoadTable, Observe};
+use super::messages::{LoadFunction, LoadTable, Observe};
 use super::{build_pool, PoolActor};
 use crate::ops::{OpError, TableRef};
 
@@ -44,6 +44,7 @@ impl Supervised for PoolActor {
         self.shared.status.publish(&self.health);
         // Waiters of interrupted loads get an error when their senders drop.
         self.loading.clear();
+        self.loading_functions.clear();
         self.probing = false;
     }
 }
@@ -136,6 +137,61 @@ impl Handler<LoadTable> for PoolActor {
                 }
             };
             act.finish_load(&table, res);
+        }));
+    }
+}
+
+impl Handler<LoadFunction> for PoolActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: LoadFunction, ctx: &mut Context<Self>) {
+        let LoadFunction {
+            function,
+            reply,
+            refresh,
+        } = msg;
+        let now = Instant::now();
+        let recent = self
+            .schema
+            .function_age(&function, now)
+            .is_some_and(|age| age < super::messages::REFRESH_INTERVAL);
+        if let Some(set) = self
+            .schema
+            .function(&function, now)
+            .filter(|_| !refresh || recent)
+        {
+            let _ = reply.send(Ok(Some(set)));
+            return;
+        }
+        if let Some(waiters) = self.loading_functions.get_mut(&function) {
+            waiters.push_back(reply);
+            return;
+        }
+        self.loading_functions
+            .insert(function.clone(), VecDeque::from([reply]));
+        let fut = exec::load_functions(self.pool.clone(), function.clone());
+        ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+            let res = match res {
+                Ok(found) => {
+                    act.mark_online();
+                    let found = found.map(Arc::new);
+                    if let Some(set) = &found {
+                        act.schema
+                            .insert_function(function.clone(), set.clone(), Instant::now());
+                        act.publish_schema();
+                    }
+                    Ok(found)
+                }
+                Err(e) => {
+                    if exec::is_connection_failure(&e) {
+                        act.mark_offline(e.to_string());
+                    }
+                    Err(e)
+                }
+            };
+            for reply in act.loading_functions.remove(&function).unwrap_or_default() {
+                let _ = reply.send(res.clone());
+            }
         }));
     }
 }

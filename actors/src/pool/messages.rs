@@ -6,6 +6,7 @@ use std::sync::Arc;
 use actix::Message;
 use tokio::sync::oneshot;
 
+use super::functions::FunctionSet;
 use super::schema::TableInfo;
 use crate::ops::{OpError, TableRef};
 
@@ -20,6 +21,20 @@ pub struct LoadTable {
     pub reply: TableReply,
     /// Read the catalog again even if the description is cached (a caller named a column the
     /// cached description lacks). Honoured at most once per [`REFRESH_INTERVAL`] per table.
+    pub refresh: bool,
+}
+
+/// Where a function load answers: its versions, `None` when it does not exist, or why it failed.
+pub type FunctionReply = oneshot::Sender<Result<Option<Arc<FunctionSet>>, OpError>>;
+
+/// Describe a function that is not in the published cache (or whose entry expired).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LoadFunction {
+    pub function: TableRef,
+    pub reply: FunctionReply,
+    /// Read the catalog again even if cached (the arguments given fit no cached version).
+    /// Honoured at most once per [`REFRESH_INTERVAL`] per function.
     pub refresh: bool,
 }
 

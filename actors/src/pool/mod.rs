@@ -18,6 +18,7 @@
 //! * **Senders**: [`PoolHandle`]s held by the edges (through the registry snapshot).
 
 mod exec;
+pub mod functions;
 mod handle;
 pub mod handlers;
 mod health;
@@ -42,7 +43,7 @@ pub use rate::{RateLimit, TokenBucket};
 pub use session::{RowPages, Transaction};
 
 use crate::ops::TableRef;
-use messages::TableReply;
+use messages::{FunctionReply, TableReply};
 
 /// Everything a PostgreSQL pool actor needs, validated by the configuration layer.
 #[derive(Clone)]
@@ -184,6 +185,8 @@ pub struct PoolActor {
     /// Schema loads in progress, with the requests waiting for each, so concurrent misses on one
     /// table cost one catalog query.
     loading: HashMap<TableRef, VecDeque<TableReply>>,
+    /// Function loads in progress, likewise.
+    loading_functions: HashMap<TableRef, VecDeque<FunctionReply>>,
     /// A probe is running; probes never overlap.
     probing: bool,
     /// Ticks since the last probe while online.
@@ -218,6 +221,7 @@ impl PoolActor {
             health,
             shared: shared.clone(),
             loading: HashMap::new(),
+            loading_functions: HashMap::new(),
             probing: false,
             ticks_since_probe: 0,
         };

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::GenericClient;
 
+use super::functions::FunctionSet;
 use crate::ops::TableRef;
 
 /// Schemas callers may never address through the structured routes.
-const HIDDEN_SCHEMAS: &[&str] = &["pg_catalog", "information_schema", "pg_toast"];
+pub(crate) const HIDDEN_SCHEMAS: &[&str] = &["pg_catalog", "information_schema", "pg_toast"];
 
 /// How a column's values are written as PostgreSQL text input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,11 +57,14 @@ impl TableInfo {
     }
 }
 
-/// Cached table descriptions with a time to live, so DDL made outside Athena is picked up.
+/// Cached table and function descriptions with a time to live, so DDL made outside Athena is
+/// picked up.
 #[derive(Debug, Clone)]
 pub struct SchemaCache {
     ttl: Duration,
     tables: HashMap<TableRef, (Instant, Arc<TableInfo>)>,
+    /// Functions by the name callers use, each with every callable version.
+    functions: HashMap<TableRef, (Instant, Arc<FunctionSet>)>,
 }
 
 impl SchemaCache {
@@ -68,7 +72,30 @@ impl SchemaCache {
         SchemaCache {
             ttl,
             tables: HashMap::new(),
+            functions: HashMap::new(),
         }
+    }
+
+    pub fn function(&self, name: &TableRef, now: Instant) -> Option<Arc<FunctionSet>> {
+        self.functions
+            .get(name)
+            .filter(|(at, _)| now.duration_since(*at) < self.ttl)
+            .map(|(_, f)| f.clone())
+    }
+
+    /// How long ago the function's description was read, if it is cached.
+    pub fn function_age(&self, name: &TableRef, now: Instant) -> Option<Duration> {
+        self.functions
+            .get(name)
+            .map(|(at, _)| now.duration_since(*at))
+    }
+
+    pub fn insert_function(&mut self, name: TableRef, set: Arc<FunctionSet>, now: Instant) {
+        // Bounded like tables: misses are not cached, so only existing names are kept.
+        if self.functions.len() >= 10_000 {
+            self.functions.clear();
+        }
+        self.functions.insert(name, (now, set));
     }
 
     pub fn get(&self, table: &TableRef, now: Instant) -> Option<Arc<TableInfo>> {
@@ -96,6 +123,7 @@ impl SchemaCache {
 
     pub fn clear(&mut self) {
         self.tables.clear();
+        self.functions.clear();
     }
 }
 
@@ -155,6 +183,27 @@ pub async fn load_table<C: GenericClient>(
     let schema: String = row.get(1);
     let name: String = row.get(2);
     let relkind: String = row.get(3);
+    let mut info = columns_of(client, oid).await?;
+    info.schema = schema;
+    info.name = name;
+    info.relkind = relkind.chars().next().unwrap_or('r');
+    Ok(Some(info))
+}
+
+/// The columns of a relation (a table, or the relation of a composite type) by its oid; `None`
+/// when it has no columns left to show.
+pub async fn describe_relation<C: GenericClient>(
+    client: &C,
+    oid: u32,
+) -> Result<Option<TableInfo>, tokio_postgres::Error> {
+    let info = columns_of(client, oid).await?;
+    Ok((!info.columns.is_empty()).then_some(info))
+}
+
+async fn columns_of<C: GenericClient>(
+    client: &C,
+    oid: u32,
+) -> Result<TableInfo, tokio_postgres::Error> {
     let rows = client.query(TABLE_COLUMNS, &[&oid]).await?;
     let mut columns = Vec::with_capacity(rows.len());
     let mut pk: Vec<(i32, String)> = Vec::new();
@@ -186,13 +235,13 @@ pub async fn load_table<C: GenericClient>(
         });
     }
     pk.sort();
-    Ok(Some(TableInfo {
-        schema,
-        name,
-        relkind: relkind.chars().next().unwrap_or('r'),
+    Ok(TableInfo {
+        schema: String::new(),
+        name: String::new(),
+        relkind: 'r',
         columns,
         primary_key: pk.into_iter().map(|(_, n)| n).collect(),
-    }))
+    })
 }
 
 /// Lists every visible table as a JSON array rendered by the database.

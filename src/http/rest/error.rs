@@ -49,6 +49,13 @@ fn said(code: Code) -> (StatusCode, Option<&'static str>) {
         | Code::FilterTooDeep
         | Code::InvalidQuery => (s(400), Some("PGRST100")),
         Code::UnknownTable => (s(404), Some("42P01")),
+        // PostgREST says "could not find the function" whenever no version takes the arguments.
+        Code::UnknownFunction | Code::UnknownArgument | Code::MissingArgument => {
+            (s(404), Some("PGRST202"))
+        }
+        Code::AmbiguousFunction => (s(300), Some("PGRST203")),
+        // PostgREST runs GET in a read-only transaction, which a writing function fails in.
+        Code::VolatileFunction => (s(405), Some("25006")),
         Code::UnknownColumn => (s(400), Some("42703")),
         Code::InvalidValue => (s(400), Some("22P02")),
         Code::MissingFilter => (s(400), Some("21000")),

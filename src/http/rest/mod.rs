@@ -10,6 +10,7 @@
 //! `Content-Range` with 200/206, and errors as `{code, message, details, hint}` ([`RestError`]).
 
 mod error;
+mod rpc;
 
 use actix_web::http::header::{HeaderValue, CONTENT_RANGE};
 use actix_web::http::{Method, StatusCode};
@@ -19,6 +20,7 @@ use athena_actors::ops::{OpOutput, Operation, TableRef};
 use bytes::Bytes;
 
 pub use error::RestError;
+pub use rpc::{get as rpc_get, post as rpc_post};
 
 use super::error::{ApiError, Code};
 use super::{body, cache, gateway, keys, respond, stats, AppState};

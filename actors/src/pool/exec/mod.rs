@@ -248,6 +248,16 @@ pub async fn load_table(pool: Pool, table: TableRef) -> Result<Option<TableInfo>
         .map_err(map_pg_error)
 }
 
+pub async fn load_functions(
+    pool: Pool,
+    function: TableRef,
+) -> Result<Option<super::functions::FunctionSet>, OpError> {
+    let client = connection(&pool).await?;
+    super::functions::load_functions(&**client, &function)
+        .await
+        .map_err(map_pg_error)
+}
+
 pub async fn list_tables(pool: Pool) -> Result<OpOutput, OpError> {
     let client = connection(&pool).await?;
     let (rows_json, n) = schema::list_tables(&**client).await.map_err(map_pg_error)?;

@@ -8,11 +8,13 @@
 //! count is asked for, one `json_agg` array. The gateway splices those bytes into its envelope.
 
 mod builder;
+mod rpc;
 
 use serde_json::{Map, Value};
 
 use builder::Builder;
 pub use builder::{check_param_count, MAX_PARAMS};
+pub use rpc::plan_rpc;
 
 use super::params::{json_to_text, TextParam};
 use super::schema::{ColumnInfo, TableInfo};
