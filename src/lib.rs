@@ -9,6 +9,7 @@ pub mod dialect;
 pub mod http;
 pub mod pipelines;
 pub mod post;
+pub mod shutdown;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -22,15 +23,18 @@ use athena_actors::ActorHandles;
 use crate::config::Settings;
 use crate::http::AppState;
 
-/// A started server: its address, its actors, and the future that runs it.
+/// A started server: its address, its actors, the future that runs it, and how its WebSocket
+/// sessions are told it is stopping.
 pub struct Running {
     pub addr: SocketAddr,
     pub actors: ActorHandles,
     pub server: Server,
+    pub drain: shutdown::Drain,
 }
 
 /// Starts the actors (one `spawn_all`) and binds the HTTP server. Must be called inside an actix
-/// system; await (or spawn) `Running::server` to serve.
+/// system; await (or spawn) `Running::server` to serve, or hand `Running` to
+/// [`shutdown::serve_until_signal`]. The server does not act on signals by itself.
 pub fn start(settings: Settings) -> std::io::Result<Running> {
     let logging = Some(athena_actors::registry::LoggingSpec {
         config: settings.logging.clone(),
@@ -46,10 +50,12 @@ pub fn start(settings: Settings) -> std::io::Result<Running> {
         settings.cache.clone(),
         settings.cdc.clone(),
     );
+    let drain = shutdown::Drain::default();
     let state = AppState {
         settings: Arc::new(settings),
         actors: actors.clone(),
         started: Instant::now(),
+        drain: drain.clone(),
     };
     let s = state.settings.server.clone();
     let data = web::Data::new(state);
@@ -60,7 +66,8 @@ pub fn start(settings: Settings) -> std::io::Result<Running> {
             .configure(http::configure)
     })
     .keep_alive(Duration::from_secs(s.keep_alive_secs))
-    .shutdown_timeout(s.shutdown_timeout_secs);
+    .shutdown_timeout(s.shutdown_timeout_secs)
+    .disable_signals();
     if s.workers > 0 {
         server = server.workers(s.workers);
     }
@@ -75,5 +82,6 @@ pub fn start(settings: Settings) -> std::io::Result<Running> {
         addr,
         actors,
         server: server.run(),
+        drain,
     })
 }

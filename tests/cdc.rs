@@ -866,6 +866,7 @@ async fn subscribing_needs_the_read_right_on_the_table_where_keys_are_enforced()
         settings: Arc::new(settings),
         actors: srv.actors.clone(),
         started: Instant::now(),
+        drain: Default::default(),
     };
     let call = |k: Option<&str>| {
         let mut req = actix_web::test::TestRequest::default();

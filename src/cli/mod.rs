@@ -140,9 +140,10 @@ fn serve(config: Option<PathBuf>, host: Option<String>, port: Option<u16>) -> an
         settings.server.port = p;
     }
     tracing::info!(config = %settings.source.display(), "configuration loaded");
+    let grace = std::time::Duration::from_secs(settings.server.shutdown_timeout_secs);
     actix_web::rt::System::new().block_on(async move {
         let running = crate::start(settings)?;
-        running.server.await?;
+        crate::shutdown::serve_until_signal(running, grace).await?;
         Ok(())
     })
 }

@@ -41,6 +41,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub actors: ActorHandles,
     pub started: Instant,
+    /// Whether the server is stopping, for the WebSocket sessions (see [`crate::shutdown`]).
+    pub drain: crate::shutdown::Drain,
 }
 
 impl AppState {

@@ -126,7 +126,7 @@ pub async fn info(state: web::Data<AppState>) -> HttpResponse {
             "limits": limits(&state.settings.websocket),
             "close_codes": {
                 "1000": "normal closure, answering the caller's close",
-                "1001": "idle timeout: nothing heard for idle_timeout_ms with no request running",
+                "1001": "going away: idle timeout (nothing heard for idle_timeout_ms with no request running), or the server is shutting down (after answering the requests running)",
                 "1002": "WebSocket protocol error",
                 "1007": "a fragmented text message that is not UTF-8",
                 "1009": "a message larger than max_frame_bytes",

@@ -18,6 +18,8 @@
 //! [`Subscribed`] from the subscribe tasks (sent with `do_send`, so they are never refused: their
 //! number is bounded by `max_in_flight` and `max_subscriptions`), and the subscriptions' events
 //! (streams).
+//! When the server stops ([`crate::shutdown`]) it refuses new requests (503 `not_ready`), writes
+//! the answers of those running, then closes with 1001 ("server shutting down").
 //! Restart policy: none. The actor lives and dies with its socket; requests already running
 //! finish (and are recorded), their answers are dropped.
 //! It holds the socket's key, its count of requests in flight and its subscriptions; nothing
@@ -28,7 +30,9 @@ mod cdc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use actix::{Actor, ActorContext, AsyncContext, Handler, Message, StreamHandler};
+use actix::{
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Handler, Message, StreamHandler, WrapFuture,
+};
 use actix_http::ws::Item;
 use actix_web::web;
 use actix_web_actors::ws::{self, CloseCode, CloseReason, ProtocolError};
@@ -61,6 +65,11 @@ pub struct Session {
     closing: bool,
     /// The socket's change subscriptions, open and being opened.
     subs: Subscriptions,
+    /// Held while the session lives: the server counts open sessions by these when it stops.
+    drain: tokio::sync::watch::Receiver<bool>,
+    /// The server is stopping: no new request is taken, and the socket closes once the running
+    /// ones are answered.
+    going_away: bool,
 }
 
 impl Session {
@@ -71,6 +80,8 @@ impl Session {
         api_base: String,
     ) -> Session {
         Session {
+            drain: state.drain.subscribe(),
+            going_away: false,
             limits: state.settings.websocket.clone(),
             state,
             key,
@@ -128,6 +139,12 @@ impl Session {
                 return Self::refuse(ctx, refused.request_id.as_deref(), &refused.error)
             }
         };
+        if self.going_away {
+            let err = ApiError::new(Code::NotReady, "the server is shutting down")
+                .hint("reconnect to another instance, or once the server is back");
+            ctx.text(request::refuse(&self.state, &req, &self.peer, &err));
+            return;
+        }
         if self.in_flight >= self.limits.max_in_flight {
             let err = ApiError::new(
                 Code::TooManyInFlight,
@@ -207,6 +224,14 @@ impl Session {
         }
     }
 
+    /// The server is stopping: close now, or once the requests running are answered.
+    fn go_away(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        self.going_away = true;
+        if self.in_flight == 0 && !self.closing {
+            self.close(ctx, CloseCode::Away, "server shutting down");
+        }
+    }
+
     fn heartbeat(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
         let idle = Duration::from_millis(self.limits.idle_timeout_ms);
         let running = self.in_flight + self.subs.pending;
@@ -236,6 +261,9 @@ impl Handler<Answer> for Session {
     fn handle(&mut self, msg: Answer, ctx: &mut Self::Context) {
         self.in_flight = self.in_flight.saturating_sub(1);
         ctx.text(msg.0);
+        if self.going_away && self.in_flight == 0 && !self.closing {
+            self.close(ctx, CloseCode::Away, "server shutting down");
+        }
     }
 }
 
@@ -250,6 +278,14 @@ impl Actor for Session {
         ));
         let every = Duration::from_millis(self.limits.ping_interval_ms);
         ctx.run_interval(every, Self::heartbeat);
+        let mut stopping = self.drain.clone();
+        ctx.spawn(
+            async move {
+                let _ = stopping.wait_for(|stopping| *stopping).await;
+            }
+            .into_actor(self)
+            .map(|_, act, ctx| act.go_away(ctx)),
+        );
     }
 }
 
