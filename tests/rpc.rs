@@ -37,6 +37,8 @@ CREATE FUNCTION pick(a int) RETURNS text LANGUAGE sql IMMUTABLE AS $$SELECT 'one
 CREATE FUNCTION pick(a int, b int) RETURNS text LANGUAGE sql IMMUTABLE AS $$SELECT 'two'$$;
 CREATE FUNCTION twin(a int) RETURNS text LANGUAGE sql IMMUTABLE AS $$SELECT 'int'$$;
 CREATE FUNCTION twin(a text) RETURNS text LANGUAGE sql IMMUTABLE AS $$SELECT 'text'$$;
+CREATE FUNCTION total(VARIADIC xs int[]) RETURNS int LANGUAGE sql IMMUTABLE
+    AS 'SELECT sum(x)::int FROM unnest(xs) x';
 CREATE SCHEMA other;
 CREATE FUNCTION other.double_it(x int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT x * 2';
 "#;
@@ -182,6 +184,12 @@ async fn arguments_of_every_type_are_bound_with_their_real_type_and_defaults_app
     assert_eq!(rows(&res), vec![json!({"greet": "hello, Ada"})]);
     let res = rpc(
         &srv,
+        json!({"function": "total", "args": {"xs": [1, 2, 3]}}),
+    )
+    .await;
+    assert_eq!(rows(&res), vec![json!({"total": 6})]);
+    let res = rpc(
+        &srv,
         json!({"function": "greet", "args": {"name": "Ada", "greeting": "hi"}}),
     )
     .await;
@@ -320,6 +328,18 @@ async fn rest_rpc_answers_in_postgrest_shapes() {
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap(),
         json!([{"id": 4, "name": "date"}, {"id": 3, "name": "carrot"}])
+    );
+    let (s, range, body) = rest(
+        &srv,
+        srv.http
+            .get(srv.url("/rest/v1/rpc/series?n=10&order=series.desc"))
+            .header("Range", "2-4"),
+    )
+    .await;
+    assert_eq!((s, range.as_deref()), (200, Some("2-4/*")), "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!([8, 7, 6])
     );
     let (s, _, body) = rest(
         &srv,

@@ -2,8 +2,8 @@
 //! Supabase clients (`supabase.rpc(…)`) work unchanged. `POST` takes the arguments as a JSON
 //! object; `GET` takes them from the query string and calls only functions that cannot change the
 //! database (immutable or stable). `select`, filters, `order`, `limit` and `offset` in the query
-//! string apply to the result, and `Prefer: count=exact` (or `count=exact`) reports the total in
-//! `Content-Range`.
+//! string apply to the result (the `Range` header pages it too, and wins), and `Prefer:
+//! count=exact` (or `count=exact`) reports the total in `Content-Range`.
 //!
 //! Answers take PostgREST's shapes: a scalar function answers its bare value (`3`), a set of
 //! scalars a bare array of values, a function returning one composite row that row as an object,
@@ -75,17 +75,18 @@ pub async fn post(
         .into());
     }
     let max = state.settings.gateway.max_limit;
-    let offset = q.offset.unwrap_or(0);
-    let call = Rpc {
+    let mut call = Rpc {
         function,
         args,
         columns: q.select,
         filter: Filter::all(q.filters),
         order: q.order,
         limit: q.limit.unwrap_or(max).min(max),
-        offset,
+        offset: q.offset.unwrap_or(0),
         count: q.count || prefer.count,
     };
+    ranged(&req, &mut call, max)?;
+    let offset = call.offset;
     let out = gateway::call(&handle, call).await?;
     stats::note_rows(&req, out.output.row_count);
     answer(out, offset, media)
@@ -107,10 +108,20 @@ pub async fn get(
     let pairs = rpc::query_pairs(&req)?;
     let mut call = rpc::read_only_call(&handle, function, &pairs, max, max).await?;
     call.count |= prefer.count;
+    ranged(&req, &mut call, max)?;
     let offset = call.offset;
     let out = gateway::call(&handle, call).await?;
     stats::note_rows(&req, out.output.row_count);
     answer(out, offset, media)
+}
+
+/// Pages the call by the `Range` header, when given (it wins over `limit`/`offset`).
+fn ranged(req: &HttpRequest, call: &mut Rpc, max: u64) -> Result<(), ApiError> {
+    if let Some(r) = dialect::range(header(req, "range")?, header(req, "range-unit")?)? {
+        call.offset = r.first;
+        call.limit = r.last.map_or(max, |last| last - r.first + 1).min(max);
+    }
+    Ok(())
 }
 
 /// The values of the rows' single column (a scalar function's result, under whatever key).
