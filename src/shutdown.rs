@@ -11,6 +11,8 @@
 //!    [`MIN_FLUSH`] so records are not dropped because draining used the whole deadline.
 //! 4. **Exit** with status 0.
 //!
+//! A second signal while this runs stops waiting: the process exits at once, with an error.
+//!
 //! Each phase is logged. [`Drain`] is how the WebSocket sessions learn that the server is
 //! stopping, and how the shutdown learns that they have closed; it is part of the application
 //! state. Servers started by [`crate::start`] do not handle signals themselves: `athena_rs server`
@@ -113,6 +115,23 @@ pub async fn serve_until_signal(running: Running, grace: Duration) -> std::io::R
         "shutdown: closing WebSocket sessions with 1001 once their requests are answered"
     );
     let _stopping = actix_web::rt::spawn(stopping);
+    tokio::select! {
+        () = finish(served, &drain, &actors, deadline) => Ok(()),
+        again = signal() => {
+            let again = again?;
+            tracing::warn!(signal = again, "shutdown: second signal; exiting without waiting");
+            Err(std::io::Error::other(format!("stopped by {again} before the shutdown finished")))
+        }
+    }
+}
+
+/// Phases 2 to 4: wait for the server to drain and the sessions to close, then flush.
+async fn finish(
+    mut served: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
+    drain: &Drain,
+    actors: &athena_actors::ActorHandles,
+    deadline: Instant,
+) {
     match tokio::time::timeout(left(deadline), &mut served).await {
         Ok(Ok(Ok(()))) => tracing::info!("shutdown: HTTP connections drained"),
         Ok(Ok(Err(e))) => {
@@ -139,5 +158,4 @@ pub async fn serve_until_signal(running: Running, grace: Duration) -> std::io::R
         Err(_) => tracing::warn!("shutdown: statistics flush ran out of time"),
     }
     tracing::info!("shutdown: complete");
-    Ok(())
 }

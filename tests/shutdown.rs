@@ -44,12 +44,11 @@ async fn root(http: &reqwest::Client, base: &str) -> Option<Value> {
         .ok()
 }
 
-#[actix_rt::test]
-async fn sigterm_answers_requests_in_flight_closes_sockets_flushes_statistics_and_exits_zero() {
-    let db = TestDb::create("").await;
+/// A running `athena_rs server` whose `default` client and logging database are `db`: the child,
+/// its port, and the file its log goes to.
+async fn start(db: &TestDb, dir: &std::path::Path) -> (Server, u16, std::path::PathBuf) {
     let port = free_port();
-    let dir = std::env::temp_dir().join(unique_name("athena_shutdown"));
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
     let config = dir.join("config.yaml");
     std::fs::write(
         &config,
@@ -63,7 +62,7 @@ async fn sigterm_answers_requests_in_flight_closes_sockets_flushes_statistics_an
     )
     .unwrap();
     let log = dir.join("stderr.log");
-    let mut server = Server(
+    let server = Server(
         Command::new(BIN)
             .arg("server")
             .env("ATHENA_CONFIG", &config)
@@ -76,10 +75,7 @@ async fn sigterm_answers_requests_in_flight_closes_sockets_flushes_statistics_an
             .unwrap(),
     );
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let http = reqwest::Client::new();
     // Up, with its client online and the logging database migrated.
     let ready = Instant::now() + Duration::from_secs(30);
     loop {
@@ -95,6 +91,47 @@ async fn sigterm_answers_requests_in_flight_closes_sockets_flushes_statistics_an
         assert!(Instant::now() < ready, "the server did not become ready");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    (server, port, log)
+}
+
+fn signal(server: &Server, name: &str) {
+    let kill = Command::new("kill")
+        .args([name, &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+}
+
+/// A slow raw SQL request with the admin key, answered with its status and body.
+fn slow_request(
+    http: &reqwest::Client,
+    base: &str,
+    seconds: f64,
+) -> actix_rt::task::JoinHandle<Result<(u16, String), reqwest::Error>> {
+    let http = http.clone();
+    let url = format!("{base}/gateway/query");
+    actix_rt::spawn(async move {
+        let r = http
+            .post(url)
+            .header("X-Athena-Client", "default")
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"query": format!("select pg_sleep({seconds}) AS slept")}))
+            .send()
+            .await?;
+        Ok((r.status().as_u16(), r.text().await.unwrap_or_default()))
+    })
+}
+
+#[actix_rt::test]
+async fn sigterm_answers_requests_in_flight_closes_sockets_flushes_statistics_and_exits_zero() {
+    let db = TestDb::create("").await;
+    let dir = std::env::temp_dir().join(unique_name("athena_shutdown"));
+    let (mut server, port, log) = start(&db, &dir).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
 
     // A socket, with a slow request of its own.
     let (_, mut socket) = awc::Client::new()
@@ -113,30 +150,11 @@ async fn sigterm_answers_requests_in_flight_closes_sockets_flushes_statistics_an
         .unwrap();
 
     // Slow HTTP requests in flight.
-    let mut inflight = Vec::new();
-    for _ in 0..3 {
-        let http = http.clone();
-        let url = format!("{base}/gateway/query");
-        inflight.push(actix_rt::spawn(async move {
-            let r = http
-                .post(url)
-                .header("X-Athena-Client", "default")
-                .bearer_auth(ADMIN_KEY)
-                .json(&json!({"query": "select pg_sleep(1) AS slept"}))
-                .send()
-                .await
-                .expect("an in-flight request is answered");
-            (r.status().as_u16(), r.text().await.unwrap_or_default())
-        }));
-    }
+    let inflight: Vec<_> = (0..3).map(|_| slow_request(&http, &base, 1.0)).collect();
     tokio::time::sleep(Duration::from_millis(400)).await;
 
     let signalled = Instant::now();
-    let kill = Command::new("kill")
-        .args(["-TERM", &server.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    signal(&server, "-TERM");
 
     // New connections are refused once the listener is closed, well before the requests end.
     let mut refused = false;
@@ -150,7 +168,10 @@ async fn sigterm_answers_requests_in_flight_closes_sockets_flushes_statistics_an
     assert!(refused, "a new connection was still accepted after SIGTERM");
 
     for task in inflight {
-        let (status, body) = task.await.unwrap();
+        let (status, body) = task
+            .await
+            .unwrap()
+            .expect("an in-flight request is answered");
         assert_eq!(status, 200, "{body}");
         assert!(body.contains("\"slept\""), "{body}");
     }
@@ -225,5 +246,35 @@ async fn sigterm_answers_requests_in_flight_closes_sockets_flushes_statistics_an
         )
         .await;
     assert_eq!(socket_logged.as_deref(), Some("1"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[actix_rt::test]
+async fn a_second_signal_stops_waiting_and_exits_at_once() {
+    let db = TestDb::create("").await;
+    let dir = std::env::temp_dir().join(unique_name("athena_shutdown"));
+    let (mut server, port, log) = start(&db, &dir).await;
+    let http = reqwest::Client::new();
+    let slow = slow_request(&http, &format!("http://127.0.0.1:{port}"), 30.0);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let signalled = Instant::now();
+    signal(&server, "-TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(&server, "-INT");
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(GRACE_SECS - 2),
+            "the second signal did not stop the server"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("second signal"), "{stderr}");
+    // The request cut short is not answered.
+    assert!(slow.await.unwrap().is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
