@@ -41,6 +41,8 @@ pub enum Code {
     UnknownRight,
     UnknownPipeline,
     ConnectionTargetNotAllowed,
+    SupabaseHostNotAllowed,
+    UnsupportedByBackend,
     NotFound,
     MethodNotAllowed,
     UnknownAction,
@@ -64,6 +66,9 @@ pub enum Code {
     UnknownSubscription,
     ClientFrozen,
     BackendUnavailable,
+    BackendAuthFailed,
+    BadBackendResponse,
+    BackendTimeout,
     Overloaded,
     NotReady,
     LoggingUnavailable,
@@ -108,6 +113,8 @@ impl Code {
             Code::UnknownRight => "unknown_right",
             Code::UnknownPipeline => "unknown_pipeline",
             Code::ConnectionTargetNotAllowed => "connection_target_not_allowed",
+            Code::SupabaseHostNotAllowed => "supabase_host_not_allowed",
+            Code::UnsupportedByBackend => "unsupported_by_backend",
             Code::NotFound => "not_found",
             Code::MethodNotAllowed => "method_not_allowed",
             Code::UnknownAction => "unknown_action",
@@ -131,6 +138,9 @@ impl Code {
             Code::UnknownSubscription => "unknown_subscription",
             Code::ClientFrozen => "client_frozen",
             Code::BackendUnavailable => "backend_unavailable",
+            Code::BackendAuthFailed => "backend_auth_failed",
+            Code::BadBackendResponse => "bad_backend_response",
+            Code::BackendTimeout => "backend_timeout",
             Code::Overloaded => "overloaded",
             Code::NotReady => "not_ready",
             Code::LoggingUnavailable => "logging_unavailable",
@@ -166,9 +176,12 @@ impl Code {
             | Code::InvalidAggregationStrategy
             | Code::InvalidAggregationDedup
             | Code::UnknownAction
-            | Code::UnsupportedFrame => StatusCode::BAD_REQUEST,
+            | Code::UnsupportedFrame
+            | Code::UnsupportedByBackend => StatusCode::BAD_REQUEST,
             Code::MissingApiKey | Code::InvalidApiKey => StatusCode::UNAUTHORIZED,
-            Code::Forbidden | Code::ConnectionTargetNotAllowed => StatusCode::FORBIDDEN,
+            Code::Forbidden | Code::ConnectionTargetNotAllowed | Code::SupabaseHostNotAllowed => {
+                StatusCode::FORBIDDEN
+            }
             Code::UnknownClient
             | Code::UnknownTable
             | Code::UnknownApiKey
@@ -201,7 +214,8 @@ impl Code {
             | Code::NotReady
             | Code::LoggingUnavailable
             | Code::CdcUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Code::StatementTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Code::BackendAuthFailed | Code::BadBackendResponse => StatusCode::BAD_GATEWAY,
+            Code::StatementTimeout | Code::BackendTimeout => StatusCode::GATEWAY_TIMEOUT,
             Code::DatabaseError | Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -221,7 +235,9 @@ impl Code {
             429 => "Too many requests",
             422 => "Constraint violation",
             501 => "Not implemented",
+            502 => "Bad gateway",
             503 => "Service unavailable",
+            504 if self == Code::BackendTimeout => "Backend timeout",
             504 => "Statement timeout",
             _ => "Internal error",
         }
@@ -351,6 +367,12 @@ impl From<OpError> for ApiError {
                 err
             }
             OpError::NotOneRow { .. } => ApiError::new(Code::NotOneRow, detail),
+            OpError::Unsupported { .. } => ApiError::new(Code::UnsupportedByBackend, detail)
+                .hint("use a PostgreSQL client for this"),
+            OpError::BackendTimeout(_) => ApiError::new(Code::BackendTimeout, detail),
+            OpError::BackendAuth(_) => ApiError::new(Code::BackendAuthFailed, detail)
+                .hint("check the client's key (or x-supabase-key) and the project's policies"),
+            OpError::BadBackendResponse(_) => ApiError::new(Code::BadBackendResponse, detail),
             OpError::Internal(_) => ApiError::new(Code::Internal, "internal error"),
             OpError::Db(f) => {
                 let code = sqlstate_code(&f.sqlstate);

@@ -141,6 +141,7 @@ pub async fn read(
     begin(&req, "fetch", &table);
     let handle = gateway::client(&req, &state, None)?;
     let caller = keys::authenticate(&req, &state, &handle, false)?;
+    let handle = gateway::retarget(&req, &state, handle)?;
     let media = dialect::media(header(&req, "accept")?)?;
     let prefer = prefer(&req)?;
     let range = dialect::range(header(&req, "range")?, header(&req, "range-unit")?)?;
@@ -289,6 +290,7 @@ fn start_write(
     begin(req, operation, &table);
     let handle = gateway::client(req, state, None)?;
     let caller = keys::authenticate(req, state, &handle, false)?;
+    let handle = gateway::retarget(req, state, handle)?;
     Ok(WriteStart {
         media: dialect::media(header(req, "accept")?)?,
         prefer: prefer(req)?,
