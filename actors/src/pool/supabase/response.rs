@@ -137,7 +137,11 @@ pub fn error(status: u16, body: &str, target: &str, table: &str) -> (OpError, He
             OpError::Unavailable(format!("{target}: {message}"))
         }
         (504, _) => OpError::BackendTimeout(format!("{target}: {message}")),
-        (_, c) if c.starts_with("PGRST1") => OpError::InvalidFilter(message.clone()),
+        (_, "PGRST100") => OpError::InvalidFilter(message.clone()),
+        (_, "PGRST125") => OpError::BadBackendResponse(format!(
+            "{target} has no such path ({message}); is the URL a Supabase project?"
+        )),
+        (_, c) if c.starts_with("PGRST1") => OpError::InvalidRequest(message.clone()),
         (_, c) if is_sqlstate(c) => db(c),
         (s, _) if s >= 500 => OpError::Unavailable(format!("{target} answered {s}: {message}")),
         (s, _) => OpError::BadBackendResponse(format!("{target} answered {s}: {message}")),
