@@ -238,6 +238,13 @@ async fn columns_order_paging_and_counts_match_postgresql() {
         v,
         json!([{"id": 1, "mail": "ada@example.com"}, {"id": 2, "mail": "bob@example.com"}])
     );
+    // An offset past the counted total is an empty page with the total, on both.
+    let rows = both(
+        &e,
+        json!({"table_name": "users", "offset": 100, "limit": 5, "count": "exact"}),
+    )
+    .await;
+    assert!(rows.is_empty());
     // Another schema, named the gateway's way.
     let rows = both(
         &e,
@@ -546,6 +553,98 @@ async fn an_unreachable_project_answers_backend_unavailable_fast() {
         .clone();
     assert_eq!(down["state"], "offline", "{root}");
     assert_eq!(root["athena_deadpool"], "degraded");
+}
+
+/// A project that answers its probe but never a query: the request times out (504), and the
+/// project is taken for unavailable until the next probe says otherwise.
+#[tokio::test]
+async fn a_project_that_does_not_answer_in_time_is_backend_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                if String::from_utf8_lossy(&head).starts_with("GET /rest/v1/ ") {
+                    let _ = sock
+                        .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
+                        .await;
+                } else {
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                }
+            });
+        }
+    });
+    let db = TestDb::create(SEED).await;
+    let slow = supabase_client(
+        "slow",
+        &format!("http://{addr}"),
+        "k",
+        "    request_timeout_ms: 300\n",
+    )
+    .replace("probe_interval_ms: 200", "probe_interval_ms: 60000");
+    let gw = TestServer::start_yaml(&config_yaml(&db.uri, &slow, "")).await;
+    let started = Instant::now();
+    let res = call(
+        &gw,
+        "slow",
+        "/gateway/fetch",
+        json!({"table_name": "users"}),
+    )
+    .await;
+    assert_error(&res, 504, "backend_timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let root: Value = gw
+            .http
+            .get(gw.url("/"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if root["data"]["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "slow" && c["state"] == "offline")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never offline: {root}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = Instant::now();
+    let res = call(
+        &gw,
+        "slow",
+        "/gateway/fetch",
+        json!({"table_name": "users"}),
+    )
+    .await;
+    assert_error(&res, 503, "backend_unavailable");
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]

@@ -67,14 +67,21 @@ fn key_headers(key: &str) -> Result<HeaderMap, OpError> {
     Ok(map)
 }
 
-/// A network failure as an error (no URL in it: parameters may carry data).
+/// A network failure as an error, with its causes but no URL (parameters may carry data).
 fn network(e: reqwest::Error, target: &Target) -> OpError {
     let origin = target.origin();
     if e.is_timeout() {
-        OpError::BackendTimeout(format!("{origin} did not answer in time"))
-    } else {
-        OpError::Unavailable(format!("cannot reach {origin}: {}", e.without_url()))
+        return OpError::BackendTimeout(format!("{origin} did not answer in time"));
     }
+    let e = e.without_url();
+    let mut cause = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        cause.push_str(": ");
+        cause.push_str(&s.to_string());
+        source = s.source();
+    }
+    OpError::Unavailable(format!("cannot reach {origin}: {cause}"))
 }
 
 /// Sends `req` to `target` and reads the answer. The second value says whether the failure (if
@@ -129,6 +136,19 @@ pub(super) async fn send(
             response::rows(body, range.as_deref(), req.single),
             Health::Reachable,
         );
+    }
+    // An offset past a counted total: PostgREST answers 416 with `*/total`; the gateway answers
+    // an empty page with the total, as it does for PostgreSQL.
+    if status == 416 && req.count {
+        if let Some(total) = response::total(range.as_deref()) {
+            let out = OpOutput {
+                rows_json: "[]".into(),
+                row_count: 0,
+                total: Some(total),
+                rows_affected: None,
+            };
+            return (Ok(out), Health::Reachable);
+        }
     }
     let (err, health) = response::error(status, &body, &target.origin(), table);
     (Err(err), health)
