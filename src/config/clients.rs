@@ -1,6 +1,6 @@
-//! Supabase clients in the configuration: `clients.<name>: {backend: supabase, url | url_env,
-//! key | key_env, headers?, primary_keys?, request_timeout_ms?}`, and the allow-list of
-//! caller-supplied projects (`supabase.allowed_hosts`).
+//! Clients in the configuration: PostgreSQL (`uri`, `pool`, …) and Supabase (`backend: supabase,
+//! url | url_env, key | key_env, headers?, primary_keys?, request_timeout_ms?`), each refusing the
+//! other's settings, and the allow-list of caller-supplied projects (`supabase.allowed_hosts`).
 //!
 //! The key is a secret: it is read here, kept in the spec, and never put into an error message.
 
@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use athena_actors::pool::supabase::{SupabaseSpec, Target};
-use athena_actors::pool::RateLimit;
+use athena_actors::pool::{PostgresSpec, RateLimit};
 
 use super::types::{ClientConfig, GatewayConfig, SupabaseConfig};
 use super::ConfigError;
@@ -28,6 +28,69 @@ pub(super) fn refuse_fields(
         )),
         None => Ok(()),
     }
+}
+
+/// A PostgreSQL client's spec.
+pub(super) fn postgres(
+    name: &str,
+    c: &ClientConfig,
+    g: &GatewayConfig,
+    workers: usize,
+    rate_limit: Option<RateLimit>,
+    path: &Path,
+) -> Result<PostgresSpec, ConfigError> {
+    let key = |k: &str| format!("clients.{name}.{k}");
+    refuse_fields(
+        name,
+        "postgres",
+        &[
+            ("url", c.url.is_some()),
+            ("url_env", c.url_env.is_some()),
+            ("key", c.key.is_some()),
+            ("key_env", c.key_env.is_some()),
+            ("headers", !c.headers.is_empty()),
+            ("primary_keys", !c.primary_keys.is_empty()),
+        ],
+        path,
+    )?;
+    let uri = c
+        .uri
+        .as_deref()
+        .ok_or_else(|| ConfigError::new(path, key("uri"), "is required for a postgres client"))?;
+    let config: tokio_postgres::Config = uri.parse().map_err(|e| {
+        ConfigError::new(
+            path,
+            key("uri"),
+            format!("not a PostgreSQL connection URI: {e}"),
+        )
+    })?;
+    if c.pool.max_size == 0 {
+        return Err(ConfigError::new(
+            path,
+            key("pool.max_size"),
+            "must be at least 1",
+        ));
+    }
+    if c.pool.acquire_timeout_ms == 0 || c.pool.connect_timeout_ms == 0 {
+        return Err(ConfigError::new(
+            path,
+            key("pool"),
+            "timeouts must be at least 1 ms",
+        ));
+    }
+    Ok(PostgresSpec {
+        name: name.to_string(),
+        config,
+        max_size: c.pool.max_size,
+        acquire_timeout: Duration::from_millis(c.pool.acquire_timeout_ms),
+        connect_timeout: Duration::from_millis(c.pool.connect_timeout_ms),
+        statement_timeout: Duration::from_millis(c.statement_timeout_ms),
+        schema_cache_ttl: Duration::from_secs(c.schema_cache_ttl_secs),
+        mailbox_capacity: g.mailbox_capacity,
+        probe_interval: Duration::from_millis(c.probe_interval_ms),
+        shards: workers,
+        rate_limit,
+    })
 }
 
 /// `value`, or the environment variable `env` names; exactly one of them.

@@ -176,7 +176,7 @@ impl Settings {
             }
             clients.push(match c.backend {
                 Backend::Postgres => {
-                    ClientSpec::Postgres(postgres_client(name, c, g, workers, rate, path)?)
+                    ClientSpec::Postgres(clients::postgres(name, c, g, workers, rate, path)?)
                 }
                 Backend::Supabase => {
                     ClientSpec::Supabase(clients::supabase(name, c, g, rate, path)?)
@@ -451,69 +451,6 @@ fn cdc_spec(
         mailbox_capacity: c.mailbox_capacity,
         retention: (c.retention_secs > 0).then(|| Duration::from_secs(c.retention_secs)),
         clients: spec_clients,
-    })
-}
-
-/// A PostgreSQL client's spec.
-fn postgres_client(
-    name: &str,
-    c: &ClientConfig,
-    g: &GatewayConfig,
-    workers: usize,
-    rate_limit: Option<RateLimit>,
-    path: &Path,
-) -> Result<PostgresSpec, ConfigError> {
-    let key = |k: &str| format!("clients.{name}.{k}");
-    clients::refuse_fields(
-        name,
-        "postgres",
-        &[
-            ("url", c.url.is_some()),
-            ("url_env", c.url_env.is_some()),
-            ("key", c.key.is_some()),
-            ("key_env", c.key_env.is_some()),
-            ("headers", !c.headers.is_empty()),
-            ("primary_keys", !c.primary_keys.is_empty()),
-        ],
-        path,
-    )?;
-    let uri = c
-        .uri
-        .as_deref()
-        .ok_or_else(|| ConfigError::new(path, key("uri"), "is required for a postgres client"))?;
-    let config: tokio_postgres::Config = uri.parse().map_err(|e| {
-        ConfigError::new(
-            path,
-            key("uri"),
-            format!("not a PostgreSQL connection URI: {e}"),
-        )
-    })?;
-    if c.pool.max_size == 0 {
-        return Err(ConfigError::new(
-            path,
-            key("pool.max_size"),
-            "must be at least 1",
-        ));
-    }
-    if c.pool.acquire_timeout_ms == 0 || c.pool.connect_timeout_ms == 0 {
-        return Err(ConfigError::new(
-            path,
-            key("pool"),
-            "timeouts must be at least 1 ms",
-        ));
-    }
-    Ok(PostgresSpec {
-        name: name.to_string(),
-        config,
-        max_size: c.pool.max_size,
-        acquire_timeout: Duration::from_millis(c.pool.acquire_timeout_ms),
-        connect_timeout: Duration::from_millis(c.pool.connect_timeout_ms),
-        statement_timeout: Duration::from_millis(c.statement_timeout_ms),
-        schema_cache_ttl: Duration::from_secs(c.schema_cache_ttl_secs),
-        mailbox_capacity: g.mailbox_capacity,
-        probe_interval: Duration::from_millis(c.probe_interval_ms),
-        shards: workers,
-        rate_limit,
     })
 }
 

@@ -22,17 +22,11 @@ pub struct RestError {
     pub api: ApiError,
     /// PostgREST's `details`; `null` when absent.
     pub details: Option<String>,
-    /// `Content-Range` of the answer: `*/total` on a 416, as PostgREST sends it.
-    pub content_range: Option<String>,
 }
 
 impl From<ApiError> for RestError {
     fn from(api: ApiError) -> Self {
-        RestError {
-            api,
-            details: None,
-            content_range: None,
-        }
+        RestError { api, details: None }
     }
 }
 
@@ -150,9 +144,6 @@ impl ResponseError for RestError {
         resp.insert_header((CODE_HEADER, self.api.code.as_str()));
         if let Some(secs) = self.api.retry_after {
             resp.insert_header((header::RETRY_AFTER, secs.to_string()));
-        }
-        if let Some(range) = &self.content_range {
-            resp.insert_header((header::CONTENT_RANGE, range.as_str()));
         }
         resp.content_type("application/json; charset=utf-8")
             .body(body.to_string())

@@ -88,7 +88,6 @@ fn shaped(rows_json: Bytes, rows: u64, media: Media) -> Result<Bytes, RestError>
                 "JSON object requested, multiple (or no) rows returned",
             ),
             details: Some(format!("The result contains {rows} rows")),
-            content_range: None,
         });
     }
     Ok(rows_json.slice_ref(only_row(&rows_json)))
@@ -179,11 +178,15 @@ pub async fn read(
     };
     let (outcome, answer) =
         cache::fetch(&req, &state, &handle.name, &caller, op, shape, render).await?;
-    let (status, range) = page(offset, answer.rows, answer.total).map_err(|api| RestError {
-        // PostgREST tells the total with its 416, so a client can page back into range.
-        content_range: answer.total.map(|t| format!("*/{}", t.max(0))),
-        ..RestError::from(api)
-    })?;
+    let (status, range) = match page(offset, answer.rows, answer.total) {
+        Ok(p) => p,
+        Err(api) => {
+            // PostgREST tells the total with its 416, so a client can page back into range.
+            let resp = HttpResponse::from_error(RestError::from(api));
+            let total = answer.total.unwrap_or(0).max(0);
+            return Ok(with_range(resp, &format!("*/{total}")));
+        }
+    };
     let body = shaped(answer.body, answer.rows, media)?;
     let resp = HttpResponse::build(status)
         .content_type(content_type(media))

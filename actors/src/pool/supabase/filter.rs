@@ -9,8 +9,8 @@
 
 use serde_json::Value;
 
-use super::translate::ident;
-use crate::ops::{Filter, FilterValue, Op, OpError, MAX_FILTER_DEPTH};
+use super::translate::{ident, PrimaryKeys};
+use crate::ops::{Filter, FilterValue, Op, OpError, TableRef, MAX_FILTER_DEPTH};
 
 /// The query parameters that express `filter`, in order. `None` renders nothing.
 pub fn params(filter: Option<&Filter>) -> Result<Vec<(String, String)>, OpError> {
@@ -259,4 +259,46 @@ fn quote(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// `resource_id` as conditions on the configured primary key of `table`.
+pub fn resource(table: &TableRef, id: &Value, keys: &PrimaryKeys) -> Result<Filter, OpError> {
+    let name = match &table.schema {
+        Some(s) if s != "public" => format!("{s}.{}", table.name),
+        _ => table.name.clone(),
+    };
+    let pk = keys
+        .get(&name)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| OpError::NoPrimaryKey {
+            table: name.clone(),
+        })?;
+    let value_for = |col: &str| -> Result<Value, OpError> {
+        match id {
+            Value::Object(map) => map.get(col).cloned().ok_or_else(|| OpError::InvalidValue {
+                column: col.to_string(),
+                reason: "resource_id lacks this primary key column".into(),
+            }),
+            Value::Null | Value::Array(_) => Err(OpError::InvalidValue {
+                column: col.to_string(),
+                reason: "resource_id must be a primary key value".into(),
+            }),
+            scalar if pk.len() == 1 => Ok(scalar.clone()),
+            _ => Err(OpError::InvalidValue {
+                column: col.to_string(),
+                reason: format!("the primary key has {} columns; pass an object", pk.len()),
+            }),
+        }
+    };
+    let conds = pk
+        .iter()
+        .map(|col| {
+            Ok(Filter::Cond {
+                column: col.clone(),
+                op: Op::Eq,
+                value: FilterValue::Json(value_for(col)?),
+            })
+        })
+        .collect::<Result<Vec<_>, OpError>>()?;
+    Ok(Filter::And(conds))
 }

@@ -17,8 +17,8 @@ use serde_json::Value;
 
 use super::filter;
 use crate::ops::{
-    Columns, DeleteTarget, Fetch, Filter, FilterValue, Insert, OnConflict, Op, OpError, Operation,
-    Order, Rpc, TableRef, Update,
+    Columns, DeleteTarget, Fetch, Filter, Insert, OnConflict, OpError, Operation, Order, Rpc,
+    TableRef, Update,
 };
 
 pub const BACKEND: &str = "supabase";
@@ -86,9 +86,9 @@ pub fn translate(op: &Operation, keys: &PrimaryKeys, single: bool) -> Result<Req
         Operation::Delete(d) => {
             let filter = match &d.target {
                 DeleteTarget::Filter(f) => Some(f.clone()),
-                DeleteTarget::ResourceId(id) => Some(resource_filter(&d.table, id, keys)?),
+                DeleteTarget::ResourceId(id) => Some(filter::resource(&d.table, id, keys)?),
                 DeleteTarget::Both(id, f) => Some(Filter::And(vec![
-                    resource_filter(&d.table, id, keys)?,
+                    filter::resource(&d.table, id, keys)?,
                     f.clone(),
                 ])),
             };
@@ -370,46 +370,4 @@ fn write(
     req.headers.push(("Prefer", "return=representation".into()));
     req.body = body;
     Ok(req)
-}
-
-/// `resource_id` as conditions on the configured primary key of `table`.
-fn resource_filter(table: &TableRef, id: &Value, keys: &PrimaryKeys) -> Result<Filter, OpError> {
-    let name = match &table.schema {
-        Some(s) if s != "public" => format!("{s}.{}", table.name),
-        _ => table.name.clone(),
-    };
-    let pk = keys
-        .get(&name)
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| OpError::NoPrimaryKey {
-            table: name.clone(),
-        })?;
-    let value_for = |col: &str| -> Result<Value, OpError> {
-        match id {
-            Value::Object(map) => map.get(col).cloned().ok_or_else(|| OpError::InvalidValue {
-                column: col.to_string(),
-                reason: "resource_id lacks this primary key column".into(),
-            }),
-            Value::Null | Value::Array(_) => Err(OpError::InvalidValue {
-                column: col.to_string(),
-                reason: "resource_id must be a primary key value".into(),
-            }),
-            scalar if pk.len() == 1 => Ok(scalar.clone()),
-            _ => Err(OpError::InvalidValue {
-                column: col.to_string(),
-                reason: format!("the primary key has {} columns; pass an object", pk.len()),
-            }),
-        }
-    };
-    let conds = pk
-        .iter()
-        .map(|col| {
-            Ok(Filter::Cond {
-                column: col.clone(),
-                op: Op::Eq,
-                value: FilterValue::Json(value_for(col)?),
-            })
-        })
-        .collect::<Result<Vec<_>, OpError>>()?;
-    Ok(Filter::And(conds))
 }
