@@ -245,6 +245,16 @@ async fn columns_order_paging_and_counts_match_postgresql() {
     )
     .await;
     assert!(rows.is_empty());
+    let r = e
+        .upstream
+        .http
+        .get(e.upstream.url("/rest/v1/users?offset=100&count=exact"))
+        .header("X-Athena-Client", "default")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 416);
+    assert_eq!(r.headers()["content-range"], "*/5");
     // Another schema, named the gateway's way.
     let rows = both(
         &e,
@@ -763,6 +773,39 @@ async fn the_key_goes_as_apikey_and_bearer_and_a_refused_key_is_backend_auth_fai
         .await,
         502,
         "backend_auth_failed",
+    );
+}
+
+#[tokio::test]
+async fn change_data_capture_is_refused_on_a_supabase_client() {
+    let db = TestDb::create(SEED).await;
+    let logging = TestDb::create("").await;
+    let upstream = TestServer::start(&db).await;
+    let gw = TestServer::start_yaml(&config_yaml(
+        &db.uri,
+        &supabase_client("sb", &upstream.base, "k", ""),
+        &format!("logging:\n  uri: {}\n", logging.uri),
+    ))
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let res = loop {
+        let res = admin(
+            &gw,
+            reqwest::Method::POST,
+            "/admin/cdc/tables",
+            Some(json!({"client_name": "sb", "table": "users"})),
+        )
+        .await;
+        if res.0 != StatusCode::SERVICE_UNAVAILABLE || Instant::now() > deadline {
+            break res;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_error(&res, 400, "unsupported_by_backend");
+    assert!(
+        res.1["error"].as_str().unwrap().contains("supabase"),
+        "{}",
+        res.1
     );
 }
 
