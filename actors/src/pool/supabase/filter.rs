@@ -5,7 +5,8 @@
 //! Pure: no I/O. Column names are checked by [`ident`](super::translate::ident) before they are
 //! written; values are quoted wherever PostgREST's grammar gives a character a meaning (`,` `.`
 //! `:` `(` `)` `"` `\` and surrounding spaces), so no value can add, remove or widen a condition.
-//! Percent-encoding of the whole parameter is the URL builder's job.
+//! Percent-encoding of the whole parameter is the URL builder's job. A `like` pattern holding a
+//! literal `*` is refused: PostgREST would read it as `%` and match more than asked.
 
 use serde_json::Value;
 
@@ -148,6 +149,15 @@ fn operand(op: Op, value: &FilterValue) -> Result<(&'static str, String), OpErro
         (Op::Is, v) => is_value(v)?,
         (Op::Contains | Op::ContainedBy, FilterValue::Json(Value::Array(items))) => {
             array_literal(items)
+        }
+        // PostgREST reads `*` in a pattern as `%`: a literal one cannot be said.
+        (Op::Like | Op::Ilike, FilterValue::Json(Value::String(t)) | FilterValue::Text(t))
+            if t.contains('*') =>
+        {
+            return Err(OpError::InvalidFilter(format!(
+                "{} patterns on a Supabase client cannot hold a literal '*' (PostgREST reads it as %)",
+                op.name()
+            )))
         }
         (_, FilterValue::Json(v)) => scalar(op, v)?,
         (_, FilterValue::Text(t)) => t.clone(),

@@ -150,6 +150,8 @@ fn hostile_values_and_names_cannot_change_the_filter() {
     assert!(matches!(e, OpError::InvalidRequest(_)), "{e:?}");
     let e = params(Some(&cond("a", Op::Eq, Value::Null))).unwrap_err();
     assert!(matches!(e, OpError::InvalidFilter(_)), "{e:?}");
+    let e = params(Some(&cond("a", Op::Like, json!("a*b%")))).unwrap_err();
+    assert!(matches!(e, OpError::InvalidFilter(_)), "{e:?}");
     let e = params(Some(&cond("a", Op::Is, json!("maybe")))).unwrap_err();
     assert!(matches!(e, OpError::InvalidFilter(_)), "{e:?}");
     let e = params(Some(&Filter::Or(vec![]))).unwrap_err();
