@@ -6,6 +6,7 @@
 //! into [`ops::Operation`]s, look the client up in the [`registry`] snapshot and send the
 //! operation to that client's [`pool::PoolActor`] with a bounded mailbox.
 
+pub mod backend;
 pub mod cache;
 pub mod cdc;
 pub mod keys;

@@ -8,8 +8,7 @@ use arc_swap::ArcSwap;
 use crate::cache::{CacheActor, CacheHandle, CacheSpec};
 use crate::cdc::{CdcHandle, CdcHub, CdcSpec};
 use crate::keys::KeySettings;
-use crate::pool::PostgresSpec;
-use crate::registry::{LoggingSpec, RegistryActor, RegistrySnapshot, SnapshotCell};
+use crate::registry::{ClientSpec, LoggingSpec, RegistryActor, RegistrySnapshot, SnapshotCell};
 use crate::stats::{StatsActor, StatsHandle, StatsSpec};
 
 /// Addresses and published state of the running actors.
@@ -31,7 +30,7 @@ pub struct ActorHandles {
 /// to it; the statistics actor and the change data capture hub run on arbiters of their own, away
 /// from the request threads.
 pub fn spawn_all(
-    clients: Vec<PostgresSpec>,
+    clients: Vec<ClientSpec>,
     logging: Option<LoggingSpec>,
     keys: KeySettings,
     stats: StatsSpec,

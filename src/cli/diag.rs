@@ -46,6 +46,17 @@ pub fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     for c in &settings.clients {
+        let c = match c {
+            athena_actors::registry::ClientSpec::Postgres(p) => p,
+            athena_actors::registry::ClientSpec::Supabase(s) => {
+                println!(
+                    "client {:<12} supabase  {} (probed by the server)",
+                    s.name,
+                    s.target.origin()
+                );
+                continue;
+            }
+        };
         let mut cfg = c.config.clone();
         cfg.connect_timeout(Duration::from_secs(3));
         let target = format!(

@@ -58,7 +58,11 @@ pub enum KeysCommand {
 
 pub fn run(config: Option<PathBuf>, command: KeysCommand) -> anyhow::Result<()> {
     let settings = super::load(config)?;
-    let names: Vec<String> = settings.clients.iter().map(|c| c.name.clone()).collect();
+    let names: Vec<(String, &'static str)> = settings
+        .clients
+        .iter()
+        .map(|c| (c.name().to_string(), c.backend()))
+        .collect();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -24,10 +24,15 @@ pub fn run(config: Option<PathBuf>, target: Target) -> anyhow::Result<()> {
             let spec = settings
                 .clients
                 .iter()
-                .find(|c| c.name == name)
+                .find(|c| c.name() == name)
                 .ok_or_else(|| {
                     anyhow::anyhow!("no client named {name:?} in {}", settings.source.display())
                 })?;
+            let athena_actors::registry::ClientSpec::Postgres(spec) = spec else {
+                anyhow::bail!(
+                    "client {name:?} is not a PostgreSQL client; only those are provisioned"
+                );
+            };
             (spec.config.clone(), false, format!("client {name}"))
         }
         Target::Logging => {

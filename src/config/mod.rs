@@ -2,6 +2,7 @@
 //! validation into [`Settings`]. A file with an unknown key or a bad value is refused at start
 //! with the file, the key and the reason; nothing half-valid is ever installed.
 
+mod clients;
 mod interpolate;
 mod search;
 mod types;
@@ -13,12 +14,15 @@ use athena_actors::cache::{CacheSpec, ClientTtl, RedisSpec};
 use athena_actors::cdc::CdcSpec;
 use athena_actors::keys::KeySettings;
 use athena_actors::pool::{PostgresSpec, RateLimit};
+use athena_actors::registry::ClientSpec;
 use athena_actors::stats::StatsSpec;
+pub use clients::{host_allowed, project_url, valid_key};
 pub use search::{candidates, locate};
+use types::Backend;
 pub use types::{
     ApiKeysConfig, CacheClientConfig, CacheConfig, CdcClientConfig, CdcConfig, ClientConfig,
     FileConfig, GatewayConfig, LoggingConfig, MetricsConfig, PipelinesConfig, PoolConfig,
-    RateLimitConfig, RedisConfig, ServerConfig, StatsConfig, WebsocketConfig,
+    RateLimitConfig, RedisConfig, ServerConfig, StatsConfig, SupabaseConfig, WebsocketConfig,
 };
 
 /// A configuration problem, naming where it is.
@@ -47,7 +51,8 @@ pub struct Settings {
     pub source: PathBuf,
     pub server: ServerConfig,
     pub gateway: GatewayConfig,
-    pub clients: Vec<PostgresSpec>,
+    /// The config clients, PostgreSQL or Supabase.
+    pub clients: Vec<ClientSpec>,
     /// The admin key from `ATHENA_KEY_12`; `None` when unset or empty.
     pub admin_key: Option<String>,
     /// The logging database. Holds the password: never log it.
@@ -73,6 +78,8 @@ pub struct Settings {
     pub cdc: CdcSpec,
     /// The WebSocket gateway's bounds and heartbeat.
     pub websocket: WebsocketConfig,
+    /// Caller-supplied Supabase projects: the allow-list of `x-supabase-url` hosts.
+    pub supabase: SupabaseConfig,
 }
 
 impl Settings {
@@ -155,27 +162,11 @@ impl Settings {
                     "client names use lower-case letters, digits, '_' and '-'",
                 ));
             }
-            let config: tokio_postgres::Config = c.uri.parse().map_err(|e| {
-                ConfigError::new(
-                    path,
-                    key("uri"),
-                    format!("not a PostgreSQL connection URI: {e}"),
-                )
-            })?;
-            if c.pool.max_size == 0 {
-                return Err(ConfigError::new(
-                    path,
-                    key("pool.max_size"),
-                    "must be at least 1",
-                ));
-            }
-            if c.pool.acquire_timeout_ms == 0 || c.pool.connect_timeout_ms == 0 {
-                return Err(ConfigError::new(
-                    path,
-                    key("pool"),
-                    "timeouts must be at least 1 ms",
-                ));
-            }
+            let rate = c
+                .rate_limit
+                .as_ref()
+                .map(|r| rate_limit(r, path, &key("rate_limit")))
+                .transpose()?;
             if c.probe_interval_ms < 100 {
                 return Err(ConfigError::new(
                     path,
@@ -183,22 +174,13 @@ impl Settings {
                     "must be at least 100",
                 ));
             }
-            clients.push(PostgresSpec {
-                name: name.clone(),
-                config,
-                max_size: c.pool.max_size,
-                acquire_timeout: Duration::from_millis(c.pool.acquire_timeout_ms),
-                connect_timeout: Duration::from_millis(c.pool.connect_timeout_ms),
-                statement_timeout: Duration::from_millis(c.statement_timeout_ms),
-                schema_cache_ttl: Duration::from_secs(c.schema_cache_ttl_secs),
-                mailbox_capacity: g.mailbox_capacity,
-                probe_interval: Duration::from_millis(c.probe_interval_ms),
-                shards: workers,
-                rate_limit: c
-                    .rate_limit
-                    .as_ref()
-                    .map(|r| rate_limit(r, path, &key("rate_limit")))
-                    .transpose()?,
+            clients.push(match c.backend {
+                Backend::Postgres => {
+                    ClientSpec::Postgres(clients::postgres(name, c, g, workers, rate, path)?)
+                }
+                Backend::Supabase => {
+                    ClientSpec::Supabase(clients::supabase(name, c, g, rate, path)?)
+                }
             });
         }
         let admin_key = std::env::var("ATHENA_KEY_12")
@@ -270,6 +252,7 @@ impl Settings {
             pipelines_path: PathBuf::from(&file.pipelines.path),
             cdc: cdc_spec(&file.cdc, &file.clients, path)?,
             websocket: file.websocket,
+            supabase: clients::supabase_hosts(file.supabase, path)?,
         })
     }
 }
@@ -411,11 +394,16 @@ fn cdc_spec(
     let mut slots: std::collections::BTreeMap<String, String> = Default::default();
     for (name, cc) in &c.clients {
         let key = format!("cdc.clients.{name}");
-        if !clients.contains_key(name) {
-            return err(
+        match clients.get(name) {
+            None => return err(
                 &key,
                 "names no client of the clients section (catalog clients are captured with POST /admin/cdc/tables)".into(),
-            );
+            ),
+            Some(c) if c.backend != Backend::Postgres => return err(
+                &key,
+                "change data capture is supported by PostgreSQL clients only".into(),
+            ),
+            Some(_) => {}
         }
         let slot = athena_actors::cdc::slot_name(prefix, name);
         if slot.len() > athena_actors::cdc::MAX_SLOT_NAME {

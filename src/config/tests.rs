@@ -16,7 +16,7 @@ fn bundled_config_is_valid() {
     assert_eq!(s.server.host, "127.0.0.1");
     assert_eq!(s.server.port, 4052);
     assert_eq!(s.clients.len(), 1);
-    assert_eq!(s.clients[0].name, "default");
+    assert_eq!(s.clients[0].name(), "default");
 }
 
 #[test]
@@ -68,7 +68,10 @@ fn explicit_path_wins_the_search() {
 #[test]
 fn rate_limits_are_validated_and_burst_defaults_to_one_second() {
     let s = parse("clients:\n  a:\n    uri: postgres://x@h/db\n    rate_limit:\n      requests_per_second: 2.5\n").unwrap();
-    let r = s.clients[0].rate_limit.unwrap();
+    let athena_actors::registry::ClientSpec::Postgres(c) = &s.clients[0] else {
+        panic!("a postgres client");
+    };
+    let r = c.rate_limit.unwrap();
     assert_eq!((r.per_second, r.burst), (2.5, 3));
     let e = parse("clients:\n  a:\n    uri: postgres://x@h/db\n    rate_limit:\n      requests_per_second: 0\n").unwrap_err();
     assert_eq!(e.key, "clients.a.rate_limit.requests_per_second");

@@ -29,6 +29,17 @@ pub struct FileConfig {
     pub cdc: CdcConfig,
     #[serde(default)]
     pub websocket: WebsocketConfig,
+    #[serde(default)]
+    pub supabase: SupabaseConfig,
+}
+
+/// Caller-supplied Supabase projects (`x-supabase-url` / `x-supabase-key` on a Supabase client).
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupabaseConfig {
+    /// Hosts a request may name in `x-supabase-url`: `host`, `host:port` or `*.domain` (any
+    /// subdomain). Empty: the headers are refused.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Change data capture: which tables of which clients, and how the stream is read and kept.
@@ -320,6 +331,7 @@ impl Default for GatewayConfig {
 pub enum Backend {
     #[default]
     Postgres,
+    Supabase,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -327,8 +339,29 @@ pub enum Backend {
 pub struct ClientConfig {
     #[serde(default)]
     pub backend: Backend,
-    /// `postgres://user:password@host:port/db`.
-    pub uri: String,
+    /// PostgreSQL: `postgres://user:password@host:port/db`.
+    #[serde(default)]
+    pub uri: Option<String>,
+    /// Supabase: the project's URL (`https://<ref>.supabase.co`), or the variable holding it.
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub url_env: Option<String>,
+    /// Supabase: the project's key (anon or service role), or the variable holding it. A secret.
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub key_env: Option<String>,
+    /// Supabase: headers sent with every request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Supabase: the primary key of each table (`name` or `schema.name`) that deletes by
+    /// `resource_id` may use.
+    #[serde(default)]
+    pub primary_keys: BTreeMap<String, Vec<String>>,
+    /// Supabase: the longest a request may take.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_ms: u64,
     #[serde(default)]
     pub pool: PoolConfig,
     #[serde(default = "default_statement_timeout")]
@@ -356,6 +389,9 @@ fn default_statement_timeout() -> u64 {
 }
 fn default_schema_ttl() -> u64 {
     300
+}
+fn default_request_timeout() -> u64 {
+    10_000
 }
 fn default_probe() -> u64 {
     1_000

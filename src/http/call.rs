@@ -35,6 +35,13 @@ pub trait Call {
     /// What the handlers learned for the statistics. Keep the borrow short: never hold it across
     /// an `.await`.
     fn facts(&self) -> RefMut<'_, RequestFacts>;
+
+    /// The caller-supplied Supabase project (`x-supabase-url`, `x-supabase-key`), as sent. Only
+    /// the gateway's data routes honour it, for allow-listed hosts (`gateway::retarget`); edges
+    /// that refuse connection targets outright keep the default.
+    fn supabase_target(&self) -> Result<(Option<&str>, Option<&str>), ApiError> {
+        Ok((None, None))
+    }
 }
 
 /// Whether a header value switches a flag on (`true`, `1`, `yes`).
@@ -73,17 +80,34 @@ impl Call for HttpRequest {
     }
 
     fn bypass_cache(&self) -> bool {
-        no_cache(
-            self.headers()
-                .get_all("cache-control")
-                .filter_map(|v| v.to_str().ok()),
-        )
+        // A request to a caller-supplied project reads and fills nothing under the client's name.
+        self.headers().contains_key("x-supabase-url")
+            || no_cache(
+                self.headers()
+                    .get_all("cache-control")
+                    .filter_map(|v| v.to_str().ok()),
+            )
     }
 
     fn connection_target(&self) -> Option<&'static str> {
-        self.headers()
-            .contains_key("x-jdbc-url")
-            .then_some("X-JDBC-URL")
+        [
+            ("x-jdbc-url", "X-JDBC-URL"),
+            ("x-supabase-url", "X-Supabase-Url"),
+            ("x-supabase-key", "X-Supabase-Key"),
+        ]
+        .into_iter()
+        .find(|(name, _)| self.headers().contains_key(*name))
+        .map(|(_, shown)| shown)
+    }
+
+    fn supabase_target(&self) -> Result<(Option<&str>, Option<&str>), ApiError> {
+        let read = |name: &str| match self.headers().get(name) {
+            None => Ok(None),
+            Some(v) => v.to_str().map(Some).map_err(|_| {
+                ApiError::new(Code::InvalidField, format!("{name} must be visible ASCII"))
+            }),
+        };
+        Ok((read("x-supabase-url")?, read("x-supabase-key")?))
     }
 
     fn facts(&self) -> RefMut<'_, RequestFacts> {

@@ -40,6 +40,7 @@ impl From<CdcError> for ApiError {
             CdcError::UnknownColumn { .. } => ApiError::new(Code::UnknownColumn, detail),
             CdcError::FromConfig { .. } => ApiError::new(Code::CdcTableFromConfig, detail),
             CdcError::Overloaded => ApiError::new(Code::Overloaded, detail),
+            CdcError::Unsupported { .. } => ApiError::new(Code::UnsupportedByBackend, detail),
             CdcError::LoggingUnavailable(_) => ApiError::new(Code::LoggingUnavailable, detail),
             CdcError::BackendUnavailable(_) => ApiError::new(Code::BackendUnavailable, detail),
         }

@@ -254,7 +254,7 @@ pub async fn create(
     }
     let description = crate::dialect::opt_str(&body, "description")?;
     let (uri, env_var) = connection_fields(&body, true)?;
-    if state.settings.clients.iter().any(|c| c.name == name) {
+    if state.settings.clients.iter().any(|c| c.name() == name) {
         return Err(ApiError::new(
             Code::UniqueViolation,
             "a client with that name already exists",

@@ -46,6 +46,8 @@ pub enum Code {
     UnknownRight,
     UnknownPipeline,
     ConnectionTargetNotAllowed,
+    SupabaseHostNotAllowed,
+    UnsupportedByBackend,
     NotFound,
     MethodNotAllowed,
     UnknownAction,
@@ -69,6 +71,9 @@ pub enum Code {
     UnknownSubscription,
     ClientFrozen,
     BackendUnavailable,
+    BackendAuthFailed,
+    BadBackendResponse,
+    BackendTimeout,
     Overloaded,
     NotReady,
     LoggingUnavailable,
@@ -118,6 +123,8 @@ impl Code {
             Code::UnknownRight => "unknown_right",
             Code::UnknownPipeline => "unknown_pipeline",
             Code::ConnectionTargetNotAllowed => "connection_target_not_allowed",
+            Code::SupabaseHostNotAllowed => "supabase_host_not_allowed",
+            Code::UnsupportedByBackend => "unsupported_by_backend",
             Code::NotFound => "not_found",
             Code::MethodNotAllowed => "method_not_allowed",
             Code::UnknownAction => "unknown_action",
@@ -141,6 +148,9 @@ impl Code {
             Code::UnknownSubscription => "unknown_subscription",
             Code::ClientFrozen => "client_frozen",
             Code::BackendUnavailable => "backend_unavailable",
+            Code::BackendAuthFailed => "backend_auth_failed",
+            Code::BadBackendResponse => "bad_backend_response",
+            Code::BackendTimeout => "backend_timeout",
             Code::Overloaded => "overloaded",
             Code::NotReady => "not_ready",
             Code::LoggingUnavailable => "logging_unavailable",
@@ -179,9 +189,12 @@ impl Code {
             | Code::InvalidAggregationStrategy
             | Code::InvalidAggregationDedup
             | Code::UnknownAction
-            | Code::UnsupportedFrame => StatusCode::BAD_REQUEST,
+            | Code::UnsupportedFrame
+            | Code::UnsupportedByBackend => StatusCode::BAD_REQUEST,
             Code::MissingApiKey | Code::InvalidApiKey => StatusCode::UNAUTHORIZED,
-            Code::Forbidden | Code::ConnectionTargetNotAllowed => StatusCode::FORBIDDEN,
+            Code::Forbidden | Code::ConnectionTargetNotAllowed | Code::SupabaseHostNotAllowed => {
+                StatusCode::FORBIDDEN
+            }
             Code::UnknownClient
             | Code::UnknownTable
             | Code::UnknownFunction
@@ -215,7 +228,8 @@ impl Code {
             | Code::NotReady
             | Code::LoggingUnavailable
             | Code::CdcUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Code::StatementTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Code::BackendAuthFailed | Code::BadBackendResponse => StatusCode::BAD_GATEWAY,
+            Code::StatementTimeout | Code::BackendTimeout => StatusCode::GATEWAY_TIMEOUT,
             Code::DatabaseError | Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -235,7 +249,9 @@ impl Code {
             429 => "Too many requests",
             422 => "Constraint violation",
             501 => "Not implemented",
+            502 => "Bad gateway",
             503 => "Service unavailable",
+            504 if self == Code::BackendTimeout => "Backend timeout",
             504 => "Statement timeout",
             _ => "Internal error",
         }
@@ -373,6 +389,12 @@ impl From<OpError> for ApiError {
                 err
             }
             OpError::NotOneRow { .. } => ApiError::new(Code::NotOneRow, detail),
+            OpError::Unsupported { .. } => ApiError::new(Code::UnsupportedByBackend, detail)
+                .hint("use a PostgreSQL client for this"),
+            OpError::BackendTimeout(_) => ApiError::new(Code::BackendTimeout, detail),
+            OpError::BackendAuth(_) => ApiError::new(Code::BackendAuthFailed, detail)
+                .hint("check the client's key (or x-supabase-key) and the project's policies"),
+            OpError::BadBackendResponse(_) => ApiError::new(Code::BadBackendResponse, detail),
             OpError::Internal(_) => ApiError::new(Code::Internal, "internal error"),
             OpError::Db(f) => {
                 let code = sqlstate_code(&f.sqlstate);

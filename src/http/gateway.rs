@@ -5,8 +5,10 @@
 use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use athena_actors::backend::Backend;
 use athena_actors::cache::Cached;
 use athena_actors::ops::{Columns, OpError, OpOutput, Operation, Rpc, RpcOutput};
+use athena_actors::pool::supabase::Target;
 use athena_actors::registry::{ClientHandle, Lifecycle};
 use bytes::Bytes;
 
@@ -68,10 +70,79 @@ pub fn named(req: &impl Call, state: &AppState, name: &str) -> Result<Arc<Client
     }
 }
 
-/// Runs one operation on the client's pool.
+/// The client a request runs on: `handle` itself, or, when the request names its own Supabase
+/// project (`x-supabase-url` + `x-supabase-key`), the same Supabase client sending there. That
+/// is allowed only for hosts on `supabase.allowed_hosts` (empty by default: refused with
+/// `connection_target_not_allowed`); another host is `supabase_host_not_allowed`. Keys, rights,
+/// rate limits and statistics stay the named client's; the cache is skipped.
+pub fn retarget(
+    req: &impl Call,
+    state: &AppState,
+    handle: Arc<ClientHandle>,
+) -> Result<Arc<ClientHandle>, ApiError> {
+    let (url, key) = req.supabase_target()?;
+    if url.is_none() && key.is_none() {
+        return Ok(handle);
+    }
+    let allowed = &state.settings.supabase.allowed_hosts;
+    if allowed.is_empty() {
+        return Err(ApiError::new(
+            Code::ConnectionTargetNotAllowed,
+            "caller-supplied connection targets (X-Supabase-Url) are not allowed",
+        )
+        .hint("list the project's host in supabase.allowed_hosts, or register it as a client"));
+    }
+    let (Some(url), Some(key)) = (url, key) else {
+        return Err(ApiError::new(
+            Code::MissingField,
+            "x-supabase-url and x-supabase-key go together",
+        ));
+    };
+    let url = crate::config::project_url(url.trim())
+        .map_err(|reason| ApiError::new(Code::InvalidField, format!("x-supabase-url {reason}")))?;
+    if !crate::config::host_allowed(allowed, &url) {
+        return Err(ApiError::new(
+            Code::SupabaseHostNotAllowed,
+            format!(
+                "{} is not on the allow-list of Supabase hosts",
+                url.origin().ascii_serialization()
+            ),
+        )
+        .hint("supabase.allowed_hosts lists the hosts x-supabase-url may name"));
+    }
+    let key = key.trim();
+    if !crate::config::valid_key(key) {
+        return Err(ApiError::new(
+            Code::InvalidField,
+            "x-supabase-key must be visible ASCII without spaces",
+        ));
+    }
+    let Backend::Supabase(supabase) = &handle.backend else {
+        return Err(ApiError::new(
+            Code::UnsupportedByBackend,
+            format!(
+                "x-supabase-url is not supported by client {:?}: its backend is {}",
+                handle.name,
+                handle.backend.kind()
+            ),
+        )
+        .hint("name a Supabase client in X-Athena-Client"));
+    };
+    let target = Target {
+        url,
+        key: key.to_string(),
+    };
+    Ok(Arc::new(ClientHandle {
+        name: handle.name.clone(),
+        backend: Backend::Supabase(supabase.with_target(target)),
+        lifecycle: handle.lifecycle.clone(),
+    }))
+}
+
+/// Runs one operation on the client's backend.
 pub async fn execute(handle: &ClientHandle, op: Operation) -> Result<OpOutput, ApiError> {
     handle
-        .pool
+        .backend
         .execute(op)
         .await
         .map_err(|e| pool_error(handle, e))
@@ -80,7 +151,7 @@ pub async fn execute(handle: &ClientHandle, op: Operation) -> Result<OpOutput, A
 /// Calls a database function on the client's pool.
 pub async fn call(handle: &ClientHandle, rpc: Rpc) -> Result<RpcOutput, ApiError> {
     handle
-        .pool
+        .backend
         .call(rpc)
         .await
         .map_err(|e| pool_error(handle, e))
@@ -89,7 +160,7 @@ pub async fn call(handle: &ClientHandle, rpc: Rpc) -> Result<RpcOutput, ApiError
 /// Runs a write that must touch exactly one row: it is rolled back otherwise (`not_one_row`).
 pub async fn execute_one(handle: &ClientHandle, op: Operation) -> Result<OpOutput, ApiError> {
     handle
-        .pool
+        .backend
         .execute_one(op)
         .await
         .map_err(|e| pool_error(handle, e))
@@ -98,11 +169,23 @@ pub async fn execute_one(handle: &ClientHandle, op: Operation) -> Result<OpOutpu
 /// An operation's failure, naming the client where the cause is the client's state.
 pub(crate) fn pool_error(handle: &ClientHandle, e: OpError) -> ApiError {
     match e {
-        OpError::Unavailable(_) => ApiError::new(
+        OpError::Unavailable(cause) => ApiError::new(
             Code::BackendUnavailable,
-            format!("the database of client {:?} is unavailable", handle.name),
+            format!(
+                "the {} backend of client {:?} is unavailable: {cause}",
+                handle.backend.kind(),
+                handle.name
+            ),
         )
         .hint("GET / shows each client's state; requests succeed again once it is online"),
+        OpError::Unsupported { backend, feature } => ApiError::new(
+            Code::UnsupportedByBackend,
+            format!(
+                "{feature} is not supported by client {:?}: its backend is {backend}",
+                handle.name
+            ),
+        )
+        .hint("use a PostgreSQL client for this"),
         OpError::Overloaded | OpError::PoolExhausted => ApiError::new(
             Code::Overloaded,
             format!("client {:?} has too many requests in flight", handle.name),
@@ -156,6 +239,7 @@ pub fn begin(kind: Kind, req: &impl Call, state: &AppState) -> Result<Begun, Api
     stats::note_operation(req, kind.operation_name(), None);
     let handle = client(req, state, None)?;
     let caller = keys::authenticate(req, state, &handle, false)?;
+    let handle = retarget(req, state, handle)?;
     Ok(Begun {
         kind,
         handle,
@@ -252,6 +336,11 @@ async fn check_post_columns(
     op: &Operation,
     spec: &PostSpec,
 ) -> Result<(), ApiError> {
+    if !matches!(handle.backend, Backend::Postgres(_)) {
+        // Only PostgreSQL clients describe their tables; elsewhere a misspelt column groups
+        // every row under null instead of being refused.
+        return Ok(());
+    }
     let (table, columns) = match op {
         Operation::Fetch(f) => (&f.table, &f.columns),
         Operation::Update(u) => (&u.table, &u.returning),

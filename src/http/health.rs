@@ -1,6 +1,7 @@
 //! `GET /`, `/health`, `/ready` and the OpenAPI documents.
 
 use actix_web::{web, HttpResponse};
+use athena_actors::backend::Backend;
 use athena_actors::pool::HealthState;
 use athena_actors::registry::ClientHandle;
 use serde_json::{json, Value};
@@ -12,14 +13,19 @@ pub const OPENAPI: &str = include_str!("../../openapi.yaml");
 pub const OPENAPI_WSS: &str = include_str!("../../openapi-wss.yaml");
 
 pub fn client_json(c: &ClientHandle) -> Value {
-    json!({
+    let mut v = json!({
         "name": c.name,
-        "backend": c.backend,
-        "state": c.pool.shared.status.state().as_str(),
+        "backend": c.backend.kind(),
+        "state": c.backend.status().state().as_str(),
         "lifecycle": c.lifecycle.as_str(),
-        "last_error": c.pool.shared.status.last_error().map(|e| e.to_string()),
-        "inflight": c.pool.shared.inflight(),
-    })
+        "last_error": c.backend.status().last_error().map(|e| e.to_string()),
+        "inflight": c.backend.inflight(),
+    });
+    // A Supabase client shows its project's origin; never its key.
+    if let Backend::Supabase(s) = &c.backend {
+        v["url"] = json!(s.shared.origin());
+    }
+    v
 }
 
 fn logging(state: &AppState) -> Value {
@@ -33,7 +39,7 @@ fn clients(state: &AppState) -> (Vec<Value>, &'static str) {
     let states: Vec<HealthState> = snap
         .clients
         .values()
-        .map(|c| c.pool.shared.status.state())
+        .map(|c| c.backend.status().state())
         .collect();
     let overall = if states.iter().all(|s| *s == HealthState::Online) {
         "online"

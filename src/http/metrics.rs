@@ -165,11 +165,10 @@ fn clients(state: &AppState, out: &mut String) {
     for (name, help) in gauges {
         family(out, name, "gauge", help);
         for c in snap.clients.values() {
-            let shared = &c.pool.shared;
-            let (open, idle, max) = shared.connections();
+            let (open, idle, max) = c.backend.connections().unwrap_or_default();
             let value = match name {
-                "athena_pool_inflight" => shared.inflight(),
-                "athena_pool_capacity" => shared.capacity(),
+                "athena_pool_inflight" => c.backend.inflight(),
+                "athena_pool_capacity" => c.backend.capacity(),
                 "athena_pool_connections" => open,
                 "athena_pool_connections_idle" => idle,
                 "athena_pool_connections_max" => max,
@@ -185,7 +184,7 @@ fn clients(state: &AppState, out: &mut String) {
         "1 for the client's current health state (unknown, online, offline).",
     );
     for c in snap.clients.values() {
-        let now = c.pool.shared.status.state();
+        let now = c.backend.status().state();
         for s in [
             HealthState::Unknown,
             HealthState::Online,

@@ -48,8 +48,25 @@ pub async fn run(
         op.table = Some(p.sink.table.to_string());
     }
 
+    // Pipelines read in a read-only transaction and write in one transaction: PostgreSQL only.
+    fn only_postgres(
+        c: &athena_actors::registry::ClientHandle,
+    ) -> Result<&athena_actors::pool::PoolHandle, ApiError> {
+        c.backend.postgres("pipelines").map_err(|e| match e {
+            athena_actors::ops::OpError::Unsupported { backend, feature } => ApiError::new(
+                super::error::Code::UnsupportedByBackend,
+                format!(
+                    "{feature} are not supported by client {:?}: its backend is {backend}",
+                    c.name
+                ),
+            )
+            .hint("pipelines run between PostgreSQL clients"),
+            other => ApiError::from(other),
+        })
+    }
+    let (source_pool, sink_pool) = (only_postgres(&source)?, only_postgres(&sink)?);
     let started = Instant::now();
-    let res = pipelines::execute(&p, &source.pool, &sink.pool).await;
+    let res = pipelines::execute(&p, source_pool, sink_pool).await;
     if !p.dry_run {
         cache::written(&state, &sink.name, &p.sink.table).await;
     }

@@ -31,9 +31,18 @@ fn target(
             .settings
             .clients
             .iter()
-            .find(|c| c.name == name.trim())
-            .map(|c| (c.config.clone(), false))
-            .ok_or_else(|| ApiError::new(Code::UnknownClient, format!("no client named {name:?}"))),
+            .find(|c| c.name() == name.trim())
+            .ok_or_else(|| ApiError::new(Code::UnknownClient, format!("no client named {name:?}")))
+            .and_then(|c| match c {
+                athena_actors::registry::ClientSpec::Postgres(p) => Ok((p.config.clone(), false)),
+                other => Err(ApiError::new(
+                    Code::UnsupportedByBackend,
+                    format!(
+                        "provisioning is not supported by client {name:?}: its backend is {}",
+                        other.backend()
+                    ),
+                )),
+            }),
         (None, None) => Ok((
             state.settings.logging.clone(),
             state.settings.logging_create_database,

@@ -116,7 +116,9 @@ pub async fn read_only_call(
     max_limit: u64,
 ) -> Result<Rpc, ApiError> {
     let set = handle
-        .pool
+        .backend
+        .postgres("calling a function with GET")
+        .map_err(|e| gateway::pool_error(handle, e))?
         .function(&function, false)
         .await
         .map_err(|e| gateway::pool_error(handle, e))?;

@@ -110,6 +110,12 @@ pub enum CdcError {
     InvalidName(String),
     #[error("the change data capture hub is overloaded")]
     Overloaded,
+    /// The client's backend is not PostgreSQL.
+    #[error("client {client}: change data capture is not supported by the {backend} backend")]
+    Unsupported {
+        client: String,
+        backend: &'static str,
+    },
     #[error("{0}")]
     LoggingUnavailable(String),
     #[error("{0}")]

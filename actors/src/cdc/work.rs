@@ -155,7 +155,19 @@ impl CdcHub {
                 }
                 continue;
             };
-            let source = handle.pool.shared.clone();
+            let Ok(pool) = handle.backend.postgres("change data capture") else {
+                c.stop_reader();
+                if c.role != "unsupported" {
+                    c.role = "unsupported";
+                    self.subs.close(
+                        &name,
+                        None,
+                        "the client's backend has no change data capture",
+                    );
+                }
+                continue;
+            };
+            let source = pool.shared.clone();
             let current = c
                 .reader
                 .as_ref()
@@ -332,6 +344,13 @@ impl CdcHub {
         let handle = snapshot
             .get(client)
             .ok_or_else(|| CdcError::UnknownClient(client.to_string()))?;
+        let pool = handle
+            .backend
+            .postgres("change data capture")
+            .map_err(|_| CdcError::Unsupported {
+                client: handle.name.clone(),
+                backend: handle.backend.kind(),
+            })?;
         let slot = slot_name(&self.spec.slot_prefix, &handle.name);
         if slot.len() > MAX_SLOT_NAME {
             return Err(CdcError::InvalidName(format!(
@@ -341,7 +360,7 @@ impl CdcHub {
         Ok(Target {
             client: handle.name.clone(),
             slot,
-            source: handle.pool.shared.source().clone(),
+            source: pool.shared.source().clone(),
             logging,
             config_tables: self
                 .spec

@@ -60,6 +60,23 @@ pub enum OpError {
         "the statement would have changed {rows} rows instead of exactly one; nothing was changed"
     )]
     NotOneRow { rows: u64 },
+    /// The client's backend cannot do this (raw SQL on a Supabase client, change data capture on
+    /// anything but PostgreSQL, …).
+    #[error("{feature} is not supported by the {backend} backend")]
+    Unsupported {
+        backend: &'static str,
+        feature: String,
+    },
+    /// A remote backend did not answer in time.
+    #[error("the backend did not answer in time: {0}")]
+    BackendTimeout(String),
+    /// A remote backend refused the gateway's credentials (HTTP 401 or 403 from it).
+    #[error("the backend refused the credentials: {0}")]
+    BackendAuth(String),
+    /// A remote backend answered something that is not its protocol (e.g. a 404 page that is not
+    /// a PostgREST error: the URL is probably not a Supabase project).
+    #[error("the backend answered unexpectedly: {0}")]
+    BadBackendResponse(String),
     #[error("database error {}: {}", .0.sqlstate, .0.message)]
     Db(Box<DbFailure>),
     #[error("internal error: {0}")]

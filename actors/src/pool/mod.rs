@@ -28,6 +28,7 @@ pub mod postgres;
 pub mod rate;
 pub mod schema;
 mod session;
+pub mod supabase;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};

@@ -19,8 +19,8 @@ pub struct CatalogRow {
 }
 
 const RECORD_CONFIG_CLIENT: &str = "\
-INSERT INTO athena_clients (client_name, source) \
-SELECT $1, 'config' WHERE NOT EXISTS \
+INSERT INTO athena_clients (client_name, source, backend) \
+SELECT $1, 'config', $2 WHERE NOT EXISTS \
   (SELECT 1 FROM athena_clients WHERE lower(client_name) = lower($1)) \
 ON CONFLICT DO NOTHING";
 
@@ -30,13 +30,16 @@ SELECT DISTINCT ON (lower(client_name)) client_name, source, pg_uri, pg_uri_env_
 FROM athena_clients \
 ORDER BY lower(client_name), deleted_at IS NULL DESC, updated_at DESC, id DESC";
 
-/// Records the config clients the catalog has never seen, then reads the catalog.
+/// Records the config clients (name and backend) the catalog has never seen, then reads the
+/// catalog.
 pub async fn reconcile(
     client: &Client,
-    config_clients: &[String],
+    config_clients: &[(String, &'static str)],
 ) -> Result<Vec<CatalogRow>, tokio_postgres::Error> {
-    for name in config_clients {
-        client.execute(RECORD_CONFIG_CLIENT, &[name]).await?;
+    for (name, backend) in config_clients {
+        client
+            .execute(RECORD_CONFIG_CLIENT, &[name, backend])
+            .await?;
     }
     let rows = client.query(LOAD, &[]).await?;
     Ok(rows

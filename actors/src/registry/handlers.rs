@@ -20,7 +20,7 @@ impl Actor for RegistryActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         for spec in std::mem::take(&mut self.initial) {
-            self.add_postgres(spec);
+            self.add_client(spec);
         }
         self.loaded = true;
         match self.logging_spec.as_ref().map(|l| l.migrate) {

@@ -33,16 +33,42 @@ use arc_swap::ArcSwap;
 pub use lifecycle::Lifecycle;
 pub use logging::{LoggingSpec, LoggingState};
 
+use crate::backend::Backend;
 use crate::keys::{KeySettings, KeyStore};
+use crate::pool::supabase::{SupabaseActor, SupabaseHandle, SupabaseSpec};
 use crate::pool::{PoolActor, PoolHandle, PostgresSpec};
 
 /// What a request handler needs to reach a client.
 #[derive(Clone)]
 pub struct ClientHandle {
     pub name: String,
-    pub backend: &'static str,
-    pub pool: PoolHandle,
+    /// The client's backend and its handle; run operations through it.
+    pub backend: Backend,
     pub lifecycle: Lifecycle,
+}
+
+/// A client as configuration describes it, for any backend.
+#[derive(Clone, Debug)]
+pub enum ClientSpec {
+    Postgres(PostgresSpec),
+    Supabase(SupabaseSpec),
+}
+
+impl ClientSpec {
+    pub fn name(&self) -> &str {
+        match self {
+            ClientSpec::Postgres(p) => &p.name,
+            ClientSpec::Supabase(s) => &s.name,
+        }
+    }
+
+    /// The backend's name, as the client catalog records it.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            ClientSpec::Postgres(_) => "postgres",
+            ClientSpec::Supabase(_) => "supabase",
+        }
+    }
 }
 
 /// The published view of the registry.
@@ -81,15 +107,15 @@ pub struct RegistryActor {
     clients: BTreeMap<String, ClientEntry>,
     snapshot: SnapshotCell,
     /// Clients to install when the actor starts.
-    initial: Vec<PostgresSpec>,
+    initial: Vec<ClientSpec>,
     loaded: bool,
     /// The logging database to migrate at start, if any.
     logging_spec: Option<LoggingSpec>,
     logging: LoggingState,
     /// The clients that come from config.yaml, kept to bring one back when the catalog reactivates it.
-    config_specs: BTreeMap<String, PostgresSpec>,
-    /// Their names, in config order.
-    config_names: Vec<String>,
+    config_specs: BTreeMap<String, ClientSpec>,
+    /// Their names and backends, in config order.
+    config_names: Vec<(String, &'static str)>,
     /// The URI each catalog-only client was started with, to notice changes.
     catalog_uris: BTreeMap<String, String>,
     catalog_loaded: bool,
@@ -100,7 +126,7 @@ pub struct RegistryActor {
 impl RegistryActor {
     pub fn new(
         snapshot: SnapshotCell,
-        initial: Vec<PostgresSpec>,
+        initial: Vec<ClientSpec>,
         logging: Option<LoggingSpec>,
         key_settings: KeySettings,
     ) -> Self {
@@ -109,9 +135,12 @@ impl RegistryActor {
             snapshot,
             config_specs: initial
                 .iter()
-                .map(|c| (c.name.clone(), c.clone()))
+                .map(|c| (c.name().to_string(), c.clone()))
                 .collect(),
-            config_names: initial.iter().map(|c| c.name.clone()).collect(),
+            config_names: initial
+                .iter()
+                .map(|c| (c.name().to_string(), c.backend()))
+                .collect(),
             catalog_uris: BTreeMap::new(),
             catalog_loaded: false,
             initial,
@@ -160,7 +189,7 @@ impl RegistryActor {
             if row.source == "config" && !self.clients.contains_key(&name) {
                 // Reactivated in the catalog after being taken out.
                 if let Some(spec) = self.config_specs.get(&name).cloned() {
-                    self.add_postgres(spec);
+                    self.add_client(spec);
                 }
             } else if row.source != "config" {
                 let Some(uri) = catalog::row_uri(&row) else {
@@ -199,6 +228,13 @@ impl RegistryActor {
         }
     }
 
+    fn add_client(&mut self, spec: ClientSpec) {
+        match spec {
+            ClientSpec::Postgres(p) => self.add_postgres(p),
+            ClientSpec::Supabase(s) => self.add_supabase(s),
+        }
+    }
+
     fn add_postgres(&mut self, spec: PostgresSpec) {
         let name = spec.name.clone();
         if let Some(old) = self.clients.remove(&name) {
@@ -207,14 +243,42 @@ impl RegistryActor {
         let arbiter = Arbiter::new();
         let (actor, shared) = PoolActor::new(spec);
         let addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| actor);
-        tracing::info!(client = %name, "client registered");
+        self.install(
+            name,
+            Backend::Postgres(PoolHandle::new(addr, shared)),
+            arbiter,
+        );
+    }
+
+    fn add_supabase(&mut self, spec: SupabaseSpec) {
+        let name = spec.name.clone();
+        if let Some(old) = self.clients.remove(&name) {
+            old.arbiter.stop();
+        }
+        let (actor, shared) = match SupabaseActor::new(spec) {
+            Ok(started) => started,
+            Err(e) => {
+                tracing::error!(client = %name, error = %e, "supabase client not started");
+                return;
+            }
+        };
+        let arbiter = Arbiter::new();
+        let addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| actor);
+        self.install(
+            name,
+            Backend::Supabase(SupabaseHandle::new(addr, shared)),
+            arbiter,
+        );
+    }
+
+    fn install(&mut self, name: String, backend: Backend, arbiter: Arbiter) {
+        tracing::info!(client = %name, backend = backend.kind(), "client registered");
         self.clients.insert(
             name.clone(),
             ClientEntry {
                 handle: Arc::new(ClientHandle {
                     name,
-                    backend: "postgres",
-                    pool: PoolHandle::new(addr, shared),
+                    backend,
                     lifecycle: Lifecycle::Active,
                 }),
                 arbiter,

@@ -81,6 +81,7 @@ fn said(code: Code) -> (StatusCode, Option<&'static str>) {
         Code::NotReady => (s(503), Some("PGRST002")),
         Code::Overloaded => (s(503), Some("PGRST003")),
         Code::StatementTimeout => (s(504), Some("57014")),
+        Code::BackendTimeout => (s(504), None),
         Code::DatabaseError => (s(500), Some("XX000")),
         Code::Internal => (s(500), Some("PGRSTX00")),
         Code::MissingClientHeader
@@ -90,6 +91,10 @@ fn said(code: Code) -> (StatusCode, Option<&'static str>) {
         | Code::UnknownDriver
         | Code::DriverNotAvailable
         | Code::ConnectionTargetNotAllowed
+        | Code::SupabaseHostNotAllowed
+        | Code::UnsupportedByBackend
+        | Code::BackendAuthFailed
+        | Code::BadBackendResponse
         | Code::UnknownApiKey
         | Code::UnknownRight
         | Code::AdminKeyNotConfigured

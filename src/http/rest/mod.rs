@@ -143,6 +143,7 @@ pub async fn read(
     begin(&req, "fetch", &table);
     let handle = gateway::client(&req, &state, None)?;
     let caller = keys::authenticate(&req, &state, &handle, false)?;
+    let handle = gateway::retarget(&req, &state, handle)?;
     let media = dialect::media(header(&req, "accept")?)?;
     let prefer = prefer(&req)?;
     let range = dialect::range(header(&req, "range")?, header(&req, "range-unit")?)?;
@@ -179,7 +180,15 @@ pub async fn read(
     };
     let (outcome, answer) =
         cache::fetch(&req, &state, &handle.name, &caller, op, shape, render).await?;
-    let (status, range) = page(offset, answer.rows, answer.total)?;
+    let (status, range) = match page(offset, answer.rows, answer.total) {
+        Ok(p) => p,
+        Err(api) => {
+            // PostgREST tells the total with its 416, so a client can page back into range.
+            let resp = HttpResponse::from_error(RestError::from(api));
+            let total = answer.total.unwrap_or(0).max(0);
+            return Ok(with_range(resp, &format!("*/{total}")));
+        }
+    };
     let body = shaped(answer.body, answer.rows, media)?;
     let resp = HttpResponse::build(status)
         .content_type(content_type(media))
@@ -291,6 +300,7 @@ fn start_write(
     begin(req, operation, &table);
     let handle = gateway::client(req, state, None)?;
     let caller = keys::authenticate(req, state, &handle, false)?;
+    let handle = gateway::retarget(req, state, handle)?;
     Ok(WriteStart {
         media: dialect::media(header(req, "accept")?)?,
         prefer: prefer(req)?,

@@ -1,0 +1,99 @@
+//! [`Backend`]: what kind of database a client is, and the one place that dispatches on it.
+//!
+//! The edges never reach into a backend's handle for the common work: they run operations with
+//! [`Backend::execute`] / [`Backend::execute_one`] and read health and load with
+//! [`Backend::status`], [`Backend::inflight`] and [`Backend::capacity`]. Features only PostgreSQL
+//! has (change data capture, pipelines' transactions, raw SQL) ask for its pool with
+//! [`Backend::postgres`], which answers [`OpError::Unsupported`] naming the backend otherwise.
+//!
+//! Adding a backend is a variant here, a handle with `execute`/`execute_one` returning
+//! `Result<OpOutput, OpError>` and a published [`PoolStatus`], and one arm per method below.
+
+use crate::ops::{OpError, OpOutput, Operation, Rpc, RpcOutput};
+use crate::pool::supabase::SupabaseHandle;
+use crate::pool::{PoolHandle, PoolStatus};
+
+#[derive(Clone)]
+pub enum Backend {
+    Postgres(PoolHandle),
+    Supabase(SupabaseHandle),
+}
+
+impl Backend {
+    /// The backend's name, as `GET /` and the errors show it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Backend::Postgres(_) => "postgres",
+            Backend::Supabase(_) => "supabase",
+        }
+    }
+
+    /// Runs one operation.
+    pub async fn execute(&self, op: Operation) -> Result<OpOutput, OpError> {
+        match self {
+            Backend::Postgres(p) => p.execute(op).await,
+            Backend::Supabase(s) => s.execute(op).await,
+        }
+    }
+
+    /// Runs one insert, update or delete that must touch exactly one row, or changes nothing and
+    /// answers [`OpError::NotOneRow`].
+    pub async fn execute_one(&self, op: Operation) -> Result<OpOutput, OpError> {
+        match self {
+            Backend::Postgres(p) => p.execute_one(op).await,
+            Backend::Supabase(s) => s.execute_one(op).await,
+        }
+    }
+
+    /// Calls a database function; the answer says what the function returns.
+    pub async fn call(&self, rpc: Rpc) -> Result<RpcOutput, OpError> {
+        match self {
+            Backend::Postgres(p) => p.call(rpc).await,
+            Backend::Supabase(s) => s.call(rpc).await,
+        }
+    }
+
+    /// The health the backend's actor publishes.
+    pub fn status(&self) -> &PoolStatus {
+        match self {
+            Backend::Postgres(p) => &p.shared.status,
+            Backend::Supabase(s) => &s.shared.status,
+        }
+    }
+
+    /// Operations running right now.
+    pub fn inflight(&self) -> usize {
+        match self {
+            Backend::Postgres(p) => p.shared.inflight(),
+            Backend::Supabase(s) => s.shared.inflight(),
+        }
+    }
+
+    /// The most operations allowed in flight at once.
+    pub fn capacity(&self) -> usize {
+        match self {
+            Backend::Postgres(p) => p.shared.capacity(),
+            Backend::Supabase(s) => s.shared.capacity(),
+        }
+    }
+
+    /// Pooled connections `(open, idle, max)`, for backends that pool connections themselves.
+    pub fn connections(&self) -> Option<(usize, usize, usize)> {
+        match self {
+            Backend::Postgres(p) => Some(p.shared.connections()),
+            Backend::Supabase(_) => None,
+        }
+    }
+
+    /// The PostgreSQL pool, for features only PostgreSQL has; `feature` names the feature in the
+    /// refusal.
+    pub fn postgres(&self, feature: &str) -> Result<&PoolHandle, OpError> {
+        match self {
+            Backend::Postgres(p) => Ok(p),
+            other => Err(OpError::Unsupported {
+                backend: other.kind(),
+                feature: feature.to_string(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! [`SupabaseHandle`]: how the edges run operations on a Supabase client. The request is
+//! translated and sent on the caller's thread with the client the actor published; only what it
+//! learned about the project's health goes to the actor, with `try_send`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::Addr;
+
+use super::response::{self, Health};
+use super::{exec, translate, SupabaseActor, SupabaseShared, Target};
+use crate::ops::{OpError, OpOutput, Operation, Rpc, RpcOutput};
+use crate::pool::messages::Observe;
+use crate::pool::HealthState;
+
+#[derive(Clone)]
+pub struct SupabaseHandle {
+    pub addr: Addr<SupabaseActor>,
+    pub shared: Arc<SupabaseShared>,
+    /// A caller-supplied project (allow-listed by the edge) used instead of the configured one.
+    target: Option<Arc<Target>>,
+}
+
+/// Counts an operation in flight for as long as it lives.
+struct InFlight<'a>(&'a SupabaseShared);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl SupabaseHandle {
+    pub fn new(addr: Addr<SupabaseActor>, shared: Arc<SupabaseShared>) -> Self {
+        SupabaseHandle {
+            addr,
+            shared,
+            target: None,
+        }
+    }
+
+    /// The same client sending to `target` instead of its configured project. Its requests skip
+    /// the client's health (it describes the configured project) but keep its in-flight bound,
+    /// rate limit, headers and primary keys.
+    pub fn with_target(&self, target: Target) -> Self {
+        SupabaseHandle {
+            target: Some(Arc::new(target)),
+            ..self.clone()
+        }
+    }
+
+    /// The request carries a caller-supplied target.
+    pub fn is_retargeted(&self) -> bool {
+        self.target.is_some()
+    }
+
+    /// Runs one operation.
+    pub async fn execute(&self, op: Operation) -> Result<OpOutput, OpError> {
+        self.run(op, false).await
+    }
+
+    /// Runs one insert, update or delete that must touch exactly one row: PostgREST's
+    /// single-object media type rolls it back otherwise, answered as [`OpError::NotOneRow`].
+    pub async fn execute_one(&self, op: Operation) -> Result<OpOutput, OpError> {
+        self.run(op, true).await
+    }
+
+    /// Refuses work while the configured project is known to be down, or over the client's rate.
+    fn admit(&self) -> Result<(), OpError> {
+        if self.target.is_none() && self.shared.status.state() == HealthState::Offline {
+            let cause = self.shared.status.last_error();
+            return Err(OpError::Unavailable(cause.map_or_else(
+                || "the Supabase project is offline".to_string(),
+                |c| c.to_string(),
+            )));
+        }
+        if let Some(bucket) = &self.shared.rate {
+            bucket
+                .try_take(Instant::now())
+                .map_err(|retry_after| OpError::RateLimited { retry_after })?;
+        }
+        Ok(())
+    }
+
+    fn enter(&self) -> Result<InFlight<'_>, OpError> {
+        let before = self.shared.inflight.fetch_add(1, Ordering::AcqRel);
+        let guard = InFlight(&self.shared);
+        if before >= self.shared.capacity {
+            return Err(OpError::Overloaded);
+        }
+        Ok(guard)
+    }
+
+    async fn run(&self, op: Operation, single: bool) -> Result<OpOutput, OpError> {
+        let table = match &op {
+            Operation::Fetch(f) => f.table.to_string(),
+            Operation::Insert(i) => i.table.to_string(),
+            Operation::Update(u) => u.table.to_string(),
+            Operation::Delete(d) => d.table.to_string(),
+            Operation::Rpc(r) => r.function.to_string(),
+            Operation::DescribeTable(t) => t.to_string(),
+            Operation::Sql(_) | Operation::ListTables => String::new(),
+        };
+        self.send(&op, single, &table, |body, range, req| {
+            response::rows(body, range, req.single)
+        })
+        .await
+    }
+
+    /// Calls a database function through the project's `/rest/v1/rpc/{function}`; what it
+    /// returns is read from the shape of the answer.
+    pub async fn call(&self, rpc: Rpc) -> Result<RpcOutput, OpError> {
+        let name = rpc.function.name.clone();
+        let table = rpc.function.to_string();
+        self.send(&Operation::Rpc(rpc), false, &table, |body, range, _| {
+            response::rpc(body, range, &name)
+        })
+        .await
+    }
+
+    async fn send<T>(
+        &self,
+        op: &Operation,
+        single: bool,
+        table: &str,
+        read: impl FnOnce(String, Option<&str>, &translate::Request) -> Result<T, OpError>,
+    ) -> Result<T, OpError> {
+        // What the backend cannot do is refused before anything else, whatever its health.
+        let req = translate::translate(op, &self.shared.primary_keys, single)?;
+        self.admit()?;
+        let _inflight = self.enter()?;
+        let target = self.target.as_deref().unwrap_or(&self.shared.target);
+        let (res, health) = exec::send(
+            &self.shared.http,
+            target,
+            &self.shared.headers,
+            req,
+            table,
+            read,
+        )
+        .await;
+        if self.target.is_none() {
+            self.observe(res.as_ref().map(|_| ()), health);
+        }
+        res
+    }
+
+    /// Reports what the request learned; dropped when the mailbox is full (the probe catches up).
+    fn observe(&self, res: Result<(), &OpError>, health: Health) {
+        let msg = match (res, health) {
+            (Err(e), Health::Unreachable) => Observe::Unreachable(e.to_string()),
+            (_, Health::Reachable) if self.shared.status.state() != HealthState::Online => {
+                Observe::Reachable
+            }
+            _ => return,
+        };
+        let _ = self.addr.try_send(msg);
+    }
+}

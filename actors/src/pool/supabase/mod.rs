@@ -1,0 +1,162 @@
+//! `SupabaseActor`: one per Supabase client. It owns the client's HTTP client (reqwest, rustls)
+//! and its health; request handlers run [`Operation`](crate::ops::Operation)s through a
+//! [`SupabaseHandle`] on their own threads, as PostgREST requests (`translate`), and read the
+//! answers back (`response`).
+//!
+//! * **Published state** ([`SupabaseShared`]): the HTTP client, the project's URL and key, the
+//!   health ([`PoolStatus`], written only by this actor) and the in-flight count requests move.
+//! * **Mailbox**: bounded (`mailbox_capacity`); it carries only health observations, sent with
+//!   `try_send` (a full mailbox drops them: the probe catches up).
+//! * **Health**: `Unknown → Online | Offline`, as for PostgreSQL clients. A probe (`GET
+//!   /rest/v1/`) runs every `probe_interval` while the project is unknown or offline and every few
+//!   intervals while online; any answer below 500 counts as up. Requests that cannot reach the
+//!   project, time out or get a 5xx report it, and while it is `Offline` requests fail fast with
+//!   `Unavailable` instead of waiting for the network.
+//! * **Per-request targets**: a handle made by [`SupabaseHandle::with_target`] (an allow-listed
+//!   `x-supabase-url`) sends to that project instead; such requests neither consult nor move the
+//!   client's health, which describes the configured project only.
+//! * **Restart policy**: supervised; `restarting()` returns the health to `Unknown` until the next
+//!   probe. The HTTP client (a connection pool) is kept.
+//! * **Secrets**: the key goes only into the `apikey` and `Authorization` headers of requests; it
+//!   is never logged, never part of an error, and `Debug` redacts it.
+
+mod exec;
+pub mod filter;
+mod handle;
+mod handlers;
+pub mod response;
+#[cfg(test)]
+mod tests;
+pub mod translate;
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use handle::SupabaseHandle;
+pub use translate::PrimaryKeys;
+
+use super::{rate, Health, PoolStatus};
+
+/// A Supabase project: its base URL (`https://<ref>.supabase.co`) and key.
+#[derive(Clone)]
+pub struct Target {
+    pub url: reqwest::Url,
+    /// The `apikey` (anon or service key). Never log it.
+    pub key: String,
+}
+
+impl Target {
+    /// `scheme://host[:port]`, for messages: no path, no key.
+    pub fn origin(&self) -> String {
+        self.url.origin().ascii_serialization()
+    }
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("url", &self.origin())
+            .field("key", &"***")
+            .finish()
+    }
+}
+
+/// Everything a Supabase client needs, validated by the configuration layer.
+#[derive(Clone, Debug)]
+pub struct SupabaseSpec {
+    pub name: String,
+    pub target: Target,
+    /// Extra headers sent with every request (e.g. to a gateway in front of PostgREST).
+    pub headers: Vec<(String, String)>,
+    /// The primary key of each table `resource_id` may be used on.
+    pub primary_keys: PrimaryKeys,
+    /// The longest a request may take, connection included.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub probe_interval: Duration,
+    pub mailbox_capacity: usize,
+    pub rate_limit: Option<rate::RateLimit>,
+}
+
+/// What the actor publishes for request handlers.
+pub struct SupabaseShared {
+    pub status: PoolStatus,
+    http: reqwest::Client,
+    target: Target,
+    headers: reqwest::header::HeaderMap,
+    primary_keys: PrimaryKeys,
+    inflight: AtomicUsize,
+    capacity: usize,
+    rate: Option<rate::TokenBucket>,
+}
+
+impl SupabaseShared {
+    pub fn inflight(&self) -> usize {
+        self.inflight.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The configured project's origin (`scheme://host[:port]`); never the key.
+    pub fn origin(&self) -> String {
+        self.target.origin()
+    }
+}
+
+pub struct SupabaseActor {
+    spec: SupabaseSpec,
+    shared: Arc<SupabaseShared>,
+    /// Current health, the source of truth for `shared.status`.
+    health: Health,
+    /// A probe is running; probes never overlap.
+    probing: bool,
+    /// Ticks since the last probe while online.
+    ticks_since_probe: u32,
+}
+
+/// Why a spec cannot be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("header {0:?} is not a valid HTTP header")]
+    Header(String),
+    #[error("the HTTP client cannot be built: {0}")]
+    Client(String),
+}
+
+impl SupabaseActor {
+    /// Creates the actor state and the shared state its handles read.
+    pub fn new(spec: SupabaseSpec) -> Result<(Self, Arc<SupabaseShared>), SpecError> {
+        let headers = exec::extra_headers(&spec.headers)?;
+        let http = reqwest::Client::builder()
+            .timeout(spec.timeout)
+            .connect_timeout(spec.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| SpecError::Client(e.to_string()))?;
+        let health = Health::Unknown;
+        let shared = Arc::new(SupabaseShared {
+            status: PoolStatus::default(),
+            http,
+            target: spec.target.clone(),
+            headers,
+            primary_keys: spec.primary_keys.clone(),
+            inflight: AtomicUsize::new(0),
+            capacity: spec.mailbox_capacity,
+            rate: spec
+                .rate_limit
+                .map(|l| rate::TokenBucket::new(l, Instant::now())),
+        });
+        shared.status.publish(&health);
+        let actor = SupabaseActor {
+            spec,
+            shared: shared.clone(),
+            health,
+            probing: false,
+            ticks_since_probe: 0,
+        };
+        Ok((actor, shared))
+    }
+}
