@@ -64,6 +64,7 @@ pub enum Code {
     UnknownSubscription,
     ClientFrozen,
     BackendUnavailable,
+    WriteOutcomeUnknown,
     Overloaded,
     NotReady,
     LoggingUnavailable,
@@ -131,6 +132,7 @@ impl Code {
             Code::UnknownSubscription => "unknown_subscription",
             Code::ClientFrozen => "client_frozen",
             Code::BackendUnavailable => "backend_unavailable",
+            Code::WriteOutcomeUnknown => "write_outcome_unknown",
             Code::Overloaded => "overloaded",
             Code::NotReady => "not_ready",
             Code::LoggingUnavailable => "logging_unavailable",
@@ -197,6 +199,7 @@ impl Code {
             Code::AdminKeyNotConfigured
             | Code::ClientFrozen
             | Code::BackendUnavailable
+            | Code::WriteOutcomeUnknown
             | Code::Overloaded
             | Code::NotReady
             | Code::LoggingUnavailable
@@ -344,10 +347,17 @@ impl From<OpError> for ApiError {
                 .hint("split the request into smaller ones"),
             OpError::StatementTimeout => ApiError::new(Code::StatementTimeout, detail),
             OpError::Unavailable(_) => ApiError::new(Code::BackendUnavailable, detail),
+            OpError::CircuitOpen { retry_after, .. } => {
+                let mut err = ApiError::new(Code::BackendUnavailable, detail);
+                err.retry_after = Some(retry_after_secs(retry_after));
+                err
+            }
+            OpError::OutcomeUnknown(_) => ApiError::new(Code::WriteOutcomeUnknown, detail)
+                .hint("the write may or may not have been applied: read it back before retrying"),
             OpError::PoolExhausted | OpError::Overloaded => ApiError::new(Code::Overloaded, detail),
             OpError::RateLimited { retry_after } => {
                 let mut err = ApiError::new(Code::RateLimited, detail);
-                err.retry_after = Some(retry_after.as_secs_f64().ceil().max(1.0) as u64);
+                err.retry_after = Some(retry_after_secs(retry_after));
                 err
             }
             OpError::NotOneRow { .. } => ApiError::new(Code::NotOneRow, detail),
@@ -371,6 +381,11 @@ impl From<OpError> for ApiError {
             }
         }
     }
+}
+
+/// Whole seconds for `Retry-After`, rounded up and at least one.
+pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }
 
 /// SQLSTATE → error code. Classes are mapped as a whole where their members share a cause.

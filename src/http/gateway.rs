@@ -94,6 +94,18 @@ fn pool_error(handle: &ClientHandle, e: OpError) -> ApiError {
             format!("the database of client {:?} is unavailable", handle.name),
         )
         .hint("GET / shows each client's state; requests succeed again once it is online"),
+        OpError::CircuitOpen { retry_after, cause } => {
+            let mut err = ApiError::new(
+                Code::BackendUnavailable,
+                format!(
+                    "the database of client {:?} is unavailable; its circuit breaker is open ({cause})",
+                    handle.name
+                ),
+            )
+            .hint("requests are refused until the cooldown ends (Retry-After); GET / shows the breaker's state");
+            err.retry_after = Some(super::error::retry_after_secs(retry_after));
+            err
+        }
         OpError::Overloaded | OpError::PoolExhausted => ApiError::new(
             Code::Overloaded,
             format!("client {:?} has too many requests in flight", handle.name),

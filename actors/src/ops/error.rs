@@ -38,6 +38,17 @@ pub enum OpError {
     StatementTimeout,
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The client's circuit breaker is open (or half-open with its trial under way): refused
+    /// without trying, for `retry_after`.
+    #[error("the database is unavailable (circuit open: {cause})")]
+    CircuitOpen {
+        cause: String,
+        retry_after: std::time::Duration,
+    },
+    /// The connection was lost (or stopped answering) after a write was sent and before its
+    /// commit was confirmed: it may or may not have been applied.
+    #[error("the outcome of the write is unknown: {0}")]
+    OutcomeUnknown(String),
     #[error("every connection of the pool is busy")]
     PoolExhausted,
     #[error("the client's pool is overloaded")]

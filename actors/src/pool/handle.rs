@@ -1,6 +1,7 @@
 //! [`PoolHandle`]: how the edges run operations on a client. The statement runs on the caller's
-//! thread with the pool and schema cache the actor published; only a cache miss, and what the
-//! request learned about the database's health, go through the actor's mailbox.
+//! thread with the pool, schema cache and breaker the actor published; only a cache miss, and
+//! what the request learned about the database (a counted failure, a trial's outcome, a schema
+//! change), go through the actor's mailbox.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -10,9 +11,10 @@ use actix::dev::SendError;
 use actix::Addr;
 use tokio::sync::oneshot;
 
+use super::breaker::{self, Admission, BreakerEvent};
 use super::messages::{LoadTable, Observe};
 use super::schema::TableInfo;
-use super::{exec, postgres, HealthState, PoolActor, PoolShared};
+use super::{exec, postgres, PoolActor, PoolShared};
 use crate::ops::{OpError, OpOutput, Operation, TableRef};
 
 #[derive(Clone)]
@@ -44,21 +46,21 @@ impl PoolHandle {
         Ok(guard)
     }
 
-    /// Refuses work while the database is known to be down or the client is over its rate.
-    pub(super) fn admit(&self) -> Result<(), OpError> {
-        if self.shared.status.state() == HealthState::Offline {
-            let cause = self.shared.status.last_error();
-            return Err(OpError::Unavailable(cause.map_or_else(
-                || "the database is offline".to_string(),
-                |c| c.to_string(),
-            )));
-        }
+    /// Refuses work while the breaker is open (or half-open with its trial taken) or the client
+    /// is over its rate. A `Trial` admission must report its outcome (see [`TrialGuard`]).
+    pub(super) fn admit(&self) -> Result<TrialGuard<'_>, OpError> {
+        let admission = self.shared.breaker.admit(Instant::now())?;
+        let guard = TrialGuard {
+            handle: self,
+            admission,
+            armed: admission == Admission::Trial,
+        };
         if let Some(bucket) = &self.shared.rate {
             bucket
                 .try_take(Instant::now())
                 .map_err(|retry_after| OpError::RateLimited { retry_after })?;
         }
-        Ok(())
+        Ok(guard)
     }
 
     /// Runs one operation.
@@ -82,9 +84,14 @@ impl PoolHandle {
     }
 
     async fn run(&self, op: Operation, single: bool) -> Result<OpOutput, OpError> {
-        self.admit()?;
+        let mut admitted = self.admit()?;
         let _inflight = self.enter()?;
         let pool = Pool::clone(self.shared.pools.load().local());
+        let deadline = self.shared.deadline;
+        let write = matches!(
+            op,
+            Operation::Insert(_) | Operation::Update(_) | Operation::Delete(_)
+        );
         let res = match op {
             Operation::Sql(sql) => {
                 let res = exec::run_sql(pool, sql, self.shared.statement_timeout).await;
@@ -100,13 +107,14 @@ impl PoolHandle {
                 "functions cannot be called on this client".into(),
             )),
             op => match self.planned(&op).await {
-                Ok((_, Some(plan))) if single => exec::run_plan_one(pool, plan).await,
-                Ok((_, Some(plan))) => exec::run_plan(pool, plan).await,
+                Ok((_, Some(plan))) if single => exec::run_plan_one(pool, plan, deadline).await,
+                Ok((_, Some(plan))) => exec::run_plan(pool, plan, deadline, write).await,
                 Ok((info, None)) => Ok(exec::describe(&info)),
                 Err(e) => Err(e),
             },
         };
-        self.observe(&res);
+        admitted.report(&res);
+        self.observe_schema(&res);
         res
     }
 
@@ -163,24 +171,48 @@ impl PoolHandle {
             })
     }
 
-    /// Reports what the request learned; dropped when the mailbox is full (the probe catches up).
-    fn observe(&self, res: &Result<OpOutput, OpError>) {
-        match res {
-            Err(e) if exec::is_connection_failure(e) => {
-                self.tell(Observe::Unreachable(e.to_string()))
-            }
-            Err(OpError::Db(f)) if f.sqlstate == "42P01" || f.sqlstate == "42703" => {
+    /// Reports a schema change the request ran into; dropped when the mailbox is full (the
+    /// cache's TTL catches up).
+    fn observe_schema(&self, res: &Result<OpOutput, OpError>) {
+        if let Err(OpError::Db(f)) = res {
+            if f.sqlstate == "42P01" || f.sqlstate == "42703" {
                 self.tell(Observe::SchemaChanged)
             }
-            Ok(_) if self.shared.status.state() != HealthState::Online => {
-                self.tell(Observe::Reachable)
-            }
-            _ => {}
         }
     }
 
     fn tell(&self, msg: Observe) {
         let _ = self.addr.try_send(msg);
+    }
+}
+
+/// An admission, and the duty to tell the actor what the work learned: a counted failure, or
+/// the half-open trial's outcome. A trial dropped before it reports (its caller went away) is
+/// reported as abandoned, so the next request may take it.
+pub(super) struct TrialGuard<'a> {
+    handle: &'a PoolHandle,
+    admission: Admission,
+    /// A trial not reported yet.
+    armed: bool,
+}
+
+impl TrialGuard<'_> {
+    /// Reports what the result means for the breaker, if anything; dropped when the mailbox is
+    /// full (the probe catches up).
+    pub(super) fn report<T>(&mut self, res: &Result<T, OpError>) {
+        if let Some(event) = breaker::outcome(self.admission, res) {
+            self.handle.tell(Observe::Breaker(event));
+        }
+        self.armed = false;
+    }
+}
+
+impl Drop for TrialGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.handle
+                .tell(Observe::Breaker(BreakerEvent::TrialAbandoned));
+        }
     }
 }
 

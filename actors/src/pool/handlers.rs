@@ -1,4 +1,5 @@
-//! Actor glue for [`PoolActor`]: lifecycle, the health probe, schema loads and observations.
+//! Actor glue for [`PoolActor`]: lifecycle, the health probe, the circuit breaker's transitions,
+//! schema loads and observations.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -6,27 +7,25 @@ use std::time::Instant;
 
 use actix::prelude::*;
 
+use super::breaker::{
+    Breaker, BreakerEvent, BreakerState, Cause, FailureKind, StateKind, Transition,
+};
 use super::exec;
 use super::messages::{LoadTable, Observe};
-use super::{build_pool, PoolActor};
+use super::{build_pool, connection_config, PoolActor};
 use crate::ops::{OpError, TableRef};
 
-/// While online, probe every this many ticks of `probe_interval`.
-const ONLINE_PROBE_EVERY: u32 = 5;
+/// While the breaker is closed and the database has answered, probe every this many ticks of
+/// `probe_interval`.
+const CLOSED_PROBE_EVERY: u32 = 5;
 
 impl Actor for PoolActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.spec.mailbox_capacity);
-        self.probe(ctx);
-        ctx.run_interval(self.spec.probe_interval, |act, ctx| {
-            act.ticks_since_probe += 1;
-            let online = matches!(act.health, super::Health::Online { .. });
-            if !online || act.ticks_since_probe >= ONLINE_PROBE_EVERY {
-                act.probe(ctx);
-            }
-        });
+        self.probe(ctx, false);
+        ctx.run_interval(self.spec.probe_interval, |act, ctx| act.tick(ctx));
     }
 }
 
@@ -40,43 +39,134 @@ impl Supervised for PoolActor {
         self.shared.pools.store(self.shards.clone());
         self.schema.clear();
         self.publish_schema();
-        self.health = super::Health::Unknown;
-        self.shared.status.publish(&self.health);
+        self.breaker = Breaker::new(self.spec.breaker);
+        self.shared.breaker.reset();
         // Waiters of interrupted loads get an error when their senders drop.
         self.loading.clear();
         self.probing = false;
+        self.probe_is_trial = false;
     }
 }
 
 impl PoolActor {
-    fn probe(&mut self, ctx: &mut Context<Self>) {
+    /// Every `probe_interval`: catch up on a missed cooldown, and probe when the state asks for
+    /// it (see the module documentation).
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        self.ticks_since_probe += 1;
+        let now = Instant::now();
+        let t = self.breaker.tick(now);
+        self.apply(t, ctx);
+        match self.breaker.state() {
+            BreakerState::Closed => {
+                // Probe every tick until the database first answers, and while failures are
+                // being counted, so that a database that dies without traffic still opens the
+                // breaker within its window.
+                let reached = self.shared.breaker.health() == super::HealthState::Online;
+                let failing = self.breaker.recent_failures(now) > 0;
+                if !reached || failing || self.ticks_since_probe >= CLOSED_PROBE_EVERY {
+                    self.probe(ctx, false);
+                }
+            }
+            BreakerState::Open { .. } => {}
+            BreakerState::HalfOpen { since } => {
+                if self.probing {
+                    return;
+                }
+                // No request took the trial within an interval: the probe is the trial. A
+                // request that holds it past any statement's deadline is not waited for.
+                let overdue = now.saturating_duration_since(*since)
+                    > self.spec.connect_timeout * 2 + self.spec.statement_timeout;
+                if self.shared.breaker.claim_trial() || overdue {
+                    self.probe(ctx, true);
+                }
+            }
+        }
+    }
+
+    fn probe(&mut self, ctx: &mut Context<Self>, trial: bool) {
         if self.probing {
             return;
         }
         self.probing = true;
+        self.probe_is_trial = trial;
         self.ticks_since_probe = 0;
-        let fut = exec::probe(self.pool.clone());
-        ctx.spawn(fut.into_actor(self).map(|res, act, _| {
+        let fut = exec::probe(connection_config(&self.spec), self.spec.connect_timeout);
+        ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {
             act.probing = false;
-            match res {
-                Ok(()) => act.mark_online(),
-                Err(e) => act.mark_offline(e.to_string()),
-            }
+            act.probe_is_trial = false;
+            let now = Instant::now();
+            let t = match res {
+                Ok(()) => {
+                    act.shared.breaker.mark_reached();
+                    act.breaker.success(now)
+                }
+                Err(detail) => {
+                    let cause = Cause {
+                        kind: FailureKind::Probe,
+                        detail,
+                    };
+                    let reached = act.shared.breaker.health() == super::HealthState::Online;
+                    match act.breaker.state().kind() {
+                        // Never answered yet (down at start): refuse requests at once.
+                        StateKind::Closed if !reached => act.breaker.trip(cause, now),
+                        StateKind::Closed => act.breaker.failure(cause, now),
+                        StateKind::HalfOpen => act.breaker.failure(cause, now),
+                        StateKind::Open => None,
+                    }
+                }
+            };
+            act.apply(t, ctx);
         }));
     }
 
-    fn mark_online(&mut self) {
-        if self.health.succeeded(Instant::now()) {
-            tracing::info!(client = %self.spec.name, "database is online");
-            self.shared.status.publish(&self.health);
+    /// Publishes the breaker, and logs a transition with its cause. An opening schedules the
+    /// end of its cooldown.
+    fn apply(&mut self, t: Option<Transition>, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        self.shared.breaker.publish(&self.breaker, now);
+        let Some(t) = t else { return };
+        let cfg = self.breaker.config();
+        let (client, from, to) = (&self.spec.name, t.from.as_str(), t.to.as_str());
+        match t.to {
+            StateKind::Open => tracing::warn!(
+                %client, from, to, cause = %t.cause,
+                failure_threshold = cfg.failure_threshold,
+                window_ms = cfg.window.as_millis() as u64,
+                cooldown_ms = cfg.cooldown.as_millis() as u64,
+                "circuit breaker opened; requests are refused until the cooldown ends"
+            ),
+            StateKind::HalfOpen => {
+                tracing::info!(%client, from, to, cause = %t.cause, "circuit breaker half-open; one trial may pass")
+            }
+            StateKind::Closed => {
+                tracing::info!(%client, from, to, cause = %t.cause, "circuit breaker closed; the database answers")
+            }
+        }
+        if let Some(wait) = self.breaker.retry_after(now) {
+            ctx.run_later(wait, |act, ctx| {
+                let t = act.breaker.tick(Instant::now());
+                act.apply(t, ctx);
+            });
         }
     }
 
-    fn mark_offline(&mut self, cause: String) {
-        if self.health.failed(cause.clone(), Instant::now()) {
-            tracing::warn!(client = %self.spec.name, %cause, "database is offline");
-        }
-        self.shared.status.publish(&self.health);
+    fn observe(&mut self, event: BreakerEvent, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        let half_open = self.breaker.state().kind() == StateKind::HalfOpen;
+        let t = match &event {
+            BreakerEvent::TrialAbandoned => {
+                if half_open && !self.probe_is_trial {
+                    self.shared.breaker.release_trial();
+                }
+                None
+            }
+            BreakerEvent::TrialSucceeded => {
+                self.shared.breaker.mark_reached();
+                self.breaker.apply(&event, now)
+            }
+            BreakerEvent::Failed { .. } => self.breaker.apply(&event, now),
+        };
+        self.apply(t, ctx);
     }
 
     fn finish_load(
@@ -114,10 +204,10 @@ impl Handler<LoadTable> for PoolActor {
         }
         self.loading.insert(table.clone(), VecDeque::from([reply]));
         let fut = exec::load_table(self.pool.clone(), table.clone());
-        ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             let res = match res {
                 Ok(Some(info)) => {
-                    act.mark_online();
+                    act.shared.breaker.mark_reached();
                     let info = Arc::new(info);
                     act.schema
                         .insert(table.clone(), info.clone(), Instant::now());
@@ -125,12 +215,16 @@ impl Handler<LoadTable> for PoolActor {
                     Ok(Some(info))
                 }
                 Ok(None) => {
-                    act.mark_online();
+                    act.shared.breaker.mark_reached();
                     Ok(None)
                 }
                 Err(e) => {
-                    if exec::is_connection_failure(&e) {
-                        act.mark_offline(e.to_string());
+                    let event = super::breaker::outcome::<()>(
+                        super::breaker::Admission::Pass,
+                        &Err(e.clone()),
+                    );
+                    if let Some(event) = event {
+                        act.observe(event, ctx);
                     }
                     Err(e)
                 }
@@ -143,10 +237,9 @@ impl Handler<LoadTable> for PoolActor {
 impl Handler<Observe> for PoolActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Observe, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Observe, ctx: &mut Context<Self>) {
         match msg {
-            Observe::Reachable => self.mark_online(),
-            Observe::Unreachable(cause) => self.mark_offline(cause),
+            Observe::Breaker(event) => self.observe(event, ctx),
             Observe::SchemaChanged => {
                 self.schema.clear();
                 self.publish_schema();

@@ -86,6 +86,7 @@ fn said(code: Code) -> (StatusCode, Option<&'static str>) {
         | Code::UnknownApiKey
         | Code::UnknownRight
         | Code::AdminKeyNotConfigured
+        | Code::WriteOutcomeUnknown
         | Code::LoggingUnavailable
         | Code::CdcUnavailable
         | Code::CdcNotCaptured
