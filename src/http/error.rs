@@ -241,6 +241,9 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// The SQLSTATE, when the database reported the error.
     pub sqlstate: Option<String>,
+    /// A refusal the server decided on without trying (an open circuit breaker): not logged per
+    /// request, since the breaker logs its transitions and an outage would flood the log.
+    pub quiet: bool,
 }
 
 impl ApiError {
@@ -260,6 +263,7 @@ impl ApiError {
             hint: None,
             retry_after,
             sqlstate: None,
+            quiet: false,
         }
     }
 
@@ -311,7 +315,10 @@ impl ApiError {
     /// The error envelope, `{"status":"error","message","error","code","hint"?,"trace_id"}`,
     /// as every edge answers it. Server errors are logged here, with their trace id.
     pub fn envelope(&self, trace_id: &str) -> serde_json::Value {
-        if self.code.status().is_server_error() && !matches!(self.code, Code::DriverNotAvailable) {
+        if self.code.status().is_server_error()
+            && !self.quiet
+            && !matches!(self.code, Code::DriverNotAvailable)
+        {
             tracing::warn!(code = self.code.as_str(), %trace_id, detail = %self.detail, "request failed");
         }
         let mut body = json!({
@@ -350,6 +357,7 @@ impl From<OpError> for ApiError {
             OpError::CircuitOpen { retry_after, .. } => {
                 let mut err = ApiError::new(Code::BackendUnavailable, detail);
                 err.retry_after = Some(retry_after_secs(retry_after));
+                err.quiet = true;
                 err
             }
             OpError::OutcomeUnknown(_) => ApiError::new(Code::WriteOutcomeUnknown, detail)

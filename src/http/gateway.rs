@@ -104,6 +104,7 @@ fn pool_error(handle: &ClientHandle, e: OpError) -> ApiError {
             )
             .hint("requests are refused until the cooldown ends (Retry-After); GET / shows the breaker's state");
             err.retry_after = Some(super::error::retry_after_secs(retry_after));
+            err.quiet = true;
             err
         }
         OpError::Overloaded | OpError::PoolExhausted => ApiError::new(

@@ -102,7 +102,7 @@ impl PoolHandle {
                 }
                 res
             }
-            Operation::ListTables => exec::list_tables(pool).await,
+            Operation::ListTables => exec::list_tables(pool, deadline).await,
             Operation::Rpc(_) => Err(OpError::InvalidRequest(
                 "functions cannot be called on this client".into(),
             )),

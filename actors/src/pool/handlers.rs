@@ -203,7 +203,7 @@ impl Handler<LoadTable> for PoolActor {
             return;
         }
         self.loading.insert(table.clone(), VecDeque::from([reply]));
-        let fut = exec::load_table(self.pool.clone(), table.clone());
+        let fut = exec::load_table(self.pool.clone(), table.clone(), self.shared.deadline);
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             let res = match res {
                 Ok(Some(info)) => {

@@ -309,16 +309,43 @@ async fn query_cached(
     client.query(&stmt, params).await
 }
 
-pub async fn load_table(pool: Pool, table: TableRef) -> Result<Option<TableInfo>, OpError> {
+/// Reads a table's description, within `deadline` (requests wait on it): a connection that
+/// stays silent is taken out of the pool and the read ends in [`OpError::StatementTimeout`].
+pub async fn load_table(
+    pool: Pool,
+    table: TableRef,
+    deadline: Option<Duration>,
+) -> Result<Option<TableInfo>, OpError> {
     let client = connection(&pool).await?;
-    schema::load_table(&**client, &table)
-        .await
-        .map_err(map_pg_error)
+    let read = schema::load_table(&**client, &table);
+    let res = match deadline {
+        None => Ok(read.await),
+        Some(limit) => tokio::time::timeout(limit, read).await,
+    };
+    match res {
+        Ok(res) => res.map_err(map_pg_error),
+        Err(_) => {
+            drop(Object::take(client));
+            Err(OpError::StatementTimeout)
+        }
+    }
 }
 
-pub async fn list_tables(pool: Pool) -> Result<OpOutput, OpError> {
+/// Lists the tables, within `deadline` (as [`load_table`]).
+pub async fn list_tables(pool: Pool, deadline: Option<Duration>) -> Result<OpOutput, OpError> {
     let client = connection(&pool).await?;
-    let (rows_json, n) = schema::list_tables(&**client).await.map_err(map_pg_error)?;
+    let read = schema::list_tables(&**client);
+    let res = match deadline {
+        None => Ok(read.await),
+        Some(limit) => tokio::time::timeout(limit, read).await,
+    };
+    let (rows_json, n) = match res {
+        Ok(res) => res.map_err(map_pg_error)?,
+        Err(_) => {
+            drop(Object::take(client));
+            return Err(OpError::StatementTimeout);
+        }
+    };
     Ok(OpOutput {
         rows_json,
         row_count: n.max(0) as u64,
