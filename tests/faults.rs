@@ -19,7 +19,8 @@ use serde_json::{json, Value};
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const ITEMS: &str = "CREATE TABLE items (id bigint PRIMARY KEY, v text NOT NULL);
-    INSERT INTO items SELECT g, 'seed' FROM generate_series(1, 100) g;";
+    INSERT INTO items SELECT g, 'seed' FROM generate_series(1, 100) g;
+    CREATE TABLE others (id int);";
 
 /// Settings of a client behind the proxy: short timeouts, so faults show within seconds.
 const COOLDOWN_MS: u64 = 2_000;
@@ -406,6 +407,8 @@ async fn a_stalled_database_ends_in_a_timeout_never_a_hang() {
             "/gateway/insert",
             json!({"table_name": "items", "insert_body": {"id": 1_000_002, "v": "x"}}),
         ),
+        // A table not described yet: the catalog read has the same deadline.
+        ("/gateway/fetch", json!({"table_name": "others"})),
     ];
     let http = srv.http.clone();
     let mut seen = Vec::new();
