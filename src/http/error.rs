@@ -352,7 +352,9 @@ impl From<OpError> for ApiError {
             OpError::InvalidRequest(_) => ApiError::new(Code::InvalidQuery, detail),
             OpError::LimitExceeded(_) => ApiError::new(Code::LimitExceeded, detail)
                 .hint("split the request into smaller ones"),
-            OpError::StatementTimeout => ApiError::new(Code::StatementTimeout, detail),
+            OpError::StatementTimeout | OpError::NoAnswer { .. } => {
+                ApiError::new(Code::StatementTimeout, detail)
+            }
             OpError::Unavailable(_) => ApiError::new(Code::BackendUnavailable, detail),
             OpError::CircuitOpen { retry_after, .. } => {
                 let mut err = ApiError::new(Code::BackendUnavailable, detail);

@@ -36,6 +36,10 @@ pub enum OpError {
     LimitExceeded(String),
     #[error("the statement ran longer than the client's statement timeout")]
     StatementTimeout,
+    /// The connection stayed silent past the statement's deadline: the database did not answer
+    /// at all (unlike [`OpError::StatementTimeout`], which the database reports itself).
+    #[error("the database did not answer within {after_ms} ms")]
+    NoAnswer { after_ms: u64 },
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
     /// The client's circuit breaker is open (or half-open with its trial under way): refused

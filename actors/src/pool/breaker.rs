@@ -2,9 +2,11 @@
 //! actor drives, and the state it publishes for the request path ([`BreakerCell`]).
 //!
 //! * **What counts**: failures that say the backend is not serving (a connection refused, reset or
-//!   lost, a connect timeout, a statement that timed out or got no answer, a failed health
-//!   probe). A constraint violation, a syntax error or an unknown table is the caller's problem
-//!   and never counts ([`classify`]).
+//!   lost, a connect timeout, a statement that got no answer at all, a failed health probe). A
+//!   constraint violation, a syntax error or an unknown table is the caller's problem and never
+//!   counts, nor does a statement the backend itself cancelled at its statement timeout: the
+//!   backend answered, and one caller's slow query must not cut every caller off
+//!   ([`classify`]).
 //! * **Closed**: requests pass; failures are counted over a sliding window. At
 //!   `failure_threshold` failures within `window` it opens.
 //! * **Open { until, cause }**: requests are refused at once, with the remaining cooldown as their
@@ -56,7 +58,7 @@ impl Default for BreakerConfig {
 pub enum FailureKind {
     /// A connection could not be opened or was lost.
     Connection,
-    /// A connect or a statement took longer than its timeout, or got no answer.
+    /// A connect took longer than its timeout, or a statement got no answer.
     Timeout,
     /// The health probe failed.
     Probe,
@@ -305,8 +307,9 @@ impl Breaker {
 pub fn classify(e: &OpError) -> Option<FailureKind> {
     match e {
         OpError::Unavailable(_) | OpError::OutcomeUnknown(_) => Some(FailureKind::Connection),
-        OpError::StatementTimeout => Some(FailureKind::Timeout),
-        OpError::UnknownTable { .. }
+        OpError::NoAnswer { .. } => Some(FailureKind::Timeout),
+        OpError::StatementTimeout
+        | OpError::UnknownTable { .. }
         | OpError::UnknownColumn { .. }
         | OpError::InvalidValue { .. }
         | OpError::InvalidFilter(_)

@@ -120,9 +120,11 @@ fn only_backend_failures_count() {
     let unavailable = OpError::Unavailable("refused".into());
     assert_eq!(classify(&unavailable), Some(FailureKind::Connection));
     assert_eq!(
-        classify(&OpError::StatementTimeout),
+        classify(&OpError::NoAnswer { after_ms: 1 }),
         Some(FailureKind::Timeout)
     );
+    // The database answered: the statement was too slow, the backend is not down.
+    assert_eq!(classify(&OpError::StatementTimeout), None);
     let unique = OpError::Db(Box::new(crate::ops::DbFailure {
         sqlstate: "23505".into(),
         message: "duplicate".into(),

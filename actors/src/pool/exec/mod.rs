@@ -160,11 +160,11 @@ pub async fn run_plan(
 
 /// The error of a statement that got no answer within `limit`.
 fn no_answer(limit: Duration, write: bool) -> OpError {
-    let ms = limit.as_millis();
+    let after_ms = limit.as_millis() as u64;
     if write {
-        OpError::OutcomeUnknown(format!("the database did not answer within {ms} ms"))
+        OpError::OutcomeUnknown(format!("the database did not answer within {after_ms} ms"))
     } else {
-        OpError::StatementTimeout
+        OpError::NoAnswer { after_ms }
     }
 }
 
@@ -310,7 +310,7 @@ async fn query_cached(
 }
 
 /// Reads a table's description, within `deadline` (requests wait on it): a connection that
-/// stays silent is taken out of the pool and the read ends in [`OpError::StatementTimeout`].
+/// stays silent is taken out of the pool and the read ends in [`OpError::NoAnswer`].
 pub async fn load_table(
     pool: Pool,
     table: TableRef,
@@ -326,7 +326,7 @@ pub async fn load_table(
         Ok(res) => res.map_err(map_pg_error),
         Err(_) => {
             drop(Object::take(client));
-            Err(OpError::StatementTimeout)
+            Err(no_answer(deadline.unwrap_or_default(), false))
         }
     }
 }
@@ -343,7 +343,7 @@ pub async fn list_tables(pool: Pool, deadline: Option<Duration>) -> Result<OpOut
         Ok(res) => res.map_err(map_pg_error)?,
         Err(_) => {
             drop(Object::take(client));
-            return Err(OpError::StatementTimeout);
+            return Err(no_answer(deadline.unwrap_or_default(), false));
         }
     };
     Ok(OpOutput {
