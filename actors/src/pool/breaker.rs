@@ -17,10 +17,12 @@
 //!   than the threshold (the pool trips it when its database has never answered).
 //!
 //! The machine takes `now` as an argument and knows no runtime, driver or pool: any backend's
-//! handle can hold a [`BreakerCell`] and its actor a [`Breaker`]. The hooks are three: the request
-//! path calls [`BreakerCell::admit`] before the work and [`outcome`] after it, and sends the
-//! resulting [`BreakerEvent`] to the actor, which applies it with [`Breaker::apply`] and
-//! republishes with [`BreakerCell::publish`]. Only the actor writes the cell, except for the one
+//! handle can hold a [`BreakerCell`] and its actor a [`Breaker`]. The hooks are small: the request
+//! path calls [`BreakerCell::enter`] before the work (with how to reach its actor) and
+//! [`Admitted::report`] after it ([`classify`] and [`outcome`] decide what counts); the actor
+//! applies each [`BreakerEvent`] with [`Breaker::apply`] and republishes with
+//! [`BreakerCell::publish`], and moves an open breaker on with [`Breaker::tick`] when its
+//! cooldown ends. Only the actor writes the cell, except for the one
 //! compare-exchange that claims the half-open trial.
 
 use std::collections::VecDeque;
@@ -30,7 +32,7 @@ use crate::ops::OpError;
 
 mod cell;
 
-pub use cell::{BreakerCell, HealthState, Refusal};
+pub use cell::{Admitted, BreakerCell, HealthState, Refusal};
 
 /// A client's breaker settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use actix::dev::SendError;
 use actix::Addr;
 use tokio::sync::oneshot;
 
-use super::breaker::{self, Admission, BreakerEvent};
+use super::breaker::{Admitted, BreakerEvent};
 use super::messages::{LoadTable, Observe};
 use super::schema::TableInfo;
 use super::{exec, postgres, PoolActor, PoolShared};
@@ -47,20 +47,19 @@ impl PoolHandle {
     }
 
     /// Refuses work while the breaker is open (or half-open with its trial taken) or the client
-    /// is over its rate. A `Trial` admission must report its outcome (see [`TrialGuard`]).
-    pub(super) fn admit(&self) -> Result<TrialGuard<'_>, OpError> {
-        let admission = self.shared.breaker.admit(Instant::now())?;
-        let guard = TrialGuard {
-            handle: self,
-            admission,
-            armed: admission == Admission::Trial,
-        };
+    /// is over its rate. The admission reports what the work learned to the actor.
+    pub(super) fn admit(&self) -> Result<Admitted<impl FnMut(BreakerEvent) + '_>, OpError> {
+        let now = Instant::now();
+        let admitted = self
+            .shared
+            .breaker
+            .enter(now, |event| self.tell(Observe::Breaker(event)))?;
         if let Some(bucket) = &self.shared.rate {
             bucket
-                .try_take(Instant::now())
+                .try_take(now)
                 .map_err(|retry_after| OpError::RateLimited { retry_after })?;
         }
-        Ok(guard)
+        Ok(admitted)
     }
 
     /// Runs one operation.
@@ -183,36 +182,6 @@ impl PoolHandle {
 
     fn tell(&self, msg: Observe) {
         let _ = self.addr.try_send(msg);
-    }
-}
-
-/// An admission, and the duty to tell the actor what the work learned: a counted failure, or
-/// the half-open trial's outcome. A trial dropped before it reports (its caller went away) is
-/// reported as abandoned, so the next request may take it.
-pub(super) struct TrialGuard<'a> {
-    handle: &'a PoolHandle,
-    admission: Admission,
-    /// A trial not reported yet.
-    armed: bool,
-}
-
-impl TrialGuard<'_> {
-    /// Reports what the result means for the breaker, if anything; dropped when the mailbox is
-    /// full (the probe catches up).
-    pub(super) fn report<T>(&mut self, res: &Result<T, OpError>) {
-        if let Some(event) = breaker::outcome(self.admission, res) {
-            self.handle.tell(Observe::Breaker(event));
-        }
-        self.armed = false;
-    }
-}
-
-impl Drop for TrialGuard<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.handle
-                .tell(Observe::Breaker(BreakerEvent::TrialAbandoned));
-        }
     }
 }
 

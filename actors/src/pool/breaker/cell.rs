@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 
-use super::{Admission, Breaker, BreakerState, StateKind};
+use super::{outcome, Admission, Breaker, BreakerEvent, BreakerState, StateKind};
 use crate::ops::OpError;
 
 /// The health of a client as reports show it, derived from its breaker.
@@ -216,5 +216,55 @@ impl BreakerCell {
     /// Times the breaker opened.
     pub fn opened(&self) -> u64 {
         self.opened.load(Ordering::Relaxed)
+    }
+}
+
+/// An admitted operation and its duty to report: what the result means for the breaker goes to
+/// `send` (a counted failure, or the trial's outcome), and a trial dropped before it reports (its
+/// caller went away) is sent as [`BreakerEvent::TrialAbandoned`], so the owner frees the trial.
+/// `send` is how the backend reaches its actor (a `try_send`); it must not block.
+pub struct Admitted<S: FnMut(BreakerEvent)> {
+    admission: Admission,
+    /// A trial that has not reported yet.
+    armed: bool,
+    send: S,
+}
+
+impl<S: FnMut(BreakerEvent)> Admitted<S> {
+    pub fn admission(&self) -> Admission {
+        self.admission
+    }
+
+    /// Reports what the result means for the breaker, if anything.
+    pub fn report<T>(&mut self, res: &Result<T, OpError>) {
+        self.armed = false;
+        if let Some(event) = outcome(self.admission, res) {
+            (self.send)(event);
+        }
+    }
+}
+
+impl<S: FnMut(BreakerEvent)> Drop for Admitted<S> {
+    fn drop(&mut self) {
+        if self.armed {
+            (self.send)(BreakerEvent::TrialAbandoned);
+        }
+    }
+}
+
+impl BreakerCell {
+    /// [`admit`](Self::admit), with the duty to report attached: the request path's one call
+    /// before the work; [`Admitted::report`] is its one call after.
+    pub fn enter<S: FnMut(BreakerEvent)>(
+        &self,
+        now: Instant,
+        send: S,
+    ) -> Result<Admitted<S>, Refusal> {
+        let admission = self.admit(now)?;
+        Ok(Admitted {
+            admission,
+            armed: admission == Admission::Trial,
+            send,
+        })
     }
 }

@@ -230,3 +230,38 @@ fn concurrent_requests_claim_the_trial_once() {
         .sum();
     assert_eq!(trials, 1);
 }
+
+#[test]
+fn an_admission_reports_failures_and_a_dropped_trial() {
+    let t0 = Instant::now();
+    let cell = BreakerCell::default();
+    let sent = std::cell::RefCell::new(Vec::new());
+    let send = |e: BreakerEvent| sent.borrow_mut().push(e);
+    // Closed: a success says nothing; a connection failure is reported.
+    cell.enter(t0, send).unwrap().report(&Ok::<(), OpError>(()));
+    cell.enter(t0, send)
+        .unwrap()
+        .report(&Err::<(), _>(OpError::Unavailable("reset".into())));
+    assert!(matches!(
+        sent.borrow().as_slice(),
+        [BreakerEvent::Failed { trial: false, .. }]
+    ));
+    sent.borrow_mut().clear();
+    // Half-open: the trial's holder drops it without a result.
+    let mut b = Breaker::new(config());
+    b.trip(refused("down"), t0).unwrap();
+    b.tick(t0 + ms(5_000)).unwrap();
+    cell.publish(&b, t0 + ms(5_000));
+    let trial = cell.enter(t0 + ms(5_001), send).unwrap();
+    assert_eq!(trial.admission(), Admission::Trial);
+    assert!(cell.enter(t0 + ms(5_002), send).is_err());
+    drop(trial);
+    assert_eq!(sent.borrow().as_slice(), [BreakerEvent::TrialAbandoned]);
+    // The owner frees it; the next trial reports its success once.
+    assert!(cell.release_trial());
+    sent.borrow_mut().clear();
+    let mut trial = cell.enter(t0 + ms(5_003), send).unwrap();
+    trial.report(&Ok::<(), OpError>(()));
+    drop(trial);
+    assert_eq!(sent.borrow().as_slice(), [BreakerEvent::TrialSucceeded]);
+}
