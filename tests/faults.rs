@@ -386,6 +386,38 @@ async fn a_returning_database_is_served_again_within_the_cooldown_and_a_second()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_traffic_the_probe_brings_a_client_back() {
+    let _serial = SERIAL.lock().await;
+    let db = TestDb::create(ITEMS).await;
+    let proxy = Proxy::start();
+    let srv = start(&db, &proxy, 5).await;
+    warm_up(&srv).await;
+    proxy.set(Mode::Refuse);
+    proxy.reset();
+    // A few requests fail and open the breaker; then nobody asks any more.
+    let fetch = json!({"table_name": "items", "limit": 1});
+    for _ in 0..5 {
+        srv.post("/gateway/fetch", fetch.clone()).await;
+    }
+    let opened = wait_breaker(&srv, "default", "open", Duration::from_secs(5)).await;
+    proxy.set(Mode::Pass);
+    let back = Instant::now();
+    // GET / reads the published state: it sends nothing to the database.
+    let closed = wait_breaker(&srv, "default", "closed", Duration::from_secs(10)).await;
+    let c = breaker(&srv, "default").await;
+    eprintln!(
+        "no traffic: breaker closed {:.0} ms after the database came back, {:.0} ms after it opened (cooldown {COOLDOWN_MS} ms, probe every 200 ms): {c}",
+        ms(closed - back),
+        ms(closed - opened)
+    );
+    assert!(closed - opened <= Duration::from_millis(COOLDOWN_MS + 1_000));
+    assert_eq!(c["state"], "online");
+    assert!(c["breaker"]["opened_total"].as_u64() >= Some(1), "{c}");
+    let r = srv.post("/gateway/fetch", fetch).await;
+    assert_eq!(r.0, 200, "{}", r.1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_database_ends_in_a_timeout_never_a_hang() {
     let _serial = SERIAL.lock().await;
     let db = TestDb::create(ITEMS).await;
