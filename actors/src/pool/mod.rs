@@ -157,12 +157,12 @@ impl Shards {
     }
 }
 
-/// Connections the actor keeps for its own work (health probes, catalog reads).
+/// Connections the actor keeps for its own work (catalog reads; the probe connects afresh).
 const ACTOR_POOL_SIZE: usize = 2;
 
 pub struct PoolActor {
     spec: PostgresSpec,
-    /// The actor's own small pool for probes and catalog reads; rebuilt on restart.
+    /// The actor's own small pool for catalog reads; rebuilt on restart.
     pool: Pool,
     /// The request pool; rebuilt on restart and published in `shared`.
     shards: Arc<Shards>,
