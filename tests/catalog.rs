@@ -75,6 +75,7 @@ async fn config_clients_are_recorded_once_and_a_freeze_survives_restarts() {
     let row = wait_listed(&srv, "default").await;
     assert_eq!(row["source"], "config");
     assert_eq!(row["runtime"]["state"], "online");
+    assert_eq!(row["runtime"]["breaker"]["state"], "closed");
     let (s, v) = admin(
         &srv,
         reqwest::Method::PUT,

@@ -58,7 +58,8 @@ async fn root_health_and_ready_report_real_states() {
 async fn a_client_whose_database_appears_later_comes_online_by_itself() {
     let name = unique_name("athena_t_late");
     let uri = format!("{PG_BASE}/{name}");
-    let srv = TestServer::start_yaml(&config_yaml(&uri, "", "")).await;
+    let breaker = "    breaker:\n      cooldown_ms: 1000\n";
+    let srv = TestServer::start_yaml(&config_yaml(&uri, breaker, "")).await;
     let resp = srv
         .post_response("/gateway/fetch", json!({"table_name": "t"}))
         .await;

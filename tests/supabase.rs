@@ -564,8 +564,8 @@ async fn an_unreachable_project_answers_backend_unavailable_fast() {
     assert_eq!(root["athena_deadpool"], "degraded");
 }
 
-/// A project that answers its probe but never a query: the request times out (504), and the
-/// project is taken for unavailable until the next probe says otherwise.
+/// A project that answers its probe but never a query: each request times out (504) and counts
+/// against the client's breaker; once it opens, requests are refused at once (503).
 #[tokio::test]
 async fn a_project_that_does_not_answer_in_time_is_backend_timeout() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -600,24 +600,27 @@ async fn a_project_that_does_not_answer_in_time_is_backend_timeout() {
         "slow",
         &format!("http://{addr}"),
         "k",
-        "    request_timeout_ms: 300\n",
+        "    request_timeout_ms: 300\n    breaker:\n      failure_threshold: 2\n      cooldown_ms: 30000\n",
     )
     .replace("probe_interval_ms: 200", "probe_interval_ms: 60000");
     let gw = TestServer::start_yaml(&config_yaml(&db.uri, &slow, "")).await;
-    let started = Instant::now();
-    let res = call(
-        &gw,
-        "slow",
-        "/gateway/fetch",
-        json!({"table_name": "users"}),
-    )
-    .await;
-    assert_error(&res, 504, "backend_timeout");
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    // Each timeout counts against the client's breaker; the second opens it.
+    for _ in 0..2 {
+        let started = Instant::now();
+        let res = call(
+            &gw,
+            "slow",
+            "/gateway/fetch",
+            json!({"table_name": "users"}),
+        )
+        .await;
+        assert_error(&res, 504, "backend_timeout");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
         let root: Value = gw
@@ -633,11 +636,11 @@ async fn a_project_that_does_not_answer_in_time_is_backend_timeout() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|c| c["name"] == "slow" && c["state"] == "offline")
+            .any(|c| c["name"] == "slow" && c["breaker"]["state"] == "open")
         {
             break;
         }
-        assert!(Instant::now() < deadline, "never offline: {root}");
+        assert!(Instant::now() < deadline, "never opened: {root}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let started = Instant::now();

@@ -2,16 +2,16 @@
 //!
 //! The edges never reach into a backend's handle for the common work: they run operations with
 //! [`Backend::execute`] / [`Backend::execute_one`] and read health and load with
-//! [`Backend::status`], [`Backend::inflight`] and [`Backend::capacity`]. Features only PostgreSQL
+//! [`Backend::breaker`], [`Backend::inflight`] and [`Backend::capacity`]. Features only PostgreSQL
 //! has (change data capture, pipelines' transactions, raw SQL) ask for its pool with
 //! [`Backend::postgres`], which answers [`OpError::Unsupported`] naming the backend otherwise.
 //!
 //! Adding a backend is a variant here, a handle with `execute`/`execute_one` returning
-//! `Result<OpOutput, OpError>` and a published [`PoolStatus`], and one arm per method below.
+//! `Result<OpOutput, OpError>` and a published [`BreakerCell`], and one arm per method below.
 
 use crate::ops::{OpError, OpOutput, Operation, Rpc, RpcOutput};
 use crate::pool::supabase::SupabaseHandle;
-use crate::pool::{PoolHandle, PoolStatus};
+use crate::pool::{BreakerCell, PoolHandle};
 
 #[derive(Clone)]
 pub enum Backend {
@@ -53,11 +53,11 @@ impl Backend {
         }
     }
 
-    /// The health the backend's actor publishes.
-    pub fn status(&self) -> &PoolStatus {
+    /// The circuit breaker the backend's actor publishes; the client's health derives from it.
+    pub fn breaker(&self) -> &BreakerCell {
         match self {
-            Backend::Postgres(p) => &p.shared.status,
-            Backend::Supabase(s) => &s.shared.status,
+            Backend::Postgres(p) => &p.shared.breaker,
+            Backend::Supabase(s) => &s.shared.breaker,
         }
     }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use athena_actors::pool::supabase::{SupabaseSpec, Target};
-use athena_actors::pool::{PostgresSpec, RateLimit};
+use athena_actors::pool::{BreakerConfig, PostgresSpec, RateLimit};
 
 use super::types::{ClientConfig, GatewayConfig, SupabaseConfig};
 use super::ConfigError;
@@ -37,6 +37,7 @@ pub(super) fn postgres(
     g: &GatewayConfig,
     workers: usize,
     rate_limit: Option<RateLimit>,
+    breaker: BreakerConfig,
     path: &Path,
 ) -> Result<PostgresSpec, ConfigError> {
     let key = |k: &str| format!("clients.{name}.{k}");
@@ -90,6 +91,7 @@ pub(super) fn postgres(
         probe_interval: Duration::from_millis(c.probe_interval_ms),
         shards: workers,
         rate_limit,
+        breaker,
     })
 }
 
@@ -157,6 +159,7 @@ pub(super) fn supabase(
     c: &ClientConfig,
     g: &GatewayConfig,
     rate_limit: Option<RateLimit>,
+    breaker: BreakerConfig,
     path: &Path,
 ) -> Result<SupabaseSpec, ConfigError> {
     let key = |k: &str| format!("clients.{name}.{k}");
@@ -217,6 +220,7 @@ pub(super) fn supabase(
         probe_interval: Duration::from_millis(c.probe_interval_ms),
         mailbox_capacity: g.mailbox_capacity,
         rate_limit,
+        breaker,
     })
 }
 

@@ -13,16 +13,17 @@ use std::time::Duration;
 use athena_actors::cache::{CacheSpec, ClientTtl, RedisSpec};
 use athena_actors::cdc::CdcSpec;
 use athena_actors::keys::KeySettings;
-use athena_actors::pool::{PostgresSpec, RateLimit};
+use athena_actors::pool::{BreakerConfig, PostgresSpec, RateLimit};
 use athena_actors::registry::ClientSpec;
 use athena_actors::stats::StatsSpec;
 pub use clients::{host_allowed, project_url, valid_key};
 pub use search::{candidates, locate};
 use types::Backend;
 pub use types::{
-    ApiKeysConfig, CacheClientConfig, CacheConfig, CdcClientConfig, CdcConfig, ClientConfig,
-    FileConfig, GatewayConfig, LoggingConfig, MetricsConfig, PipelinesConfig, PoolConfig,
-    RateLimitConfig, RedisConfig, ServerConfig, StatsConfig, SupabaseConfig, WebsocketConfig,
+    ApiKeysConfig, BreakerSettings, CacheClientConfig, CacheConfig, CdcClientConfig, CdcConfig,
+    ClientConfig, FileConfig, GatewayConfig, LoggingConfig, MetricsConfig, PipelinesConfig,
+    PoolConfig, RateLimitConfig, RedisConfig, ServerConfig, StatsConfig, SupabaseConfig,
+    WebsocketConfig,
 };
 
 /// A configuration problem, naming where it is.
@@ -174,12 +175,13 @@ impl Settings {
                     "must be at least 100",
                 ));
             }
+            let breaker = breaker(&c.breaker, path, &key("breaker"))?;
             clients.push(match c.backend {
-                Backend::Postgres => {
-                    ClientSpec::Postgres(clients::postgres(name, c, g, workers, rate, path)?)
-                }
+                Backend::Postgres => ClientSpec::Postgres(clients::postgres(
+                    name, c, g, workers, rate, breaker, path,
+                )?),
                 Backend::Supabase => {
-                    ClientSpec::Supabase(clients::supabase(name, c, g, rate, path)?)
+                    ClientSpec::Supabase(clients::supabase(name, c, g, rate, breaker, path)?)
                 }
             });
         }
@@ -216,6 +218,7 @@ impl Settings {
                 probe_interval: Duration::from_millis(client.probe_interval_ms),
                 shards: workers,
                 rate_limit: None,
+                breaker: athena_actors::pool::BreakerConfig::default(),
             }
         };
         let keys = KeySettings {
@@ -476,6 +479,30 @@ fn rate_limit(r: &RateLimitConfig, path: &Path, key: &str) -> Result<RateLimit, 
     Ok(RateLimit {
         per_second: r.requests_per_second,
         burst,
+    })
+}
+
+fn breaker(b: &BreakerSettings, path: &Path, key: &str) -> Result<BreakerConfig, ConfigError> {
+    if b.failure_threshold == 0 {
+        return Err(ConfigError::new(
+            path,
+            format!("{key}.failure_threshold"),
+            "must be at least 1",
+        ));
+    }
+    for (name, ms) in [("window_ms", b.window_ms), ("cooldown_ms", b.cooldown_ms)] {
+        if !(100..=3_600_000).contains(&ms) {
+            return Err(ConfigError::new(
+                path,
+                format!("{key}.{name}"),
+                "must be between 100 and 3600000",
+            ));
+        }
+    }
+    Ok(BreakerConfig {
+        failure_threshold: b.failure_threshold,
+        window: Duration::from_millis(b.window_ms),
+        cooldown: Duration::from_millis(b.cooldown_ms),
     })
 }
 

@@ -80,6 +80,35 @@ fn rate_limits_are_validated_and_burst_defaults_to_one_second() {
 }
 
 #[test]
+fn breakers_have_defaults_and_are_validated() {
+    let s = parse("clients:\n  a:\n    uri: postgres://x@h/db\n").unwrap();
+    let b = s.clients[0].breaker();
+    assert_eq!(
+        (b.failure_threshold, b.window, b.cooldown),
+        (5, Duration::from_secs(10), Duration::from_secs(5))
+    );
+    assert_eq!(s.catalog_client_template.breaker, b);
+    let s = parse("clients:\n  a:\n    uri: postgres://x@h/db\n    breaker:\n      failure_threshold: 2\n      cooldown_ms: 250\n").unwrap();
+    let b = s.clients[0].breaker();
+    assert_eq!(
+        (b.failure_threshold, b.window, b.cooldown),
+        (2, Duration::from_secs(10), Duration::from_millis(250))
+    );
+    for (body, key) in [
+        (
+            "failure_threshold: 0",
+            "clients.a.breaker.failure_threshold",
+        ),
+        ("window_ms: 99", "clients.a.breaker.window_ms"),
+        ("cooldown_ms: 3600001", "clients.a.breaker.cooldown_ms"),
+    ] {
+        let text =
+            format!("clients:\n  a:\n    uri: postgres://x@h/db\n    breaker:\n      {body}\n");
+        assert_eq!(parse(&text).unwrap_err().key, key, "{body}");
+    }
+}
+
+#[test]
 fn stats_and_metrics_have_defaults_and_are_validated() {
     let s = parse("").unwrap();
     assert_eq!(s.stats.mailbox_capacity, 16_384);

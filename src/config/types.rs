@@ -373,6 +373,30 @@ pub struct ClientConfig {
     /// Requests this client accepts; unlimited when absent.
     #[serde(default)]
     pub rate_limit: Option<RateLimitConfig>,
+    /// The client's circuit breaker.
+    #[serde(default)]
+    pub breaker: BreakerSettings,
+}
+
+/// `clients.<name>.breaker`: connection failures and timeouts counted over a window open the
+/// breaker; it stays open for the cooldown, then one trial decides.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerSettings {
+    pub failure_threshold: u32,
+    pub window_ms: u64,
+    pub cooldown_ms: u64,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        let d = athena_actors::pool::BreakerConfig::default();
+        BreakerSettings {
+            failure_threshold: d.failure_threshold,
+            window_ms: d.window.as_millis() as u64,
+            cooldown_ms: d.cooldown.as_millis() as u64,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

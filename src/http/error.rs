@@ -74,6 +74,7 @@ pub enum Code {
     BackendAuthFailed,
     BadBackendResponse,
     BackendTimeout,
+    WriteOutcomeUnknown,
     Overloaded,
     NotReady,
     LoggingUnavailable,
@@ -151,6 +152,7 @@ impl Code {
             Code::BackendAuthFailed => "backend_auth_failed",
             Code::BadBackendResponse => "bad_backend_response",
             Code::BackendTimeout => "backend_timeout",
+            Code::WriteOutcomeUnknown => "write_outcome_unknown",
             Code::Overloaded => "overloaded",
             Code::NotReady => "not_ready",
             Code::LoggingUnavailable => "logging_unavailable",
@@ -224,6 +226,7 @@ impl Code {
             Code::AdminKeyNotConfigured
             | Code::ClientFrozen
             | Code::BackendUnavailable
+            | Code::WriteOutcomeUnknown
             | Code::Overloaded
             | Code::NotReady
             | Code::LoggingUnavailable
@@ -268,6 +271,9 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// The SQLSTATE, when the database reported the error.
     pub sqlstate: Option<String>,
+    /// A refusal the server decided on without trying (an open circuit breaker): not logged per
+    /// request, since the breaker logs its transitions and an outage would flood the log.
+    pub quiet: bool,
 }
 
 impl ApiError {
@@ -287,6 +293,7 @@ impl ApiError {
             hint: None,
             retry_after,
             sqlstate: None,
+            quiet: false,
         }
     }
 
@@ -338,7 +345,10 @@ impl ApiError {
     /// The error envelope, `{"status":"error","message","error","code","hint"?,"trace_id"}`,
     /// as every edge answers it. Server errors are logged here, with their trace id.
     pub fn envelope(&self, trace_id: &str) -> serde_json::Value {
-        if self.code.status().is_server_error() && !matches!(self.code, Code::DriverNotAvailable) {
+        if self.code.status().is_server_error()
+            && !self.quiet
+            && !matches!(self.code, Code::DriverNotAvailable)
+        {
             tracing::warn!(code = self.code.as_str(), %trace_id, detail = %self.detail, "request failed");
         }
         let mut body = json!({
@@ -380,12 +390,22 @@ impl From<OpError> for ApiError {
             OpError::InvalidRequest(_) => ApiError::new(Code::InvalidQuery, detail),
             OpError::LimitExceeded(_) => ApiError::new(Code::LimitExceeded, detail)
                 .hint("split the request into smaller ones"),
-            OpError::StatementTimeout => ApiError::new(Code::StatementTimeout, detail),
+            OpError::StatementTimeout | OpError::NoAnswer { .. } => {
+                ApiError::new(Code::StatementTimeout, detail)
+            }
             OpError::Unavailable(_) => ApiError::new(Code::BackendUnavailable, detail),
+            OpError::CircuitOpen { retry_after, .. } => {
+                let mut err = ApiError::new(Code::BackendUnavailable, detail);
+                err.retry_after = Some(retry_after_secs(retry_after));
+                err.quiet = true;
+                err
+            }
+            OpError::OutcomeUnknown(_) => ApiError::new(Code::WriteOutcomeUnknown, detail)
+                .hint("the write may or may not have been applied: read it back before retrying"),
             OpError::PoolExhausted | OpError::Overloaded => ApiError::new(Code::Overloaded, detail),
             OpError::RateLimited { retry_after } => {
                 let mut err = ApiError::new(Code::RateLimited, detail);
-                err.retry_after = Some(retry_after.as_secs_f64().ceil().max(1.0) as u64);
+                err.retry_after = Some(retry_after_secs(retry_after));
                 err
             }
             OpError::NotOneRow { .. } => ApiError::new(Code::NotOneRow, detail),
@@ -415,6 +435,11 @@ impl From<OpError> for ApiError {
             }
         }
     }
+}
+
+/// Whole seconds for `Retry-After`, rounded up and at least one.
+pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }
 
 /// SQLSTATE → error code. Classes are mapped as a whole where their members share a cause.

@@ -186,6 +186,19 @@ pub(crate) fn pool_error(handle: &ClientHandle, e: OpError) -> ApiError {
             ),
         )
         .hint("use a PostgreSQL client for this"),
+        OpError::CircuitOpen { retry_after, cause } => {
+            let mut err = ApiError::new(
+                Code::BackendUnavailable,
+                format!(
+                    "the database of client {:?} is unavailable; its circuit breaker is open ({cause})",
+                    handle.name
+                ),
+            )
+            .hint("requests are refused until the cooldown ends (Retry-After); GET / shows the breaker's state");
+            err.retry_after = Some(super::error::retry_after_secs(retry_after));
+            err.quiet = true;
+            err
+        }
         OpError::Overloaded | OpError::PoolExhausted => ApiError::new(
             Code::Overloaded,
             format!("client {:?} has too many requests in flight", handle.name),

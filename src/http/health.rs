@@ -1,8 +1,10 @@
 //! `GET /`, `/health`, `/ready` and the OpenAPI documents.
 
 use actix_web::{web, HttpResponse};
+use std::time::Instant;
+
 use athena_actors::backend::Backend;
-use athena_actors::pool::HealthState;
+use athena_actors::pool::{BreakerCell, HealthState};
 use athena_actors::registry::ClientHandle;
 use serde_json::{json, Value};
 
@@ -12,20 +14,35 @@ use super::{respond, AppState};
 pub const OPENAPI: &str = include_str!("../../openapi.yaml");
 pub const OPENAPI_WSS: &str = include_str!("../../openapi-wss.yaml");
 
+/// A client's runtime state: `state` is its health (`unknown | online | offline`, derived from the
+/// breaker), `breaker` the circuit breaker itself.
 pub fn client_json(c: &ClientHandle) -> Value {
+    let breaker = c.backend.breaker();
     let mut v = json!({
         "name": c.name,
         "backend": c.backend.kind(),
-        "state": c.backend.status().state().as_str(),
+        "state": breaker.health().as_str(),
         "lifecycle": c.lifecycle.as_str(),
-        "last_error": c.backend.status().last_error().map(|e| e.to_string()),
+        "last_error": breaker.cause().map(|e| e.to_string()),
         "inflight": c.backend.inflight(),
+        "breaker": breaker_json(breaker),
     });
     // A Supabase client shows its project's origin; never its key.
     if let Backend::Supabase(s) = &c.backend {
         v["url"] = json!(s.shared.origin());
     }
     v
+}
+
+pub fn breaker_json(b: &BreakerCell) -> Value {
+    json!({
+        "state": b.state().as_str(),
+        "retry_after_ms": b.retry_after(Instant::now()).map(|d| d.as_millis() as u64),
+        "trial_in_progress": b.trial_taken(),
+        "recent_failures": b.recent_failures(),
+        "opened_total": b.opened(),
+        "last_cause": b.cause().map(|e| e.to_string()),
+    })
 }
 
 fn logging(state: &AppState) -> Value {
@@ -39,7 +56,7 @@ fn clients(state: &AppState) -> (Vec<Value>, &'static str) {
     let states: Vec<HealthState> = snap
         .clients
         .values()
-        .map(|c| c.backend.status().state())
+        .map(|c| c.backend.breaker().health())
         .collect();
     let overall = if states.iter().all(|s| *s == HealthState::Online) {
         "online"

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use athena_actors::pool::breaker::StateKind;
 use athena_actors::pool::HealthState;
 use athena_actors::registry::Lifecycle;
 use athena_actors::stats::metrics::{family, sample};
@@ -184,7 +185,7 @@ fn clients(state: &AppState, out: &mut String) {
         "1 for the client's current health state (unknown, online, offline).",
     );
     for c in snap.clients.values() {
-        let now = c.backend.status().state();
+        let now = c.backend.breaker().health();
         for s in [
             HealthState::Unknown,
             HealthState::Online,
@@ -198,6 +199,38 @@ fn clients(state: &AppState, out: &mut String) {
                 v,
             );
         }
+    }
+    family(
+        out,
+        "athena_client_breaker_state",
+        "gauge",
+        "1 for the state of the client's circuit breaker (closed, open, half_open).",
+    );
+    for c in snap.clients.values() {
+        let now = c.backend.breaker().state();
+        for s in StateKind::ALL {
+            sample(
+                out,
+                "athena_client_breaker_state",
+                &[("client", &c.name), ("state", s.as_str())],
+                f64::from(u8::from(now == s)),
+            );
+        }
+    }
+    family(
+        out,
+        "athena_client_breaker_opened_total",
+        "counter",
+        "Times the client's circuit breaker opened.",
+    );
+    for c in snap.clients.values() {
+        let opened = c.backend.breaker().opened();
+        sample(
+            out,
+            "athena_client_breaker_opened_total",
+            &[("client", &c.name)],
+            opened as f64,
+        );
     }
     family(
         out,

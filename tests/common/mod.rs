@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cdc;
+pub mod proxy;
 pub mod ws;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -47,8 +47,23 @@ pub enum OpError {
     LimitExceeded(String),
     #[error("the statement ran longer than the client's statement timeout")]
     StatementTimeout,
+    /// The connection stayed silent past the statement's deadline: the database did not answer
+    /// at all (unlike [`OpError::StatementTimeout`], which the database reports itself).
+    #[error("the database did not answer within {after_ms} ms")]
+    NoAnswer { after_ms: u64 },
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The client's circuit breaker is open (or half-open with its trial under way): refused
+    /// without trying, for `retry_after`.
+    #[error("the database is unavailable (circuit open: {cause})")]
+    CircuitOpen {
+        cause: String,
+        retry_after: std::time::Duration,
+    },
+    /// The connection was lost (or stopped answering) after a write was sent and before its
+    /// commit was confirmed: it may or may not have been applied.
+    #[error("the outcome of the write is unknown: {0}")]
+    OutcomeUnknown(String),
     #[error("every connection of the pool is busy")]
     PoolExhausted,
     #[error("the client's pool is overloaded")]

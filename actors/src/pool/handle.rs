@@ -1,6 +1,7 @@
 //! [`PoolHandle`]: how the edges run operations on a client. The statement runs on the caller's
-//! thread with the pool and schema cache the actor published; only a cache miss, and what the
-//! request learned about the database's health, go through the actor's mailbox.
+//! thread with the pool, schema cache and breaker the actor published; only a cache miss, and
+//! what the request learned about the database (a counted failure, a trial's outcome, a schema
+//! change), go through the actor's mailbox.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -10,10 +11,11 @@ use actix::dev::SendError;
 use actix::Addr;
 use tokio::sync::oneshot;
 
-use super::functions::{FunctionInfo, FunctionSet};
+use super::breaker::{Admitted, BreakerEvent};
+use super::functions::{FunctionInfo, FunctionSet, Volatility};
 use super::messages::{LoadFunction, LoadTable, Observe};
 use super::schema::TableInfo;
-use super::{exec, postgres, HealthState, PoolActor, PoolShared};
+use super::{exec, postgres, PoolActor, PoolShared};
 use crate::ops::{OpError, OpOutput, Operation, Rpc, RpcOutput, TableRef};
 
 #[derive(Clone)]
@@ -45,21 +47,20 @@ impl PoolHandle {
         Ok(guard)
     }
 
-    /// Refuses work while the database is known to be down or the client is over its rate.
-    pub(super) fn admit(&self) -> Result<(), OpError> {
-        if self.shared.status.state() == HealthState::Offline {
-            let cause = self.shared.status.last_error();
-            return Err(OpError::Unavailable(cause.map_or_else(
-                || "the database is offline".to_string(),
-                |c| c.to_string(),
-            )));
-        }
+    /// Refuses work while the breaker is open (or half-open with its trial taken) or the client
+    /// is over its rate. The admission reports what the work learned to the actor.
+    pub(super) fn admit(&self) -> Result<Admitted<impl FnMut(BreakerEvent) + '_>, OpError> {
+        let now = Instant::now();
+        let admitted = self
+            .shared
+            .breaker
+            .enter(now, |event| self.tell(Observe::Breaker(event)))?;
         if let Some(bucket) = &self.shared.rate {
             bucket
-                .try_take(Instant::now())
+                .try_take(now)
                 .map_err(|retry_after| OpError::RateLimited { retry_after })?;
         }
-        Ok(())
+        Ok(admitted)
     }
 
     /// Runs one operation.
@@ -83,9 +84,14 @@ impl PoolHandle {
     }
 
     async fn run(&self, op: Operation, single: bool) -> Result<OpOutput, OpError> {
-        self.admit()?;
+        let mut admitted = self.admit()?;
         let _inflight = self.enter()?;
         let pool = Pool::clone(self.shared.pools.load().local());
+        let deadline = self.shared.deadline;
+        let write = matches!(
+            op,
+            Operation::Insert(_) | Operation::Update(_) | Operation::Delete(_)
+        );
         let res = match op {
             Operation::Sql(sql) => {
                 let res = exec::run_sql(pool, sql, self.shared.statement_timeout).await;
@@ -96,32 +102,36 @@ impl PoolHandle {
                 }
                 res
             }
-            Operation::ListTables => exec::list_tables(pool).await,
+            Operation::ListTables => exec::list_tables(pool, deadline).await,
             Operation::Rpc(rpc) => self.call_on(pool, &rpc).await.map(|o| o.output),
             op => match self.planned(&op).await {
-                Ok((_, Some(plan))) if single => exec::run_plan_one(pool, plan).await,
-                Ok((_, Some(plan))) => exec::run_plan(pool, plan).await,
+                Ok((_, Some(plan))) if single => exec::run_plan_one(pool, plan, deadline).await,
+                Ok((_, Some(plan))) => exec::run_plan(pool, plan, deadline, write).await,
                 Ok((info, None)) => Ok(exec::describe(&info)),
                 Err(e) => Err(e),
             },
         };
-        self.observe(res.as_ref());
+        admitted.report(&res);
+        self.observe_schema(res.as_ref());
         res
     }
 
     /// Calls a database function and says what it returns.
     pub async fn call(&self, rpc: Rpc) -> Result<RpcOutput, OpError> {
-        self.admit()?;
+        let mut admitted = self.admit()?;
         let _inflight = self.enter()?;
         let pool = Pool::clone(self.shared.pools.load().local());
         let res = self.call_on(pool, &rpc).await;
-        self.observe(res.as_ref().map(|o| &o.output));
+        admitted.report(&res);
+        self.observe_schema(res.as_ref());
         res
     }
 
     async fn call_on(&self, pool: Pool, rpc: &Rpc) -> Result<RpcOutput, OpError> {
         let (info, plan) = self.planned_call(rpc).await?;
-        let output = exec::run_plan(pool, plan).await?;
+        // A volatile function may write: a call whose answer is lost has an unknown outcome.
+        let write = info.volatility == Volatility::Volatile;
+        let output = exec::run_plan(pool, plan, self.shared.deadline, write).await?;
         Ok(RpcOutput {
             output,
             returns: info.returns,
@@ -237,19 +247,13 @@ impl PoolHandle {
             })
     }
 
-    /// Reports what the request learned; dropped when the mailbox is full (the probe catches up).
-    fn observe(&self, res: Result<&OpOutput, &OpError>) {
-        match res {
-            Err(e) if exec::is_connection_failure(e) => {
-                self.tell(Observe::Unreachable(e.to_string()))
-            }
-            Err(OpError::Db(f)) if matches!(f.sqlstate.as_str(), "42P01" | "42703" | "42883") => {
+    /// Reports a schema change the request ran into; dropped when the mailbox is full (the
+    /// cache's TTL catches up).
+    fn observe_schema<T>(&self, res: Result<&T, &OpError>) {
+        if let Err(OpError::Db(f)) = res {
+            if matches!(f.sqlstate.as_str(), "42P01" | "42703" | "42883") {
                 self.tell(Observe::SchemaChanged)
             }
-            Ok(_) if self.shared.status.state() != HealthState::Online => {
-                self.tell(Observe::Reachable)
-            }
-            _ => {}
         }
     }
 

@@ -1,4 +1,5 @@
-//! Actor glue for [`PoolActor`]: lifecycle, the health probe, schema loads and observations.
+//! Actor glue for [`PoolActor`]: lifecycle, the health probe, the circuit breaker's transitions,
+//! schema loads and observations.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -6,27 +7,19 @@ use std::time::Instant;
 
 use actix::prelude::*;
 
+use super::breaker::{BreakerCell, BreakerOwner, Driver};
 use super::exec;
 use super::messages::{LoadFunction, LoadTable, Observe};
-use super::{build_pool, PoolActor};
+use super::{build_pool, connection_config, PoolActor};
 use crate::ops::{OpError, TableRef};
-
-/// While online, probe every this many ticks of `probe_interval`.
-const ONLINE_PROBE_EVERY: u32 = 5;
 
 impl Actor for PoolActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.spec.mailbox_capacity);
-        self.probe(ctx);
-        ctx.run_interval(self.spec.probe_interval, |act, ctx| {
-            act.ticks_since_probe += 1;
-            let online = matches!(act.health, super::Health::Online { .. });
-            if !online || act.ticks_since_probe >= ONLINE_PROBE_EVERY {
-                act.probe(ctx);
-            }
-        });
+        self.probe(ctx, false);
+        ctx.run_interval(self.spec.probe_interval, |act, ctx| act.breaker_tick(ctx));
     }
 }
 
@@ -40,46 +33,28 @@ impl Supervised for PoolActor {
         self.shared.pools.store(self.shards.clone());
         self.schema.clear();
         self.publish_schema();
-        self.health = super::Health::Unknown;
-        self.shared.status.publish(&self.health);
+        self.driver.reset(&self.shared.breaker);
         // Waiters of interrupted loads get an error when their senders drop.
         self.loading.clear();
         self.loading_functions.clear();
-        self.probing = false;
+    }
+}
+
+impl BreakerOwner for PoolActor {
+    fn breaker_parts(&mut self) -> (&mut Driver, &BreakerCell) {
+        (&mut self.driver, &self.shared.breaker)
+    }
+
+    fn spawn_probe(&mut self, ctx: &mut Context<Self>) {
+        let fut = exec::probe(connection_config(&self.spec), self.spec.connect_timeout);
+        ctx.spawn(
+            fut.into_actor(self)
+                .map(|res, act, ctx| act.probe_finished(res, ctx)),
+        );
     }
 }
 
 impl PoolActor {
-    fn probe(&mut self, ctx: &mut Context<Self>) {
-        if self.probing {
-            return;
-        }
-        self.probing = true;
-        self.ticks_since_probe = 0;
-        let fut = exec::probe(self.pool.clone());
-        ctx.spawn(fut.into_actor(self).map(|res, act, _| {
-            act.probing = false;
-            match res {
-                Ok(()) => act.mark_online(),
-                Err(e) => act.mark_offline(e.to_string()),
-            }
-        }));
-    }
-
-    fn mark_online(&mut self) {
-        if self.health.succeeded(Instant::now()) {
-            tracing::info!(client = %self.spec.name, "database is online");
-            self.shared.status.publish(&self.health);
-        }
-    }
-
-    fn mark_offline(&mut self, cause: String) {
-        if self.health.failed(cause.clone(), Instant::now()) {
-            tracing::warn!(client = %self.spec.name, %cause, "database is offline");
-        }
-        self.shared.status.publish(&self.health);
-    }
-
     fn finish_load(
         &mut self,
         table: &TableRef,
@@ -114,11 +89,11 @@ impl Handler<LoadTable> for PoolActor {
             return;
         }
         self.loading.insert(table.clone(), VecDeque::from([reply]));
-        let fut = exec::load_table(self.pool.clone(), table.clone());
-        ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+        let fut = exec::load_table(self.pool.clone(), table.clone(), self.shared.deadline);
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             let res = match res {
                 Ok(Some(info)) => {
-                    act.mark_online();
+                    act.shared.breaker.mark_reached();
                     let info = Arc::new(info);
                     act.schema
                         .insert(table.clone(), info.clone(), Instant::now());
@@ -126,12 +101,16 @@ impl Handler<LoadTable> for PoolActor {
                     Ok(Some(info))
                 }
                 Ok(None) => {
-                    act.mark_online();
+                    act.shared.breaker.mark_reached();
                     Ok(None)
                 }
                 Err(e) => {
-                    if exec::is_connection_failure(&e) {
-                        act.mark_offline(e.to_string());
+                    let event = super::breaker::outcome::<()>(
+                        super::breaker::Admission::Pass,
+                        &Err(e.clone()),
+                    );
+                    if let Some(event) = event {
+                        act.breaker_event(event, ctx);
                     }
                     Err(e)
                 }
@@ -169,11 +148,11 @@ impl Handler<LoadFunction> for PoolActor {
         }
         self.loading_functions
             .insert(function.clone(), VecDeque::from([reply]));
-        let fut = exec::load_functions(self.pool.clone(), function.clone());
-        ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+        let fut = exec::load_functions(self.pool.clone(), function.clone(), self.shared.deadline);
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             let res = match res {
                 Ok(found) => {
-                    act.mark_online();
+                    act.shared.breaker.mark_reached();
                     let found = found.map(Arc::new);
                     if let Some(set) = &found {
                         act.schema
@@ -183,8 +162,12 @@ impl Handler<LoadFunction> for PoolActor {
                     Ok(found)
                 }
                 Err(e) => {
-                    if exec::is_connection_failure(&e) {
-                        act.mark_offline(e.to_string());
+                    let event = super::breaker::outcome::<()>(
+                        super::breaker::Admission::Pass,
+                        &Err(e.clone()),
+                    );
+                    if let Some(event) = event {
+                        act.breaker_event(event, ctx);
                     }
                     Err(e)
                 }
@@ -199,10 +182,9 @@ impl Handler<LoadFunction> for PoolActor {
 impl Handler<Observe> for PoolActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Observe, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Observe, ctx: &mut Context<Self>) {
         match msg {
-            Observe::Reachable => self.mark_online(),
-            Observe::Unreachable(cause) => self.mark_offline(cause),
+            Observe::Breaker(event) => self.breaker_event(event, ctx),
             Observe::SchemaChanged => {
                 self.schema.clear();
                 self.publish_schema();

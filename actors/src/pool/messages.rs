@@ -6,6 +6,7 @@ use std::sync::Arc;
 use actix::Message;
 use tokio::sync::oneshot;
 
+use super::breaker::BreakerEvent;
 use super::functions::FunctionSet;
 use super::schema::TableInfo;
 use crate::ops::{OpError, TableRef};
@@ -45,10 +46,8 @@ pub const REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs
 #[derive(Message, Debug, Clone, PartialEq, Eq)]
 #[rtype(result = "()")]
 pub enum Observe {
-    /// A statement reached the database.
-    Reachable,
-    /// The database could not be reached.
-    Unreachable(String),
+    /// A counted failure or a trial's outcome, for the circuit breaker.
+    Breaker(BreakerEvent),
     /// The catalog changed (DDL, or a table or column vanished): drop cached descriptions.
     SchemaChanged,
 }

@@ -1,27 +1,35 @@
 //! `PoolActor`: one per PostgreSQL client. It owns the client's deadpool-postgres pool, its schema
-//! cache and its health; request handlers execute [`Operation`](crate::ops::Operation)s through a
-//! [`PoolHandle`], on their own threads, using what the actor publishes.
+//! cache and its circuit breaker; request handlers execute [`Operation`](crate::ops::Operation)s
+//! through a [`PoolHandle`], on their own threads, using what the actor publishes.
 //!
-//! * **Published state** ([`PoolShared`]): the current pool, the schema cache and the health, each
-//!   replaced only by this actor. A request whose table is cached runs without a mailbox round
-//!   trip: it plans the statement and runs it on a pooled connection.
+//! * **Published state** ([`PoolShared`]): the current pool, the schema cache and the breaker
+//!   ([`BreakerCell`]), each replaced or written only by this actor. A request whose table is
+//!   cached runs without a mailbox round trip: it checks the breaker (one atomic load while
+//!   closed), plans the statement and runs it on a pooled connection.
 //! * **Mailbox**: bounded (`mailbox_capacity` from config). It carries schema loads (a cache
-//!   miss), health observations and cache invalidations. Senders use `try_send`: a full mailbox is
-//!   an immediate `Overloaded` (503 at the edge), never a wait. In-flight operations are bounded by
-//!   the same capacity.
-//! * **Health**: a probe runs every `probe_interval` while the database is unknown or offline (and
-//!   every few intervals while online). A client whose database is down at start is `Offline`; its
-//!   requests fail fast until a probe succeeds. Connection failures seen by requests are reported
-//!   to the actor, which flips the client offline.
+//!   miss), what requests learned (breaker events, schema changes) and cache invalidations.
+//!   Senders use `try_send`: a full mailbox is an immediate `Overloaded` (503 at the edge), never a
+//!   wait; a dropped breaker event is made up for by the probe. In-flight operations are bounded
+//!   by the same capacity.
+//! * **Breaker** ([`breaker`]): connection failures and timeouts of requests, catalog reads and
+//!   probes are applied here; past the threshold the breaker opens and requests are refused at
+//!   once until the cooldown ends, then one trial (a request, or the probe when no request
+//!   comes) decides. Every transition is logged with its cause.
+//! * **Probe**: `SELECT 1` on a fresh connection, bounded by the connect timeout, every
+//!   `probe_interval` while the database has not answered yet, while failures are being counted,
+//!   or while the breaker is half-open with no trial taken; every few intervals otherwise while
+//!   closed. A failed probe counts as a failure, and opens the breaker at once when the database
+//!   has never answered (a client whose database is down at start refuses requests at once); a
+//!   successful half-open probe closes it, bringing a client back without traffic.
 //! * **Restart policy**: supervised. `restarting()` closes the pool and publishes a new one, drops
-//!   the schema cache, and returns the health to `Unknown` until the next probe.
+//!   the schema cache, and closes the breaker with its health unknown until the next probe.
 //! * **Senders**: [`PoolHandle`]s held by the edges (through the registry snapshot).
 
+pub mod breaker;
 mod exec;
 pub mod functions;
 mod handle;
 pub mod handlers;
-mod health;
 pub mod messages;
 pub mod params;
 pub mod postgres;
@@ -31,15 +39,15 @@ mod session;
 pub mod supabase;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::{ArcSwap, ArcSwapOption};
+use arc_swap::ArcSwap;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
+pub use breaker::{BreakerCell, BreakerConfig, HealthState};
 pub use handle::PoolHandle;
-pub use health::{Health, HealthState};
 pub use rate::{RateLimit, TokenBucket};
 pub use session::{RowPages, Transaction};
 
@@ -64,6 +72,7 @@ pub struct PostgresSpec {
     pub shards: usize,
     /// Requests per second this client accepts, if limited.
     pub rate_limit: Option<rate::RateLimit>,
+    pub breaker: BreakerConfig,
 }
 
 impl std::fmt::Debug for PostgresSpec {
@@ -77,38 +86,20 @@ impl std::fmt::Debug for PostgresSpec {
     }
 }
 
-/// The health of a pool as the edges read it: written only by the pool actor.
-#[derive(Debug, Default)]
-pub struct PoolStatus {
-    state: AtomicU8,
-    last_error: ArcSwapOption<String>,
-}
-
-impl PoolStatus {
-    pub fn state(&self) -> HealthState {
-        HealthState::from_u8(self.state.load(Ordering::Acquire))
-    }
-
-    pub fn last_error(&self) -> Option<Arc<String>> {
-        self.last_error.load_full()
-    }
-
-    fn publish(&self, health: &Health) {
-        self.state.store(health.state() as u8, Ordering::Release);
-        self.last_error
-            .store(health.cause().map(|c| Arc::new(c.to_string())));
-    }
-}
-
 /// Everything the actor publishes for request handlers. Each field is replaced only by the actor;
 /// `inflight` is the one counter handlers move (up on entry, down on exit).
 pub struct PoolShared {
-    pub status: PoolStatus,
+    /// The circuit breaker as requests read it.
+    pub breaker: BreakerCell,
     pools: ArcSwap<Shards>,
     schema: ArcSwap<schema::SchemaCache>,
     inflight: AtomicUsize,
     capacity: usize,
     statement_timeout: Duration,
+    /// How long a statement may go without an answer before the request gives up on its
+    /// connection: the statement timeout plus the connect timeout, for the server's own timeout
+    /// to arrive first. `None` when the statement timeout is off.
+    deadline: Option<Duration>,
     rate: Option<rate::TokenBucket>,
     /// The client's connection settings, for components that need a connection of their own
     /// (change data capture). Holds the password: never log it.
@@ -168,30 +159,26 @@ impl Shards {
     }
 }
 
-/// Connections the actor keeps for its own work (health probes, catalog reads).
+/// Connections the actor keeps for its own work (catalog reads; the probe connects afresh).
 const ACTOR_POOL_SIZE: usize = 2;
 
 pub struct PoolActor {
     spec: PostgresSpec,
-    /// The actor's own small pool for probes and catalog reads; rebuilt on restart.
+    /// The actor's own small pool for catalog reads; rebuilt on restart.
     pool: Pool,
     /// The request pool; rebuilt on restart and published in `shared`.
     shards: Arc<Shards>,
     /// Table descriptions read from the catalog, with a TTL; published in `shared` after every
     /// change.
     schema: schema::SchemaCache,
-    /// Current health, the source of truth for `shared.status`.
-    health: Health,
+    /// The circuit breaker and its probing, the source of truth for `shared.breaker`.
+    driver: breaker::Driver,
     shared: Arc<PoolShared>,
     /// Schema loads in progress, with the requests waiting for each, so concurrent misses on one
     /// table cost one catalog query.
     loading: HashMap<TableRef, VecDeque<TableReply>>,
     /// Function loads in progress, likewise.
     loading_functions: HashMap<TableRef, VecDeque<FunctionReply>>,
-    /// A probe is running; probes never overlap.
-    probing: bool,
-    /// Ticks since the last probe while online.
-    ticks_since_probe: u32,
 }
 
 impl PoolActor {
@@ -200,31 +187,36 @@ impl PoolActor {
         let pool = build_pool(&spec, ACTOR_POOL_SIZE);
         let shards = Arc::new(Shards::build(&spec));
         let schema = schema::SchemaCache::new(spec.schema_cache_ttl);
-        let health = Health::Unknown;
+        // A request holding the half-open trial longer than any statement may is not waited for.
+        let driver = breaker::Driver::new(
+            &spec.name,
+            "database",
+            spec.breaker,
+            spec.connect_timeout * 2 + spec.statement_timeout,
+        );
         let shared = Arc::new(PoolShared {
-            status: PoolStatus::default(),
+            breaker: BreakerCell::default(),
             pools: ArcSwap::new(shards.clone()),
             schema: ArcSwap::from_pointee(schema.clone()),
             inflight: AtomicUsize::new(0),
             capacity: spec.mailbox_capacity,
             statement_timeout: spec.statement_timeout,
+            deadline: (!spec.statement_timeout.is_zero())
+                .then(|| spec.statement_timeout + spec.connect_timeout),
             rate: spec
                 .rate_limit
                 .map(|l| rate::TokenBucket::new(l, std::time::Instant::now())),
             source: spec.config.clone(),
         });
-        shared.status.publish(&health);
         let actor = PoolActor {
             spec,
             pool,
             shards,
             schema,
-            health,
+            driver,
             shared: shared.clone(),
             loading: HashMap::new(),
             loading_functions: HashMap::new(),
-            probing: false,
-            ticks_since_probe: 0,
         };
         (actor, shared)
     }
@@ -237,6 +229,26 @@ impl PoolActor {
 /// Builds the pool without connecting: connections are made on demand, so a database that is down
 /// at start does not stop the server.
 fn build_pool(spec: &PostgresSpec, max_size: usize) -> Pool {
+    let manager = Manager::from_config(
+        connection_config(spec),
+        tokio_postgres::NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(max_size)
+        .wait_timeout(Some(spec.acquire_timeout))
+        .create_timeout(Some(spec.connect_timeout))
+        .recycle_timeout(Some(spec.connect_timeout))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .expect("a runtime and a positive max_size are always set")
+}
+
+/// The client's connection settings with the connect timeout, the statement timeout and the
+/// application name applied. Holds the password: never log it.
+fn connection_config(spec: &PostgresSpec) -> tokio_postgres::Config {
     let mut cfg = spec.config.clone();
     cfg.connect_timeout(spec.connect_timeout);
     let ms = spec.statement_timeout.as_millis();
@@ -251,19 +263,5 @@ fn build_pool(spec: &PostgresSpec, max_size: usize) -> Pool {
     if cfg.get_application_name().is_none() {
         cfg.application_name("athena");
     }
-    let manager = Manager::from_config(
-        cfg,
-        tokio_postgres::NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Pool::builder(manager)
-        .max_size(max_size)
-        .wait_timeout(Some(spec.acquire_timeout))
-        .create_timeout(Some(spec.connect_timeout))
-        .recycle_timeout(Some(spec.connect_timeout))
-        .runtime(Runtime::Tokio1)
-        .build()
-        .expect("a runtime and a positive max_size are always set")
+    cfg
 }

@@ -87,9 +87,17 @@ impl Transaction {
         exec::run_plan_on(self.client()?, plan).await
     }
 
+    /// Commits. A connection lost while committing leaves the outcome unknown, and says so.
     pub async fn commit(mut self) -> Result<(), OpError> {
         let client = self.client()?;
-        client.batch_execute("COMMIT").await.map_err(map_pg_error)?;
+        if let Err(e) = client.batch_execute("COMMIT").await {
+            return Err(match map_pg_error(e) {
+                OpError::Unavailable(cause) if client.is_closed() => OpError::OutcomeUnknown(
+                    format!("the connection was lost while committing ({cause})"),
+                ),
+                other => other,
+            });
+        }
         // Back to the pool, outside any transaction.
         self.client.take();
         Ok(())
@@ -117,7 +125,13 @@ impl Drop for Transaction {
 impl PoolHandle {
     /// Starts reading a fetch's rows, `page` at a time. The fetch must not ask for a count.
     pub async fn stream(&self, fetch: Fetch, page: usize) -> Result<RowPages, OpError> {
-        self.admit()?;
+        let mut admitted = self.admit()?;
+        let res = self.open_stream(fetch, page).await;
+        admitted.report(&res);
+        res
+    }
+
+    async fn open_stream(&self, fetch: Fetch, page: usize) -> Result<RowPages, OpError> {
         let op = Operation::Fetch(Fetch {
             count: false,
             ..fetch
@@ -161,12 +175,17 @@ impl PoolHandle {
 
     /// Opens a transaction on a connection of its own.
     pub async fn transaction(&self) -> Result<Transaction, OpError> {
-        self.admit()?;
+        let mut admitted = self.admit()?;
         let pool = deadpool_postgres::Pool::clone(self.shared.pools.load().local());
-        let client = exec::connection(&pool).await?;
-        client.batch_execute("BEGIN").await.map_err(map_pg_error)?;
+        let res = async {
+            let client = exec::connection(&pool).await?;
+            client.batch_execute("BEGIN").await.map_err(map_pg_error)?;
+            Ok(client)
+        }
+        .await;
+        admitted.report(&res);
         Ok(Transaction {
-            client: Some(client),
+            client: Some(res?),
             handle: self.clone(),
         })
     }

@@ -69,6 +69,14 @@ impl ClientSpec {
             ClientSpec::Supabase(_) => "supabase",
         }
     }
+
+    /// The client's circuit breaker settings.
+    pub fn breaker(&self) -> crate::pool::BreakerConfig {
+        match self {
+            ClientSpec::Postgres(p) => p.breaker,
+            ClientSpec::Supabase(s) => s.breaker,
+        }
+    }
 }
 
 /// The published view of the registry.

@@ -98,6 +98,7 @@ fn said(code: Code) -> (StatusCode, Option<&'static str>) {
         | Code::UnknownApiKey
         | Code::UnknownRight
         | Code::AdminKeyNotConfigured
+        | Code::WriteOutcomeUnknown
         | Code::LoggingUnavailable
         | Code::CdcUnavailable
         | Code::CdcNotCaptured
@@ -137,7 +138,10 @@ impl ResponseError for RestError {
 
     fn error_response(&self) -> HttpResponse {
         let (status, code) = status_and_code(&self.api);
-        if status.is_server_error() && !matches!(self.api.code, Code::DriverNotAvailable) {
+        if status.is_server_error()
+            && !self.api.quiet
+            && !matches!(self.api.code, Code::DriverNotAvailable)
+        {
             let trace_id = crate::http::stats::current_request_id().unwrap_or_default();
             tracing::warn!(code = self.api.code.as_str(), %trace_id, detail = %self.api.detail, "request failed");
         }

@@ -3,6 +3,8 @@
 
 mod raw;
 
+use std::time::Duration;
+
 use deadpool_postgres::{Object, Pool, PoolError, TimeoutType};
 use serde_json::{json, Value};
 use tokio_postgres::types::ToSql;
@@ -15,12 +17,6 @@ use crate::ops::{DbFailure, OpError, OpOutput, TableRef};
 
 /// Prepared statements kept per connection before the cache is started over.
 const STATEMENT_CACHE_MAX: usize = 512;
-
-/// Whether an error means the database could not be reached (as opposed to a statement that
-/// failed). Only these change the pool's health.
-pub fn is_connection_failure(e: &OpError) -> bool {
-    matches!(e, OpError::Unavailable(_))
-}
 
 pub fn map_pool_error(e: PoolError) -> OpError {
     match e {
@@ -136,9 +132,51 @@ impl<'a> tokio_postgres::types::FromSql<'a> for JsonText<'a> {
 }
 
 /// Runs a plan and collects its rows as one JSON array.
-pub async fn run_plan(pool: Pool, plan: Plan) -> Result<OpOutput, OpError> {
+///
+/// `deadline` bounds the wait for the server's answer (see [`PoolShared`](super::PoolShared)): a
+/// connection that stops answering is taken out of the pool and the request ends in a timeout
+/// instead of hanging. For a `write` (one statement, committed by the server as it ends), a
+/// connection lost or silent after the statement was sent leaves its outcome unknown, which is
+/// said as such ([`OpError::OutcomeUnknown`]) and never as a failure.
+pub async fn run_plan(
+    pool: Pool,
+    plan: Plan,
+    deadline: Option<Duration>,
+    write: bool,
+) -> Result<OpOutput, OpError> {
     let client = connection(&pool).await?;
-    run_plan_on(&client, plan).await
+    let res = match deadline {
+        None => run_plan_on(&client, plan).await,
+        Some(limit) => match tokio::time::timeout(limit, run_plan_on(&client, plan)).await {
+            Ok(res) => res,
+            Err(_) => {
+                drop(Object::take(client));
+                return Err(no_answer(limit, write));
+            }
+        },
+    };
+    res.map_err(|e| if write { lost_write(e, &client) } else { e })
+}
+
+/// The error of a statement that got no answer within `limit`.
+fn no_answer(limit: Duration, write: bool) -> OpError {
+    let after_ms = limit.as_millis() as u64;
+    if write {
+        OpError::OutcomeUnknown(format!("the database did not answer within {after_ms} ms"))
+    } else {
+        OpError::NoAnswer { after_ms }
+    }
+}
+
+/// A write's error, as what is known of its outcome: a connection that failed without the server
+/// reporting an error (closed, reset) may have lost the reply of a committed write.
+fn lost_write(e: OpError, client: &Object) -> OpError {
+    match e {
+        OpError::Unavailable(cause) if client.is_closed() => {
+            OpError::OutcomeUnknown(format!("the connection was lost ({cause})"))
+        }
+        other => other,
+    }
 }
 
 /// Runs a plan on a connection the caller holds (a transaction's).
@@ -170,14 +208,43 @@ pub async fn run_plan_on(client: &Object, plan: Plan) -> Result<OpOutput, OpErro
 }
 
 /// Runs a write in a transaction that commits only when the statement touched exactly one row;
-/// otherwise it is rolled back and the answer is [`OpError::NotOneRow`].
-pub async fn run_plan_one(pool: Pool, plan: Plan) -> Result<OpOutput, OpError> {
+/// otherwise it is rolled back and the answer is [`OpError::NotOneRow`]. A connection lost
+/// before the `COMMIT` was sent rolled the work back (a failure); one lost, or silent past
+/// `deadline`, after it leaves the outcome unknown.
+pub async fn run_plan_one(
+    pool: Pool,
+    plan: Plan,
+    deadline: Option<Duration>,
+) -> Result<OpOutput, OpError> {
     if plan.shape != Shape::Rows {
         return Err(OpError::Internal(
             "a single-row run needs a row plan".into(),
         ));
     }
     let mut client = connection(&pool).await?;
+    let committing = std::cell::Cell::new(false);
+    let run = run_one_on(&mut client, &plan, &committing);
+    let res = match deadline {
+        None => run.await,
+        Some(limit) => match tokio::time::timeout(limit, run).await {
+            Ok(res) => res,
+            Err(_) => {
+                drop(Object::take(client));
+                return Err(no_answer(limit, committing.get()));
+            }
+        },
+    };
+    match res {
+        Err(e) if committing.get() => Err(lost_write(e, &client)),
+        other => other,
+    }
+}
+
+async fn run_one_on(
+    client: &mut Object,
+    plan: &Plan,
+    committing: &std::cell::Cell<bool>,
+) -> Result<OpOutput, OpError> {
     let params: Vec<&(dyn ToSql + Sync)> = plan.params.iter().map(|p| p as _).collect();
     let mut retried = false;
     loop {
@@ -203,6 +270,7 @@ pub async fn run_plan_one(pool: Pool, plan: Plan) -> Result<OpOutput, OpError> {
                 rows: rows.len() as u64,
             });
         }
+        committing.set(true);
         tx.commit().await.map_err(map_pg_error)?;
         return Ok(rows_output(&rows));
     }
@@ -241,26 +309,64 @@ async fn query_cached(
     client.query(&stmt, params).await
 }
 
-pub async fn load_table(pool: Pool, table: TableRef) -> Result<Option<TableInfo>, OpError> {
+/// Reads a table's description, within `deadline` (requests wait on it): a connection that
+/// stays silent is taken out of the pool and the read ends in [`OpError::NoAnswer`].
+pub async fn load_table(
+    pool: Pool,
+    table: TableRef,
+    deadline: Option<Duration>,
+) -> Result<Option<TableInfo>, OpError> {
     let client = connection(&pool).await?;
-    schema::load_table(&**client, &table)
-        .await
-        .map_err(map_pg_error)
+    let read = schema::load_table(&**client, &table);
+    let res = match deadline {
+        None => Ok(read.await),
+        Some(limit) => tokio::time::timeout(limit, read).await,
+    };
+    match res {
+        Ok(res) => res.map_err(map_pg_error),
+        Err(_) => {
+            drop(Object::take(client));
+            Err(no_answer(deadline.unwrap_or_default(), false))
+        }
+    }
 }
 
+/// Reads the versions of a function, within `deadline` (as [`load_table`]).
 pub async fn load_functions(
     pool: Pool,
     function: TableRef,
+    deadline: Option<Duration>,
 ) -> Result<Option<super::functions::FunctionSet>, OpError> {
     let client = connection(&pool).await?;
-    super::functions::load_functions(&**client, &function)
-        .await
-        .map_err(map_pg_error)
+    let read = super::functions::load_functions(&**client, &function);
+    let res = match deadline {
+        None => Ok(read.await),
+        Some(limit) => tokio::time::timeout(limit, read).await,
+    };
+    match res {
+        Ok(res) => res.map_err(map_pg_error),
+        Err(_) => {
+            drop(Object::take(client));
+            Err(no_answer(deadline.unwrap_or_default(), false))
+        }
+    }
 }
 
-pub async fn list_tables(pool: Pool) -> Result<OpOutput, OpError> {
+/// Lists the tables, within `deadline` (as [`load_table`]).
+pub async fn list_tables(pool: Pool, deadline: Option<Duration>) -> Result<OpOutput, OpError> {
     let client = connection(&pool).await?;
-    let (rows_json, n) = schema::list_tables(&**client).await.map_err(map_pg_error)?;
+    let read = schema::list_tables(&**client);
+    let res = match deadline {
+        None => Ok(read.await),
+        Some(limit) => tokio::time::timeout(limit, read).await,
+    };
+    let (rows_json, n) = match res {
+        Ok(res) => res.map_err(map_pg_error)?,
+        Err(_) => {
+            drop(Object::take(client));
+            return Err(no_answer(deadline.unwrap_or_default(), false));
+        }
+    };
     Ok(OpOutput {
         rows_json,
         row_count: n.max(0) as u64,
@@ -269,14 +375,31 @@ pub async fn list_tables(pool: Pool) -> Result<OpOutput, OpError> {
     })
 }
 
-/// A cheap round trip proving the database answers.
-pub async fn probe(pool: Pool) -> Result<(), OpError> {
-    let client = connection(&pool).await?;
-    client
-        .simple_query("SELECT 1")
+/// A cheap round trip proving the database answers: `SELECT 1` on a fresh connection (a pooled
+/// one may be stale while the database is fine), all within `limit` twice over (connect, then
+/// query). The error is the cause in words, without the connection string.
+pub async fn probe(config: tokio_postgres::Config, limit: Duration) -> Result<(), String> {
+    let run = async {
+        let (client, conn) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|e| map_pg_error(e).to_string())?;
+        // Ends when the client is dropped.
+        tokio::spawn(conn);
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(|e| map_pg_error(e).to_string())?;
+        Ok(())
+    };
+    tokio::time::timeout(limit * 2, run)
         .await
-        .map_err(map_pg_error)?;
-    Ok(())
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "the health probe got no answer within {} ms",
+                (limit * 2).as_millis()
+            ))
+        })
 }
 
 /// Describes a table's columns as the `/schema/columns` rows.

@@ -63,7 +63,12 @@ pub async fn run_sql(pool: Pool, sql: Sql, timeout: Duration) -> Result<OpOutput
             result
         }
         None => {
-            let _ = cancel.cancel_query(tokio_postgres::NoTls).await;
+            // In the background and bounded: a server that stopped answering may not take the
+            // cancel request either.
+            tokio::spawn(async move {
+                let cancelled = cancel.cancel_query(tokio_postgres::NoTls);
+                let _ = tokio::time::timeout(timeout, cancelled).await;
+            });
             // The connection was mid-statement: do not give it back to the pool.
             drop(Object::take(client));
             Err(OpError::StatementTimeout)

@@ -4,7 +4,7 @@
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_RANGE};
 
-use super::response::{self, Health};
+use super::response;
 use super::translate::{Method, Request};
 use super::{SpecError, Target};
 use crate::ops::OpError;
@@ -85,7 +85,6 @@ fn network(e: reqwest::Error, target: &Target) -> OpError {
 }
 
 /// Sends `req` to `target` and reads a successful answer's body and `Content-Range` with `read`.
-/// The second value says whether the failure (if any) means the project is unreachable.
 pub(super) async fn send<T>(
     http: &reqwest::Client,
     target: &Target,
@@ -93,14 +92,14 @@ pub(super) async fn send<T>(
     req: Request,
     table: &str,
     read: impl FnOnce(String, Option<&str>, &Request) -> Result<T, OpError>,
-) -> (Result<T, OpError>, Health) {
+) -> Result<T, OpError> {
     let url = match url(target, &req) {
         Ok(u) => u,
-        Err(e) => return (Err(e), Health::Reachable),
+        Err(e) => return Err(e),
     };
     let keys = match key_headers(&target.key) {
         Ok(k) => k,
-        Err(e) => return (Err(e), Health::Reachable),
+        Err(e) => return Err(e),
     };
     let method = match req.method {
         Method::Get => reqwest::Method::GET,
@@ -120,7 +119,7 @@ pub(super) async fn send<T>(
     }
     let resp = match rb.send().await {
         Ok(r) => r,
-        Err(e) => return (Err(network(e, target)), Health::Unreachable),
+        Err(e) => return Err(network(e, target)),
     };
     let status = resp.status().as_u16();
     let range = resp
@@ -130,18 +129,17 @@ pub(super) async fn send<T>(
         .map(str::to_string);
     let body = match resp.text().await {
         Ok(b) => b,
-        Err(e) => return (Err(network(e, target)), Health::Unreachable),
+        Err(e) => return Err(network(e, target)),
     };
     if (200..300).contains(&status) {
-        return (read(body, range.as_deref(), &req), Health::Reachable);
+        return read(body, range.as_deref(), &req);
     }
     // An offset past a counted total: PostgREST answers 416 with `*/total`; the gateway answers
     // an empty page with the total, as it does for PostgreSQL.
     if status == 416 && req.count && response::total(range.as_deref()).is_some() {
-        return (read("[]".into(), range.as_deref(), &req), Health::Reachable);
+        return read("[]".into(), range.as_deref(), &req);
     }
-    let (err, health) = response::error(status, &body, &target.origin(), table);
-    (Err(err), health)
+    Err(response::error(status, &body, &target.origin(), table))
 }
 
 /// Whether the project answers at all: any answer below 500 to `GET /rest/v1/` counts.

@@ -8,11 +8,10 @@ use std::time::Instant;
 
 use actix::Addr;
 
-use super::response::{self, Health};
+use super::response;
 use super::{exec, translate, SupabaseActor, SupabaseShared, Target};
 use crate::ops::{OpError, OpOutput, Operation, Rpc, RpcOutput};
 use crate::pool::messages::Observe;
-use crate::pool::HealthState;
 
 #[derive(Clone)]
 pub struct SupabaseHandle {
@@ -66,15 +65,8 @@ impl SupabaseHandle {
         self.run(op, true).await
     }
 
-    /// Refuses work while the configured project is known to be down, or over the client's rate.
-    fn admit(&self) -> Result<(), OpError> {
-        if self.target.is_none() && self.shared.status.state() == HealthState::Offline {
-            let cause = self.shared.status.last_error();
-            return Err(OpError::Unavailable(cause.map_or_else(
-                || "the Supabase project is offline".to_string(),
-                |c| c.to_string(),
-            )));
-        }
+    /// Refuses work over the client's rate.
+    fn take_rate(&self) -> Result<(), OpError> {
         if let Some(bucket) = &self.shared.rate {
             bucket
                 .try_take(Instant::now())
@@ -128,10 +120,17 @@ impl SupabaseHandle {
     ) -> Result<T, OpError> {
         // What the backend cannot do is refused before anything else, whatever its health.
         let req = translate::translate(op, &self.shared.primary_keys, single)?;
-        self.admit()?;
+        // The breaker describes the configured project: a caller-supplied one is outside it.
+        let mut admitted = match self.target {
+            None => Some(self.shared.breaker.enter(Instant::now(), |event| {
+                let _ = self.addr.try_send(Observe::Breaker(event));
+            })?),
+            Some(_) => None,
+        };
+        self.take_rate()?;
         let _inflight = self.enter()?;
         let target = self.target.as_deref().unwrap_or(&self.shared.target);
-        let (res, health) = exec::send(
+        let res = exec::send(
             &self.shared.http,
             target,
             &self.shared.headers,
@@ -140,21 +139,9 @@ impl SupabaseHandle {
             read,
         )
         .await;
-        if self.target.is_none() {
-            self.observe(res.as_ref().map(|_| ()), health);
+        if let Some(admitted) = admitted.as_mut() {
+            admitted.report(&res);
         }
         res
-    }
-
-    /// Reports what the request learned; dropped when the mailbox is full (the probe catches up).
-    fn observe(&self, res: Result<(), &OpError>, health: Health) {
-        let msg = match (res, health) {
-            (Err(e), Health::Unreachable) => Observe::Unreachable(e.to_string()),
-            (_, Health::Reachable) if self.shared.status.state() != HealthState::Online => {
-                Observe::Reachable
-            }
-            _ => return,
-        };
-        let _ = self.addr.try_send(msg);
     }
 }

@@ -1,84 +1,52 @@
-//! Actor glue for [`SupabaseActor`]: lifecycle, the health probe and observations.
-
-use std::time::Instant;
+//! Actor glue for [`SupabaseActor`]: lifecycle, the probe and the circuit breaker's transitions.
 
 use actix::prelude::*;
 
 use super::{exec, SupabaseActor};
+use crate::pool::breaker::{BreakerCell, BreakerOwner, Driver};
 use crate::pool::messages::Observe;
-use crate::pool::Health;
-
-/// While online, probe every this many ticks of `probe_interval`.
-const ONLINE_PROBE_EVERY: u32 = 5;
 
 impl Actor for SupabaseActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.spec.mailbox_capacity);
-        self.probe(ctx);
-        ctx.run_interval(self.spec.probe_interval, |act, ctx| {
-            act.ticks_since_probe += 1;
-            let online = matches!(act.health, Health::Online { .. });
-            if !online || act.ticks_since_probe >= ONLINE_PROBE_EVERY {
-                act.probe(ctx);
-            }
-        });
+        self.probe(ctx, false);
+        ctx.run_interval(self.spec.probe_interval, |act, ctx| act.breaker_tick(ctx));
     }
 }
 
 impl Supervised for SupabaseActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         tracing::warn!(client = %self.spec.name, "supabase actor restarting");
-        self.health = Health::Unknown;
-        self.shared.status.publish(&self.health);
-        self.probing = false;
+        self.driver.reset(&self.shared.breaker);
     }
 }
 
-impl SupabaseActor {
-    fn probe(&mut self, ctx: &mut Context<Self>) {
-        if self.probing {
-            return;
-        }
-        self.probing = true;
-        self.ticks_since_probe = 0;
+impl BreakerOwner for SupabaseActor {
+    fn breaker_parts(&mut self) -> (&mut Driver, &BreakerCell) {
+        (&mut self.driver, &self.shared.breaker)
+    }
+
+    fn spawn_probe(&mut self, ctx: &mut Context<Self>) {
         let fut = exec::probe(
             self.shared.http.clone(),
             self.shared.target.clone(),
             self.shared.headers.clone(),
         );
-        ctx.spawn(fut.into_actor(self).map(|res, act, _| {
-            act.probing = false;
-            match res {
-                Ok(()) => act.mark_online(),
-                Err(e) => act.mark_offline(e.to_string()),
-            }
-        }));
-    }
-
-    fn mark_online(&mut self) {
-        if self.health.succeeded(Instant::now()) {
-            tracing::info!(client = %self.spec.name, origin = %self.shared.origin(), "supabase project is online");
-            self.shared.status.publish(&self.health);
-        }
-    }
-
-    fn mark_offline(&mut self, cause: String) {
-        if self.health.failed(cause.clone(), Instant::now()) {
-            tracing::warn!(client = %self.spec.name, %cause, "supabase project is offline");
-        }
-        self.shared.status.publish(&self.health);
+        ctx.spawn(
+            fut.into_actor(self)
+                .map(|res, act, ctx| act.probe_finished(res.map_err(|e| e.to_string()), ctx)),
+        );
     }
 }
 
 impl Handler<Observe> for SupabaseActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Observe, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Observe, ctx: &mut Context<Self>) {
         match msg {
-            Observe::Reachable => self.mark_online(),
-            Observe::Unreachable(cause) => self.mark_offline(cause),
+            Observe::Breaker(event) => self.breaker_event(event, ctx),
             // PostgREST keeps its own schema cache; there is nothing to drop here.
             Observe::SchemaChanged => {}
         }

@@ -1,22 +1,24 @@
 //! `SupabaseActor`: one per Supabase client. It owns the client's HTTP client (reqwest, rustls)
-//! and its health; request handlers run [`Operation`](crate::ops::Operation)s through a
+//! and its circuit breaker; request handlers run [`Operation`](crate::ops::Operation)s through a
 //! [`SupabaseHandle`] on their own threads, as PostgREST requests (`translate`), and read the
 //! answers back (`response`).
 //!
 //! * **Published state** ([`SupabaseShared`]): the HTTP client, the project's URL and key, the
-//!   health ([`PoolStatus`], written only by this actor) and the in-flight count requests move.
-//! * **Mailbox**: bounded (`mailbox_capacity`); it carries only health observations, sent with
-//!   `try_send` (a full mailbox drops them: the probe catches up).
-//! * **Health**: `Unknown → Online | Offline`, as for PostgreSQL clients. A probe (`GET
-//!   /rest/v1/`) runs every `probe_interval` while the project is unknown or offline and every few
-//!   intervals while online; any answer below 500 counts as up. Requests that cannot reach the
-//!   project, time out or get a 5xx report it, and while it is `Offline` requests fail fast with
-//!   `Unavailable` instead of waiting for the network.
+//!   breaker ([`BreakerCell`], written only by this actor but for the claim of a half-open trial)
+//!   and the in-flight count requests move.
+//! * **Mailbox**: bounded (`mailbox_capacity`); it carries only what requests learned (breaker
+//!   events), sent with `try_send` (a full mailbox drops them: the probe catches up).
+//! * **Breaker**: driven exactly as a PostgreSQL client's ([`Driver`]): a network failure, a
+//!   timeout or a 5xx counts against it, PostgREST's answers about the query itself do not; past
+//!   the threshold requests are refused at once until the cooldown ends, then one trial (a
+//!   request, or the probe) decides. The probe (`GET /rest/v1/`, any answer below 500 is up) runs
+//!   every `probe_interval` until the project first answers, while failures are counted and while
+//!   half-open, and every few intervals otherwise.
 //! * **Per-request targets**: a handle made by [`SupabaseHandle::with_target`] (an allow-listed
 //!   `x-supabase-url`) sends to that project instead; such requests neither consult nor move the
-//!   client's health, which describes the configured project only.
-//! * **Restart policy**: supervised; `restarting()` returns the health to `Unknown` until the next
-//!   probe. The HTTP client (a connection pool) is kept.
+//!   client's breaker, which describes the configured project only.
+//! * **Restart policy**: supervised; `restarting()` closes the breaker with the health unknown
+//!   until the next probe. The HTTP client (a connection pool) is kept.
 //! * **Secrets**: the key goes only into the `apikey` and `Authorization` headers of requests; it
 //!   is never logged, never part of an error, and `Debug` redacts it.
 
@@ -36,7 +38,8 @@ use std::time::{Duration, Instant};
 pub use handle::SupabaseHandle;
 pub use translate::PrimaryKeys;
 
-use super::{rate, Health, PoolStatus};
+use super::breaker::{BreakerCell, BreakerConfig, Driver};
+use super::rate;
 
 /// A Supabase project: its base URL (`https://<ref>.supabase.co`) and key.
 #[derive(Clone)]
@@ -77,11 +80,13 @@ pub struct SupabaseSpec {
     pub probe_interval: Duration,
     pub mailbox_capacity: usize,
     pub rate_limit: Option<rate::RateLimit>,
+    pub breaker: BreakerConfig,
 }
 
 /// What the actor publishes for request handlers.
 pub struct SupabaseShared {
-    pub status: PoolStatus,
+    /// The circuit breaker as requests read it.
+    pub breaker: BreakerCell,
     http: reqwest::Client,
     target: Target,
     headers: reqwest::header::HeaderMap,
@@ -109,12 +114,8 @@ impl SupabaseShared {
 pub struct SupabaseActor {
     spec: SupabaseSpec,
     shared: Arc<SupabaseShared>,
-    /// Current health, the source of truth for `shared.status`.
-    health: Health,
-    /// A probe is running; probes never overlap.
-    probing: bool,
-    /// Ticks since the last probe while online.
-    ticks_since_probe: u32,
+    /// The circuit breaker and its probing, the source of truth for `shared.breaker`.
+    driver: Driver,
 }
 
 /// Why a spec cannot be started.
@@ -136,9 +137,15 @@ impl SupabaseActor {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| SpecError::Client(e.to_string()))?;
-        let health = Health::Unknown;
+        // A request holding the half-open trial longer than any request may is not waited for.
+        let driver = Driver::new(
+            &spec.name,
+            "project",
+            spec.breaker,
+            spec.timeout + spec.connect_timeout,
+        );
         let shared = Arc::new(SupabaseShared {
-            status: PoolStatus::default(),
+            breaker: BreakerCell::default(),
             http,
             target: spec.target.clone(),
             headers,
@@ -149,13 +156,10 @@ impl SupabaseActor {
                 .rate_limit
                 .map(|l| rate::TokenBucket::new(l, Instant::now())),
         });
-        shared.status.publish(&health);
         let actor = SupabaseActor {
             spec,
             shared: shared.clone(),
-            health,
-            probing: false,
-            ticks_since_probe: 0,
+            driver,
         };
         Ok((actor, shared))
     }

@@ -22,15 +22,6 @@ struct PgrstError {
     hint: Option<String>,
 }
 
-/// What a failed answer says about the backend's health, beside the error itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
-    /// The backend answered as a backend does: it is up.
-    Reachable,
-    /// The backend is down or failing (5xx other than a query's own error).
-    Unreachable,
-}
-
 /// The total of `Content-Range: first-last/total` (`*/total` when empty); `None` for `*`.
 pub fn total(content_range: Option<&str>) -> Option<i64> {
     content_range?.rsplit_once('/')?.1.trim().parse().ok()
@@ -135,9 +126,11 @@ fn rows_in(details: Option<&str>) -> u64 {
         .unwrap_or(0)
 }
 
-/// A failed answer: the error, and what it says about the backend's health. `target` names the
-/// backend in messages (never with its key); `table` is the operation's table or function.
-pub fn error(status: u16, body: &str, target: &str, table: &str) -> (OpError, Health) {
+/// A failed answer as an error: a 5xx without a query's own SQLSTATE is `Unavailable` and a 504
+/// `BackendTimeout`, which count against the client's breaker; PostgREST's answers about the query
+/// do not. `target` names the backend in messages (never with its key); `table` is the
+/// operation's table or function.
+pub fn error(status: u16, body: &str, target: &str, table: &str) -> OpError {
     let parsed: Option<PgrstError> = serde_json::from_str(body).ok();
     let Some(e) = parsed.filter(|e| e.code.is_some() || e.message.is_some()) else {
         let err = match status {
@@ -148,12 +141,7 @@ pub fn error(status: u16, body: &str, target: &str, table: &str) -> (OpError, He
                 "{target} answered {status} without a PostgREST error; is the URL a Supabase project?"
             )),
         };
-        let health = if status >= 500 {
-            Health::Unreachable
-        } else {
-            Health::Reachable
-        };
-        return (err, health);
+        return err;
     };
     let code = e.code.clone().unwrap_or_default();
     let message = e.message.clone().unwrap_or_default();
@@ -196,10 +184,5 @@ pub fn error(status: u16, body: &str, target: &str, table: &str) -> (OpError, He
         (s, _) if s >= 500 => OpError::Unavailable(format!("{target} answered {s}: {message}")),
         (s, _) => OpError::BadBackendResponse(format!("{target} answered {s}: {message}")),
     };
-    // A query's own failure (a SQLSTATE in a 4xx or 500) says the backend is up.
-    let health = match &err {
-        OpError::Unavailable(_) | OpError::BackendTimeout(_) => Health::Unreachable,
-        _ => Health::Reachable,
-    };
-    (err, health)
+    err
 }

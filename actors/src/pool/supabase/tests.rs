@@ -4,10 +4,11 @@ use serde_json::{json, Map, Value};
 
 use super::exec::url;
 use super::filter::{params, quote_if_needed};
-use super::response::{self, Health};
+use super::response;
 use super::translate::{translate, Method, PrimaryKeys, Request};
 use super::Target;
 use crate::ops::*;
+use crate::pool::breaker::classify;
 
 fn t(name: &str) -> TableRef {
     TableRef {
@@ -435,7 +436,12 @@ fn answers_become_rows_totals_and_errors() {
     assert_eq!((out.rows_json.as_str(), out.row_count), (r#"[{"a":1}]"#, 1));
     assert_eq!(response::total(Some("0-9/*")), None);
 
-    let err = |status, body: &str| response::error(status, body, "https://x", "users");
+    // Each error with what it means for the client's breaker.
+    let err = |status, body: &str| {
+        let e = response::error(status, body, "https://x", "users");
+        let counts = classify(&e).is_some();
+        (e, counts)
+    };
     let body = |code: &str, msg: &str| {
         json!({"code": code, "message": msg, "details": null, "hint": null}).to_string()
     };
@@ -456,7 +462,7 @@ fn answers_become_rows_totals_and_errors() {
         other => panic!("{other:?}"),
     }
     match err(409, &body("23505", "duplicate key")) {
-        (OpError::Db(f), Health::Reachable) => assert_eq!(f.sqlstate, "23505"),
+        (OpError::Db(f), false) => assert_eq!(f.sqlstate, "23505"),
         other => panic!("{other:?}"),
     }
     let not_one = json!({"code": "PGRST116", "message": "m", "details": "The result contains 3 rows", "hint": null});
@@ -475,23 +481,20 @@ fn answers_become_rows_totals_and_errors() {
     assert!(matches!(err(401, "").0, OpError::BackendAuth(_)));
     assert!(matches!(
         err(503, &body("PGRST001", "no connection")),
-        (OpError::Unavailable(_), Health::Unreachable)
+        (OpError::Unavailable(_), true)
     ));
     assert!(matches!(
         err(502, "<html>bad gateway</html>"),
-        (OpError::Unavailable(_), Health::Unreachable)
+        (OpError::Unavailable(_), true)
     ));
-    assert!(matches!(
-        err(504, ""),
-        (OpError::BackendTimeout(_), Health::Unreachable)
-    ));
+    assert!(matches!(err(504, ""), (OpError::BackendTimeout(_), true)));
     assert!(matches!(
         err(500, &body("57014", "canceling statement")),
-        (OpError::StatementTimeout, Health::Reachable)
+        (OpError::StatementTimeout, false)
     ));
     assert!(matches!(
         err(404, "<html>not found</html>"),
-        (OpError::BadBackendResponse(_), Health::Reachable)
+        (OpError::BadBackendResponse(_), false)
     ));
     assert!(matches!(
         err(400, &body("PGRST100", "failed to parse filter")).0,
