@@ -8,7 +8,7 @@ use athena_rs::sdk::{OrderDirection, SdkError};
 use athena_rs::{AthenaClient, BackendType};
 use common::*;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// A database seeded with [`SEED`], Athena serving it, and one SDK client of each backend.
 struct Setup {
@@ -669,6 +669,13 @@ async fn settings_a_backend_cannot_apply_are_refused_at_build() {
 }
 
 #[tokio::test]
+async fn health_check_asks_the_server_or_the_database() {
+    let s = setup().await;
+    s.athena.health_check().await.unwrap();
+    s.postgres.health_check().await.unwrap();
+}
+
+#[tokio::test]
 async fn an_unreachable_backend_is_a_typed_error() {
     let c = AthenaClient::builder()
         .url("http://127.0.0.1:1")
@@ -678,6 +685,7 @@ async fn an_unreachable_backend_is_a_typed_error() {
         .unwrap();
     let e = c.select("users").execute().await.unwrap_err();
     assert_eq!(e.code(), "transport", "{e:?}");
+    assert_eq!(c.health_check().await.unwrap_err().code(), "transport");
     let c = AthenaClient::builder()
         .url("postgres://postgres@127.0.0.1:1/x")
         .connection_timeout(std::time::Duration::from_millis(500))
@@ -686,5 +694,5 @@ async fn an_unreachable_backend_is_a_typed_error() {
         .unwrap();
     let e = c.select("users").execute().await.unwrap_err();
     assert_eq!(e.status(), Some(503), "{e:?}");
-    let _: Value = json!(null);
+    assert_eq!(c.health_check().await.unwrap_err().status(), Some(503));
 }

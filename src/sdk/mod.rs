@@ -475,6 +475,18 @@ impl AthenaClient {
         self.run(Kind::Sql, body).await
     }
 
+    /// Whether the backend answers: Athena's `GET /health`, or `SELECT 1` on the database through
+    /// the pool (a refusal of an open circuit breaker is `503 backend_unavailable`).
+    pub async fn health_check(&self) -> Result<(), SdkError> {
+        match &*self.inner {
+            Inner::Athena(h) => h
+                .call(reqwest::Method::GET, "/health", None)
+                .await
+                .map(drop),
+            Inner::Postgres(_) => self.execute_sql("SELECT 1").await.map(drop),
+        }
+    }
+
     /// CQL is for ScyllaDB, which neither backend of the SDK is: always
     /// [`SdkError::Unsupported`]. A Scylla cluster is reached through an Athena server.
     pub async fn execute_cql(&self, _query: &str) -> Result<QueryResult, SdkError> {
