@@ -695,3 +695,57 @@ fn every_command_explains_its_flags_with_an_example() {
         assert!(out.contains(flag), "fetch --help explains {flag}");
     }
 }
+
+#[tokio::test]
+async fn pipeline_finds_its_server_through_a_saved_target_as_fetch_does() {
+    let db = TestDb::create(
+        "CREATE TABLE src (id int PRIMARY KEY); CREATE TABLE dst (id int PRIMARY KEY);
+         INSERT INTO src SELECT generate_series(1, 10);",
+    )
+    .await;
+    let srv = TestServer::start(&db).await;
+    let dir = tempdir::Dir::new();
+    let catalog = dir.0.join("clients.json");
+    let c = catalog.to_str().unwrap();
+    let add = [
+        "clients",
+        "add",
+        "local",
+        "--url",
+        &srv.base,
+        "--athena-client",
+        "default",
+        "--clients-path",
+        c,
+    ];
+    assert!(run(&add, &[]).0);
+    let payload = r#"{"source": {"table_name": "src"}, "sink": {"table_name": "dst"}}"#;
+    let (ok, out, err) = run(
+        &[
+            "pipeline",
+            "--payload-json",
+            payload,
+            "--json",
+            "--clients-path",
+            c,
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["data"]["rows_written"], 10);
+    assert!(
+        err.is_empty(),
+        "no spinner when stderr is not a terminal: {err:?}"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM dst").await.as_deref(),
+        Some("10")
+    );
+    let (ok, out, err) = run(
+        &["pipeline", "--payload-json", payload, "--clients-path", c],
+        &[],
+    );
+    assert!(!ok && out.is_empty(), "{out}");
+    assert!(err.starts_with("error: 409 unique_violation"), "{err}");
+}
