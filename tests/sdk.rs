@@ -548,7 +548,11 @@ async fn raw_sql_needs_a_key_holding_gateway_query_through_athena() {
         }
         b.build()
     };
-    let sql = client(Some(with)).await.unwrap();
+    let sql = client(Some(with.clone())).await.unwrap();
+    assert!(
+        !format!("{sql:?}").contains(&with),
+        "Debug never shows the key"
+    );
     let r = sql
         .execute_sql_with(
             "SELECT name FROM users WHERE age > $1 ORDER BY name",
@@ -657,6 +661,13 @@ async fn settings_a_backend_cannot_apply_are_refused_at_build() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("idle_timeout"), "{e}");
+    let pg = AthenaClient::new("postgres://postgres:pw-secret@127.0.0.1:5432/postgres", "")
+        .await
+        .unwrap();
+    assert!(
+        !format!("{pg:?}").contains("pw-secret"),
+        "Debug never shows the password"
+    );
     let e = AthenaClient::new("ftp://user:secret@host/x", "")
         .await
         .unwrap_err();
