@@ -9,6 +9,7 @@ pub mod dialect;
 pub mod http;
 pub mod pipelines;
 pub mod post;
+pub mod sdk;
 pub mod shutdown;
 pub mod ws;
 
@@ -21,7 +22,16 @@ use actix_web::{web, App, HttpServer};
 use athena_actors::ActorHandles;
 
 use crate::config::Settings;
+
 use crate::http::AppState;
+/// The reference SDK's module path (`athena_rs::client::query_builder::OrderDirection`).
+pub use crate::sdk as client;
+pub use crate::sdk::{AthenaClient, AthenaClientBuilder, BackendType, QueryResult, SdkError};
+
+/// The README's Rust examples, compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// A started server: its address, its actors, the future that runs it, and how its WebSocket
 /// sessions are told it is stopping.

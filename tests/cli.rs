@@ -1,4 +1,6 @@
-//! The `athena_rs` binary: version, diag, config search and refusal of bad config.
+//! The `athena_rs` binary: version, diag, config search and refusal of bad config, the clients
+//! catalog, `fetch` and `health` against a live server, `--json` output, errors on stderr with a
+//! non-zero exit status, and `--help` with an example on every command.
 
 mod common;
 
@@ -37,13 +39,35 @@ mod tempdir {
 }
 
 #[test]
-fn version_prints_the_crate_version() {
+fn version_prints_the_crate_version_commit_and_features() {
     let out = Command::new(BIN).arg("version").output().unwrap();
     assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        text.lines().next().unwrap(),
         format!("athena_rs {}", env!("CARGO_PKG_VERSION"))
     );
+    assert!(
+        text.contains("commit ") && text.contains("features "),
+        "{text}"
+    );
+    let out = Command::new(BIN)
+        .args(["version", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        v["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "postgres"),
+        "{v}"
+    );
+    assert!(v["rustc"].as_str().unwrap().starts_with("rustc"), "{v}");
+    assert!(v["commit"].is_string() || v["commit"].is_null(), "{v}");
 }
 
 #[test]
@@ -159,4 +183,569 @@ fn server_finds_its_config_through_athena_config_and_honours_port_flags() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(ok, "server answered /health on the --port given");
+}
+
+/// Runs the binary with `args` and returns (success, stdout, stderr).
+fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_remove("ATHENA_API_KEY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[track_caller]
+fn fails(res: (bool, String, String), needle: &str) {
+    let (ok, out, err) = res;
+    assert!(!ok, "succeeded: {out}");
+    assert!(
+        err.contains(needle),
+        "stderr {err:?} should name {needle:?}"
+    );
+    assert!(err.starts_with("error: "), "{err}");
+}
+
+#[test]
+fn clients_add_list_set_default_and_remove_keep_a_catalog_file() {
+    let dir = tempdir::Dir::new();
+    let path = dir.0.join("sub/clients.json");
+    let p = path.to_str().unwrap();
+    let (ok, _, err) = run(
+        &[
+            "clients",
+            "add",
+            "prod",
+            "--url",
+            "http://127.0.0.1:4052/",
+            "--key-env",
+            "PROD_KEY",
+            "--clients-path",
+            p,
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(
+        &[
+            "clients",
+            "add",
+            "dev",
+            "--url",
+            "http://127.0.0.1:9",
+            "--key",
+            "s3cret-key",
+            "--athena-client",
+            "reporting",
+            "--json",
+            "--clients-path",
+            p,
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("plain text"), "storing a key warns: {err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["name"], "dev");
+    assert_eq!(v["key_stored"], true);
+    assert_eq!(v["default"], false, "the first target added is the default");
+
+    let (ok, out, _) = run(&["clients", "list", "--json", "--clients-path", p], &[]);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["default"], "prod");
+    let list = v["clients"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["name"], "dev");
+    assert_eq!(list[0]["athena_client"], "reporting");
+    assert_eq!(list[0]["key"], "stored");
+    assert_eq!(list[1]["url"], "http://127.0.0.1:4052");
+    assert_eq!(list[1]["key"], "env:PROD_KEY");
+    assert!(!out.contains("s3cret"), "keys are never listed");
+
+    let (ok, out, _) = run(&["clients", "list", "--clients-path", p], &[]);
+    assert!(ok);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("URL"),
+        "{out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("prod") && l.contains('*')),
+        "{out}"
+    );
+    assert!(!out.contains("s3cret"));
+
+    let (ok, _, err) = run(&["clients", "set-default", "dev", "--clients-path", p], &[]);
+    assert!(ok, "{err}");
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(file["default"], "dev");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "a file holding a key is private");
+    }
+
+    let (ok, _, err) = run(&["clients", "remove", "dev", "--clients-path", p], &[]);
+    assert!(ok, "{err}");
+    let (_, out, _) = run(&["clients", "list", "--json", "--clients-path", p], &[]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v["default"].is_null(),
+        "removing the default clears it: {v}"
+    );
+    assert_eq!(v["clients"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn clients_errors_go_to_stderr_with_a_failing_status() {
+    let dir = tempdir::Dir::new();
+    let path = dir.0.join("clients.json");
+    let p = path.to_str().unwrap();
+    fails(
+        run(&["clients", "remove", "nope", "--clients-path", p], &[]),
+        "no target named \"nope\"",
+    );
+    fails(
+        run(
+            &["clients", "set-default", "nope", "--clients-path", p],
+            &[],
+        ),
+        "no target named",
+    );
+    fails(
+        run(
+            &[
+                "clients",
+                "add",
+                "x",
+                "--url",
+                "ftp://host",
+                "--clients-path",
+                p,
+            ],
+            &[],
+        ),
+        "http",
+    );
+    fails(
+        run(
+            &[
+                "clients",
+                "add",
+                "x",
+                "--url",
+                "not a url",
+                "--clients-path",
+                p,
+            ],
+            &[],
+        ),
+        "not a URL",
+    );
+    assert!(
+        run(
+            &[
+                "clients",
+                "add",
+                "x",
+                "--url",
+                "http://h",
+                "--clients-path",
+                p
+            ],
+            &[]
+        )
+        .0
+    );
+    fails(
+        run(
+            &[
+                "clients",
+                "add",
+                "x",
+                "--url",
+                "http://h",
+                "--clients-path",
+                p,
+            ],
+            &[],
+        ),
+        "--force",
+    );
+    assert!(
+        run(
+            &[
+                "clients",
+                "add",
+                "x",
+                "--url",
+                "http://h2",
+                "--force",
+                "--clients-path",
+                p
+            ],
+            &[]
+        )
+        .0
+    );
+    std::fs::write(&path, "{not json").unwrap();
+    fails(
+        run(&["clients", "list", "--clients-path", p], &[]),
+        "not a clients catalog",
+    );
+    let (ok, _, err) = run(
+        &[
+            "clients",
+            "add",
+            "x",
+            "--url",
+            "http://h",
+            "--key",
+            "k",
+            "--key-env",
+            "V",
+            "--clients-path",
+            p,
+        ],
+        &[],
+    );
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
+}
+
+#[tokio::test]
+async fn fetch_prints_rows_as_a_table_or_json_and_refusals_on_stderr() {
+    let db = TestDb::create(SEED).await;
+    let srv = TestServer::start(&db).await;
+    let body = r#"{"table_name": "users", "columns": ["id", "name"], "conditions": [{"eq_column": "status", "eq_value": "active"}], "order_by": "id", "count": "exact"}"#;
+    let (ok, out, err) = run(
+        &[
+            "fetch",
+            "--url",
+            &srv.base,
+            "--client",
+            "default",
+            "--body-json",
+            body,
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "ID  NAME", "{out}");
+    assert_eq!(lines[1], "1   Ada", "{out}");
+    assert!(out.contains("Fetched 3 rows (count 3)"), "{out}");
+
+    let (ok, out, _) = run(
+        &[
+            "fetch",
+            "--url",
+            &srv.base,
+            "--client",
+            "default",
+            "--body-json",
+            body,
+            "--json",
+        ],
+        &[],
+    );
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["data"]["rows"].as_array().unwrap().len(), 3);
+
+    // Through a saved target that is the default, its key from the environment, the body from
+    // a file.
+    let dir = tempdir::Dir::new();
+    let catalog = dir.0.join("clients.json");
+    let c = catalog.to_str().unwrap();
+    assert!(
+        run(
+            &[
+                "clients",
+                "add",
+                "local",
+                "--url",
+                &srv.base,
+                "--athena-client",
+                "default",
+                "--key-env",
+                "LOCAL_KEY",
+                "--clients-path",
+                c
+            ],
+            &[]
+        )
+        .0
+    );
+    let file = dir.0.join("body.json");
+    std::fs::write(&file, r#"{"table_name": "users", "limit": 2}"#).unwrap();
+    let (ok, out, err) = run(
+        &[
+            "fetch",
+            "--body-file",
+            file.to_str().unwrap(),
+            "--json",
+            "--clients-path",
+            c,
+        ],
+        &[("LOCAL_KEY", "unused-when-not-enforced")],
+    );
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["data"]["rows"].as_array().unwrap().len(), 2);
+    fails(
+        run(
+            &[
+                "fetch",
+                "--body-file",
+                file.to_str().unwrap(),
+                "--clients-path",
+                c,
+            ],
+            &[],
+        ),
+        "LOCAL_KEY",
+    );
+
+    let (ok, out, err) = run(
+        &[
+            "fetch",
+            "--url",
+            &srv.base,
+            "--client",
+            "default",
+            "--body-json",
+            r#"{"table_name": "nope"}"#,
+        ],
+        &[],
+    );
+    assert!(!ok && out.is_empty(), "{out}");
+    assert!(
+        err.contains("404 unknown_table") && err.contains("trace_id"),
+        "{err}"
+    );
+    fails(
+        run(
+            &[
+                "fetch",
+                "--url",
+                &srv.base,
+                "--body-json",
+                r#"{"table_name": "users"}"#,
+            ],
+            &[],
+        ),
+        "missing_client_header",
+    );
+    fails(
+        run(
+            &[
+                "fetch",
+                "--url",
+                &srv.base,
+                "--client",
+                "default",
+                "--body-json",
+                "[1]",
+            ],
+            &[],
+        ),
+        "JSON object",
+    );
+    fails(
+        run(
+            &[
+                "fetch",
+                "--url",
+                &srv.base,
+                "--client",
+                "default",
+                "--body-json",
+                "{oops",
+            ],
+            &[],
+        ),
+        "not JSON",
+    );
+    fails(
+        run(
+            &[
+                "fetch",
+                "--client",
+                "default",
+                "--body-json",
+                "{}",
+                "--clients-path",
+                "/nonexistent/c.json",
+            ],
+            &[],
+        ),
+        "no server",
+    );
+    fails(
+        run(
+            &[
+                "fetch",
+                "--url",
+                "http://127.0.0.1:9",
+                "--client",
+                "default",
+                "--body-json",
+                "{}",
+            ],
+            &[],
+        ),
+        "cannot reach",
+    );
+    let (ok, _, err) = run(&["fetch", "--url", &srv.base], &[]);
+    assert!(!ok && err.contains("--body-json"), "{err}");
+}
+
+#[tokio::test]
+async fn health_exits_zero_only_for_a_healthy_server() {
+    let db = TestDb::create("").await;
+    let srv = TestServer::start(&db).await;
+    let (ok, out, err) = run(&["health", "--url", &srv.base], &[]);
+    assert!(ok, "{err}");
+    assert!(out.contains("healthy"), "{out}");
+    let (ok, out, _) = run(&["health", "--url", &srv.base, "--json"], &[]);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["healthy"], true);
+    assert_eq!(v["status"], 200);
+    fails(
+        run(
+            &[
+                "health",
+                "--url",
+                "http://127.0.0.1:9",
+                "--timeout-ms",
+                "500",
+            ],
+            &[],
+        ),
+        "no answer",
+    );
+    fails(
+        run(&["health", "--url", &format!("{}/nope", srv.base)], &[]),
+        "answered 404",
+    );
+}
+
+#[test]
+fn pipeline_errors_go_to_stderr_with_a_failing_status() {
+    fails(
+        run(&["pipeline", "--url", "http://127.0.0.1:9"], &[]),
+        "--pipeline",
+    );
+    fails(
+        run(
+            &["pipeline", "--pipeline", "p", "--url", "http://127.0.0.1:9"],
+            &[],
+        ),
+        "cannot reach",
+    );
+}
+
+#[test]
+fn every_command_explains_its_flags_with_an_example() {
+    for cmd in [
+        &["server"][..],
+        &["provision"],
+        &["keys", "create"],
+        &["pipeline"],
+        &["cdc", "tail"],
+        &["clients"],
+        &["clients", "list"],
+        &["clients", "add"],
+        &["clients", "remove"],
+        &["clients", "set-default"],
+        &["fetch"],
+        &["health"],
+        &["version"],
+        &["diag"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let (ok, out, err) = run(&args, &[]);
+        assert!(ok, "{args:?}: {err}");
+        assert!(
+            out.contains("Example: athena_rs"),
+            "{args:?} --help gives no example:\n{out}"
+        );
+    }
+    let (_, out, _) = run(&["fetch", "--help"], &[]);
+    for flag in [
+        "--client",
+        "--body-json",
+        "--body-file",
+        "--url",
+        "--key",
+        "--json",
+    ] {
+        assert!(out.contains(flag), "fetch --help explains {flag}");
+    }
+}
+
+#[tokio::test]
+async fn pipeline_finds_its_server_through_a_saved_target_as_fetch_does() {
+    let db = TestDb::create(
+        "CREATE TABLE src (id int PRIMARY KEY); CREATE TABLE dst (id int PRIMARY KEY);
+         INSERT INTO src SELECT generate_series(1, 10);",
+    )
+    .await;
+    let srv = TestServer::start(&db).await;
+    let dir = tempdir::Dir::new();
+    let catalog = dir.0.join("clients.json");
+    let c = catalog.to_str().unwrap();
+    let add = [
+        "clients",
+        "add",
+        "local",
+        "--url",
+        &srv.base,
+        "--athena-client",
+        "default",
+        "--clients-path",
+        c,
+    ];
+    assert!(run(&add, &[]).0);
+    let payload = r#"{"source": {"table_name": "src"}, "sink": {"table_name": "dst"}}"#;
+    let (ok, out, err) = run(
+        &[
+            "pipeline",
+            "--payload-json",
+            payload,
+            "--json",
+            "--clients-path",
+            c,
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["data"]["rows_written"], 10);
+    assert!(
+        err.is_empty(),
+        "no spinner when stderr is not a terminal: {err:?}"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM dst").await.as_deref(),
+        Some("10")
+    );
+    let (ok, out, err) = run(
+        &["pipeline", "--payload-json", payload, "--clients-path", c],
+        &[],
+    );
+    assert!(!ok && out.is_empty(), "{out}");
+    assert!(err.starts_with("error: 409 unique_violation"), "{err}");
 }

@@ -1,11 +1,18 @@
-//! The command line: `athena_rs server | provision | keys | pipeline | cdc | version | diag`, one
-//! file per subcommand.
+//! The command line: `athena_rs server | provision | keys | pipeline | cdc | clients | fetch |
+//! health | version | diag`, one file per subcommand. Results go to stdout (tables for people,
+//! `--json` for scripts), errors to stderr with a non-zero exit status.
 
 mod cdc;
+mod clients;
 mod diag;
+mod fetch;
+mod health;
 mod keys;
+mod output;
 mod pipeline;
 mod provision;
+mod remote;
+mod version;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,8 +82,22 @@ pub enum Command {
         #[command(subcommand)]
         command: cdc::CdcCommand,
     },
-    /// Print the version.
-    Version,
+    /// Save, list and remove the gateway targets remote commands use (config/clients.json).
+    ///
+    /// Example: athena_rs clients add prod --url https://athena.example.com --key-env ATHENA_PROD_KEY
+    Clients(clients::ClientsArgs),
+    /// Fetch rows from a server (POST /gateway/fetch) and print them as a table.
+    ///
+    /// Example: athena_rs fetch --client prod --body-json '{"table_name": "users", "limit": 5}'
+    Fetch(fetch::FetchArgs),
+    /// Check a server's /health; exit status 0 only when it answers 200 (container health checks).
+    ///
+    /// Example: athena_rs health --url http://127.0.0.1:4052
+    Health(health::HealthArgs),
+    /// Print the version, the git commit it was built from and what is built in.
+    ///
+    /// Example: athena_rs version --json
+    Version(version::VersionArgs),
     /// Print the machine, the config in use and whether each client's database answers.
     ///
     /// Example: athena_rs diag --config ./config.yaml
@@ -103,10 +124,10 @@ fn init_tracing() {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Version => {
-            println!("athena_rs {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
+        Command::Version(args) => version::run(args),
+        Command::Clients(args) => clients::run(args),
+        Command::Fetch(args) => fetch::run(args),
+        Command::Health(args) => health::run(args),
         Command::Diag => diag::run(cli.config),
         Command::Provision { uri, client } => {
             let target = match (uri, client) {

@@ -237,7 +237,7 @@ impl Code {
         }
     }
 
-    fn summary(self) -> &'static str {
+    pub fn summary(self) -> &'static str {
         match self.status().as_u16() {
             400 => "Invalid request",
             401 => "Authentication required",

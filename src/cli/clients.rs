@@ -1,0 +1,299 @@
+//! `athena_rs clients list|add|remove|set-default`: the local catalog of gateway targets the
+//! remote commands (`fetch`, `pipeline`) use, kept in a JSON file (default
+//! `config/clients.json`, or `$ATHENA_CLIENTS_PATH`):
+//!
+//! ```json
+//! {"default": "prod",
+//!  "clients": {"prod": {"url": "https://athena.example.com", "key_env": "ATHENA_PROD_KEY",
+//!                       "athena_client": "reporting"}}}
+//! ```
+//!
+//! A target names the server (`url`), where its key comes from (`key_env`, the name of an
+//! environment variable, preferred; or `key`, stored in the file, which is then made readable by
+//! its owner only) and the `X-Athena-Client` it routes to (`athena_client`, default the target's
+//! name). Keys are never printed. The server does not read this file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// The catalog file.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    /// The target commands use when none is named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    #[serde(default)]
+    pub clients: BTreeMap<String, Target>,
+}
+
+/// One gateway target.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// The server's base URL.
+    pub url: String,
+    /// The environment variable holding the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_env: Option<String>,
+    /// The key itself (plain text in the file; prefer `key_env`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The `X-Athena-Client` to send (default: the target's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub athena_client: Option<String>,
+}
+
+impl Target {
+    /// The key: from its environment variable, else the stored one.
+    pub fn resolve_key(&self) -> anyhow::Result<Option<String>> {
+        if let Some(var) = &self.key_env {
+            return match std::env::var(var) {
+                Ok(k) if !k.trim().is_empty() => Ok(Some(k)),
+                _ => anyhow::bail!("the key's environment variable {var} is not set"),
+            };
+        }
+        Ok(self.key.clone())
+    }
+}
+
+/// The catalog path: `--clients-path`, else `$ATHENA_CLIENTS_PATH`, else `config/clients.json`.
+pub fn path(explicit: Option<PathBuf>) -> PathBuf {
+    explicit
+        .or_else(|| std::env::var_os("ATHENA_CLIENTS_PATH").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("config/clients.json"))
+}
+
+impl Catalog {
+    /// Reads the catalog; a missing file is an empty catalog.
+    pub fn load(path: &Path) -> anyhow::Result<Catalog> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{} is not a clients catalog: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Catalog::default()),
+            Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+        }
+    }
+
+    /// Writes the catalog, readable by its owner only when it holds a key.
+    fn save(&self, path: &Path) -> anyhow::Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        }
+        let text = serde_json::to_string_pretty(self)? + "\n";
+        std::fs::write(path, text)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        #[cfg(unix)]
+        if self.clients.values().any(|t| t.key.is_some()) {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(())
+    }
+
+    /// The target `name`, or the default one.
+    pub fn target(&self, name: Option<&str>) -> Option<(String, Target)> {
+        let name = name.or(self.default.as_deref())?;
+        self.clients
+            .get(name)
+            .map(|t| (name.to_string(), t.clone()))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ClientsArgs {
+    /// The catalog file (default: $ATHENA_CLIENTS_PATH, else config/clients.json).
+    ///
+    /// Example: --clients-path ~/.athena/clients.json
+    #[arg(long, global = true, value_name = "PATH")]
+    clients_path: Option<PathBuf>,
+    #[command(subcommand)]
+    command: ClientsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientsCommand {
+    /// List the saved targets (never their keys); `*` marks the default.
+    ///
+    /// Example: athena_rs clients list --json
+    List {
+        /// Print JSON ({"default", "clients": [...]}) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Save a target: a server URL, where its key comes from, the X-Athena-Client to send.
+    ///
+    /// The first target saved becomes the default.
+    ///
+    /// Example: athena_rs clients add prod --url https://athena.example.com --key-env ATHENA_PROD_KEY --athena-client reporting
+    Add {
+        /// The target's name (also the X-Athena-Client sent unless --athena-client says otherwise).
+        name: String,
+        /// The server's base URL, e.g. http://127.0.0.1:4052.
+        #[arg(long, value_name = "URL")]
+        url: String,
+        /// The environment variable holding the key (read when a command runs), e.g. ATHENA_PROD_KEY.
+        #[arg(long, value_name = "VAR", conflicts_with = "key")]
+        key_env: Option<String>,
+        /// The key itself, stored in plain text in the catalog (made readable by its owner only);
+        /// prefer --key-env.
+        #[arg(long, value_name = "KEY")]
+        key: Option<String>,
+        /// The X-Athena-Client to route to (default: the target's name), e.g. reporting.
+        #[arg(long, value_name = "CLIENT")]
+        athena_client: Option<String>,
+        /// Replace a target of the same name.
+        #[arg(long)]
+        force: bool,
+        /// Print the saved target as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a target (the default is cleared when it is the one removed).
+    ///
+    /// Example: athena_rs clients remove staging
+    Remove {
+        /// The target's name.
+        name: String,
+    },
+    /// Make a target the one commands use when --client is not given.
+    ///
+    /// Example: athena_rs clients set-default prod
+    SetDefault {
+        /// The target's name.
+        name: String,
+    },
+}
+
+fn check_url(url: &str) -> anyhow::Result<()> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| anyhow::anyhow!("--url {url:?} is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        anyhow::bail!(
+            "--url must be http:// or https://, not {}://",
+            parsed.scheme()
+        );
+    }
+    Ok(())
+}
+
+pub fn run(args: ClientsArgs) -> anyhow::Result<()> {
+    let path = path(args.clients_path);
+    let mut catalog = Catalog::load(&path)?;
+    match args.command {
+        ClientsCommand::List { json: as_json } => {
+            let rows: Vec<Value> = catalog
+                .clients
+                .iter()
+                .map(|(name, t)| {
+                    json!({
+                        "name": name,
+                        "default": catalog.default.as_deref() == Some(name.as_str()),
+                        "url": t.url,
+                        "athena_client": t.athena_client.clone().unwrap_or_else(|| name.clone()),
+                        "key": match (&t.key_env, &t.key) {
+                            (Some(var), _) => format!("env:{var}"),
+                            (None, Some(_)) => "stored".to_string(),
+                            (None, None) => "none".to_string(),
+                        },
+                    })
+                })
+                .collect();
+            if as_json {
+                println!(
+                    "{}",
+                    json!({"path": path.display().to_string(), "default": catalog.default, "clients": rows})
+                );
+            } else if rows.is_empty() {
+                println!(
+                    "no clients in {} (add one: athena_rs clients add NAME --url URL)",
+                    path.display()
+                );
+            } else {
+                let marked: Vec<Value> = rows
+                    .into_iter()
+                    .map(|mut r| {
+                        let d = if r["default"] == true { "*" } else { "" };
+                        r["default"] = json!(d);
+                        r
+                    })
+                    .collect();
+                println!("{}", super::output::table(&marked));
+            }
+        }
+        ClientsCommand::Add {
+            name,
+            url,
+            key_env,
+            key,
+            athena_client,
+            force,
+            json: as_json,
+        } => {
+            if name.trim().is_empty() {
+                anyhow::bail!("the target needs a name");
+            }
+            check_url(&url)?;
+            if catalog.clients.contains_key(&name) && !force {
+                anyhow::bail!(
+                    "a target named {name:?} exists in {}; use --force to replace it",
+                    path.display()
+                );
+            }
+            if key.is_some() {
+                eprintln!(
+                    "warning: the key is stored in plain text in {}; --key-env keeps it out of the file",
+                    path.display()
+                );
+            }
+            let target = Target {
+                url: url.trim_end_matches('/').to_string(),
+                key_env,
+                key,
+                athena_client,
+            };
+            catalog.clients.insert(name.clone(), target.clone());
+            if catalog.default.is_none() {
+                catalog.default = Some(name.clone());
+            }
+            catalog.save(&path)?;
+            if as_json {
+                println!(
+                    "{}",
+                    json!({"name": name, "url": target.url, "key_env": target.key_env,
+                           "key_stored": target.key.is_some(), "athena_client": target.athena_client,
+                           "default": catalog.default.as_deref() == Some(name.as_str())})
+                );
+            } else {
+                println!("saved {name} ({}) in {}", target.url, path.display());
+            }
+        }
+        ClientsCommand::Remove { name } => {
+            if catalog.clients.remove(&name).is_none() {
+                anyhow::bail!("no target named {name:?} in {}", path.display());
+            }
+            if catalog.default.as_deref() == Some(name.as_str()) {
+                catalog.default = None;
+            }
+            catalog.save(&path)?;
+            println!("removed {name}");
+        }
+        ClientsCommand::SetDefault { name } => {
+            if !catalog.clients.contains_key(&name) {
+                anyhow::bail!(
+                    "no target named {name:?} in {} (athena_rs clients list shows them)",
+                    path.display()
+                );
+            }
+            catalog.default = Some(name.clone());
+            catalog.save(&path)?;
+            println!("{name} is the default");
+        }
+    }
+    Ok(())
+}
