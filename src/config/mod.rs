@@ -3,6 +3,7 @@
 //! with the file, the key and the reason; nothing half-valid is ever installed.
 
 mod interpolate;
+mod scylla;
 mod search;
 mod types;
 
@@ -12,8 +13,10 @@ use std::time::Duration;
 use athena_actors::cache::{CacheSpec, ClientTtl, RedisSpec};
 use athena_actors::cdc::CdcSpec;
 use athena_actors::keys::KeySettings;
+use athena_actors::pool::scylla::ScyllaSpec;
 use athena_actors::pool::{PostgresSpec, RateLimit};
 use athena_actors::stats::StatsSpec;
+pub use scylla::ScyllaClientConfig;
 pub use search::{candidates, locate};
 pub use types::{
     ApiKeysConfig, CacheClientConfig, CacheConfig, CdcClientConfig, CdcConfig, ClientConfig,
@@ -48,6 +51,8 @@ pub struct Settings {
     pub server: ServerConfig,
     pub gateway: GatewayConfig,
     pub clients: Vec<PostgresSpec>,
+    /// ScyllaDB clients (`backend: scylla`), by name.
+    pub scylla_clients: Vec<ScyllaSpec>,
     /// The admin key from `ATHENA_KEY_12`; `None` when unset or empty.
     pub admin_key: Option<String>,
     /// The logging database. Holds the password: never log it.
@@ -92,11 +97,17 @@ impl Settings {
         }
         interpolate::interpolate(&mut value, &mut Vec::new())
             .map_err(|(key, reason)| ConfigError::new(path, key, reason))?;
+        let scylla = scylla::take_clients(&mut value, path)?;
         let file: FileConfig = serde_path_to_error::deserialize(value).map_err(|e| {
             let key = e.path().to_string();
             ConfigError::new(path, key, e.into_inner().to_string())
         })?;
-        Settings::validate(file, path)
+        let mut settings = Settings::validate(file, path)?;
+        for (name, c) in scylla {
+            let spec = scylla::spec(&name, c, path, settings.gateway.mailbox_capacity)?;
+            settings.scylla_clients.push(spec);
+        }
+        Ok(settings)
     }
 
     fn validate(file: FileConfig, path: &Path) -> Result<Settings, ConfigError> {
@@ -251,6 +262,7 @@ impl Settings {
             server: file.server,
             gateway: file.gateway,
             clients,
+            scylla_clients: Vec::new(),
             admin_key,
             logging,
             logging_create_database: file.logging.create_database,

@@ -221,6 +221,13 @@ pub fn fetch(body: &Body, opts: &DialectOptions) -> Result<Fetch, ApiError> {
         Some(Value::String(s)) if s.eq_ignore_ascii_case("exact") => true,
         Some(_) => return Err(invalid("count", "\"exact\"")),
     };
+    // A page cursor (clients that page by cursor answer one as data.next_page).
+    let page = match opt_str(body, "page_state")? {
+        Some(p) => Some(p),
+        None => opt_str(body, "next_page")?,
+    }
+    .filter(|p| !p.trim().is_empty())
+    .map(str::to_string);
     Ok(Fetch {
         table,
         columns,
@@ -229,6 +236,7 @@ pub fn fetch(body: &Body, opts: &DialectOptions) -> Result<Fetch, ApiError> {
         limit,
         offset,
         count,
+        page,
     })
 }
 

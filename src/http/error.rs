@@ -25,6 +25,9 @@ pub enum Code {
     MissingFilter,
     LimitExceeded,
     NoPrimaryKey,
+    FilterRequiresIndex,
+    FullPrimaryKeyRequired,
+    UnsupportedOperation,
     InvalidQuery,
     SyntaxError,
     UnknownDriver,
@@ -92,6 +95,9 @@ impl Code {
             Code::MissingFilter => "missing_filter",
             Code::LimitExceeded => "limit_exceeded",
             Code::NoPrimaryKey => "no_primary_key",
+            Code::FilterRequiresIndex => "filter_requires_index",
+            Code::FullPrimaryKeyRequired => "full_primary_key_required",
+            Code::UnsupportedOperation => "unsupported_operation",
             Code::InvalidQuery => "invalid_query",
             Code::SyntaxError => "syntax_error",
             Code::UnknownDriver => "unknown_driver",
@@ -157,6 +163,9 @@ impl Code {
             | Code::MissingFilter
             | Code::LimitExceeded
             | Code::NoPrimaryKey
+            | Code::FilterRequiresIndex
+            | Code::FullPrimaryKeyRequired
+            | Code::UnsupportedOperation
             | Code::InvalidQuery
             | Code::SyntaxError
             | Code::UnknownDriver
@@ -339,6 +348,16 @@ impl From<OpError> for ApiError {
             OpError::MissingFilter(_) => ApiError::new(Code::MissingFilter, detail),
             OpError::NoPrimaryKey { .. } => ApiError::new(Code::NoPrimaryKey, detail)
                 .hint("delete by conditions instead of resource_id"),
+            OpError::FilterRequiresIndex { .. } => ApiError::new(Code::FilterRequiresIndex, detail)
+                .hint(
+                    "filter on the partition key (eq or in), then clustering columns in key order, \
+                     or on an indexed column; or set allow_filtering: true on the client",
+                ),
+            OpError::FullPrimaryKeyRequired(_) => {
+                ApiError::new(Code::FullPrimaryKeyRequired, detail)
+                    .hint("GET /schema/columns?table_name=… shows the key columns (kind)")
+            }
+            OpError::Unsupported(_) => ApiError::new(Code::UnsupportedOperation, detail),
             OpError::InvalidRequest(_) => ApiError::new(Code::InvalidQuery, detail),
             OpError::LimitExceeded(_) => ApiError::new(Code::LimitExceeded, detail)
                 .hint("split the request into smaller ones"),

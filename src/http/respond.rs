@@ -103,6 +103,10 @@ pub fn rows_body(
     if let Some(total) = out.total {
         body.push_str(&format!(",\"count\":{total}"));
     }
+    if let Some(next) = &out.next_page {
+        body.push_str(",\"next_page\":");
+        body.push_str(&Value::String(next.clone()).to_string());
+    }
     for (k, v) in extra {
         body.push_str(&format!(",{}:{}", Value::String((*k).into()), v));
     }

@@ -28,6 +28,18 @@ pub enum OpError {
     FilterTooDeep { max: usize },
     #[error("{0}")]
     MissingFilter(String),
+    /// The filter would make the database scan and discard rows (CQL's `ALLOW FILTERING`), which
+    /// the client does not allow.
+    #[error(
+        "this filter on {table} needs ALLOW FILTERING, which the client does not allow: {reason}"
+    )]
+    FilterRequiresIndex { table: String, reason: String },
+    /// A write that must name exactly one row by its whole primary key did not.
+    #[error("{0}")]
+    FullPrimaryKeyRequired(String),
+    /// Something the backend cannot express (e.g. `or` in CQL); refused, never dropped.
+    #[error("not supported by this client's database: {0}")]
+    Unsupported(String),
     #[error("table {table} has no primary key, so resource_id cannot be used")]
     NoPrimaryKey { table: String },
     #[error("invalid request: {0}")]

@@ -26,6 +26,7 @@ pub mod params;
 pub mod postgres;
 pub mod rate;
 pub mod schema;
+pub mod scylla;
 mod session;
 
 use std::collections::{HashMap, VecDeque};

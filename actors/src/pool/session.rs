@@ -120,6 +120,7 @@ impl PoolHandle {
         self.admit()?;
         let op = Operation::Fetch(Fetch {
             count: false,
+            page: None,
             ..fetch
         });
         let (_, plan) = self.planned(&op).await?;

@@ -164,6 +164,7 @@ pub async fn run_plan_on(client: &Object, plan: Plan) -> Result<OpOutput, OpErro
                 row_count: row.get::<_, i64>(1).max(0) as u64,
                 total: Some(row.get(2)),
                 rows_affected: None,
+                next_page: None,
             })
         }
     }
@@ -229,6 +230,7 @@ fn rows_output(rows: &[tokio_postgres::Row]) -> OpOutput {
         row_count: rows.len() as u64,
         total: None,
         rows_affected: None,
+        next_page: None,
     }
 }
 
@@ -256,6 +258,7 @@ pub async fn list_tables(pool: Pool) -> Result<OpOutput, OpError> {
         row_count: n.max(0) as u64,
         total: None,
         rows_affected: None,
+        next_page: None,
     })
 }
 
@@ -289,5 +292,6 @@ pub fn describe(info: &TableInfo) -> OpOutput {
         rows_json: Value::Array(rows).to_string(),
         total: None,
         rows_affected: None,
+        next_page: None,
     }
 }

@@ -1,0 +1,190 @@
+//! [`ScyllaHandle`]: how the edges run operations on a Scylla client. Statements run on the
+//! caller's thread with the session and schema cache the actor published; only a cache miss and
+//! what a request learned about the cluster's health go through the actor's mailbox.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::dev::SendError;
+use actix::Addr;
+use tokio::sync::oneshot;
+
+use super::handlers::LoadTable;
+use super::schema::{self, is_system_keyspace, TableInfo};
+use super::{catalog, exec, plan, write, ScyllaActor, ScyllaShared};
+use crate::ops::{OpError, OpOutput, Operation, TableRef};
+use crate::pool::messages::Observe;
+use crate::pool::HealthState;
+
+#[derive(Clone)]
+pub struct ScyllaHandle {
+    pub addr: Addr<ScyllaActor>,
+    pub shared: Arc<ScyllaShared>,
+}
+
+/// Counts an operation in flight for as long as it lives.
+struct InFlight<'a>(&'a ScyllaShared);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl ScyllaHandle {
+    pub fn new(addr: Addr<ScyllaActor>, shared: Arc<ScyllaShared>) -> Self {
+        ScyllaHandle { addr, shared }
+    }
+
+    /// The client's health as its actor last published it.
+    pub fn state(&self) -> HealthState {
+        self.shared.status.state()
+    }
+
+    fn enter(&self) -> Result<InFlight<'_>, OpError> {
+        let before = self.shared.inflight.fetch_add(1, Ordering::AcqRel);
+        let guard = InFlight(&self.shared);
+        if before >= self.shared.capacity {
+            return Err(OpError::Overloaded);
+        }
+        Ok(guard)
+    }
+
+    /// Runs one operation: the entry the edges call.
+    pub async fn execute(&self, op: Operation) -> Result<OpOutput, OpError> {
+        if self.shared.status.state() == HealthState::Offline {
+            let cause = self.shared.status.last_error();
+            return Err(OpError::Unavailable(cause.map_or_else(
+                || "the cluster is offline".to_string(),
+                |c| c.to_string(),
+            )));
+        }
+        let _inflight = self.enter()?;
+        let Some(session) = self.shared.session.load_full() else {
+            return Err(OpError::Unavailable(
+                "not connected to the cluster yet".into(),
+            ));
+        };
+        let rs = self.shared.settings;
+        let res = match op {
+            Operation::Sql(sql) => {
+                let res = exec::run_cql(&session, sql, rs).await;
+                // A statement without a result set may have been DDL: drop the cached schema.
+                if res.as_ref().is_ok_and(|o| o.rows_affected.is_some()) {
+                    let _ = self.addr.send(Observe::SchemaChanged).await;
+                }
+                res
+            }
+            Operation::ListTables => {
+                catalog::list_tables(&session, &self.shared.keyspace, rs).await
+            }
+            Operation::Rpc(_) => Err(OpError::Unsupported(
+                "functions cannot be called on a Scylla client".into(),
+            )),
+            Operation::DescribeTable(t) => self.table(&t, false).await.map(|info| {
+                let rows = schema::describe(&info);
+                OpOutput {
+                    row_count: rows.len() as u64,
+                    rows_json: serde_json::Value::Array(rows).to_string(),
+                    ..OpOutput::default()
+                }
+            }),
+            Operation::Fetch(f) => match self
+                .planned(&f.table, |info| {
+                    plan::plan_fetch(&f, info, self.shared.plan)
+                })
+                .await
+            {
+                Ok(p) => exec::run_fetch(&session, p, rs).await,
+                Err(e) => Err(e),
+            },
+            Operation::Insert(i) => {
+                match self
+                    .planned(&i.table, |info| write::plan_insert(&i, info))
+                    .await
+                {
+                    Ok(p) => exec::run_write(&session, p, rs).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Operation::Update(u) => {
+                match self
+                    .planned(&u.table, |info| write::plan_update(&u, info))
+                    .await
+                {
+                    Ok(p) => exec::run_write(&session, p, rs).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Operation::Delete(d) => {
+                match self
+                    .planned(&d.table, |info| write::plan_delete(&d, info))
+                    .await
+                {
+                    Ok(p) => exec::run_write(&session, p, rs).await,
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        self.observe(&res);
+        res
+    }
+
+    /// Plans against the cached description; a column it lacks may have been added since, so
+    /// the description is read again (at most once a second per table) before the column is
+    /// called unknown.
+    async fn planned<P>(
+        &self,
+        table: &TableRef,
+        plan: impl Fn(&TableInfo) -> Result<P, OpError>,
+    ) -> Result<P, OpError> {
+        let info = self.table(table, false).await?;
+        match plan(&info) {
+            Err(OpError::UnknownColumn { .. }) => plan(&*self.table(table, true).await?),
+            other => other,
+        }
+    }
+
+    /// The description of a table of the client's keyspace, from the published cache or the
+    /// actor. Other keyspaces (and the system ones) are unknown tables to the structured routes.
+    async fn table(&self, table: &TableRef, refresh: bool) -> Result<Arc<TableInfo>, OpError> {
+        let unknown = || OpError::UnknownTable {
+            table: table.to_string(),
+        };
+        if let Some(ks) = &table.schema {
+            if *ks != self.shared.keyspace || is_system_keyspace(ks) {
+                return Err(unknown());
+            }
+        }
+        if !refresh {
+            if let Some(info) = self.shared.schema.load().get(&table.name, Instant::now()) {
+                return Ok(info);
+            }
+        }
+        let (tx, rx) = oneshot::channel();
+        self.addr
+            .try_send(LoadTable {
+                table: table.name.clone(),
+                reply: tx,
+                refresh,
+            })
+            .map_err(|e| match e {
+                SendError::Full(_) => OpError::Overloaded,
+                SendError::Closed(_) => OpError::Unavailable("the client is restarting".into()),
+            })?;
+        rx.await
+            .map_err(|_| OpError::Unavailable("the client stopped before answering".into()))??
+            .ok_or_else(unknown)
+    }
+
+    /// Reports what the request learned; dropped when the mailbox is full (the probe catches up).
+    fn observe(&self, res: &Result<OpOutput, OpError>) {
+        let msg = match res {
+            Err(e) if exec::is_connection_failure(e) => Observe::Unreachable(e.to_string()),
+            Ok(_) if self.shared.status.state() != HealthState::Online => Observe::Reachable,
+            _ => return,
+        };
+        let _ = self.addr.try_send(msg);
+    }
+}
