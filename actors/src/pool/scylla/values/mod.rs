@@ -60,8 +60,12 @@ pub fn to_json(v: &CqlValue) -> Value {
             number(numbers::decimal_to_string(bytes, scale))
         }
         CqlValue::Date(d) => Value::String(time::date_to_string(d.0)),
-        CqlValue::Double(f) => float(f.to_string(), f.is_finite(), f.is_nan(), *f > 0.0),
-        CqlValue::Float(f) => float(f.to_string(), f.is_finite(), f.is_nan(), *f > 0.0),
+        CqlValue::Double(f) => match serde_json::Number::from_f64(*f) {
+            Some(n) => Value::Number(n),
+            None => float(String::new(), false, f.is_nan(), *f > 0.0),
+        },
+        // Debug keeps a float's shortest exact form (`2.0`, `0.1`, `1e-10`), as JSON writes it.
+        CqlValue::Float(f) => float(format!("{f:?}"), f.is_finite(), f.is_nan(), *f > 0.0),
         CqlValue::Duration(d) => Value::String(time::duration_to_string(time::Duration {
             months: d.months,
             days: d.days,
