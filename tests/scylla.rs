@@ -624,7 +624,7 @@ async fn raw_cql_binds_parameters_with_the_prepared_types() {
     ));
     assert!(matches!(
         try_sql(&c.h, "SELEC nothing", vec![]).await,
-        Err(OpError::InvalidRequest(_))
+        Err(OpError::Db(f)) if f.sqlstate == "42601"
     ));
     assert!(
         matches!(try_sql(&c.h, "/* x */ use system", vec![]).await, Err(OpError::InvalidRequest(m)) if m.contains("USE"))

@@ -57,7 +57,9 @@ fn db_failure(code: &str, message: String) -> OpError {
 fn map_db(db: &DbError, msg: &str) -> OpError {
     match db {
         // Refusals of the statement itself: the caller's to fix (400 invalid_query).
-        DbError::SyntaxError | DbError::Invalid | DbError::AlreadyExists { .. } => {
+        // The same code as PostgreSQL's syntax errors (400 syntax_error).
+        DbError::SyntaxError => db_failure("42601", msg.to_string()),
+        DbError::Invalid | DbError::AlreadyExists { .. } => {
             OpError::InvalidRequest(msg.to_string())
         }
         DbError::Unauthorized => db_failure("42501", msg.to_string()),
@@ -243,6 +245,11 @@ pub async fn run_write(
     })
 }
 
+/// Whether a CQL text changes the schema (`CREATE`, `ALTER`, `DROP`, `TRUNCATE` is not one).
+pub fn changes_schema(cql: &str) -> bool {
+    matches!(first_keyword(cql).as_str(), "CREATE" | "ALTER" | "DROP")
+}
+
 /// The first keyword of a CQL text, past comments.
 fn first_keyword(cql: &str) -> String {
     let mut s = cql.trim_start();
@@ -297,14 +304,12 @@ pub async fn run_cql(s: &CachingSession, sql: Sql, rs: RunSettings) -> Result<Op
     };
     let mut rows: Vec<Value> = Vec::new();
     let mut state = PagingState::start();
-    let mut returned_rows = false;
     loop {
         let (res, more) = s
             .execute_single_page(statement(&stmt.cql, &rs, rs.page_size), &stmt.values, state)
             .await
             .map_err(map_error)?;
         if let Ok(r) = res.into_rows_result() {
-            returned_rows = true;
             let cols: Vec<String> = r
                 .column_specs()
                 .iter()
@@ -336,8 +341,8 @@ pub async fn run_cql(s: &CachingSession, sql: Sql, rs: RunSettings) -> Result<Op
     Ok(OpOutput {
         row_count: rows.len() as u64,
         rows_json: Value::Array(rows).to_string(),
-        // A statement without a result set (DDL, writes) reports no count of its own in CQL.
-        rows_affected: (!returned_rows).then_some(0),
+        // CQL reports no count of changed rows.
+        rows_affected: None,
         ..OpOutput::default()
     })
 }
@@ -349,4 +354,46 @@ pub async fn probe(s: &CachingSession, rs: RunSettings) -> Result<(), OpError> {
         values: Vec::new(),
     };
     page(s, &st, &rs, 1, PagingState::start()).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_keyword_is_read_past_comments() {
+        assert_eq!(first_keyword("  use ks"), "USE");
+        assert_eq!(
+            first_keyword("-- note\n/* block */ // line\n Use\tks"),
+            "USE"
+        );
+        assert_eq!(first_keyword("/* unterminated"), "");
+        assert_eq!(first_keyword("SELECT 1"), "SELECT");
+        assert!(changes_schema("/* x */ alter TABLE t ADD c int"));
+        assert!(changes_schema("create index on t (c)"));
+        assert!(!changes_schema("INSERT INTO t (a) VALUES (1)"));
+        assert!(!changes_schema("select * from created"));
+    }
+
+    #[test]
+    fn cluster_errors_map_to_the_callers_codes() {
+        let m = |db: DbError| map_db(&db, "msg");
+        assert!(matches!(m(DbError::SyntaxError), OpError::Db(f) if f.sqlstate == "42601"));
+        assert!(matches!(m(DbError::Invalid), OpError::InvalidRequest(_)));
+        assert!(matches!(m(DbError::Overloaded), OpError::Unavailable(_)));
+        assert!(matches!(
+            m(DbError::IsBootstrapping),
+            OpError::Unavailable(_)
+        ));
+        assert!(matches!(m(DbError::Unauthorized), OpError::Db(f) if f.sqlstate == "42501"));
+        assert!(matches!(m(DbError::ServerError), OpError::Internal(_)));
+        assert!(matches!(
+            map_error(ExecutionError::RequestTimeout(Duration::from_secs(1))),
+            OpError::StatementTimeout
+        ));
+        assert!(matches!(
+            map_error(ExecutionError::EmptyPlan),
+            OpError::Unavailable(_)
+        ));
+    }
 }

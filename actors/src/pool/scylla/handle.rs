@@ -69,9 +69,10 @@ impl ScyllaHandle {
         let rs = self.shared.settings;
         let res = match op {
             Operation::Sql(sql) => {
+                let ddl = exec::changes_schema(&sql.query);
                 let res = exec::run_cql(&session, sql, rs).await;
-                // A statement without a result set may have been DDL: drop the cached schema.
-                if res.as_ref().is_ok_and(|o| o.rows_affected.is_some()) {
+                // The next request must see the new schema: wait for the actor to drop its cache.
+                if ddl && res.is_ok() {
                     let _ = self.addr.send(Observe::SchemaChanged).await;
                 }
                 res

@@ -140,3 +140,5 @@ pub fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wire_tests;
