@@ -2,7 +2,7 @@
 //! session ([`CachingSession`]); each statement carries the client's consistency, request timeout
 //! and page size. These futures own what they use, so no actor state is held across an `.await`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use scylla::client::caching_session::CachingSession;
 use scylla::errors::{DbError, ExecutionError, PrepareError, RequestAttemptError};
@@ -71,7 +71,9 @@ fn map_db(db: &DbError, msg: &str) -> OpError {
         DbError::AuthenticationError => {
             OpError::Unavailable(format!("authentication failed: {msg}"))
         }
-        _ => OpError::Internal(format!("the cluster answered: {msg}")),
+        // The cluster failed the statement (read or write failures, a function that threw, a
+        // server error): a database error (500 database_error, logged), not a gateway bug.
+        _ => db_failure("XX000", msg.to_string()),
     }
 }
 
@@ -158,7 +160,10 @@ pub async fn run_fetch(
     };
     let mut next = None;
     let limit = plan.limit as usize;
-    while rows.len() < limit {
+    // Filtering may read many pages that keep nothing: past the request timeout the answer is
+    // what was found, with the cursor of where to go on.
+    let deadline = Instant::now() + rs.request_timeout;
+    while rows.len() < limit && (next.is_none() || Instant::now() < deadline) {
         let want = (limit - rows.len()).min(rs.page_size.max(1) as usize) as i32;
         let (got, more) = page(s, &plan.select, &rs, want, state).await?;
         for row in got {
@@ -304,6 +309,7 @@ pub async fn run_cql(s: &CachingSession, sql: Sql, rs: RunSettings) -> Result<Op
     };
     let mut rows: Vec<Value> = Vec::new();
     let mut state = PagingState::start();
+    let deadline = Instant::now() + rs.request_timeout;
     loop {
         let (res, more) = s
             .execute_single_page(statement(&stmt.cql, &rs, rs.page_size), &stmt.values, state)
@@ -336,6 +342,9 @@ pub async fn run_cql(s: &CachingSession, sql: Sql, rs: RunSettings) -> Result<Op
         match more {
             PagingStateResponse::HasMorePages { state: st } => state = st,
             PagingStateResponse::NoMorePages => break,
+        }
+        if Instant::now() > deadline {
+            return Err(OpError::StatementTimeout);
         }
     }
     Ok(OpOutput {
@@ -386,7 +395,7 @@ mod tests {
             OpError::Unavailable(_)
         ));
         assert!(matches!(m(DbError::Unauthorized), OpError::Db(f) if f.sqlstate == "42501"));
-        assert!(matches!(m(DbError::ServerError), OpError::Internal(_)));
+        assert!(matches!(m(DbError::ServerError), OpError::Db(f) if f.sqlstate == "XX000"));
         assert!(matches!(
             map_error(ExecutionError::RequestTimeout(Duration::from_secs(1))),
             OpError::StatementTimeout
