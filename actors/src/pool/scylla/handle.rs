@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::handlers::LoadTable;
 use super::schema::{self, is_system_keyspace, TableInfo};
-use super::{catalog, exec, plan, write, ScyllaActor, ScyllaShared};
+use super::{catalog, errors, exec, plan, write, ScyllaActor, ScyllaShared};
 use crate::ops::{OpError, OpOutput, Operation, TableRef};
 use crate::pool::messages::Observe;
 use crate::pool::HealthState;
@@ -182,7 +182,7 @@ impl ScyllaHandle {
     /// Reports what the request learned; dropped when the mailbox is full (the probe catches up).
     fn observe(&self, res: &Result<OpOutput, OpError>) {
         let msg = match res {
-            Err(e) if exec::is_connection_failure(e) => Observe::Unreachable(e.to_string()),
+            Err(e) if errors::is_connection_failure(e) => Observe::Unreachable(e.to_string()),
             Ok(_) if self.shared.status.state() != HealthState::Online => Observe::Reachable,
             _ => return,
         };

@@ -11,7 +11,7 @@ use scylla::client::caching_session::CachingSessionBuilder;
 use scylla::client::session_builder::SessionBuilder;
 
 use super::schema::TableInfo;
-use super::{catalog, exec, ScyllaActor, TableReply};
+use super::{catalog, errors, exec, ScyllaActor, TableReply};
 use crate::ops::OpError;
 use crate::pool::messages::{Observe, REFRESH_INTERVAL};
 
@@ -190,7 +190,7 @@ impl Handler<LoadTable> for ScyllaActor {
                     Ok(None)
                 }
                 Err(e) => {
-                    if exec::is_connection_failure(&e) {
+                    if errors::is_connection_failure(&e) {
                         act.mark_offline(e.to_string());
                     }
                     Err(e)

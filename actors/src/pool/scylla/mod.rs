@@ -24,6 +24,7 @@
 
 mod catalog;
 pub mod cursor;
+mod errors;
 mod exec;
 mod handle;
 mod handlers;

@@ -139,6 +139,8 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
+mod composite_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod wire_tests;
