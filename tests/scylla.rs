@@ -562,6 +562,40 @@ async fn writes_name_rows_by_their_whole_primary_key_and_counters_increment() {
             .row_count,
         0
     );
+    // Single-row writes: an update or delete of a missing row touches none and writes nothing.
+    let upd_one = |v: &str| {
+        Operation::Update(Update {
+            table: table("w"),
+            set: json!({ "v": v }).as_object().unwrap().clone(),
+            filter: Filter::And(key()),
+            returning: Columns::All,
+        })
+    };
+    assert!(matches!(
+        c.h.execute_one(upd_one("ghost")).await,
+        Err(OpError::NotOneRow { rows: 0 })
+    ));
+    assert_eq!(
+        run(&c.h, Operation::Fetch(fetch("w", key(), 10)))
+            .await
+            .row_count,
+        0,
+        "the update did not create the row"
+    );
+    c.h.execute_one(insert(
+        "w",
+        vec![json!({"k": "a", "c": 1, "v": "back"})],
+        OnConflict::Error,
+    ))
+    .await
+    .expect("a one-row insert");
+    assert_eq!(
+        c.h.execute_one(upd_one("again"))
+            .await
+            .expect("an existing row")
+            .row_count,
+        1
+    );
     for n in [5, -2] {
         run(
             &c.h,

@@ -53,6 +53,37 @@ impl ScyllaHandle {
 
     /// Runs one operation: the entry the edges call.
     pub async fn execute(&self, op: Operation) -> Result<OpOutput, OpError> {
+        self.run(op, false).await
+    }
+
+    /// Runs one insert, update or delete that must touch exactly one row (`/rest/v1` with the
+    /// single-object media type): an insert of one row; an update or delete of an existing row
+    /// (`IF EXISTS`, so a missing row is [`OpError::NotOneRow`] and nothing is written).
+    pub async fn execute_one(&self, op: Operation) -> Result<OpOutput, OpError> {
+        match &op {
+            Operation::Insert(i) if i.rows.len() != 1 => {
+                return Err(OpError::NotOneRow {
+                    rows: i.rows.len() as u64,
+                })
+            }
+            Operation::Insert(_) | Operation::Update(_) | Operation::Delete(_) => {}
+            other => {
+                return Err(OpError::Internal(format!(
+                    "{} cannot be run as a single-row write",
+                    other.kind()
+                )))
+            }
+        }
+        let out = self.run(op, true).await?;
+        if out.row_count != 1 {
+            return Err(OpError::NotOneRow {
+                rows: out.row_count,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn run(&self, op: Operation, single: bool) -> Result<OpOutput, OpError> {
         if self.shared.status.state() == HealthState::Offline {
             let cause = self.shared.status.last_error();
             return Err(OpError::Unavailable(cause.map_or_else(
@@ -67,6 +98,10 @@ impl ScyllaHandle {
             ));
         };
         let rs = self.shared.settings;
+        let one = |plan: Result<write::WritePlan, OpError>, info: &TableInfo| match plan {
+            Ok(p) if single => write::exactly_one(p, info),
+            other => other,
+        };
         let res = match op {
             Operation::Sql(sql) => {
                 let ddl = exec::changes_schema(&sql.query);
@@ -101,28 +136,28 @@ impl ScyllaHandle {
                 Err(e) => Err(e),
             },
             Operation::Insert(i) => {
-                match self
-                    .planned(&i.table, |info| write::plan_insert(&i, info))
-                    .await
-                {
+                let planned = self
+                    .planned(&i.table, |info| one(write::plan_insert(&i, info), info))
+                    .await;
+                match planned {
                     Ok(p) => exec::run_write(&session, p, rs).await,
                     Err(e) => Err(e),
                 }
             }
             Operation::Update(u) => {
-                match self
-                    .planned(&u.table, |info| write::plan_update(&u, info))
-                    .await
-                {
+                let planned = self
+                    .planned(&u.table, |info| one(write::plan_update(&u, info), info))
+                    .await;
+                match planned {
                     Ok(p) => exec::run_write(&session, p, rs).await,
                     Err(e) => Err(e),
                 }
             }
             Operation::Delete(d) => {
-                match self
-                    .planned(&d.table, |info| write::plan_delete(&d, info))
-                    .await
-                {
+                let planned = self
+                    .planned(&d.table, |info| one(write::plan_delete(&d, info), info))
+                    .await;
+                match planned {
                     Ok(p) => exec::run_write(&session, p, rs).await,
                     Err(e) => Err(e),
                 }

@@ -353,3 +353,25 @@ pub fn plan_delete(d: &Delete, info: &TableInfo) -> Result<WritePlan, OpError> {
         rows: vec![echo(written, &d.returning)?],
     })
 }
+
+/// The plan of a write that must touch exactly one existing row: an update or delete runs as a
+/// lightweight transaction (`IF EXISTS`), so a missing row is reported (no row applied) instead
+/// of being created (update) or silently absent (delete). A one-row insert is unchanged.
+pub fn exactly_one(mut plan: WritePlan, info: &TableInfo) -> Result<WritePlan, OpError> {
+    if plan.statements.len() != 1 {
+        return Err(OpError::NotOneRow {
+            rows: plan.statements.len() as u64,
+        });
+    }
+    let st = &mut plan.statements[0];
+    if st.cql.starts_with("UPDATE ") || st.cql.starts_with("DELETE ") {
+        if info.has_counters() {
+            return Err(unsupported(
+                "a single-row write on a counter table: counters cannot be written conditionally",
+            ));
+        }
+        st.cql.push_str(" IF EXISTS");
+        plan.conditional = true;
+    }
+    Ok(plan)
+}

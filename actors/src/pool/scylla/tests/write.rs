@@ -270,3 +270,39 @@ fn deletes_name_one_row_by_key_or_resource_id() {
         r#"DELETE FROM "ks"."hits" WHERE "page" = ?"#
     );
 }
+
+#[test]
+fn single_row_writes_update_and_delete_only_an_existing_row() {
+    use crate::pool::scylla::write::exactly_one;
+    let u = plan_update(&update(json!({"payload": "x"}), full_key()), &events()).unwrap();
+    let one = exactly_one(u, &events()).unwrap();
+    assert!(one.conditional);
+    assert!(one.statements[0].cql.ends_with(" IF EXISTS"));
+    let d = plan_delete(
+        &delete(DeleteTarget::Filter(Filter::And(full_key()))),
+        &events(),
+    )
+    .unwrap();
+    assert!(exactly_one(d, &events()).unwrap().statements[0]
+        .cql
+        .ends_with(" IF EXISTS"));
+    let i = plan_insert(&insert(vec![full_row()], OnConflict::Error), &events()).unwrap();
+    let same = exactly_one(i.clone(), &events()).unwrap();
+    assert_eq!(same, i, "a one-row insert touches one row as it is");
+    let two = plan_insert(
+        &insert(vec![full_row(), full_row()], OnConflict::Error),
+        &events(),
+    )
+    .unwrap();
+    assert!(matches!(
+        exactly_one(two, &events()),
+        Err(OpError::NotOneRow { rows: 2 })
+    ));
+    let mut c = update(json!({"n": 1}), vec![cond("page", Op::Eq, json!("/"))]);
+    c.table.name = "hits".into();
+    let c = plan_update(&c, &counters()).unwrap();
+    assert!(matches!(
+        exactly_one(c, &counters()),
+        Err(OpError::Unsupported(_))
+    ));
+}
