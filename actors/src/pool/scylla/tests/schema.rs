@@ -107,3 +107,32 @@ fn index_targets_say_which_filters_they_serve() {
     let names: Vec<&str> = e.primary_key().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["tenant", "day", "ts", "id"]);
 }
+
+/// Made-up type texts (a fixed pseudo-random sequence of type-ish tokens): each parses or is a
+/// reason, never a panic.
+#[test]
+fn made_up_type_texts_never_panic() {
+    let tokens = [
+        "frozen", "list", "set", "map", "tuple", "vector", "int", "text", "<", ">", ",", " ", "\"",
+        "'", "3", "é", "addr",
+    ];
+    let udts = resolve_udts(
+        "ks",
+        vec![("addr".into(), vec!["a".into()], vec!["int".into()])],
+    );
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..20_000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let n = (seed % 12) as usize;
+        let mut s = String::new();
+        let mut x = seed;
+        for _ in 0..n {
+            s.push_str(tokens[(x % tokens.len() as u64) as usize]);
+            x = x.rotate_left(7).wrapping_mul(31);
+        }
+        let _ = CqlType::parse(&s, "ks", &udts);
+        let _ = Index::from_target("i", &s);
+    }
+}

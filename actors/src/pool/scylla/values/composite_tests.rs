@@ -198,3 +198,56 @@ fn every_driver_value_renders_without_panicking() {
         json!("-P1M2DT0.000000003S")
     );
 }
+
+/// Every type against many made-up inputs (a fixed pseudo-random sequence): each is a value or
+/// a reason, never a panic.
+#[test]
+fn made_up_inputs_never_panic() {
+    let types = vec![
+        CqlType::Ascii,
+        CqlType::Boolean,
+        CqlType::Blob,
+        CqlType::Counter,
+        CqlType::Date,
+        CqlType::Decimal,
+        CqlType::Double,
+        CqlType::Duration,
+        CqlType::Float,
+        CqlType::Int,
+        CqlType::BigInt,
+        CqlType::Text,
+        CqlType::Timestamp,
+        CqlType::Inet,
+        CqlType::SmallInt,
+        CqlType::TinyInt,
+        CqlType::Time,
+        CqlType::Timeuuid,
+        CqlType::Uuid,
+        CqlType::Varint,
+        CqlType::Map(Box::new(CqlType::Int), Box::new(CqlType::Date)),
+        CqlType::Tuple(vec![CqlType::Duration, CqlType::Decimal]),
+        CqlType::Vector(Box::new(CqlType::Float), 2),
+    ];
+    let alphabet: Vec<char> = "0123456789-+:.TZPYMWDHSmsnuyhdwoe xX0aAfF=_/é🦀µ,[]{}\""
+        .chars()
+        .collect();
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..20_000 {
+        let len = (next() % 24) as usize;
+        let s: String = (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect();
+        let as_json = serde_json::from_str::<Value>(&s).unwrap_or(Value::String(s.clone()));
+        for t in &types {
+            let _ = from_json(t, &Value::String(s.clone()));
+            let _ = from_json(t, &as_json);
+            let _ = from_text(t, &s);
+        }
+    }
+}

@@ -370,3 +370,44 @@ fn inet_addresses() {
     err(&CqlType::Inet, json!("300.1.1.1"));
     err(&CqlType::Inet, json!("example.com"));
 }
+
+#[test]
+fn hostile_text_is_refused_without_panicking_or_overflowing() {
+    for bad in [
+        "2024-05-01T00:00:00.12345678é9Z",
+        "2024-05-01T00:00:00.é",
+        "é024-05-01",
+        "2024-05-01T00:00:00+é",
+        "+999999999-12-31T23:59:59Z",
+    ] {
+        err(&CqlType::Timestamp, json!(bad));
+    }
+    for bad in [
+        "P999999999999999999Y",
+        "P9223372036854775807W",
+        "PT99999999999999999999999999999999999.5S",
+        "PT9223372036854775807H",
+        "9223372036854775807y",
+        "9223372036854775807h",
+        "µs",
+        "1µs",
+        "P1é",
+        "-",
+        "--P1D",
+    ] {
+        err(&CqlType::Duration, json!(bad));
+    }
+    for bad in ["é", "1é", "0xé1", "+", "-", "1e+", "1e99999999999999999999"] {
+        err(&CqlType::Decimal, json!(bad));
+        err(&CqlType::Varint, json!(bad));
+        err(&CqlType::Int, json!(bad));
+    }
+    for bad in ["12:00:00.é", "1é:00", "é"] {
+        err(&CqlType::Time, json!(bad));
+    }
+    for bad in ["0xé", "0x1é", "é"] {
+        err(&CqlType::Blob, json!(bad));
+    }
+    // The largest durations CQL holds still parse.
+    assert!(from_json(&CqlType::Duration, &json!("P178956970Y7M")).is_ok());
+}

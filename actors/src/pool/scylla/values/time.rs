@@ -192,7 +192,10 @@ pub fn parse_timestamp(s: &str) -> Result<i64, String> {
         };
         // Cut below the millisecond before reading the clock (which keeps nanoseconds).
         let clock = match clock.split_once('.') {
-            Some((hms, f)) if f.len() > 9 => format!("{hms}.{}", &f[..9]),
+            Some((hms, f)) if f.len() > 9 => {
+                // `get`, not slicing: a non-ASCII fraction is refused, never a panic.
+                format!("{hms}.{}", f.get(..9).ok_or_else(bad)?)
+            }
             _ => clock.to_string(),
         };
         (parse_clock(&clock).ok_or_else(bad)?, off)
@@ -259,7 +262,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         Some(b) => (true, b),
         None => (false, t),
     };
-    let (mut months, mut days, mut nanos) = (0i64, 0i64, 0i128);
+    // Wide accumulators, bounded after every unit: no input can overflow them.
+    let (mut months, mut days, mut nanos) = (0i128, 0i128, 0i128);
+    let in_range = |months: i128, days: i128, nanos: i128| {
+        months.abs() <= i32::MAX as i128
+            && days.abs() <= i32::MAX as i128
+            && nanos.abs() <= i64::MAX as i128
+    };
     let upper = body.to_ascii_uppercase();
     if let Some(iso) = upper.strip_prefix('P') {
         let mut in_time = false;
@@ -277,21 +286,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
                     if unit == 'S' && in_time {
                         nanos += seconds_to_nanos(&num).ok_or_else(bad)?;
                     } else {
-                        let n: i64 = num.parse().map_err(|_| bad())?;
+                        let n = num.parse::<i64>().map_err(|_| bad())? as i128;
                         match (unit, in_time) {
                             ('Y', false) => months += n * 12,
                             ('M', false) => months += n,
                             ('W', false) => days += n * 7,
                             ('D', false) => days += n,
-                            ('H', true) => nanos += n as i128 * 3_600_000_000_000,
-                            ('M', true) => nanos += n as i128 * 60_000_000_000,
+                            ('H', true) => nanos += n * 3_600_000_000_000,
+                            ('M', true) => nanos += n * 60_000_000_000,
                             _ => return Err(bad()),
                         }
                     }
                     num.clear();
                 }
             }
-            if months.abs() > i32::MAX as i64 || days.abs() > i32::MAX as i64 {
+            if !in_range(months, days, nanos) {
                 return Err(bad());
             }
         }
@@ -310,42 +319,46 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             while i < b.len() && b[i].is_ascii_digit() {
                 i += 1;
             }
-            let n: i64 = lower[start..i].parse().map_err(|_| bad())?;
+            let n = lower[start..i].parse::<i64>().map_err(|_| bad())? as i128;
             let ustart = i;
             while i < b.len() && b[i].is_ascii_alphabetic() {
                 i += 1;
             }
-            let n128 = n as i128;
             match &lower[ustart..i] {
                 "y" => months += n * 12,
                 "mo" => months += n,
                 "w" => days += n * 7,
                 "d" => days += n,
-                "h" => nanos += n128 * 3_600_000_000_000,
-                "m" => nanos += n128 * 60_000_000_000,
-                "s" => nanos += n128 * 1_000_000_000,
-                "ms" => nanos += n128 * 1_000_000,
-                "us" | "µs" => nanos += n128 * 1_000,
-                "ns" => nanos += n128,
+                "h" => nanos += n * 3_600_000_000_000,
+                "m" => nanos += n * 60_000_000_000,
+                "s" => nanos += n * 1_000_000_000,
+                "ms" => nanos += n * 1_000_000,
+                "us" => nanos += n * 1_000,
+                "ns" => nanos += n,
                 _ => return Err(bad()),
             }
-            if months.abs() > i32::MAX as i64 || days.abs() > i32::MAX as i64 {
+            if !in_range(months, days, nanos) {
                 return Err(bad());
             }
         }
     }
-    let sign = if negative { -1 } else { 1 };
+    let sign: i128 = if negative { -1 } else { 1 };
     Ok(Duration {
         months: i32::try_from(sign * months).map_err(|_| bad())?,
         days: i32::try_from(sign * days).map_err(|_| bad())?,
-        nanos: i64::try_from(sign as i128 * nanos).map_err(|_| bad())?,
+        nanos: i64::try_from(sign * nanos).map_err(|_| bad())?,
     })
 }
 
 /// `6.5` seconds → nanoseconds (at most nine fraction digits).
 fn seconds_to_nanos(s: &str) -> Option<i128> {
     let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    if int.is_empty() || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    // At most 20 integer digits: the product below stays far inside i128.
+    if int.is_empty()
+        || int.len() > 20
+        || frac.len() > 9
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let int: i128 = int.parse().ok()?;
