@@ -10,7 +10,7 @@ use actix::dev::SendError;
 use actix::Addr;
 use tokio::sync::oneshot;
 
-use super::handlers::LoadTable;
+use super::messages::LoadTable;
 use super::schema::{self, is_system_keyspace, TableInfo};
 use super::{catalog, errors, exec, plan, write, ScyllaActor, ScyllaShared};
 use crate::ops::{OpError, OpOutput, Operation, TableRef};

@@ -10,23 +10,14 @@ use actix::prelude::*;
 use scylla::client::caching_session::CachingSessionBuilder;
 use scylla::client::session_builder::SessionBuilder;
 
+use super::messages::LoadTable;
 use super::schema::TableInfo;
-use super::{catalog, errors, exec, ScyllaActor, TableReply};
+use super::{catalog, errors, exec, ScyllaActor};
 use crate::ops::OpError;
 use crate::pool::messages::{Observe, REFRESH_INTERVAL};
 
 /// While online, probe every this many ticks of `probe_interval`.
 const ONLINE_PROBE_EVERY: u32 = 5;
-
-/// Describe a table of the client's keyspace that is not in the published cache.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct LoadTable {
-    pub table: String,
-    pub reply: TableReply,
-    /// Read the catalog again even if cached (honoured at most once a second per table).
-    pub refresh: bool,
-}
 
 impl Actor for ScyllaActor {
     type Context = Context<Self>;

@@ -28,6 +28,7 @@ mod errors;
 mod exec;
 mod handle;
 mod handlers;
+pub mod messages;
 pub mod plan;
 mod restrict;
 pub mod schema;
@@ -47,14 +48,13 @@ use actix::{Addr, ArbiterHandle, Supervisor};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use scylla::client::caching_session::CachingSession;
 pub use scylla::statement::Consistency;
-use tokio::sync::oneshot;
 
 pub use exec::{RunSettings, RAW_MAX_ROWS};
 pub use handle::ScyllaHandle;
 pub use plan::PlanOptions;
 
 use super::{Health, PoolStatus};
-use crate::ops::OpError;
+use messages::TableReply;
 
 /// Everything a Scylla client actor needs, validated by the configuration layer.
 #[derive(Clone)]
@@ -170,9 +170,6 @@ impl ScyllaShared {
         self.session.load().is_some()
     }
 }
-
-/// Where a schema load answers: the table, `None` when it does not exist, or why it failed.
-type TableReply = oneshot::Sender<Result<Option<Arc<schema::TableInfo>>, OpError>>;
 
 pub struct ScyllaActor {
     spec: ScyllaSpec,
