@@ -199,6 +199,28 @@ async fn paging_with_limit_offset_and_pages_and_exact_count() {
 }
 
 #[tokio::test]
+async fn postgres_clients_page_by_offset_and_refuse_a_page_cursor() {
+    let db = TestDb::create(SEED).await;
+    let srv = TestServer::start(&db).await;
+    let r = srv
+        .post("/gateway/fetch", json!({"table_name": "users", "limit": 2}))
+        .await;
+    assert!(
+        r.1["data"].get("next_page").is_none(),
+        "no cursor from a PostgreSQL client"
+    );
+    for field in ["page_state", "next_page"] {
+        let r = srv
+            .post(
+                "/gateway/fetch",
+                json!({"table_name": "users", field: "AQAAAAAAAAAA"}),
+            )
+            .await;
+        assert_error(&r, 400, "invalid_query");
+    }
+}
+
+#[tokio::test]
 async fn default_limit_and_maximum_limit_come_from_config() {
     let db =
         TestDb::create("CREATE TABLE n AS SELECT g AS id FROM generate_series(1, 300) g;").await;

@@ -623,16 +623,34 @@ async fn raw_sql_on_postgres_binds_its_parameters() {
 }
 
 #[tokio::test]
-async fn cql_is_refused_with_a_typed_error_on_both_backends() {
+async fn cql_is_refused_by_postgresql_clients_with_a_typed_error() {
     let s = setup().await;
-    for c in [&s.athena, &s.postgres] {
-        let e = c.execute_cql("SELECT * FROM ks.t").await.unwrap_err();
-        assert!(
-            matches!(e, SdkError::Unsupported { feature: "CQL", .. }),
-            "{e:?}"
-        );
-        assert_eq!(e.code(), "unsupported_by_backend");
-    }
+    // Directly, the SDK knows PostgreSQL has no CQL.
+    let e = s
+        .postgres
+        .execute_cql("SELECT * FROM ks.t")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, SdkError::Unsupported { feature: "CQL", .. }),
+        "{e:?}"
+    );
+    assert_eq!(e.code(), "unsupported_by_backend");
+    // Through Athena (with a key that may run raw statements), the server refuses CQL on a
+    // PostgreSQL client.
+    let admin = AthenaClient::builder()
+        .url(&s._srv.base)
+        .client("default")
+        .key(ADMIN_KEY)
+        .build()
+        .await
+        .unwrap();
+    let e = admin
+        .execute_cql_with("SELECT * FROM ks.t WHERE id = ?", vec![json!(1)])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SdkError::Api { .. }), "{e:?}");
+    assert_eq!(e.code(), "unsupported_by_backend");
 }
 
 #[tokio::test]

@@ -4,12 +4,14 @@
 //! [`Backend::execute`] / [`Backend::execute_one`] and read health and load with
 //! [`Backend::breaker`], [`Backend::inflight`] and [`Backend::capacity`]. Features only PostgreSQL
 //! has (change data capture, pipelines' transactions, raw SQL) ask for its pool with
-//! [`Backend::postgres`], which answers [`OpError::Unsupported`] naming the backend otherwise.
+//! [`Backend::postgres`], which answers [`OpError::Unsupported`] naming the backend otherwise
+//! (a Supabase project or a ScyllaDB cluster).
 //!
 //! Adding a backend is a variant here, a handle with `execute`/`execute_one` returning
 //! `Result<OpOutput, OpError>` and a published [`BreakerCell`], and one arm per method below.
 
 use crate::ops::{OpError, OpOutput, Operation, Rpc, RpcOutput};
+use crate::pool::scylla::ScyllaHandle;
 use crate::pool::supabase::SupabaseHandle;
 use crate::pool::{BreakerCell, PoolHandle};
 
@@ -17,6 +19,7 @@ use crate::pool::{BreakerCell, PoolHandle};
 pub enum Backend {
     Postgres(PoolHandle),
     Supabase(SupabaseHandle),
+    Scylla(ScyllaHandle),
 }
 
 impl Backend {
@@ -25,6 +28,7 @@ impl Backend {
         match self {
             Backend::Postgres(_) => "postgres",
             Backend::Supabase(_) => "supabase",
+            Backend::Scylla(_) => crate::pool::scylla::BACKEND,
         }
     }
 
@@ -33,6 +37,7 @@ impl Backend {
         match self {
             Backend::Postgres(p) => p.execute(op).await,
             Backend::Supabase(s) => s.execute(op).await,
+            Backend::Scylla(s) => s.execute(op).await,
         }
     }
 
@@ -42,6 +47,7 @@ impl Backend {
         match self {
             Backend::Postgres(p) => p.execute_one(op).await,
             Backend::Supabase(s) => s.execute_one(op).await,
+            Backend::Scylla(s) => s.execute_one(op).await,
         }
     }
 
@@ -50,6 +56,11 @@ impl Backend {
         match self {
             Backend::Postgres(p) => p.call(rpc).await,
             Backend::Supabase(s) => s.call(rpc).await,
+            // CQL has no functions a request can call.
+            Backend::Scylla(_) => Err(OpError::Unsupported {
+                backend: self.kind(),
+                feature: "database functions".into(),
+            }),
         }
     }
 
@@ -58,6 +69,7 @@ impl Backend {
         match self {
             Backend::Postgres(p) => &p.shared.breaker,
             Backend::Supabase(s) => &s.shared.breaker,
+            Backend::Scylla(s) => &s.shared.breaker,
         }
     }
 
@@ -66,6 +78,7 @@ impl Backend {
         match self {
             Backend::Postgres(p) => p.shared.inflight(),
             Backend::Supabase(s) => s.shared.inflight(),
+            Backend::Scylla(s) => s.shared.inflight(),
         }
     }
 
@@ -74,14 +87,17 @@ impl Backend {
         match self {
             Backend::Postgres(p) => p.shared.capacity(),
             Backend::Supabase(s) => s.shared.capacity(),
+            Backend::Scylla(s) => s.shared.capacity(),
         }
     }
 
-    /// Pooled connections `(open, idle, max)`, for backends that pool connections themselves.
+    /// Pooled connections `(open, idle, max)`, for backends that pool connections themselves
+    /// (a Supabase client's HTTP connections and a ScyllaDB session's per-node connections are
+    /// the libraries' own, not counted here).
     pub fn connections(&self) -> Option<(usize, usize, usize)> {
         match self {
             Backend::Postgres(p) => Some(p.shared.connections()),
-            Backend::Supabase(_) => None,
+            Backend::Supabase(_) | Backend::Scylla(_) => None,
         }
     }
 

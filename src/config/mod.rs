@@ -4,6 +4,7 @@
 
 mod clients;
 mod interpolate;
+mod scylla;
 mod search;
 mod types;
 
@@ -17,6 +18,7 @@ use athena_actors::pool::{BreakerConfig, PostgresSpec, RateLimit};
 use athena_actors::registry::ClientSpec;
 use athena_actors::stats::StatsSpec;
 pub use clients::{host_allowed, project_url, valid_key};
+pub use scylla::ScyllaClientConfig;
 pub use search::{candidates, locate};
 use types::Backend;
 pub use types::{
@@ -52,7 +54,7 @@ pub struct Settings {
     pub source: PathBuf,
     pub server: ServerConfig,
     pub gateway: GatewayConfig,
-    /// The config clients, PostgreSQL or Supabase.
+    /// The config clients, PostgreSQL, Supabase or ScyllaDB, by name.
     pub clients: Vec<ClientSpec>,
     /// The admin key from `ATHENA_KEY_12`; `None` when unset or empty.
     pub admin_key: Option<String>,
@@ -100,14 +102,19 @@ impl Settings {
         }
         interpolate::interpolate(&mut value, &mut Vec::new())
             .map_err(|(key, reason)| ConfigError::new(path, key, reason))?;
+        let scylla = scylla::take_clients(&mut value, path)?;
         let file: FileConfig = serde_path_to_error::deserialize(value).map_err(|e| {
             let key = e.path().to_string();
             ConfigError::new(path, key, e.into_inner().to_string())
         })?;
-        Settings::validate(file, path)
+        Settings::validate(file, scylla, path)
     }
 
-    fn validate(file: FileConfig, path: &Path) -> Result<Settings, ConfigError> {
+    fn validate(
+        file: FileConfig,
+        scylla: Vec<(String, ScyllaClientConfig)>,
+        path: &Path,
+    ) -> Result<Settings, ConfigError> {
         let err = |key: &str, reason: &str| Err(ConfigError::new(path, key, reason));
         let g = &file.gateway;
         if g.default_limit == 0 {
@@ -185,6 +192,20 @@ impl Settings {
                 }
             });
         }
+        // ScyllaDB clients were read apart (their settings differ); one list, in name order.
+        let scylla_names: Vec<String> = scylla.iter().map(|(n, _)| n.clone()).collect();
+        for (name, c) in scylla {
+            let key = |k: &str| format!("clients.{name}.{k}");
+            let rate = c
+                .rate_limit
+                .as_ref()
+                .map(|r| rate_limit(r, path, &key("rate_limit")))
+                .transpose()?;
+            let breaker = breaker(&c.breaker, path, &key("breaker"))?;
+            let spec = scylla::spec(&name, c, path, g.mailbox_capacity, rate, breaker)?;
+            clients.push(ClientSpec::Scylla(spec));
+        }
+        clients.sort_by(|a, b| a.name().cmp(b.name()));
         let admin_key = std::env::var("ATHENA_KEY_12")
             .ok()
             .filter(|k| !k.trim().is_empty());
@@ -253,7 +274,7 @@ impl Settings {
             pipelines: crate::pipelines::Registry::load(Path::new(&file.pipelines.path))
                 .map_err(|e| ConfigError::new(path, "pipelines.path", e))?,
             pipelines_path: PathBuf::from(&file.pipelines.path),
-            cdc: cdc_spec(&file.cdc, &file.clients, path)?,
+            cdc: cdc_spec(&file.cdc, &file.clients, &scylla_names, path)?,
             websocket: file.websocket,
             supabase: clients::supabase_hosts(file.supabase, path)?,
         })
@@ -347,6 +368,7 @@ fn cache_spec(c: &CacheConfig, path: &Path) -> Result<CacheSpec, ConfigError> {
 fn cdc_spec(
     c: &CdcConfig,
     clients: &std::collections::BTreeMap<String, ClientConfig>,
+    scylla: &[String],
     path: &Path,
 ) -> Result<CdcSpec, ConfigError> {
     let err = |key: &str, reason: String| Err(ConfigError::new(path, key, reason));
@@ -398,6 +420,10 @@ fn cdc_spec(
     for (name, cc) in &c.clients {
         let key = format!("cdc.clients.{name}");
         match clients.get(name) {
+            None if scylla.contains(name) => return err(
+                &key,
+                "change data capture is supported by PostgreSQL clients only".into(),
+            ),
             None => return err(
                 &key,
                 "names no client of the clients section (catalog clients are captured with POST /admin/cdc/tables)".into(),

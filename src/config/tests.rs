@@ -294,3 +294,100 @@ fn websocket_bounds_have_defaults_and_are_validated() {
         assert!(e.key.starts_with(key), "{text}: {e}");
     }
 }
+
+#[test]
+fn scylla_clients_become_specs_with_documented_defaults() {
+    let s = parse(
+        "clients:\n  pg:\n    uri: postgres://x@h/db\n  events:\n    backend: scylla\n    hosts: [10.0.0.1, '10.0.0.2:19042', '::1']\n    keyspace: events\n",
+    )
+    .unwrap();
+    // One list in name order, each client with its backend.
+    let names: Vec<(&str, &str)> = s.clients.iter().map(|c| (c.name(), c.backend())).collect();
+    assert_eq!(names, [("events", "scylla"), ("pg", "postgres")]);
+    let ClientSpec::Scylla(c) = &s.clients[0] else {
+        unreachable!()
+    };
+    assert_eq!(c.name, "events");
+    assert_eq!(c.hosts, ["10.0.0.1:9042", "10.0.0.2:19042", "[::1]:9042"]);
+    assert_eq!(c.keyspace, "events");
+    assert_eq!(
+        c.consistency,
+        athena_actors::pool::scylla::Consistency::LocalQuorum
+    );
+    assert!(!c.allow_filtering);
+    assert_eq!(c.page_size, 1000);
+    assert_eq!(c.connect_timeout, Duration::from_millis(5000));
+    assert_eq!(c.request_timeout, Duration::from_millis(30000));
+    assert_eq!(c.mailbox_capacity, s.gateway.mailbox_capacity);
+    assert!(c.username.is_none() && c.password.is_none());
+    assert!(c.rate_limit.is_none());
+    assert_eq!(c.breaker, athena_actors::pool::BreakerConfig::default());
+}
+
+#[test]
+fn scylla_clients_take_a_breaker_and_a_rate_limit_like_the_others() {
+    let s = parse(
+        "clients:\n  ev:\n    backend: scylla\n    hosts: [h1]\n    keyspace: ks\n    breaker: {failure_threshold: 2, cooldown_ms: 700}\n    rate_limit: {requests_per_second: 5}\n",
+    )
+    .unwrap();
+    let ClientSpec::Scylla(c) = &s.clients[0] else {
+        unreachable!()
+    };
+    assert_eq!(c.breaker.failure_threshold, 2);
+    assert_eq!(c.breaker.cooldown, Duration::from_millis(700));
+    assert!(c.rate_limit.is_some());
+    let e = parse(
+        "clients:\n  ev:\n    backend: scylla\n    hosts: [h1]\n    keyspace: ks\n    breaker: {failure_threshold: 0}\n",
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "clients.ev.breaker.failure_threshold");
+    let e = parse(
+        "clients:\n  ev:\n    backend: scylla\n    hosts: [h1]\n    keyspace: ks\ncdc:\n  clients:\n    ev:\n      tables: [t]\n",
+    )
+    .unwrap_err();
+    assert!(e.reason.contains("PostgreSQL clients only"), "{e}");
+}
+
+#[test]
+fn scylla_clients_read_every_setting() {
+    let s = parse(
+        "clients:\n  ev:\n    backend: scylla\n    hosts: [h1]\n    keyspace: ks\n    username: u\n    password: p\n    consistency: ONE\n    allow_filtering: true\n    page_size: 50\n    connect_timeout_ms: 10\n    request_timeout_ms: 20\n",
+    )
+    .unwrap();
+    let ClientSpec::Scylla(c) = &s.clients[0] else {
+        unreachable!()
+    };
+    assert_eq!(c.consistency, athena_actors::pool::scylla::Consistency::One);
+    assert!(c.allow_filtering);
+    assert_eq!(c.page_size, 50);
+    assert_eq!(c.username.as_deref(), Some("u"));
+    assert_eq!(c.password.as_deref(), Some("p"));
+    assert!(
+        !format!("{c:?}").contains("\"p\""),
+        "the password is not in the debug output"
+    );
+}
+
+#[test]
+fn bad_scylla_clients_are_refused_with_their_key() {
+    let cases = [
+        ("hosts: []\n    keyspace: ks", "clients.ev.hosts"),
+        ("hosts: [h]\n    keyspace: 'bad-name'", "clients.ev.keyspace"),
+        ("hosts: [h]\n    keyspace: system_auth", "clients.ev.keyspace"),
+        ("hosts: [h]\n    keyspace: ks\n    consistency: most", "clients.ev.consistency"),
+        ("hosts: [h]\n    keyspace: ks\n    page_size: 0", "clients.ev.page_size"),
+        ("hosts: [h]\n    keyspace: ks\n    password: p", "clients.ev.username"),
+        ("hosts: [h]\n    keyspace: ks\n    uri: postgres://x", "clients.ev.uri"),
+        (
+            "hosts: [h]\n    keyspace: ks\n    username: u\n    password_env: ATHENA_TEST_SURELY_UNSET",
+            "clients.ev.password_env",
+        ),
+        ("hosts: ['user@h']\n    keyspace: ks", "clients.ev.hosts"),
+        ("keyspace: ks", "clients.ev"),
+    ];
+    for (body, key) in cases {
+        let text = format!("clients:\n  ev:\n    backend: scylla\n    {body}\n");
+        let e = parse(&text).unwrap_err();
+        assert!(e.key.starts_with(key), "{body}: {e}");
+    }
+}

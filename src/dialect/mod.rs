@@ -194,6 +194,7 @@ pub fn fetch(body: &Body, opts: &DialectOptions) -> Result<Fetch, ApiError> {
         limit: r.limit,
         offset: r.offset,
         count: r.count,
+        page: page_cursor(body)?,
     })
 }
 
@@ -262,6 +263,17 @@ pub(crate) fn read_shape(
         offset,
         count,
     })
+}
+
+/// A page cursor (clients that page by cursor answer one as `data.next_page`): `page_state`, or
+/// `next_page` echoed back as it came; blank is none.
+pub(crate) fn page_cursor(body: &Body) -> Result<Option<String>, ApiError> {
+    Ok(match opt_str(body, "page_state")? {
+        Some(p) => Some(p),
+        None => opt_str(body, "next_page")?,
+    }
+    .filter(|p| !p.trim().is_empty())
+    .map(str::to_string))
 }
 
 pub fn sql(body: &Body) -> Result<Sql, ApiError> {

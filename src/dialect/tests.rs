@@ -142,3 +142,21 @@ fn upsert_forms() {
     let e = insert(&body(json!({"table_name": "t", "insert_body": []})), &OPTS).unwrap_err();
     assert_eq!(e.code, Code::InvalidField);
 }
+
+#[test]
+fn fetch_reads_a_page_cursor_under_either_name() {
+    let f = fetch(&body(json!({"table_name": "t"})), &OPTS).unwrap();
+    assert_eq!(f.page, None);
+    let f = fetch(
+        &body(json!({"table_name": "t", "page_state": "AbC_-"})),
+        &OPTS,
+    )
+    .unwrap();
+    assert_eq!(f.page.as_deref(), Some("AbC_-"));
+    let f = fetch(&body(json!({"table_name": "t", "next_page": "xyz"})), &OPTS).unwrap();
+    assert_eq!(f.page.as_deref(), Some("xyz"));
+    let f = fetch(&body(json!({"table_name": "t", "page_state": " "})), &OPTS).unwrap();
+    assert_eq!(f.page, None, "an empty cursor is the first page");
+    let e = fetch(&body(json!({"table_name": "t", "page_state": 5})), &OPTS).unwrap_err();
+    assert_eq!(e.code, Code::InvalidField);
+}

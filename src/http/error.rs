@@ -30,6 +30,8 @@ pub enum Code {
     MissingFilter,
     LimitExceeded,
     NoPrimaryKey,
+    FilterRequiresIndex,
+    FullPrimaryKeyRequired,
     InvalidQuery,
     SyntaxError,
     UnknownDriver,
@@ -108,6 +110,8 @@ impl Code {
             Code::MissingFilter => "missing_filter",
             Code::LimitExceeded => "limit_exceeded",
             Code::NoPrimaryKey => "no_primary_key",
+            Code::FilterRequiresIndex => "filter_requires_index",
+            Code::FullPrimaryKeyRequired => "full_primary_key_required",
             Code::InvalidQuery => "invalid_query",
             Code::SyntaxError => "syntax_error",
             Code::UnknownDriver => "unknown_driver",
@@ -182,6 +186,8 @@ impl Code {
             | Code::MissingFilter
             | Code::LimitExceeded
             | Code::NoPrimaryKey
+            | Code::FilterRequiresIndex
+            | Code::FullPrimaryKeyRequired
             | Code::InvalidQuery
             | Code::SyntaxError
             | Code::UnknownDriver
@@ -387,6 +393,15 @@ impl From<OpError> for ApiError {
             OpError::MissingFilter(_) => ApiError::new(Code::MissingFilter, detail),
             OpError::NoPrimaryKey { .. } => ApiError::new(Code::NoPrimaryKey, detail)
                 .hint("delete by conditions instead of resource_id"),
+            OpError::FilterRequiresIndex { .. } => ApiError::new(Code::FilterRequiresIndex, detail)
+                .hint(
+                    "filter on the partition key (eq or in), then clustering columns in key order, \
+                     or on an indexed column; or set allow_filtering: true on the client",
+                ),
+            OpError::FullPrimaryKeyRequired(_) => {
+                ApiError::new(Code::FullPrimaryKeyRequired, detail)
+                    .hint("GET /schema/columns?table_name=… shows the key columns (kind)")
+            }
             OpError::InvalidRequest(_) => ApiError::new(Code::InvalidQuery, detail),
             OpError::LimitExceeded(_) => ApiError::new(Code::LimitExceeded, detail)
                 .hint("split the request into smaller ones"),

@@ -181,11 +181,15 @@ pub(crate) fn pool_error(handle: &ClientHandle, e: OpError) -> ApiError {
         OpError::Unsupported { backend, feature } => ApiError::new(
             Code::UnsupportedByBackend,
             format!(
-                "{feature} is not supported by client {:?}: its backend is {backend}",
+                "not supported by client {:?} (its backend is {backend}): {feature}",
                 handle.name
             ),
         )
-        .hint("use a PostgreSQL client for this"),
+        .hint(if backend == athena_actors::pool::scylla::BACKEND {
+            "README, ScyllaDB clients: what CQL can serve; the rest needs a PostgreSQL client"
+        } else {
+            "use a PostgreSQL client for this"
+        }),
         OpError::CircuitOpen { retry_after, cause } => {
             let mut err = ApiError::new(
                 Code::BackendUnavailable,
@@ -349,9 +353,9 @@ async fn check_post_columns(
     op: &Operation,
     spec: &PostSpec,
 ) -> Result<(), ApiError> {
-    if !matches!(handle.backend, Backend::Postgres(_)) {
-        // Only PostgreSQL clients describe their tables; elsewhere a misspelt column groups
-        // every row under null instead of being refused.
+    if matches!(handle.backend, Backend::Supabase(_)) {
+        // PostgREST does not describe tables; there a misspelt column groups every row under
+        // null instead of being refused.
         return Ok(());
     }
     let (table, columns) = match op {

@@ -27,9 +27,15 @@ pub fn client_json(c: &ClientHandle) -> Value {
         "inflight": c.backend.inflight(),
         "breaker": breaker_json(breaker),
     });
-    // A Supabase client shows its project's origin; never its key.
-    if let Backend::Supabase(s) = &c.backend {
-        v["url"] = json!(s.shared.origin());
+    match &c.backend {
+        // A Supabase client shows its project's origin; never its key.
+        Backend::Supabase(s) => v["url"] = json!(s.shared.origin()),
+        // A ScyllaDB client shows its contact points and keyspace; never its credentials.
+        Backend::Scylla(s) => {
+            v["hosts"] = json!(s.shared.hosts());
+            v["keyspace"] = json!(s.shared.keyspace());
+        }
+        Backend::Postgres(_) => {}
     }
     v
 }

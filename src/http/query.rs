@@ -1,4 +1,5 @@
-//! Raw SQL: `POST /gateway/query {query, params?}` and `POST /query/sql {query, driver, db_name}`.
+//! Raw SQL: `POST /gateway/query {query, params?}` and `POST /query/sql {query, driver, db_name}`
+//! (`driver: scylla`, alias `athena`, runs CQL with `?` parameters on a ScyllaDB client).
 //! Both need a key holding `gateway.query` (or the admin key) whatever the enforcement setting,
 //! and run under the client's statement timeout. Caller-supplied connection targets
 //! (`X-JDBC-URL`) are refused.
@@ -103,9 +104,11 @@ pub async fn query_sql(
     keys::precheck(&req, &state)?;
     let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let driver = dialect::opt_str(&body, "driver")?.ok_or_else(|| dialect::missing("driver"))?;
-    match driver.to_ascii_lowercase().as_str() {
-        "postgresql" | "postgres" => {}
-        "athena" | "scylla" | "supabase" => {
+    // The driver says which language `query` is in, and so which clients can run it.
+    let language = match driver.to_ascii_lowercase().as_str() {
+        "postgresql" | "postgres" => "sql",
+        "scylla" | "athena" => "cql",
+        "supabase" => {
             return Err(ApiError::new(
                 Code::DriverNotAvailable,
                 format!("the {driver} driver is not available on this server"),
@@ -114,10 +117,10 @@ pub async fn query_sql(
         other => {
             return Err(ApiError::new(
                 Code::UnknownDriver,
-                format!("unknown driver {other:?}; use postgresql"),
+                format!("unknown driver {other:?}; use postgresql or scylla"),
             ))
         }
-    }
+    };
     // db_name names the client; X-Athena-Client may repeat it but not contradict it.
     let db_name = dialect::opt_str(&body, "db_name")?;
     let header = req
@@ -133,6 +136,22 @@ pub async fn query_sql(
         }
     }
     let handle = client(&req, &state, db_name)?;
+    // SQL runs on PostgreSQL clients (a Supabase client refuses it as any raw SQL), CQL on
+    // ScyllaDB clients; a client that does not speak the driver's language is refused before
+    // the query right is looked at.
+    let is_scylla = handle.backend.kind() == athena_actors::pool::scylla::BACKEND;
+    if is_scylla != (language == "cql") {
+        return Err(ApiError::new(
+            Code::UnsupportedByBackend,
+            format!(
+                "client {:?} is a {} client; the {driver} driver's {} does not run there",
+                handle.name,
+                handle.backend.kind(),
+                language.to_ascii_uppercase(),
+            ),
+        )
+        .hint("driver postgresql runs SQL on PostgreSQL clients, driver scylla (or athena) runs CQL on ScyllaDB clients"));
+    }
     require_query_right(&req, &state, &handle)?;
     let sql = dialect::sql(&body)?;
     let started = Instant::now();

@@ -103,6 +103,10 @@ pub fn rows_body(
     if let Some(total) = out.total {
         body.push_str(&format!(",\"count\":{total}"));
     }
+    if let Some(next) = &out.next_page {
+        body.push_str(",\"next_page\":");
+        body.push_str(&Value::String(next.clone()).to_string());
+    }
     for (k, v) in extra {
         body.push_str(&format!(",{}:{}", Value::String((*k).into()), v));
     }
@@ -127,4 +131,30 @@ pub fn created(message: &str, data: Value) -> HttpResponse {
 /// `"1 client"`, `"3 clients"`: a count for an envelope's message.
 pub fn counted(n: usize, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_envelope_carries_the_next_page_cursor_when_there_is_one() {
+        let out = OpOutput {
+            rows_json: "[{\"a\":1}]".into(),
+            row_count: 1,
+            next_page: Some("AQID_-".into()),
+            ..OpOutput::default()
+        };
+        let body: Value =
+            serde_json::from_str(&rows_body("Fetched", &out, false, &[]).unwrap()).unwrap();
+        assert_eq!(body["data"]["next_page"], "AQID_-");
+        assert_eq!(body["data"]["rows"][0]["a"], 1);
+        let none = OpOutput {
+            next_page: None,
+            ..out
+        };
+        let body: Value =
+            serde_json::from_str(&rows_body("Fetched", &none, false, &[]).unwrap()).unwrap();
+        assert!(body["data"].get("next_page").is_none());
+    }
 }

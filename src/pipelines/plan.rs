@@ -167,6 +167,7 @@ fn source_stage(s: &Map<String, Value>, opts: &DialectOptions) -> Result<Source,
         client: client_field(s, "source.client")?,
         fetch: Fetch {
             count: false,
+            page: None,
             ..fetch
         },
         page,

@@ -74,15 +74,17 @@ impl HttpBackend {
             Kind::Sql => (Method::POST, "/gateway/query"),
         };
         let data = self.call(method, path, Some(&body)).await?;
-        let rows = match data.get("rows") {
-            Some(Value::Array(rows)) => rows.clone(),
-            _ => Vec::new(),
-        };
-        Ok(QueryResult {
-            rows,
-            count: data.get("count").and_then(Value::as_i64),
-            rows_affected: data.get("rows_affected").and_then(Value::as_u64),
-        })
+        Ok(result(&data))
+    }
+
+    /// CQL through `/query/sql` with driver `scylla`, on the client the requests name.
+    pub async fn cql(&self, query: &str, params: Vec<Value>) -> Result<QueryResult, SdkError> {
+        let mut body = Map::new();
+        body.insert("driver".into(), Value::from("scylla"));
+        body.insert("query".into(), Value::from(query));
+        body.insert("params".into(), Value::Array(params));
+        let data = self.call(Method::POST, "/query/sql", Some(&body)).await?;
+        Ok(result(&data))
     }
 
     /// Sends one request and returns the success envelope's `data`.
@@ -129,5 +131,18 @@ impl HttpBackend {
             return Err(bad("not Athena's success envelope".into()));
         }
         Ok(v.get("data").cloned().unwrap_or(Value::Null))
+    }
+}
+
+/// The rows, total and count of changed rows of a success envelope's `data`.
+fn result(data: &Value) -> QueryResult {
+    let rows = match data.get("rows") {
+        Some(Value::Array(rows)) => rows.clone(),
+        _ => Vec::new(),
+    };
+    QueryResult {
+        rows,
+        count: data.get("count").and_then(Value::as_i64),
+        rows_affected: data.get("rows_affected").and_then(Value::as_u64),
     }
 }

@@ -158,13 +158,27 @@ impl AthenaClient {
         }
     }
 
-    /// CQL is for ScyllaDB, which neither backend of the SDK is: always
-    /// [`SdkError::Unsupported`]. A Scylla cluster is reached through an Athena server.
-    pub async fn execute_cql(&self, _query: &str) -> Result<QueryResult, SdkError> {
-        Err(SdkError::Unsupported {
-            backend: self.backend.name(),
-            feature: "CQL",
-        })
+    /// Runs one CQL statement on a ScyllaDB client of an Athena server (`/query/sql` with driver
+    /// `scylla`). The PostgreSQL backend has no CQL: [`SdkError::Unsupported`]; a client of the
+    /// server that is not a ScyllaDB client answers `unsupported_by_backend`.
+    pub async fn execute_cql(&self, query: &str) -> Result<QueryResult, SdkError> {
+        self.execute_cql_with(query, Vec::new()).await
+    }
+
+    /// Runs one CQL statement with positional parameters (`?`), each bound with the type the
+    /// prepared statement declares.
+    pub async fn execute_cql_with(
+        &self,
+        query: &str,
+        params: Vec<Value>,
+    ) -> Result<QueryResult, SdkError> {
+        match &*self.inner {
+            Inner::Athena(h) => h.cql(query, params).await,
+            Inner::Postgres(_) => Err(SdkError::Unsupported {
+                backend: self.backend.name(),
+                feature: "CQL",
+            }),
+        }
     }
 
     pub(crate) async fn run(

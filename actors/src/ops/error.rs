@@ -39,6 +39,15 @@ pub enum OpError {
     FilterTooDeep { max: usize },
     #[error("{0}")]
     MissingFilter(String),
+    /// The filter would make the database scan and discard rows (CQL's `ALLOW FILTERING`), which
+    /// the client does not allow.
+    #[error(
+        "this filter on {table} needs ALLOW FILTERING, which the client does not allow: {reason}"
+    )]
+    FilterRequiresIndex { table: String, reason: String },
+    /// A write that must name exactly one row by its whole primary key did not.
+    #[error("{0}")]
+    FullPrimaryKeyRequired(String),
     #[error("table {table} has no primary key, so resource_id cannot be used")]
     NoPrimaryKey { table: String },
     #[error("invalid request: {0}")]
@@ -76,8 +85,9 @@ pub enum OpError {
     )]
     NotOneRow { rows: u64 },
     /// The client's backend cannot do this (raw SQL on a Supabase client, change data capture on
-    /// anything but PostgreSQL, …).
-    #[error("{feature} is not supported by the {backend} backend")]
+    /// anything but PostgreSQL, `or` in a filter on a ScyllaDB client, …): refused, never dropped.
+    /// `feature` names what was asked (and, where it helps, why the backend cannot).
+    #[error("not supported by the {backend} backend: {feature}")]
     Unsupported {
         backend: &'static str,
         feature: String,

@@ -102,6 +102,9 @@ pub struct Fetch {
     pub offset: u64,
     /// Also return the total number of matching rows (`count: "exact"`).
     pub count: bool,
+    /// Where to resume: a cursor a previous answer returned as `data.next_page` (backends that page
+    /// by cursor; the others refuse it).
+    pub page: Option<String>,
 }
 
 /// What an insert does when a row conflicts with an existing one.
@@ -235,7 +238,7 @@ impl Operation {
 
 /// The result of an operation. `rows_json` is a JSON array rendered by the database; edges splice
 /// it into their response without parsing it unless they must transform it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct OpOutput {
     pub rows_json: String,
     pub row_count: u64,
@@ -243,4 +246,6 @@ pub struct OpOutput {
     pub total: Option<i64>,
     /// Rows changed by a statement that returns none (raw SQL).
     pub rows_affected: Option<u64>,
+    /// The cursor of the next page, when a backend pages by cursor and more rows may follow.
+    pub next_page: Option<String>,
 }

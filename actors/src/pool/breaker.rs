@@ -323,6 +323,8 @@ pub fn classify(e: &OpError) -> Option<FailureKind> {
         | OpError::AmbiguousFunction { .. }
         | OpError::VolatileFunction { .. }
         | OpError::Unsupported { .. }
+        | OpError::FilterRequiresIndex { .. }
+        | OpError::FullPrimaryKeyRequired(_)
         | OpError::BackendAuth(_)
         | OpError::BadBackendResponse(_)
         | OpError::InvalidValue { .. }

@@ -35,6 +35,7 @@ pub mod params;
 pub mod postgres;
 pub mod rate;
 pub mod schema;
+pub mod scylla;
 mod session;
 pub mod supabase;
 

@@ -134,6 +134,7 @@ impl PoolHandle {
     async fn open_stream(&self, fetch: Fetch, page: usize) -> Result<RowPages, OpError> {
         let op = Operation::Fetch(Fetch {
             count: false,
+            page: None,
             ..fetch
         });
         let (_, plan) = self.planned(&op).await?;

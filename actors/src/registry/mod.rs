@@ -35,6 +35,7 @@ pub use logging::{LoggingSpec, LoggingState};
 
 use crate::backend::Backend;
 use crate::keys::{KeySettings, KeyStore};
+use crate::pool::scylla::{ScyllaActor, ScyllaHandle, ScyllaSpec};
 use crate::pool::supabase::{SupabaseActor, SupabaseHandle, SupabaseSpec};
 use crate::pool::{PoolActor, PoolHandle, PostgresSpec};
 
@@ -52,6 +53,7 @@ pub struct ClientHandle {
 pub enum ClientSpec {
     Postgres(PostgresSpec),
     Supabase(SupabaseSpec),
+    Scylla(ScyllaSpec),
 }
 
 impl ClientSpec {
@@ -59,6 +61,7 @@ impl ClientSpec {
         match self {
             ClientSpec::Postgres(p) => &p.name,
             ClientSpec::Supabase(s) => &s.name,
+            ClientSpec::Scylla(s) => &s.name,
         }
     }
 
@@ -67,6 +70,7 @@ impl ClientSpec {
         match self {
             ClientSpec::Postgres(_) => "postgres",
             ClientSpec::Supabase(_) => "supabase",
+            ClientSpec::Scylla(_) => crate::pool::scylla::BACKEND,
         }
     }
 
@@ -75,6 +79,7 @@ impl ClientSpec {
         match self {
             ClientSpec::Postgres(p) => p.breaker,
             ClientSpec::Supabase(s) => s.breaker,
+            ClientSpec::Scylla(s) => s.breaker,
         }
     }
 }
@@ -240,6 +245,7 @@ impl RegistryActor {
         match spec {
             ClientSpec::Postgres(p) => self.add_postgres(p),
             ClientSpec::Supabase(s) => self.add_supabase(s),
+            ClientSpec::Scylla(s) => self.add_scylla(s),
         }
     }
 
@@ -275,6 +281,23 @@ impl RegistryActor {
         self.install(
             name,
             Backend::Supabase(SupabaseHandle::new(addr, shared)),
+            arbiter,
+        );
+    }
+
+    /// A ScyllaDB client on its own arbiter: the driver's connection tasks run on that thread's
+    /// runtime, beside the actor.
+    fn add_scylla(&mut self, spec: ScyllaSpec) {
+        let name = spec.name.clone();
+        if let Some(old) = self.clients.remove(&name) {
+            old.arbiter.stop();
+        }
+        let arbiter = Arbiter::new();
+        let (actor, shared) = ScyllaActor::new(spec);
+        let addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| actor);
+        self.install(
+            name,
+            Backend::Scylla(ScyllaHandle::new(addr, shared)),
             arbiter,
         );
     }

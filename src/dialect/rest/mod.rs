@@ -221,6 +221,7 @@ pub fn fetch(
         limit: limit.unwrap_or(max_limit).min(max_limit),
         offset,
         count: q.count || prefer.count,
+        page: None,
     })
 }
 

@@ -61,6 +61,7 @@ fn said(code: Code) -> (StatusCode, Option<&'static str>) {
         Code::MissingFilter => (s(400), Some("21000")),
         Code::LimitExceeded => (s(400), Some("54000")),
         Code::NoPrimaryKey => (s(400), Some("42P10")),
+        Code::FilterRequiresIndex | Code::FullPrimaryKeyRequired => (s(400), Some("PGRST100")),
         Code::SyntaxError => (s(400), Some("42601")),
         Code::MissingApiKey => (s(401), Some("PGRST302")),
         Code::InvalidApiKey => (s(401), Some("PGRST301")),

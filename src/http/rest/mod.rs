@@ -333,6 +333,7 @@ pub async fn create(
             row_count: 0,
             total: None,
             rows_affected: None,
+            next_page: None,
         };
         return answer_write(out, w.media, w.prefer, statuses);
     }

@@ -202,6 +202,7 @@ pub async fn run_plan_on(client: &Object, plan: Plan) -> Result<OpOutput, OpErro
                 row_count: row.get::<_, i64>(1).max(0) as u64,
                 total: Some(row.get(2)),
                 rows_affected: None,
+                next_page: None,
             })
         }
     }
@@ -297,6 +298,7 @@ fn rows_output(rows: &[tokio_postgres::Row]) -> OpOutput {
         row_count: rows.len() as u64,
         total: None,
         rows_affected: None,
+        next_page: None,
     }
 }
 
@@ -372,6 +374,7 @@ pub async fn list_tables(pool: Pool, deadline: Option<Duration>) -> Result<OpOut
         row_count: n.max(0) as u64,
         total: None,
         rows_affected: None,
+        next_page: None,
     })
 }
 
@@ -422,5 +425,6 @@ pub fn describe(info: &TableInfo) -> OpOutput {
         rows_json: Value::Array(rows).to_string(),
         total: None,
         rows_affected: None,
+        next_page: None,
     }
 }

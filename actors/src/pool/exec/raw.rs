@@ -126,6 +126,7 @@ async fn run_wrapped(
         row_count: row.get::<_, i64>(1).max(0) as u64,
         total: None,
         rows_affected: None,
+        next_page: None,
     })
 }
 
@@ -150,6 +151,7 @@ async fn run_unwrapped(
             row_count: 0,
             total: None,
             rows_affected: Some(n),
+            next_page: None,
         });
     }
     if !values.is_empty() {
@@ -197,6 +199,7 @@ async fn run_simple(client: &Object, query: &str) -> Result<OpOutput, OpError> {
         rows_json: Value::Array(rows).to_string(),
         total: None,
         rows_affected: Some(affected),
+        next_page: None,
     })
 }
 

@@ -53,6 +53,13 @@ fn table_sql(t: &TableInfo) -> String {
 pub(crate) const ALIAS: &str = "r";
 
 pub fn plan_fetch(f: &Fetch, t: &TableInfo) -> Result<Plan, OpError> {
+    if f.page.is_some() {
+        return Err(OpError::InvalidRequest(
+            "page_state is a cursor of clients that page by cursor; page this client with \
+             offset or current_page"
+                .into(),
+        ));
+    }
     let mut b = Builder::new(t);
     let filter = match &f.filter {
         Some(filter) => format!(" WHERE {}", b.filter_sql(filter)?),

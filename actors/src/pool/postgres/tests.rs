@@ -43,6 +43,7 @@ fn fetch(filter: Option<Filter>) -> Fetch {
         limit: 10,
         offset: 0,
         count: false,
+        page: None,
     }
 }
 

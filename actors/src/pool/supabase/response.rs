@@ -45,6 +45,7 @@ pub fn rows(body: String, content_range: Option<&str>, single: bool) -> Result<O
         row_count,
         total: total(content_range),
         rows_affected: None,
+        next_page: None,
     })
 }
 
@@ -76,6 +77,7 @@ pub fn rpc(
                     row_count,
                     total,
                     rows_affected: None,
+                    next_page: None,
                 };
                 return Ok(RpcOutput {
                     output,
@@ -94,6 +96,7 @@ pub fn rpc(
         rows_json: serde_json::Value::Array(rows).to_string(),
         total,
         rows_affected: None,
+        next_page: None,
     };
     Ok(RpcOutput { output, returns })
 }

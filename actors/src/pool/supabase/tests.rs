@@ -42,6 +42,7 @@ fn fetch(filter: Option<Filter>) -> Fetch {
         limit: 100,
         offset: 0,
         count: false,
+        page: None,
     }
 }
 
@@ -215,6 +216,7 @@ fn a_fetch_carries_select_aliases_order_paging_and_count() {
         limit: 10,
         offset: 20,
         count: true,
+        page: None,
     };
     let req = translate(&Operation::Fetch(f), &PrimaryKeys::new(), false).unwrap();
     assert_eq!(req.method, Method::Get);

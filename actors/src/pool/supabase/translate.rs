@@ -217,6 +217,13 @@ fn shape(
 }
 
 fn fetch(f: &Fetch) -> Result<Request, OpError> {
+    if f.page.is_some() {
+        return Err(OpError::InvalidRequest(
+            "page_state is a cursor of clients that page by cursor; page this client with \
+             offset or current_page"
+                .into(),
+        ));
+    }
     let mut req = base(Method::Get, &[ident(&f.table.name)?]);
     profile(&mut req, &f.table)?;
     shape(
