@@ -2,6 +2,7 @@
 //! validation into [`Settings`]. A file with an unknown key or a bad value is refused at start
 //! with the file, the key and the reason; nothing half-valid is ever installed.
 
+mod backups;
 mod clients;
 mod interpolate;
 mod search;
@@ -10,6 +11,7 @@ mod types;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use athena_actors::backup::BackupSpec;
 use athena_actors::cache::{CacheSpec, ClientTtl, RedisSpec};
 use athena_actors::cdc::CdcSpec;
 use athena_actors::keys::KeySettings;
@@ -20,10 +22,10 @@ pub use clients::{host_allowed, project_url, valid_key};
 pub use search::{candidates, locate};
 use types::Backend;
 pub use types::{
-    ApiKeysConfig, BreakerSettings, CacheClientConfig, CacheConfig, CdcClientConfig, CdcConfig,
-    ClientConfig, FileConfig, GatewayConfig, LoggingConfig, MetricsConfig, PipelinesConfig,
-    PoolConfig, RateLimitConfig, RedisConfig, ServerConfig, StatsConfig, SupabaseConfig,
-    WebsocketConfig,
+    ApiKeysConfig, BackupScheduleConfig, BackupsConfig, BreakerSettings, CacheClientConfig,
+    CacheConfig, CdcClientConfig, CdcConfig, ClientConfig, FileConfig, GatewayConfig,
+    LoggingConfig, MetricsConfig, PipelinesConfig, PoolConfig, RateLimitConfig, RedisConfig,
+    ServerConfig, StatsConfig, SupabaseConfig, WebsocketConfig,
 };
 
 /// A configuration problem, naming where it is.
@@ -81,6 +83,8 @@ pub struct Settings {
     pub websocket: WebsocketConfig,
     /// Caller-supplied Supabase projects: the allow-list of `x-supabase-url` hosts.
     pub supabase: SupabaseConfig,
+    /// Backups to S3 and their schedules. Holds the S3 secret key: never log it.
+    pub backups: BackupSpec,
 }
 
 impl Settings {
@@ -256,6 +260,7 @@ impl Settings {
             cdc: cdc_spec(&file.cdc, &file.clients, path)?,
             websocket: file.websocket,
             supabase: clients::supabase_hosts(file.supabase, path)?,
+            backups: backups::spec(&file.backups, &file.clients, path)?,
         })
     }
 }

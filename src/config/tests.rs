@@ -294,3 +294,56 @@ fn websocket_bounds_have_defaults_and_are_validated() {
         assert!(e.key.starts_with(key), "{text}: {e}");
     }
 }
+
+#[test]
+fn backups_are_validated_and_secrets_stay_out_of_debug_output() {
+    let base = "clients:\n  default:\n    uri: postgres://u:p@h/db\nbackups:\n";
+    let s = parse(&format!(
+        "{base}  bucket: b\n  endpoint: http://127.0.0.1:9000\n  access_key: AK\n  secret_key: very-secret\n  schedules:\n    - {{client: default, cron: \"0 3 * * *\", keep: 7}}\n"
+    ))
+    .expect("valid backups");
+    let s3 = s.backups.s3.as_ref().expect("configured");
+    assert!(s3.path_style, "path style by default with an endpoint");
+    assert_eq!(s.backups.schedules.len(), 1);
+    assert!(!format!("{:?}", s.backups).contains("very-secret"));
+    assert!(parse("backups:\n  bucket: \"\"\n")
+        .unwrap()
+        .backups
+        .s3
+        .is_none());
+    for (bad, key) in [
+        (
+            "  bucket: b\n  access_key: only-one\n",
+            "backups.access_key",
+        ),
+        ("  part_size_mib: 4\n", "backups.part_size_mib"),
+        ("  endpoint: ftp://x\n", "backups.endpoint"),
+        (
+            "  schedules:\n    - {client: nobody, every: 1h, keep: 1}\n",
+            "backups.schedules[0]",
+        ),
+        (
+            "  schedules:\n    - {client: default, keep: 1}\n",
+            "backups.schedules[0]",
+        ),
+        (
+            "  schedules:\n    - {client: default, every: 1h, cron: \"* * * * *\", keep: 1}\n",
+            "backups.schedules[0]",
+        ),
+        (
+            "  schedules:\n    - {client: default, every: soon, keep: 1}\n",
+            "backups.schedules[0].every",
+        ),
+        (
+            "  schedules:\n    - {client: default, cron: \"61 * * * *\", keep: 1}\n",
+            "backups.schedules[0].cron",
+        ),
+        (
+            "  schedules:\n    - {client: default, every: 1h, keep: 0}\n",
+            "backups.schedules[0].keep",
+        ),
+    ] {
+        let e = parse(&format!("{base}{bad}")).expect_err(bad);
+        assert_eq!(e.key, key, "{bad}: {e}");
+    }
+}
