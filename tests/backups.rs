@@ -546,3 +546,81 @@ async fn without_a_bucket_the_backup_routes_answer_503() {
         assert_error(&res, 503, "backups_not_configured");
     }
 }
+
+/// Runs the built binary with `args`, without an admin key in its environment.
+fn cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_athena_rs"))
+        .args(args)
+        .env_remove("ATHENA_KEY_12")
+        .env_remove("ATHENA_CONFIG")
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[actix_rt::test]
+async fn the_cli_creates_lists_restores_and_deletes_backups() {
+    let db = TestDb::create(SMALL_SEED).await;
+    let s3 = S3Server::start().await;
+    let bucket = s3.bucket().await;
+    let srv = start(&db, &s3, &bucket, "").await;
+    let before = checksum(&db, "items").await;
+    let remote = ["--url", srv.base.as_str(), "--key", ADMIN_KEY];
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter()
+            .chain(remote.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+
+    let (ok, out, err) = cli(&with(&[
+        "backup", "create", "--client", "default", "--label", "cli", "--json",
+    ]));
+    assert!(ok, "{err}");
+    let job: Value = serde_json::from_str(&out).expect("JSON on stdout");
+    assert_eq!(job["job"]["state"], "succeeded", "{out}");
+    let key = job["job"]["key"].as_str().unwrap().to_string();
+
+    let (ok, out, err) = cli(&with(&["backup", "list", "--client", "default"]));
+    assert!(ok, "{err}");
+    assert!(out.starts_with("KEY"), "a table: {out}");
+    assert!(
+        out.contains(&key) && out.contains("complete") && out.contains("cli"),
+        "{out}"
+    );
+    let (ok, out, _) = cli(&with(&["backup", "list", "--json"]));
+    assert!(ok);
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed["count"], 1, "{out}");
+
+    db.execute("DROP TABLE items").await;
+    let (ok, out, err) = cli(&with(&["backup", "restore", &key, "--client", "default"]));
+    assert!(ok, "{err}");
+    assert!(out.starts_with("Restored "), "{out}");
+    assert_eq!(checksum(&db, "items").await, before);
+
+    // Errors: on stderr, with the code, and a failing exit.
+    let (ok, out, err) = cli(&with(&["backup", "create", "--client", "nobody"]));
+    assert!(!ok && out.is_empty(), "{out}");
+    assert!(err.contains("404 unknown_client"), "{err}");
+    let (ok, _, err) = cli(&["backup", "list", "--url", srv.base.as_str()]);
+    assert!(!ok && err.contains("401 missing_api_key"), "{err}");
+    let (ok, _, err) = cli(&with(&[
+        "backup",
+        "restore",
+        "elsewhere/x.dump",
+        "--client",
+        "default",
+    ]));
+    assert!(!ok && err.contains("400 invalid_backup_key"), "{err}");
+
+    let (ok, out, err) = cli(&with(&["backup", "delete", &key]));
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), format!("Deleted {key}"));
+    let (ok, out, _) = cli(&with(&["backup", "list"]));
+    assert!(ok && out.trim() == "no backups", "{out}");
+}
