@@ -154,6 +154,11 @@ async fn a_backup_restored_after_dropping_a_table_gives_back_identical_data() {
         .collect();
     assert_eq!(json!(sha), job["sha256"]);
 
+    // The gateway has the table's description cached before it goes.
+    let fetch = json!({"table_name": "items", "count": "exact", "limit": 1});
+    let rows_before = srv.post("/gateway/fetch", fetch.clone()).await;
+    assert_eq!(rows_before.0, StatusCode::OK, "{}", rows_before.1);
+
     // Lose a table and change another, then restore.
     db.execute("DROP TABLE items; UPDATE notes SET body = 'changed'; INSERT INTO notes VALUES (3, 'three');")
         .await;
@@ -163,6 +168,13 @@ async fn a_backup_restored_after_dropping_a_table_gives_back_identical_data() {
     assert_eq!(v["data"]["job"]["state"], "succeeded");
     let after = (checksum(&db, "items").await, checksum(&db, "notes").await);
     assert_eq!(before, after);
+    // And the gateway serves the restored table.
+    let rows_after = srv.post("/gateway/fetch", fetch).await;
+    assert_eq!(rows_after.0, StatusCode::OK, "{}", rows_after.1);
+    assert_eq!(
+        rows_after.1["data"]["count"],
+        rows_before.1["data"]["count"]
+    );
 
     // Deleting removes it from the listing; a second delete finds nothing.
     let (s, v) = admin(&srv, Method::DELETE, &format!("/admin/backups/{key}"), None).await;

@@ -195,6 +195,8 @@ pub async fn restore(
     let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let client = required_client(&body)?;
     let job = backups.restore(&key, &client).await?;
+    // The database's contents changed wholesale: no cached fetch of it may be served again.
+    state.actors.cache.invalidate_all().await;
     Ok(respond::data(
         &format!("Restored {key} into {}", job.client),
         json!({"job_id": job.id, "job": job_json(&job)}),

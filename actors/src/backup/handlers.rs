@@ -7,8 +7,7 @@ use std::time::SystemTime;
 use actix::prelude::*;
 
 use super::job::{self, BackupWork, Progress, RestoreWork};
-use super::messages::{Delete, GetJob, Leading, Restore, StartBackup};
-use super::schedule::{self, When};
+use super::messages::{Delete, GetJob, Restore, StartBackup};
 use super::store::rfc3339;
 use super::{unix_now, BackupActor, BackupError, Job, JobError, JobView, Manifest};
 
@@ -60,8 +59,11 @@ fn error_view(e: &BackupError) -> JobError {
 }
 
 impl BackupActor {
-    /// The client's connection settings, from the registry's snapshot.
-    fn source(&self, client: &str) -> Result<(String, tokio_postgres::Config), BackupError> {
+    /// The client's name, connection settings and pool, from the registry's snapshot.
+    fn source(
+        &self,
+        client: &str,
+    ) -> Result<(String, tokio_postgres::Config, crate::pool::PoolHandle), BackupError> {
         let snap = self.snapshot.load();
         let handle = snap
             .get(client)
@@ -70,7 +72,11 @@ impl BackupActor {
             .backend
             .postgres("backups")
             .map_err(|e| BackupError::Unsupported(e.to_string()))?;
-        Ok((handle.name.clone(), pool.shared.source().clone()))
+        Ok((
+            handle.name.clone(),
+            pool.shared.source().clone(),
+            pool.clone(),
+        ))
     }
 
     fn admit(&self) -> Result<(), BackupError> {
@@ -141,7 +147,7 @@ impl BackupActor {
     }
 
     /// Starts a backup job; `schedule` is the index of the schedule that asked for it.
-    fn start_backup(
+    pub(super) fn start_backup(
         &mut self,
         client: &str,
         label: Option<String>,
@@ -152,7 +158,7 @@ impl BackupActor {
             .store
             .clone()
             .ok_or_else(|| BackupError::NotConfigured(self.spec.unavailable.clone()))?;
-        let (client, source) = self.source(client)?;
+        let (client, source, _) = self.source(client)?;
         self.admit()?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let created = SystemTime::now();
@@ -196,120 +202,6 @@ impl BackupActor {
         }));
         Ok(view)
     }
-
-    /// Looks for due schedules (only while this instance leads).
-    fn tick(&mut self, ctx: &mut Context<Self>) {
-        let Some(since) = self.leading_since else {
-            return;
-        };
-        let now = unix_now();
-        for i in 0..self.schedules.len() {
-            let spec = self.spec.schedules[i].clone();
-            let state = &self.schedules[i];
-            if state.running || now < state.not_before {
-                continue;
-            }
-            let Some(last) = state.last else { continue };
-            if !schedule::due(&spec.when, last, since, now) {
-                continue;
-            }
-            match self.start_backup(&spec.client, None, Some(i), ctx) {
-                Ok(_) => self.schedules[i].running = true,
-                Err(BackupError::Overloaded) => {}
-                Err(e) => {
-                    tracing::warn!(client = %spec.client, code = e.code(), error = %e, "scheduled backup could not start");
-                    self.schedules[i].not_before = now + retry_secs(&spec.when);
-                }
-            }
-        }
-    }
-
-    /// After a scheduled backup: remember it, and prune the schedule's old backups.
-    fn scheduled_done(
-        &mut self,
-        i: usize,
-        res: &Result<Manifest, BackupError>,
-        ctx: &mut Context<Self>,
-    ) {
-        let spec = self.spec.schedules[i].clone();
-        let state = &mut self.schedules[i];
-        state.running = false;
-        match res {
-            Err(_) => state.not_before = unix_now() + retry_secs(&spec.when),
-            Ok(m) => {
-                state.last = Some(Some(m.created_unix));
-                let Some(store) = self.store.clone() else {
-                    return;
-                };
-                ctx.spawn(
-                    async move {
-                        let all = store.list(Some(&spec.client)).await?;
-                        let ours = all
-                            .into_iter()
-                            .filter(|e| e.complete && e.trigger.as_deref() == Some("schedule"))
-                            .map(|e| (e.key, e.created_unix.unwrap_or(0)))
-                            .collect();
-                        let mut pruned = Vec::new();
-                        for key in schedule::to_prune(ours, spec.keep) {
-                            store.delete(&key).await?;
-                            pruned.push(key);
-                        }
-                        Ok::<_, BackupError>(pruned)
-                    }
-                    .into_actor(self)
-                    .map(|res, _, _| match res {
-                        Ok(p) if !p.is_empty() => {
-                            tracing::info!(pruned = ?p, "backup schedule: pruned old backups")
-                        }
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "backup schedule: pruning failed"),
-                    }),
-                );
-            }
-        }
-    }
-
-    /// Reads each schedule's newest backup from the bucket (on taking the lead).
-    fn read_schedules(&mut self, ctx: &mut Context<Self>) {
-        let Some(store) = self.store.clone() else {
-            return;
-        };
-        for (i, spec) in self.spec.schedules.iter().enumerate() {
-            let store = store.clone();
-            let client = spec.client.clone();
-            ctx.spawn(
-                async move {
-                    let all = store.list(Some(&client)).await?;
-                    Ok::<_, BackupError>(
-                        all.iter()
-                            .filter(|e| e.complete && e.trigger.as_deref() == Some("schedule"))
-                            .filter_map(|e| e.created_unix)
-                            .max(),
-                    )
-                }
-                .into_actor(self)
-                .map(move |res, act, ctx| match res {
-                    Ok(last) => act.schedules[i].last = Some(last),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "backup schedules: cannot read the bucket; retrying");
-                        ctx.run_later(act.spec.lock_retry, move |act, ctx| {
-                            if act.leading_since.is_some() && act.schedules[i].last.is_none() {
-                                act.read_schedules(ctx);
-                            }
-                        });
-                    }
-                }),
-            );
-        }
-    }
-}
-
-/// How long a schedule waits after a failure before trying again.
-fn retry_secs(when: &When) -> i64 {
-    match when {
-        When::Every(d) => (d.as_secs() as i64).clamp(1, 60),
-        When::Cron(_) => 60,
-    }
 }
 
 impl Handler<StartBackup> for BackupActor {
@@ -331,11 +223,11 @@ impl Handler<Restore> for BackupActor {
                 .store
                 .clone()
                 .ok_or_else(|| BackupError::NotConfigured(self.spec.unavailable.clone()))?;
-            let (client, target) = self.source(&msg.client)?;
+            let (client, target, pool) = self.source(&msg.client)?;
             self.admit()?;
-            Ok::<_, BackupError>((store, client, target))
+            Ok::<_, BackupError>((store, client, target, pool))
         })();
-        let (store, client, target) = match started {
+        let (store, client, target, pool) = match started {
             Ok(s) => s,
             Err(e) => {
                 let _ = msg.reply.send(Err(e));
@@ -361,6 +253,11 @@ impl Handler<Restore> for BackupActor {
         };
         let reply = msg.reply;
         ctx.spawn(job::restore(work).into_actor(self).map(move |res, act, _| {
+            if res.is_ok() {
+                // Tables were dropped and created again: the pool's descriptions are stale.
+                pool.addr
+                    .do_send(crate::pool::messages::Observe::SchemaChanged);
+            }
             let view = act.finish(&id, &res);
             let _ = reply.send(match (res, view) {
                 (Ok(_), Some(v)) => Ok(v),
@@ -405,22 +302,5 @@ impl Handler<GetJob> for BackupActor {
 
     fn handle(&mut self, msg: GetJob, _: &mut Self::Context) {
         let _ = msg.reply.send(self.jobs.get(&msg.id).map(Job::view));
-    }
-}
-
-impl Handler<Leading> for BackupActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Leading, ctx: &mut Self::Context) {
-        if msg.0 && self.leading_since.is_none() {
-            self.leading_since = Some(unix_now());
-            for s in &mut self.schedules {
-                s.last = None;
-                s.not_before = 0;
-            }
-            self.read_schedules(ctx);
-        } else if !msg.0 {
-            self.leading_since = None;
-        }
     }
 }

@@ -37,6 +37,7 @@ pub mod keys;
 mod leader;
 pub mod messages;
 pub mod schedule;
+mod scheduler;
 pub mod store;
 mod tool;
 
