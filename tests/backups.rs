@@ -98,7 +98,7 @@ async fn a_backup_restored_after_dropping_a_table_gives_back_identical_data() {
 
     let job = backup(
         &srv,
-        json!({"client_name": "default", "label": "before the drop"}),
+        json!({"client_name": "default", "label": "before the drop — ✓"}),
     )
     .await;
     assert_eq!(job["state"], "succeeded", "{job}");
@@ -119,7 +119,7 @@ async fn a_backup_restored_after_dropping_a_table_gives_back_identical_data() {
     let entry = &listed[0];
     assert_eq!(entry["key"], key.as_str());
     assert_eq!(entry["complete"], true);
-    assert_eq!(entry["label"], "before the drop");
+    assert_eq!(entry["label"], "before the drop — ✓");
     assert_eq!(entry["trigger"], "manual");
     assert_eq!(entry["size"], job["bytes"]);
     assert_eq!(entry["sha256"], job["sha256"]);

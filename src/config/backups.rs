@@ -19,16 +19,25 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-/// The config value, overridden by `ATHENA_BACKUP_S3_<suffix>` when that is set.
-fn pick(value: &str, suffix: &str) -> String {
-    env(&format!("ATHENA_BACKUP_S3_{suffix}")).unwrap_or_else(|| value.trim().to_string())
-}
-
 pub fn spec(
     c: &BackupsConfig,
     clients: &BTreeMap<String, ClientConfig>,
     path: &Path,
 ) -> Result<BackupSpec, ConfigError> {
+    spec_with(c, clients, path, &env)
+}
+
+/// [`spec`] with the environment read through `env` (tests pass their own).
+pub(super) fn spec_with(
+    c: &BackupsConfig,
+    clients: &BTreeMap<String, ClientConfig>,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<BackupSpec, ConfigError> {
+    // The config value, overridden by `ATHENA_BACKUP_S3_<suffix>` when that is set.
+    let pick = |value: &str, suffix: &str| {
+        env(&format!("ATHENA_BACKUP_S3_{suffix}")).unwrap_or_else(|| value.trim().to_string())
+    };
     let err = |key: &str, reason: String| Err(ConfigError::new(path, key, reason));
     if !(5..=5120).contains(&c.part_size_mib) {
         return err("backups.part_size_mib", "must be between 5 and 5120".into());

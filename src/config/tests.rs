@@ -347,3 +347,43 @@ fn backups_are_validated_and_secrets_stay_out_of_debug_output() {
         assert_eq!(e.key, key, "{bad}: {e}");
     }
 }
+
+#[test]
+fn backup_environment_variables_override_the_file() {
+    let file: FileConfig = serde_yaml::from_str(
+        "clients:\n  default:\n    uri: postgres://h/db\nbackups:\n  bucket: from-file\n  prefix: file\n",
+    )
+    .unwrap();
+    let vars: std::collections::HashMap<&str, &str> = [
+        ("ATHENA_BACKUP_S3_BUCKET", "from-env"),
+        ("ATHENA_BACKUP_S3_REGION", "eu-west-3"),
+        ("ATHENA_BACKUP_S3_PREFIX", "env/prefix"),
+        ("ATHENA_BACKUP_S3_ACCESS_KEY", "AK"),
+        ("ATHENA_BACKUP_S3_SECRET_KEY", "SK"),
+        ("ATHENA_BACKUP_S3_ENDPOINT", "http://127.0.0.1:9000"),
+    ]
+    .into();
+    let env = |n: &str| vars.get(n).map(|v| v.to_string());
+    let spec = backups::spec_with(&file.backups, &file.clients, Path::new("t.yaml"), &env).unwrap();
+    let s3 = spec.s3.expect("configured from the environment");
+    assert_eq!(
+        (s3.bucket.as_str(), s3.region.as_str(), s3.prefix.as_str()),
+        ("from-env", "eu-west-3", "env/prefix")
+    );
+    assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+    assert!(s3.path_style);
+    assert_eq!(s3.credentials, Some(("AK".into(), "SK".into(), None)));
+    // A bucket without any keys: off, saying why.
+    let none = |_: &str| None;
+    let spec =
+        backups::spec_with(&file.backups, &file.clients, Path::new("t.yaml"), &none).unwrap();
+    assert!(spec.s3.is_none() && spec.unavailable.contains("credentials"));
+    // The standard AWS variables when the config has no keys.
+    let aws = |n: &str| match n {
+        "AWS_ACCESS_KEY_ID" => Some("A".to_string()),
+        "AWS_SECRET_ACCESS_KEY" => Some("S".to_string()),
+        _ => None,
+    };
+    let spec = backups::spec_with(&file.backups, &file.clients, Path::new("t.yaml"), &aws).unwrap();
+    assert_eq!(spec.s3.unwrap().bucket, "from-file");
+}

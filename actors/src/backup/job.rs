@@ -73,7 +73,12 @@ pub async fn backup(w: BackupWork) -> Result<Manifest, BackupError> {
         "athena-created-at".to_string(),
         super::store::rfc3339(created_unix),
     );
-    if let Some(l) = &w.label {
+    // Metadata travels in HTTP headers: only a plain ASCII label fits (the manifest has them all).
+    if let Some(l) = w
+        .label
+        .as_ref()
+        .filter(|l| l.chars().all(|c| c == ' ' || c.is_ascii_graphic()))
+    {
         meta.insert("athena-label".to_string(), l.clone());
     }
     let mut mp = w.store.begin(&w.key, meta).await?;
