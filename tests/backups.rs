@@ -636,3 +636,93 @@ async fn the_cli_creates_lists_restores_and_deletes_backups() {
     let (ok, out, _) = cli(&with(&["backup", "list"]));
     assert!(ok && out.trim() == "no backups", "{out}");
 }
+
+#[actix_rt::test]
+async fn jobs_beyond_max_jobs_are_refused_with_503_overloaded() {
+    let db = TestDb::create(SMALL_SEED).await;
+    let s3 = S3Server::start().await;
+    let bucket = s3.bucket().await;
+    // A pg_dump that takes its time.
+    let dir = std::env::temp_dir().join(unique_name("athena_slow_dump"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let slow = dir.join("pg_dump");
+    std::fs::write(&slow, "#!/bin/sh\nsleep 2\nexec pg_dump \"$@\"\n").unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&slow)
+        .status()
+        .unwrap();
+    let extra = format!("  max_jobs: 1\n  pg_dump: {}\n", slow.display());
+    let srv = start(&db, &s3, &bucket, &extra).await;
+    let (s, first) = admin(
+        &srv,
+        Method::POST,
+        "/admin/backups",
+        Some(json!({"client_name": "default"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{first}");
+    let res = admin(
+        &srv,
+        Method::POST,
+        "/admin/backups",
+        Some(json!({"client_name": "default"})),
+    )
+    .await;
+    assert_error(&res, 503, "overloaded");
+    let job = wait_job(&srv, first["data"]["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[actix_rt::test]
+async fn one_instance_runs_the_schedules_and_another_takes_over_when_it_stops() {
+    let db = TestDb::create(SMALL_SEED).await;
+    let s3 = S3Server::start().await;
+    let bucket = s3.bucket().await;
+    let schedule = "  schedules:\n    - client: default\n      every: 1s\n      keep: 100\n";
+    let first = start(&db, &s3, &bucket, schedule).await;
+    let scheduled = |all: Vec<Value>| -> BTreeSet<String> {
+        all.into_iter()
+            .filter(|e| e["complete"] == true && e["trigger"] == "schedule")
+            .map(|e| e["key"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while scheduled(list(&first, "").await).is_empty() {
+        assert!(Instant::now() < deadline, "no scheduled backup");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A second instance on the same logging database waits for the lock.
+    let second = start(&db, &s3, &bucket, schedule).await;
+    let held = || async {
+        db.scalar(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+             WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()",
+        )
+        .await
+        .unwrap()
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        held().await,
+        "1",
+        "exactly one instance holds the schedule lock"
+    );
+    drop(first);
+    // The second takes over: new scheduled backups keep coming.
+    let before = scheduled(list(&second, "").await);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = scheduled(list(&second, "").await);
+        if now.difference(&before).count() >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second instance did not take over"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(held().await, "1");
+}
