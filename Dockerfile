@@ -6,7 +6,9 @@ COPY . .
 RUN cargo build --release --locked --bin athena_rs
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+# postgresql-client: pg_dump and pg_restore for backups (PostgreSQL 15 tools: they back up servers
+# up to 15; newer servers need newer tools on PATH, e.g. from apt.postgresql.org).
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates postgresql-client \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /srv/athena athena
 WORKDIR /srv/athena

@@ -38,10 +38,14 @@ fi
 # S3-compatible server: moto's, pinned, in a virtualenv of its own (later moto releases answer
 # CompleteMultipartUpload in a shape S3 never sends, which the AWS SDK refuses). tests/common/s3.rs
 # starts one per test on a free port, from this path unless ATHENA_TEST_MOTO_SERVER names another.
-command -v pg_dump >/dev/null && command -v pg_restore >/dev/null || {
-  echo "error: pg_dump and pg_restore are needed (Debian: apt-get install postgresql-client)" >&2
-  exit 1
-}
+if ! { command -v pg_dump && command -v pg_restore; } >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql-client
+  else
+    echo "error: pg_dump and pg_restore are needed (Debian: apt-get install postgresql-client)" >&2
+    exit 1
+  fi
+fi
 MOTO=5.0.28
 MOTO_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/athena/moto-$MOTO"
 if [ ! -x "$MOTO_VENV/bin/moto_server" ]; then
