@@ -34,4 +34,24 @@ if [ "$(python3 -c 'import importlib.metadata as m; print(m.version("postgrest")
   python3 -m pip install --quiet --disable-pip-version-check "postgrest==$POSTGREST_PY"
 fi
 
+# The backup tests need pg_dump and pg_restore (the PostgreSQL client tools) and a local
+# S3-compatible server: moto's, pinned, in a virtualenv of its own (later moto releases answer
+# CompleteMultipartUpload in a shape S3 never sends, which the AWS SDK refuses). tests/common/s3.rs
+# starts one per test on a free port, from this path unless ATHENA_TEST_MOTO_SERVER names another.
+if ! { command -v pg_dump && command -v pg_restore; } >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql-client
+  else
+    echo "error: pg_dump and pg_restore are needed (Debian: apt-get install postgresql-client)" >&2
+    exit 1
+  fi
+fi
+MOTO=5.0.28
+MOTO_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/athena/moto-$MOTO"
+if [ ! -x "$MOTO_VENV/bin/moto_server" ]; then
+  python3 -m venv "$MOTO_VENV"
+  "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO"
+fi
+export ATHENA_TEST_MOTO_SERVER="${ATHENA_TEST_MOTO_SERVER:-$MOTO_VENV/bin/moto_server}"
+
 cargo test --workspace --locked "$@"

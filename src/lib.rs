@@ -59,6 +59,7 @@ pub fn start(settings: Settings) -> std::io::Result<Running> {
         settings.stats.clone(),
         settings.cache.clone(),
         settings.cdc.clone(),
+        settings.backups.clone(),
     );
     let drain = shutdown::Drain::default();
     let state = AppState {

@@ -7,6 +7,7 @@
 //! operation to that client's [`pool::PoolActor`] with a bounded mailbox.
 
 pub mod backend;
+pub mod backup;
 pub mod cache;
 pub mod cdc;
 pub mod keys;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use arc_swap::ArcSwap;
 
+use crate::backup::{BackupActor, BackupHandle, BackupSpec};
 use crate::cache::{CacheActor, CacheHandle, CacheSpec};
 use crate::cdc::{CdcHandle, CdcHub, CdcSpec};
 use crate::keys::KeySettings;
@@ -23,6 +24,8 @@ pub struct ActorHandles {
     pub cache: CacheHandle,
     /// Change data capture: subscriptions and the captured tables.
     pub cdc: CdcHandle,
+    /// Backups to S3, restores and the backup schedules.
+    pub backups: BackupHandle,
 }
 
 /// Starts every actor under supervision. Must be called inside a running actix system. With a
@@ -36,6 +39,7 @@ pub fn spawn_all(
     stats: StatsSpec,
     cache: CacheSpec,
     cdc: CdcSpec,
+    backups: BackupSpec,
 ) -> ActorHandles {
     let snapshot: SnapshotCell = Arc::new(ArcSwap::from_pointee(RegistrySnapshot::default()));
     let (stats_actor, counters, queue) =
@@ -48,6 +52,14 @@ pub fn spawn_all(
         snapshot.clone(),
     );
     let cdc_addr = Supervisor::start_in_arbiter(&Arbiter::new().handle(), move |_| hub);
+    let unavailable = backups.unavailable.clone();
+    let (backup_actor, store) = BackupActor::new(
+        backups,
+        snapshot.clone(),
+        logging.as_ref().map(|l| l.config.clone()),
+    );
+    // Its own arbiter: dumps and uploads stream through it, away from the request threads.
+    let backup_addr = Supervisor::start_in_arbiter(&Arbiter::new().handle(), move |_| backup_actor);
     let cell = snapshot.clone();
     let registry = Supervisor::start(move |_| RegistryActor::new(cell, clients, logging, keys));
     let (cache_actor, cache_shared) = CacheActor::new(cache);
@@ -64,5 +76,6 @@ pub fn spawn_all(
             addr: cdc_addr,
             shared: cdc_shared,
         },
+        backups: BackupHandle::new(backup_addr, store, &unavailable),
     }
 }

@@ -1,7 +1,8 @@
 //! The command line: `athena_rs server | provision | keys | pipeline | cdc | clients | fetch |
-//! health | version | diag`, one file per subcommand. Results go to stdout (tables for people,
-//! `--json` for scripts), errors to stderr with a non-zero exit status.
+//! backup | health | version | diag`, one file per subcommand. Results go to stdout (tables for
+//! people, `--json` for scripts), errors to stderr with a non-zero exit status.
 
+mod backup;
 mod cdc;
 mod clients;
 mod diag;
@@ -98,6 +99,18 @@ pub enum Command {
     ///
     /// Example: athena_rs version --json
     Version(version::VersionArgs),
+    /// Back up, list, restore and delete backups through a running server (admin key).
+    ///
+    /// The server streams pg_dump to its S3 bucket (the backups section of its config) and
+    /// verifies a backup's SHA-256 before restoring it.
+    ///
+    /// Example: athena_rs backup create --client default --label nightly --url http://127.0.0.1:4052
+    ///
+    /// Example: athena_rs backup list --json
+    Backup {
+        #[command(subcommand)]
+        command: backup::BackupCommand,
+    },
     /// Print the machine, the config in use and whether each client's database answers.
     ///
     /// Example: athena_rs diag --config ./config.yaml
@@ -140,6 +153,7 @@ pub fn main() -> ExitCode {
         Command::Keys { command } => keys::run(cli.config, command),
         Command::Pipeline(args) => pipeline::run(cli.config, args),
         Command::Cdc { command } => cdc::run(cli.config, command),
+        Command::Backup { command } => backup::run(cli.config, command),
         Command::Server { host, port } => serve(cli.config, host, port),
     };
     match result {
@@ -167,4 +181,13 @@ fn serve(config: Option<PathBuf>, host: Option<String>, port: Option<u16>) -> an
         crate::shutdown::serve_until_signal(running, grace).await?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

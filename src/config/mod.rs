@@ -2,6 +2,7 @@
 //! validation into [`Settings`]. A file with an unknown key or a bad value is refused at start
 //! with the file, the key and the reason; nothing half-valid is ever installed.
 
+mod backups;
 mod clients;
 mod interpolate;
 mod scylla;
@@ -11,6 +12,7 @@ mod types;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use athena_actors::backup::BackupSpec;
 use athena_actors::cache::{CacheSpec, ClientTtl, RedisSpec};
 use athena_actors::cdc::CdcSpec;
 use athena_actors::keys::KeySettings;
@@ -22,10 +24,10 @@ pub use scylla::ScyllaClientConfig;
 pub use search::{candidates, locate};
 use types::Backend;
 pub use types::{
-    ApiKeysConfig, BreakerSettings, CacheClientConfig, CacheConfig, CdcClientConfig, CdcConfig,
-    ClientConfig, FileConfig, GatewayConfig, LoggingConfig, MetricsConfig, PipelinesConfig,
-    PoolConfig, RateLimitConfig, RedisConfig, ServerConfig, StatsConfig, SupabaseConfig,
-    WebsocketConfig,
+    ApiKeysConfig, BackupScheduleConfig, BackupsConfig, BreakerSettings, CacheClientConfig,
+    CacheConfig, CdcClientConfig, CdcConfig, ClientConfig, FileConfig, GatewayConfig,
+    LoggingConfig, MetricsConfig, PipelinesConfig, PoolConfig, RateLimitConfig, RedisConfig,
+    ServerConfig, StatsConfig, SupabaseConfig, WebsocketConfig,
 };
 
 /// A configuration problem, naming where it is.
@@ -83,6 +85,8 @@ pub struct Settings {
     pub websocket: WebsocketConfig,
     /// Caller-supplied Supabase projects: the allow-list of `x-supabase-url` hosts.
     pub supabase: SupabaseConfig,
+    /// Backups to S3 and their schedules. Holds the S3 secret key: never log it.
+    pub backups: BackupSpec,
 }
 
 impl Settings {
@@ -277,6 +281,7 @@ impl Settings {
             cdc: cdc_spec(&file.cdc, &file.clients, &scylla_names, path)?,
             websocket: file.websocket,
             supabase: clients::supabase_hosts(file.supabase, path)?,
+            backups: backups::spec(&file.backups, &file.clients, path)?,
         })
     }
 }

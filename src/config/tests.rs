@@ -391,3 +391,96 @@ fn bad_scylla_clients_are_refused_with_their_key() {
         assert!(e.key.starts_with(key), "{body}: {e}");
     }
 }
+
+#[test]
+fn backups_are_validated_and_secrets_stay_out_of_debug_output() {
+    let base = "clients:\n  default:\n    uri: postgres://u:p@h/db\nbackups:\n";
+    let s = parse(&format!(
+        "{base}  bucket: b\n  endpoint: http://127.0.0.1:9000\n  access_key: AK\n  secret_key: very-secret\n  schedules:\n    - {{client: default, cron: \"0 3 * * *\", keep: 7}}\n"
+    ))
+    .expect("valid backups");
+    let s3 = s.backups.s3.as_ref().expect("configured");
+    assert!(s3.path_style, "path style by default with an endpoint");
+    assert_eq!(s.backups.schedules.len(), 1);
+    assert!(!format!("{:?}", s.backups).contains("very-secret"));
+    assert!(parse("backups:\n  bucket: \"\"\n")
+        .unwrap()
+        .backups
+        .s3
+        .is_none());
+    for (bad, key) in [
+        (
+            "  bucket: b\n  access_key: only-one\n",
+            "backups.access_key",
+        ),
+        ("  part_size_mib: 4\n", "backups.part_size_mib"),
+        ("  endpoint: ftp://x\n", "backups.endpoint"),
+        (
+            "  schedules:\n    - {client: nobody, every: 1h, keep: 1}\n",
+            "backups.schedules[0]",
+        ),
+        (
+            "  schedules:\n    - {client: default, keep: 1}\n",
+            "backups.schedules[0]",
+        ),
+        (
+            "  schedules:\n    - {client: default, every: 1h, cron: \"* * * * *\", keep: 1}\n",
+            "backups.schedules[0]",
+        ),
+        (
+            "  schedules:\n    - {client: default, every: soon, keep: 1}\n",
+            "backups.schedules[0].every",
+        ),
+        (
+            "  schedules:\n    - {client: default, cron: \"61 * * * *\", keep: 1}\n",
+            "backups.schedules[0].cron",
+        ),
+        (
+            "  schedules:\n    - {client: default, every: 1h, keep: 0}\n",
+            "backups.schedules[0].keep",
+        ),
+    ] {
+        let e = parse(&format!("{base}{bad}")).expect_err(bad);
+        assert_eq!(e.key, key, "{bad}: {e}");
+    }
+}
+
+#[test]
+fn backup_environment_variables_override_the_file() {
+    let file: FileConfig = serde_yaml::from_str(
+        "clients:\n  default:\n    uri: postgres://h/db\nbackups:\n  bucket: from-file\n  prefix: file\n",
+    )
+    .unwrap();
+    let vars: std::collections::HashMap<&str, &str> = [
+        ("ATHENA_BACKUP_S3_BUCKET", "from-env"),
+        ("ATHENA_BACKUP_S3_REGION", "eu-west-3"),
+        ("ATHENA_BACKUP_S3_PREFIX", "env/prefix"),
+        ("ATHENA_BACKUP_S3_ACCESS_KEY", "AK"),
+        ("ATHENA_BACKUP_S3_SECRET_KEY", "SK"),
+        ("ATHENA_BACKUP_S3_ENDPOINT", "http://127.0.0.1:9000"),
+    ]
+    .into();
+    let env = |n: &str| vars.get(n).map(|v| v.to_string());
+    let spec = backups::spec_with(&file.backups, &file.clients, Path::new("t.yaml"), &env).unwrap();
+    let s3 = spec.s3.expect("configured from the environment");
+    assert_eq!(
+        (s3.bucket.as_str(), s3.region.as_str(), s3.prefix.as_str()),
+        ("from-env", "eu-west-3", "env/prefix")
+    );
+    assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+    assert!(s3.path_style);
+    assert_eq!(s3.credentials, Some(("AK".into(), "SK".into(), None)));
+    // A bucket without any keys: off, saying why.
+    let none = |_: &str| None;
+    let spec =
+        backups::spec_with(&file.backups, &file.clients, Path::new("t.yaml"), &none).unwrap();
+    assert!(spec.s3.is_none() && spec.unavailable.contains("credentials"));
+    // The standard AWS variables when the config has no keys.
+    let aws = |n: &str| match n {
+        "AWS_ACCESS_KEY_ID" => Some("A".to_string()),
+        "AWS_SECRET_ACCESS_KEY" => Some("S".to_string()),
+        _ => None,
+    };
+    let spec = backups::spec_with(&file.backups, &file.clients, Path::new("t.yaml"), &aws).unwrap();
+    assert_eq!(spec.s3.unwrap().bucket, "from-file");
+}

@@ -31,6 +31,68 @@ pub struct FileConfig {
     pub websocket: WebsocketConfig,
     #[serde(default)]
     pub supabase: SupabaseConfig,
+    #[serde(default)]
+    pub backups: BackupsConfig,
+}
+
+/// Backups to an S3 bucket (or an S3-compatible server). Each S3 key may be overridden by the
+/// environment (`ATHENA_BACKUP_S3_BUCKET`, `_REGION`, `_PREFIX`, `_ACCESS_KEY`, `_SECRET_KEY`,
+/// `_ENDPOINT`), as athena_rs read them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupsConfig {
+    /// The bucket; empty turns backups off.
+    pub bucket: String,
+    pub region: String,
+    /// Keys are `<prefix>/<client>/<stamp>-<id>.dump`.
+    pub prefix: String,
+    pub access_key: String,
+    /// Never logged or shown.
+    pub secret_key: String,
+    /// An S3-compatible server's URL instead of AWS.
+    pub endpoint: String,
+    /// Path-style addressing (`<endpoint>/<bucket>/<key>`); by default on with an endpoint.
+    pub path_style: Option<bool>,
+    /// The programs run, looked up on PATH unless given as paths.
+    pub pg_dump: String,
+    pub pg_restore: String,
+    /// Size of each uploaded part, in MiB (5 to 5120).
+    pub part_size_mib: usize,
+    /// Backup and restore jobs running at once on this instance.
+    pub max_jobs: usize,
+    /// Requests queued for the backup actor before `503 overloaded`.
+    pub mailbox_capacity: usize,
+    pub schedules: Vec<BackupScheduleConfig>,
+}
+
+impl Default for BackupsConfig {
+    fn default() -> Self {
+        BackupsConfig {
+            bucket: String::new(),
+            region: "us-east-1".into(),
+            prefix: "backups".into(),
+            access_key: String::new(),
+            secret_key: String::new(),
+            endpoint: String::new(),
+            path_style: None,
+            pg_dump: "pg_dump".into(),
+            pg_restore: "pg_restore".into(),
+            part_size_mib: 8,
+            max_jobs: 2,
+            mailbox_capacity: 64,
+            schedules: Vec::new(),
+        }
+    }
+}
+
+/// `{client, every: 6h | cron: "0 3 * * *", keep: N}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupScheduleConfig {
+    pub client: String,
+    pub every: Option<String>,
+    pub cron: Option<String>,
+    pub keep: usize,
 }
 
 /// Caller-supplied Supabase projects (`x-supabase-url` / `x-supabase-key` on a Supabase client).

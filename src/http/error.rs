@@ -83,6 +83,17 @@ pub enum Code {
     CdcUnavailable,
     CdcNotCaptured,
     CdcTableFromConfig,
+    BackupsNotConfigured,
+    InvalidBackupKey,
+    BackupNotFound,
+    UnknownBackupJob,
+    BackupIncomplete,
+    BackupCorrupt,
+    BackupToolMissing,
+    BackupFailed,
+    RestoreFailed,
+    BackupStorageUnavailable,
+    BackupInterrupted,
     StatementTimeout,
     DatabaseError,
     Internal,
@@ -163,6 +174,17 @@ impl Code {
             Code::CdcUnavailable => "cdc_unavailable",
             Code::CdcNotCaptured => "cdc_not_captured",
             Code::CdcTableFromConfig => "cdc_table_from_config",
+            Code::BackupsNotConfigured => "backups_not_configured",
+            Code::InvalidBackupKey => "invalid_backup_key",
+            Code::BackupNotFound => "backup_not_found",
+            Code::UnknownBackupJob => "unknown_backup_job",
+            Code::BackupIncomplete => "backup_incomplete",
+            Code::BackupCorrupt => "backup_corrupt",
+            Code::BackupToolMissing => "backup_tool_missing",
+            Code::BackupFailed => "backup_failed",
+            Code::RestoreFailed => "restore_failed",
+            Code::BackupStorageUnavailable => "backup_storage_unavailable",
+            Code::BackupInterrupted => "backup_interrupted",
             Code::StatementTimeout => "statement_timeout",
             Code::DatabaseError => "database_error",
             Code::Internal => "internal_error",
@@ -198,7 +220,8 @@ impl Code {
             | Code::InvalidAggregationDedup
             | Code::UnknownAction
             | Code::UnsupportedFrame
-            | Code::UnsupportedByBackend => StatusCode::BAD_REQUEST,
+            | Code::UnsupportedByBackend
+            | Code::InvalidBackupKey => StatusCode::BAD_REQUEST,
             Code::MissingApiKey | Code::InvalidApiKey => StatusCode::UNAUTHORIZED,
             Code::Forbidden | Code::ConnectionTargetNotAllowed | Code::SupabaseHostNotAllowed => {
                 StatusCode::FORBIDDEN
@@ -211,6 +234,8 @@ impl Code {
             | Code::UnknownPipeline
             | Code::CdcNotCaptured
             | Code::UnknownSubscription
+            | Code::BackupNotFound
+            | Code::UnknownBackupJob
             | Code::NotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed | Code::VolatileFunction => StatusCode::METHOD_NOT_ALLOWED,
             Code::NotAcceptable | Code::NotOneRow => StatusCode::NOT_ACCEPTABLE,
@@ -227,7 +252,9 @@ impl Code {
             | Code::NotNullViolation
             | Code::CheckViolation
             | Code::ExclusionViolation
-            | Code::ConstraintViolation => StatusCode::UNPROCESSABLE_ENTITY,
+            | Code::ConstraintViolation
+            | Code::BackupIncomplete
+            | Code::BackupCorrupt => StatusCode::UNPROCESSABLE_ENTITY,
             Code::DriverNotAvailable => StatusCode::NOT_IMPLEMENTED,
             Code::AdminKeyNotConfigured
             | Code::ClientFrozen
@@ -236,8 +263,15 @@ impl Code {
             | Code::Overloaded
             | Code::NotReady
             | Code::LoggingUnavailable
-            | Code::CdcUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Code::BackendAuthFailed | Code::BadBackendResponse => StatusCode::BAD_GATEWAY,
+            | Code::CdcUnavailable
+            | Code::BackupsNotConfigured
+            | Code::BackupToolMissing
+            | Code::BackupStorageUnavailable
+            | Code::BackupInterrupted => StatusCode::SERVICE_UNAVAILABLE,
+            Code::BackendAuthFailed
+            | Code::BadBackendResponse
+            | Code::BackupFailed
+            | Code::RestoreFailed => StatusCode::BAD_GATEWAY,
             Code::StatementTimeout | Code::BackendTimeout => StatusCode::GATEWAY_TIMEOUT,
             Code::DatabaseError | Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -256,6 +290,9 @@ impl Code {
             416 => "Range not satisfiable",
             426 => "Upgrade required",
             429 => "Too many requests",
+            422 if matches!(self, Code::BackupCorrupt | Code::BackupIncomplete) => {
+                "Backup cannot be restored"
+            }
             422 => "Constraint violation",
             501 => "Not implemented",
             502 => "Bad gateway",

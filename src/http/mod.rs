@@ -4,6 +4,7 @@
 
 mod api_keys;
 pub mod auth;
+mod backups;
 pub mod body;
 pub(crate) mod cache;
 pub mod call;
@@ -82,11 +83,12 @@ impl RouteTable {
         *slot = Some(res.route(web::method(method).to(handler)));
     }
 
-    /// `(METHOD, path)` for every registered route.
+    /// `(METHOD, path)` for every registered route, paths as the OpenAPI document writes them
+    /// (`{key}` for a segment matched by a pattern such as `{key:.+}`).
     pub fn list(&self) -> Vec<(String, String)> {
         self.entries
             .iter()
-            .map(|(m, p)| (m.as_str().to_string(), p.to_string()))
+            .map(|(m, p)| (m.as_str().to_string(), doc_path(p)))
             .collect()
     }
 
@@ -96,6 +98,29 @@ impl RouteTable {
             cfg.service(res.default_service(web::to(method_not_allowed)));
         }
     }
+}
+
+/// A route pattern without its segment patterns: `/a/{key:.+}/b` → `/a/{key}/b`.
+fn doc_path(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let (mut in_brace, mut skipping) = (false, false);
+    for ch in pattern.chars() {
+        match ch {
+            '{' => {
+                in_brace = true;
+                out.push(ch);
+            }
+            '}' => {
+                in_brace = false;
+                skipping = false;
+                out.push(ch);
+            }
+            ':' if in_brace => skipping = true,
+            _ if skipping => {}
+            _ => out.push(ch),
+        }
+    }
+    out
 }
 
 /// Builds the route table.
@@ -174,6 +199,22 @@ pub fn routes() -> RouteTable {
         "/admin/cdc/tables/{client_name}/{table}",
         cdc::remove_table,
     );
+    t.add(Method::GET, "/admin/backups", backups::list);
+    t.add(Method::POST, "/admin/backups", backups::create);
+    // Before the key routes: a job id is not a backup key.
+    t.add(Method::GET, "/admin/backups/jobs/{id}", backups::job);
+    // Keys hold slashes (`<prefix>/<client>/<file>.dump`): the segment pattern takes them.
+    t.add(
+        Method::GET,
+        "/admin/backups/{key:.+}/download",
+        backups::download,
+    );
+    t.add(
+        Method::POST,
+        "/admin/backups/{key:.+}/restore",
+        backups::restore,
+    );
+    t.add(Method::DELETE, "/admin/backups/{key:.+}", backups::delete);
     t.add(Method::GET, "/admin/api-keys", api_keys::list);
     t.add(Method::POST, "/admin/api-keys", api_keys::create);
     t.add(Method::PATCH, "/admin/api-keys/{id}", api_keys::update);
@@ -260,7 +301,9 @@ fn allowed_methods(path: &str) -> String {
 }
 
 async fn method_not_allowed(req: HttpRequest) -> actix_web::HttpResponse {
-    let allow = allowed_methods(req.match_pattern().as_deref().unwrap_or(req.path()));
+    let allow = allowed_methods(&doc_path(
+        req.match_pattern().as_deref().unwrap_or(req.path()),
+    ));
     let err = ApiError::new(
         Code::MethodNotAllowed,
         format!(

@@ -5,6 +5,7 @@
 
 pub mod cdc;
 pub mod proxy;
+pub mod s3;
 pub mod ws;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -62,7 +62,7 @@ impl CdcHub {
         }
         self.reconcile(ctx);
         self.subs.sweep();
-        if self.ticks % EXPIRE_EVERY == 0 {
+        if self.ticks.is_multiple_of(EXPIRE_EVERY) {
             self.expire(ctx);
         }
         self.publish();

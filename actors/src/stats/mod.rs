@@ -113,7 +113,7 @@ impl StatsHandle {
         match self.queue.try_send(rec) {
             Ok(()) => {
                 let n = self.counters.queued.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % self.wake_every == 0 {
+                if n.is_multiple_of(self.wake_every) {
                     self.addr.do_send(Drain);
                 }
             }

@@ -116,7 +116,19 @@ fn said(code: Code) -> (StatusCode, Option<&'static str>) {
         | Code::UpgradeRequired
         | Code::TooManyInFlight
         | Code::TooManySubscriptions
-        | Code::UnknownSubscription => (code.status(), None),
+        | Code::UnknownSubscription
+        // The admin backup routes' codes; /rest/v1 never answers them.
+        | Code::BackupsNotConfigured
+        | Code::InvalidBackupKey
+        | Code::BackupNotFound
+        | Code::UnknownBackupJob
+        | Code::BackupIncomplete
+        | Code::BackupCorrupt
+        | Code::BackupToolMissing
+        | Code::BackupFailed
+        | Code::RestoreFailed
+        | Code::BackupStorageUnavailable
+        | Code::BackupInterrupted => (code.status(), None),
     }
 }
 
