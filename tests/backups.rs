@@ -1,6 +1,8 @@
 //! Backups to S3 against the real PostgreSQL and a local S3-compatible server (moto, one per
-//! test): a backup restored after a table is dropped gives back identical data; a corrupted
-//! object is refused before anything is touched; an unreachable bucket fails the job and leaves
+//! test): a backup restored after a table is dropped gives back identical data; the dump carries
+//! its size and SHA-256 in its own metadata (set by a multipart copy above the copy limit); a
+//! corrupted object, or metadata disagreeing with the manifest, is refused before anything is
+//! touched; an unreachable bucket fails the job and leaves
 //! nothing complete; schedules create and prune; listings follow continuation tokens; keys outside
 //! the prefix, missing admin keys and bad input are refused with stable codes.
 
@@ -9,7 +11,12 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
 use athena_actors::backup::s3::primitives::ByteStream;
+use athena_actors::backup::s3::types::MetadataDirective;
+use athena_actors::backup::store::{CopyLimits, META_SHA256, META_SIZE};
+use athena_actors::backup::Store;
 use common::s3::S3Server;
 use common::*;
 use reqwest::{Method, StatusCode};
@@ -138,6 +145,21 @@ async fn a_backup_restored_after_dropping_a_table_gives_back_identical_data() {
         meta.get("athena-client").map(String::as_str),
         Some("default")
     );
+    assert_eq!(
+        meta.get(META_SIZE).map(String::as_str),
+        Some(job["bytes"].to_string().as_str()),
+        "{meta:?}"
+    );
+    assert_eq!(
+        meta.get(META_SHA256).map(String::as_str),
+        job["sha256"].as_str(),
+        "{meta:?}"
+    );
+    assert_eq!(
+        meta.get("athena-backup-id").map(String::as_str),
+        key.rsplit('-').next().and_then(|s| s.strip_suffix(".dump"))
+    );
+    assert_eq!(head.content_length(), job["bytes"].as_i64());
     let resp = srv
         .http
         .get(srv.url(&format!("/admin/backups/{key}/download")))
@@ -212,6 +234,60 @@ async fn a_corrupted_backup_is_refused_and_the_database_is_untouched() {
     db.execute("INSERT INTO items (name, n) VALUES ('after the backup', 0)")
         .await;
     let state = checksum(&db, "items").await;
+    let meta: HashMap<String, String> = client
+        .head_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap()
+        .metadata()
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        meta.get(META_SHA256).map(String::as_str),
+        job["sha256"].as_str()
+    );
+
+    // The bytes unchanged, but the object's metadata disagreeing with the manifest: its hash, its
+    // size, or a hash without a size.
+    let wrong_sha = "0".repeat(64);
+    let wrong_size = (job["bytes"].as_u64().unwrap() + 1).to_string();
+    for (name, value) in [
+        (META_SHA256, Some(wrong_sha.as_str())),
+        (META_SIZE, Some(wrong_size.as_str())),
+        (META_SIZE, None),
+    ] {
+        let mut other = meta.clone();
+        match value {
+            Some(v) => other.insert(name.to_string(), v.to_string()),
+            None => other.remove(name),
+        };
+        client
+            .copy_object()
+            .bucket(&bucket)
+            .key(&key)
+            .copy_source(format!("{bucket}/{key}"))
+            .metadata_directive(MetadataDirective::Replace)
+            .set_metadata(Some(other))
+            .send()
+            .await
+            .unwrap();
+        let res = restore(&srv, &key, "default").await;
+        assert_error(&res, 422, "backup_corrupt");
+        assert!(
+            res.1["error"].as_str().unwrap().contains("metadata"),
+            "{}",
+            res.1
+        );
+        assert_eq!(
+            checksum(&db, "items").await,
+            state,
+            "the database was touched"
+        );
+    }
+
+    // Metadata and manifest agree, the bytes match neither.
     let mut flipped = body.clone();
     let mid = flipped.len() / 2;
     flipped[mid] ^= 0xff;
@@ -220,6 +296,7 @@ async fn a_corrupted_backup_is_refused_and_the_database_is_untouched() {
             .put_object()
             .bucket(&bucket)
             .key(&key)
+            .set_metadata(Some(meta.clone()))
             .body(ByteStream::from(corrupt))
             .send()
             .await
@@ -245,6 +322,79 @@ async fn a_corrupted_backup_is_refused_and_the_database_is_untouched() {
     let res = restore(&srv, &key, "default").await;
     assert_error(&res, 422, "backup_incomplete");
     assert_eq!(list(&srv, "").await[0]["complete"], false);
+}
+
+#[actix_rt::test]
+async fn a_dump_above_the_copy_limit_gets_its_metadata_through_a_multipart_copy() {
+    let s3 = S3Server::start().await;
+    let bucket = s3.bucket().await;
+    const MIB: usize = 1024 * 1024;
+    // CopyObject up to 1 MiB, then 5 MiB parts: an 11 MiB object is copied in three parts.
+    let store = Store::new(&s3.spec(&bucket)).with_copy_limits(CopyLimits {
+        single_max: MIB as u64,
+        part_size: 5 * MIB as u64,
+    });
+    let key = "backups/default/20240101T000000Z-multipartcopy.dump";
+    let data: Vec<u8> = (0..11 * MIB).map(|i| (i * 7 % 251) as u8).collect();
+    let mut first = HashMap::new();
+    first.insert("athena-client".to_string(), "default".to_string());
+    let mut mp = store.begin(key, first.clone()).await.unwrap();
+    for chunk in data.chunks(5 * MIB) {
+        store
+            .upload_part(&mut mp, bytes::Bytes::copy_from_slice(chunk))
+            .await
+            .unwrap();
+    }
+    let etag = store.complete(mp).await.unwrap();
+    let sha: String = Sha256::digest(&data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut full = first.clone();
+    full.insert(META_SIZE.to_string(), data.len().to_string());
+    full.insert(META_SHA256.to_string(), sha.clone());
+    store
+        .set_metadata(key, data.len() as u64, etag.as_deref(), full.clone())
+        .await
+        .unwrap();
+
+    let client = s3.client(&bucket);
+    let head = client
+        .head_object()
+        .bucket(&bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.metadata(), Some(&full));
+    assert_eq!(head.content_length(), Some(data.len() as i64));
+    let got = client
+        .get_object()
+        .bucket(&bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert!(got == data, "the copy changed the bytes");
+
+    // A copy that fails (its source is gone) is aborted: no upload stays behind.
+    let gone = "backups/default/20240101T000000Z-gone.dump";
+    let res = store
+        .set_metadata(gone, data.len() as u64, None, full)
+        .await;
+    assert!(res.is_err(), "copying a missing object succeeded");
+    let uploads = client
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(uploads.uploads().is_empty(), "an upload was left behind");
 }
 
 #[actix_rt::test]
@@ -559,12 +709,13 @@ async fn without_a_bucket_the_backup_routes_answer_503() {
     }
 }
 
-/// Runs the built binary with `args`, without an admin key in its environment.
+/// Runs the built binary with `args`, without an admin key or a catalog in its environment.
 fn cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_athena_rs"))
         .args(args)
         .env_remove("ATHENA_KEY_12")
         .env_remove("ATHENA_CONFIG")
+        .env_remove("ATHENA_CLIENTS_PATH")
         .output()
         .expect("the binary runs");
     (
@@ -635,6 +786,105 @@ async fn the_cli_creates_lists_restores_and_deletes_backups() {
     assert_eq!(out.trim(), format!("Deleted {key}"));
     let (ok, out, _) = cli(&with(&["backup", "list"]));
     assert!(ok && out.trim() == "no backups", "{out}");
+}
+
+#[actix_rt::test]
+async fn the_backup_cli_finds_its_server_through_a_saved_target_as_fetch_does() {
+    let db = TestDb::create(SMALL_SEED).await;
+    let s3 = S3Server::start().await;
+    let bucket = s3.bucket().await;
+    let srv = start(&db, &s3, &bucket, "").await;
+    let dir = std::env::temp_dir().join(unique_name("athena_backup_cli"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let catalog = dir.join("clients.json");
+    let c = catalog.to_str().unwrap();
+    // A saved target holding the admin key, routed to the server's `default` client.
+    let (ok, _, err) = cli(&[
+        "clients",
+        "add",
+        "ops",
+        "--url",
+        &srv.base,
+        "--key",
+        ADMIN_KEY,
+        "--athena-client",
+        "default",
+        "--clients-path",
+        c,
+    ]);
+    assert!(ok, "{err}");
+
+    // --client names the target: its server, its key, its Athena client.
+    let (ok, out, err) = cli(&[
+        "backup",
+        "create",
+        "--client",
+        "ops",
+        "--label",
+        "via target",
+        "--clients-path",
+        c,
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("backups/default/"), "{out}");
+    assert!(
+        err.is_empty(),
+        "no spinner when stderr is not a terminal: {err:?}"
+    );
+    let key = out.split_whitespace().next().unwrap().to_string();
+
+    // Without --client: the default target, every client's backups, keys printed whole.
+    let (ok, out, err) = cli(&["backup", "list", "--clients-path", c]);
+    assert!(ok, "{err}");
+    let mut lines = out.lines();
+    let head: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(head, ["KEY", "SIZE", "CREATED", "STATE", "LABEL"], "{out}");
+    let row = lines.next().unwrap();
+    assert!(row.starts_with(&format!("{key}  ")), "{out}");
+    assert!(
+        row.contains("complete") && row.ends_with("via target"),
+        "{out}"
+    );
+
+    // --key overrides the target's; refusals are the gateway's error line.
+    let (ok, out, err) = cli(&[
+        "backup",
+        "list",
+        "--clients-path",
+        c,
+        "--key",
+        "not-the-admin-key",
+    ]);
+    assert!(!ok && out.is_empty(), "{out}");
+    assert!(err.starts_with("error: 401 invalid_api_key"), "{err}");
+    let (ok, _, err) = cli(&[
+        "backup",
+        "restore",
+        "backups/default/20240101T000000Z-nothing.dump",
+        "--client",
+        "ops",
+        "--clients-path",
+        c,
+    ]);
+    assert!(
+        !ok && err.starts_with("error: 404 backup_not_found"),
+        "{err}"
+    );
+
+    // --url overrides the target's server.
+    let (ok, _, err) = cli(&[
+        "backup",
+        "list",
+        "--clients-path",
+        c,
+        "--url",
+        "http://127.0.0.1:9",
+    ]);
+    assert!(
+        !ok && err.contains("cannot reach http://127.0.0.1:9"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[actix_rt::test]

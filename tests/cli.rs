@@ -673,6 +673,10 @@ fn every_command_explains_its_flags_with_an_example() {
         &["health"],
         &["version"],
         &["diag"],
+        &["backup", "create"],
+        &["backup", "list"],
+        &["backup", "restore"],
+        &["backup", "delete"],
     ] {
         let mut args = cmd.to_vec();
         args.push("--help");
@@ -693,6 +697,10 @@ fn every_command_explains_its_flags_with_an_example() {
         "--json",
     ] {
         assert!(out.contains(flag), "fetch --help explains {flag}");
+    }
+    let (_, out, _) = run(&["backup", "list", "--help"], &[]);
+    for flag in ["--client", "--url", "--key", "--clients-path", "--json"] {
+        assert!(out.contains(flag), "backup list --help explains {flag}");
     }
 }
 

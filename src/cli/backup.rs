@@ -1,9 +1,11 @@
 //! `athena_rs backup create | list | restore | delete`: the `/admin/backups` routes of a running
-//! server, with the admin key. Human-readable output by default, the server's JSON with `--json`;
-//! errors go to stderr with a non-zero exit. On a terminal, `create` shows the job's progress and
-//! `restore` how long it has been running, on stderr.
+//! server, with the admin key. The server is found as `fetch` and `pipeline` find theirs
+//! (`--url`, a saved target named by `--client` or the catalog's default, then the config's port;
+//! see `remote.rs`); the key is `--key`, else `$ATHENA_KEY_12`, else the saved target's. Tables
+//! for people and the server's JSON with `--json`; refusals are the gateway's error line on
+//! stderr with a non-zero exit; on a terminal the shared spinner shows a backup's progress and a
+//! restore's time (`output.rs`).
 
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -11,6 +13,8 @@ use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
+
+use super::output;
 
 /// What stays unescaped in a key put in a path: its slashes and the usual name characters.
 const KEY_PATH: &AsciiSet = &NON_ALPHANUMERIC
@@ -27,7 +31,8 @@ pub enum BackupCommand {
     ///
     /// Example: athena_rs backup create --client default --label "before the migration"
     Create {
-        /// The client whose database to back up (a PostgreSQL client of the server).
+        /// The client whose database to back up (a PostgreSQL client of the server), or a saved
+        /// target (athena_rs clients): its server, key and Athena client.
         #[arg(long, value_name = "CLIENT")]
         client: String,
         /// A note kept with the backup and shown by `backup list` (at most 200 characters).
@@ -43,7 +48,7 @@ pub enum BackupCommand {
     ///
     /// Example: athena_rs backup list --client default
     List {
-        /// Only this client's backups.
+        /// Only this client's backups (or a saved target's server and Athena client's).
         #[arg(long, value_name = "CLIENT")]
         client: Option<String>,
         #[command(flatten)]
@@ -59,7 +64,8 @@ pub enum BackupCommand {
         /// The backup's key, as `backup list` shows it.
         #[arg(value_name = "KEY")]
         backup: String,
-        /// The client whose database is restored into.
+        /// The client whose database is restored into, or a saved target (its server, key and
+        /// Athena client).
         #[arg(long, value_name = "CLIENT")]
         client: String,
         #[command(flatten)]
@@ -79,13 +85,22 @@ pub enum BackupCommand {
 
 #[derive(Debug, Args)]
 pub struct Remote {
-    /// The server (default: http://127.0.0.1:<server.port of the config>, or
-    /// http://127.0.0.1:4052 without a config file; e.g. --url http://10.0.0.5:4052).
+    /// The server (default: the saved target's, else http://127.0.0.1:<server.port of the
+    /// config>, or http://127.0.0.1:4052 without a config file).
+    ///
+    /// Example: --url http://10.0.0.5:4052
     #[arg(long, value_name = "URL")]
     url: Option<String>,
-    /// The server's admin key (default: $ATHENA_KEY_12).
+    /// The server's admin key (default: $ATHENA_KEY_12, else the saved target's key).
+    ///
+    /// Example: --key "$PROD_ADMIN_KEY"
     #[arg(long, value_name = "KEY")]
     key: Option<String>,
+    /// The clients catalog (default: $ATHENA_CLIENTS_PATH, else config/clients.json).
+    ///
+    /// Example: --clients-path ~/.athena/clients.json
+    #[arg(long, value_name = "PATH")]
+    clients_path: Option<PathBuf>,
     /// Print the server's JSON answer (for scripts) instead of text.
     #[arg(long)]
     json: bool,
@@ -98,28 +113,40 @@ struct Client {
 }
 
 impl Client {
-    fn new(config: Option<PathBuf>, remote: &Remote) -> anyhow::Result<Client> {
-        let base = match (&remote.url, &config) {
-            (Some(u), _) => u.trim().trim_end_matches('/').to_string(),
+    /// The server and admin key for `--client` (a saved target, or the Athena client itself; the
+    /// catalog's default target without it), as `fetch` and `pipeline` find theirs; answers the
+    /// Athena client too.
+    fn new(
+        config: Option<PathBuf>,
+        client: Option<&str>,
+        remote: &Remote,
+    ) -> anyhow::Result<(Client, Option<String>)> {
+        let found = super::remote::resolve_with(
+            client,
+            remote.url.as_deref(),
+            remote.key.as_deref(),
+            remote.clients_path.clone(),
+            super::remote::KeyDefault::EnvThenTarget(&["ATHENA_KEY_12"]),
+        )?;
+        let base = match (found.url, &config) {
+            (Some(u), _) => u,
             (None, Some(_)) => format!("http://127.0.0.1:{}", super::load(config)?.server.port),
             (None, None) => match super::load(None) {
                 Ok(s) => format!("http://127.0.0.1:{}", s.server.port),
                 Err(_) => "http://127.0.0.1:4052".to_string(),
             },
         };
-        let key = remote
-            .key
-            .clone()
-            .or_else(|| std::env::var("ATHENA_KEY_12").ok())
-            .filter(|k| !k.trim().is_empty());
-        Ok(Client {
-            http: reqwest::Client::new(),
-            base,
-            key,
-        })
+        Ok((
+            Client {
+                http: reqwest::Client::new(),
+                base,
+                key: found.key,
+            },
+            found.athena_client,
+        ))
     }
 
-    /// Sends a request; a non-2xx answer is an error naming its status, code and message.
+    /// Sends a request; a refusal is the gateway's error line (status, code, message, hint).
     async fn call(
         &self,
         method: reqwest::Method,
@@ -138,25 +165,16 @@ impl Client {
             .send()
             .await
             .map_err(|e| anyhow!("cannot reach {}: {e}", self.base))?;
-        let status = res.status();
+        let status = res.status().as_u16();
         let text = res.text().await?;
         let answer: Value = serde_json::from_str(&text).map_err(|_| {
             anyhow!(
-                "{} answered {status} with something that is not JSON",
+                "{status}: {} did not answer JSON; is it an Athena server?",
                 self.base
             )
         })?;
-        if !status.is_success() {
-            bail!(
-                "{} {}: {}{}",
-                status.as_u16(),
-                answer["code"].as_str().unwrap_or("error"),
-                answer["error"].as_str().unwrap_or("the request failed"),
-                answer["hint"]
-                    .as_str()
-                    .map(|h| format!(" ({h})"))
-                    .unwrap_or_default()
-            );
+        if !(200..300).contains(&status) {
+            bail!(output::envelope_error(status, &answer));
         }
         Ok(answer)
     }
@@ -194,33 +212,30 @@ pub fn run(config: Option<PathBuf>, command: BackupCommand) -> anyhow::Result<()
                 no_wait,
                 remote,
             } => {
-                create(
-                    &Client::new(config, &remote)?,
-                    &client,
-                    label,
-                    no_wait,
-                    remote.json,
-                )
-                .await
+                let (c, client) = Client::new(config, Some(&client), &remote)?;
+                let client = client.unwrap_or_default();
+                create(&c, &client, label, no_wait, remote.json).await
             }
             BackupCommand::List { client, remote } => {
-                list(
-                    &Client::new(config, &remote)?,
-                    client.as_deref(),
-                    remote.json,
-                )
-                .await
+                let (c, resolved) = Client::new(config, client.as_deref(), &remote)?;
+                // Without --client every backup is listed, whatever the default target's client.
+                let only = client.and(resolved);
+                list(&c, only.as_deref(), remote.json).await
             }
             BackupCommand::Restore {
                 backup: key,
                 client,
                 remote,
-            } => restore(&Client::new(config, &remote)?, &key, &client, remote.json).await,
+            } => {
+                let (c, client) = Client::new(config, Some(&client), &remote)?;
+                let client = client.unwrap_or_default();
+                restore(&c, &key, &client, remote.json).await
+            }
             BackupCommand::Delete {
                 backup: key,
                 remote,
             } => {
-                let c = Client::new(config, &remote)?;
+                let (c, _) = Client::new(config, None, &remote)?;
                 let answer = c
                     .call(
                         reqwest::Method::DELETE,
@@ -237,6 +252,15 @@ pub fn run(config: Option<PathBuf>, command: BackupCommand) -> anyhow::Result<()
             }
         }
     })
+}
+
+/// What the spinner says while a backup job runs.
+fn progress(client: &str, job: &Value) -> String {
+    format!(
+        "backing up {client}: {} uploaded in {} parts",
+        size(job["bytes"].as_u64().unwrap_or(0)),
+        job["parts"].as_u64().unwrap_or(0)
+    )
 }
 
 async fn create(
@@ -258,17 +282,9 @@ async fn create(
         .ok_or_else(|| anyhow!("the server answered no job id"))?
         .to_string();
     let mut job = answer["data"]["job"].clone();
-    let tty = std::io::stderr().is_terminal();
     if !no_wait {
+        let spinner = output::Spinner::start(&progress(client, &job));
         while job["state"] == "running" {
-            if tty {
-                eprint!(
-                    "\rbacking up {client}: {} uploaded in {} parts   ",
-                    size(job["bytes"].as_u64().unwrap_or(0)),
-                    job["parts"]
-                );
-                let _ = std::io::stderr().flush();
-            }
             tokio::time::sleep(Duration::from_millis(500)).await;
             job = c
                 .call(
@@ -278,9 +294,7 @@ async fn create(
                 )
                 .await?["data"]["job"]
                 .clone();
-        }
-        if tty {
-            eprintln!();
+            spinner.set_message(progress(client, &job));
         }
     }
     if json_out {
@@ -288,11 +302,11 @@ async fn create(
     }
     match job["state"].as_str() {
         Some("failed") => bail!(
-            "backup {id} failed: {} ({})",
+            "backup job {id} failed: {}: {}",
+            job["error"]["code"].as_str().unwrap_or("error"),
             job["error"]["message"]
                 .as_str()
-                .unwrap_or("no reason given"),
-            job["error"]["code"].as_str().unwrap_or("error")
+                .unwrap_or("no reason given")
         ),
         Some("succeeded") if !json_out => println!(
             "{}  {}  sha256 {}",
@@ -324,57 +338,27 @@ async fn list(c: &Client, client: Option<&str>, json_out: bool) -> anyhow::Resul
         println!("{}", serde_json::to_string_pretty(&answer["data"])?);
         return Ok(());
     }
-    let rows = answer["data"]["backups"]
+    let rows: Vec<Value> = answer["data"]["backups"]
         .as_array()
-        .cloned()
+        .map(|rows| {
+            rows.iter()
+                .map(|b| {
+                    json!({
+                        "key": b["key"],
+                        "size": size(b["size"].as_u64().unwrap_or(0)),
+                        "created": b["created_at"],
+                        "state": if b["complete"] == true { "complete" } else { "INCOMPLETE" },
+                        "label": b["label"],
+                    })
+                })
+                .collect()
+        })
         .unwrap_or_default();
     if rows.is_empty() {
         println!("no backups");
-        return Ok(());
-    }
-    let cells: Vec<[String; 5]> = rows
-        .iter()
-        .map(|b| {
-            [
-                b["key"].as_str().unwrap_or_default().to_string(),
-                size(b["size"].as_u64().unwrap_or(0)),
-                b["created_at"].as_str().unwrap_or("-").to_string(),
-                if b["complete"] == true {
-                    "complete"
-                } else {
-                    "INCOMPLETE"
-                }
-                .to_string(),
-                b["label"].as_str().unwrap_or("").to_string(),
-            ]
-        })
-        .collect();
-    let head = ["KEY", "SIZE", "CREATED", "STATE", "LABEL"];
-    let mut width = head.map(str::len);
-    for row in &cells {
-        for (w, cell) in width.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |row: [&str; 5]| {
-        format!(
-            "{:<w0$}  {:>w1$}  {:<w2$}  {:<w3$}  {}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            w0 = width[0],
-            w1 = width[1],
-            w2 = width[2],
-            w3 = width[3]
-        )
-        .trim_end()
-        .to_string()
-    };
-    println!("{}", line(head));
-    for row in &cells {
-        println!("{}", line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
+    } else {
+        // Keys are printed whole: they are what `restore` and `delete` take.
+        println!("{}", output::table_uncut(&rows, &["key"]));
     }
     Ok(())
 }
@@ -382,26 +366,15 @@ async fn list(c: &Client, client: Option<&str>, json_out: bool) -> anyhow::Resul
 async fn restore(c: &Client, key: &str, client: &str, json_out: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let path = format!("/admin/backups/{}/restore", key_path(key));
-    let call = c.call(
-        reqwest::Method::POST,
-        &path,
-        Some(json!({"client_name": client})),
-    );
-    tokio::pin!(call);
-    let tty = std::io::stderr().is_terminal();
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    let answer = loop {
-        tokio::select! {
-            res = &mut call => break res,
-            _ = tick.tick(), if tty => {
-                eprint!("\rverifying and restoring {key} into {client}: {}s   ", started.elapsed().as_secs());
-                let _ = std::io::stderr().flush();
-            }
-        }
-    };
-    if tty {
-        eprintln!();
-    }
+    let spinner = output::Spinner::start(&format!("verifying and restoring {key} into {client}"));
+    let answer = c
+        .call(
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"client_name": client})),
+        )
+        .await;
+    drop(spinner);
     let answer = answer?;
     if json_out {
         println!("{}", serde_json::to_string_pretty(&answer["data"])?);

@@ -1,5 +1,5 @@
 //! `athena_rs clients list|add|remove|set-default`: the local catalog of gateway targets the
-//! remote commands (`fetch`, `pipeline`) use, kept in a JSON file (default
+//! remote commands (`fetch`, `pipeline`, `backup`) use, kept in a JSON file (default
 //! `config/clients.json`, or `$ATHENA_CLIENTS_PATH`):
 //!
 //! ```json

@@ -4,7 +4,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -13,14 +13,14 @@ use serde_json::Value;
 /// The longest cell a table prints; longer values are cut with `…`.
 const MAX_CELL: usize = 48;
 
-fn cell(v: &Value) -> String {
+fn cell(v: &Value, cut: bool) -> String {
     let s = match v {
         Value::Null => "-".to_string(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
     let s = s.replace(['\n', '\t'], " ");
-    if s.chars().count() > MAX_CELL {
+    if cut && s.chars().count() > MAX_CELL {
         let cut: String = s.chars().take(MAX_CELL - 1).collect();
         format!("{cut}…")
     } else {
@@ -31,6 +31,12 @@ fn cell(v: &Value) -> String {
 /// Renders rows (JSON objects) as an aligned table; the columns are the keys in order of first
 /// appearance. Each line ends without trailing spaces.
 pub fn table(rows: &[Value]) -> String {
+    table_uncut(rows, &[])
+}
+
+/// [`table`], printing the columns named in `uncut` whole: values people copy into the next
+/// command (a backup's key) must not be shortened.
+pub fn table_uncut(rows: &[Value], uncut: &[&str]) -> String {
     let mut columns: Vec<String> = Vec::new();
     for r in rows {
         if let Value::Object(m) = r {
@@ -47,7 +53,12 @@ pub fn table(rows: &[Value]) -> String {
         .map(|r| {
             columns
                 .iter()
-                .map(|c| cell(r.get(c).unwrap_or(&Value::Null)))
+                .map(|c| {
+                    cell(
+                        r.get(c).unwrap_or(&Value::Null),
+                        !uncut.contains(&c.as_str()),
+                    )
+                })
                 .collect()
         })
         .collect();
@@ -98,24 +109,28 @@ pub fn envelope_error(status: u16, answer: &Value) -> String {
 /// dropped.
 pub struct Spinner {
     stop: Arc<AtomicBool>,
+    /// What the spinner says; the work may change it as it goes (`set_message`).
+    message: Arc<Mutex<String>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Spinner {
     pub fn start(message: &str) -> Spinner {
         let stop = Arc::new(AtomicBool::new(false));
+        let message = Arc::new(Mutex::new(message.to_string()));
         let thread = std::io::stderr().is_terminal().then(|| {
             let stop = stop.clone();
-            let message = message.to_string();
+            let message = message.clone();
             std::thread::spawn(move || {
                 let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
                 let started = Instant::now();
                 let mut i = 0;
                 while !stop.load(Ordering::Relaxed) {
+                    let text = message.lock().map(|m| m.clone()).unwrap_or_default();
                     let mut err = std::io::stderr().lock();
                     let _ = write!(
                         err,
-                        "\r{} {message} {:.1}s ",
+                        "\r\x1b[2K{} {text} {:.1}s ",
                         frames[i % frames.len()],
                         started.elapsed().as_secs_f32()
                     );
@@ -127,7 +142,18 @@ impl Spinner {
                 let _ = write!(std::io::stderr(), "\r\x1b[2K");
             })
         });
-        Spinner { stop, thread }
+        Spinner {
+            stop,
+            message,
+            thread,
+        }
+    }
+
+    /// Changes what the spinner says (progress of the work).
+    pub fn set_message(&self, text: String) {
+        if let Ok(mut m) = self.message.lock() {
+            *m = text;
+        }
     }
 }
 
@@ -152,6 +178,15 @@ mod tests {
             json!({"id": 22, "extra": null}),
         ]);
         assert_eq!(t, "ID  NAME  EXTRA\n1   Ada   -\n22  -     -");
+    }
+
+    #[test]
+    fn uncut_columns_print_whole_and_the_others_are_cut() {
+        let long = "k".repeat(70);
+        let t = table_uncut(&[json!({"key": long, "note": long})], &["key"]);
+        let row = t.lines().nth(1).unwrap();
+        assert!(row.starts_with(&format!("{long}  ")), "{row}");
+        assert!(row.ends_with('…'), "{row}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The work of one job, as plain futures the actor runs: a backup streams `pg_dump`'s output into
-//! a multipart upload part by part (one part in memory at a time), hashing as it goes; a restore
-//! streams the object to a private temporary file, hashing as it goes, and starts `pg_restore`
-//! only once size and SHA-256 match the manifest.
+//! a multipart upload part by part (one part in memory at a time), hashing as it goes, then gives
+//! the object its size and SHA-256 as metadata and writes the manifest; a restore checks that the
+//! object's metadata and the manifest agree, streams the object to a private temporary file,
+//! hashing as it goes, and starts `pg_restore` only once size and SHA-256 match both.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::keys;
-use super::store::{Manifest, Store};
+use super::store::{self, Manifest, Store};
 use super::{tool, BackupError};
 
 /// Progress of a running job, written by the job's future alone and read by status queries.
@@ -56,7 +57,8 @@ async fn fill<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> std::io::Resul
     Ok(filled)
 }
 
-/// Runs a backup to completion: dump, upload, then the manifest that makes it complete.
+/// Runs a backup to completion: dump, upload, the object's size and hash as its metadata, then the
+/// manifest that makes it complete.
 pub async fn backup(w: BackupWork) -> Result<Manifest, BackupError> {
     let mut running = tool::dump(&w.pg_dump, &w.source)?;
     let mut stdout = running.child.stdout.take().expect("stdout is piped");
@@ -81,7 +83,7 @@ pub async fn backup(w: BackupWork) -> Result<Manifest, BackupError> {
     {
         meta.insert("athena-label".to_string(), l.clone());
     }
-    let mut mp = w.store.begin(&w.key, meta).await?;
+    let mut mp = w.store.begin(&w.key, meta.clone()).await?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     let streamed: Result<(), BackupError> = async {
@@ -118,7 +120,20 @@ pub async fn backup(w: BackupWork) -> Result<Manifest, BackupError> {
         return Err(e);
     }
     let parts = mp.parts();
-    w.store.complete(mp).await?;
+    let etag = w.store.complete(mp).await?;
+    let sha256 = hex(&hasher.finalize());
+    // Metadata is fixed when an upload starts: the size and hash join the rest by a copy of the
+    // object onto itself. Without them the dump cannot be verified: do not leave it behind.
+    meta.insert(store::META_SIZE.to_string(), size.to_string());
+    meta.insert(store::META_SHA256.to_string(), sha256.clone());
+    if let Err(e) = w
+        .store
+        .set_metadata(&w.key, size, etag.as_deref(), meta)
+        .await
+    {
+        let _ = w.store.delete(&w.key).await;
+        return Err(e);
+    }
     let manifest = Manifest {
         format: 1,
         key: w.key.clone(),
@@ -129,7 +144,7 @@ pub async fn backup(w: BackupWork) -> Result<Manifest, BackupError> {
         created_at: super::store::rfc3339(created_unix),
         created_unix,
         size,
-        sha256: hex(&hasher.finalize()),
+        sha256,
         parts,
     };
     if let Err(e) = w.store.put_manifest(&manifest).await {
@@ -158,8 +173,9 @@ pub struct RestoreWork {
     pub progress: Arc<Progress>,
 }
 
-/// Verifies a backup against its manifest while copying it to a temporary file, then restores
-/// it. Nothing touches the database unless the whole object matched.
+/// Verifies a backup against its metadata and its manifest while copying it to a temporary file,
+/// then restores it. Nothing touches the database unless the two agree and the whole object
+/// matched them.
 pub async fn restore(w: RestoreWork) -> Result<Manifest, BackupError> {
     let manifest = match w.store.manifest(&w.key).await? {
         Some(m) => m,
@@ -174,7 +190,9 @@ pub async fn restore(w: RestoreWork) -> Result<Manifest, BackupError> {
             reason: format!("its manifest describes {}", manifest.key),
         });
     }
-    let (mut body, _) = w.store.open(&w.key).await?;
+    let opened = w.store.open_with_metadata(&w.key).await?;
+    let (size_expected, sha_expected) = expected(&w.key, &manifest, &opened.metadata)?;
+    let mut body = opened.body;
     let path = std::env::temp_dir().join(format!(
         "athena-restore-{}.dump",
         uuid::Uuid::new_v4().simple()
@@ -194,7 +212,7 @@ pub async fn restore(w: RestoreWork) -> Result<Manifest, BackupError> {
         let chunk = chunk.map_err(|e| BackupError::Storage(format!("reading {}: {e}", w.key)))?;
         hasher.update(&chunk);
         size += chunk.len() as u64;
-        if size > manifest.size {
+        if size > size_expected {
             return Err(corrupt(&w.key, &manifest, size, None));
         }
         file.write_all(&chunk)
@@ -207,20 +225,61 @@ pub async fn restore(w: RestoreWork) -> Result<Manifest, BackupError> {
         .map_err(|e| BackupError::Internal(format!("writing a temporary file: {e}")))?;
     drop(file);
     let sha = hex(&hasher.finalize());
-    if size != manifest.size || sha != manifest.sha256 {
+    if size != size_expected || sha != sha_expected {
         return Err(corrupt(&w.key, &manifest, size, Some(&sha)));
     }
     tool::restore(&w.pg_restore, &w.target, &temp.0).await?;
     Ok(manifest)
 }
 
+/// The size and SHA-256 a dump must have: what its metadata and its manifest both say. A dump
+/// whose metadata carries neither (written before dumps carried them) is held to its manifest.
+fn expected(
+    key: &str,
+    m: &Manifest,
+    metadata: &HashMap<String, String>,
+) -> Result<(u64, String), BackupError> {
+    let refuse = |reason: String| BackupError::Corrupt {
+        key: key.to_string(),
+        reason,
+    };
+    match store::recorded(metadata).map_err(refuse)? {
+        None => {
+            tracing::warn!(key = %key, "backup: the dump carries no size or SHA-256 in its metadata; verified against its manifest alone");
+        }
+        Some((size, _)) if size != m.size => {
+            return Err(refuse(format!(
+                "its metadata says {size} bytes, its manifest {}",
+                m.size
+            )));
+        }
+        Some((_, sha)) if !sha.eq_ignore_ascii_case(&m.sha256) => {
+            return Err(refuse(format!(
+                "its metadata says SHA-256 {sha}, its manifest {}",
+                m.sha256
+            )));
+        }
+        Some(_) => {}
+    }
+    Ok((m.size, m.sha256.to_ascii_lowercase()))
+}
+
 fn corrupt(key: &str, m: &Manifest, size: u64, sha: Option<&str>) -> BackupError {
     let reason = match sha {
-        None => format!("it is larger than the {} bytes its manifest says", m.size),
+        None => format!(
+            "it is larger than the {} bytes its metadata and manifest say",
+            m.size
+        ),
         Some(_) if size != m.size => {
-            format!("it has {size} bytes, its manifest says {}", m.size)
+            format!(
+                "it has {size} bytes, its metadata and manifest say {}",
+                m.size
+            )
         }
-        Some(sha) => format!("its SHA-256 is {sha}, its manifest says {}", m.sha256),
+        Some(sha) => format!(
+            "its SHA-256 is {sha}, its metadata and manifest say {}",
+            m.sha256
+        ),
     };
     BackupError::Corrupt {
         key: key.to_string(),
@@ -231,4 +290,70 @@ fn corrupt(key: &str, m: &Manifest, size: u64, sha: Option<&str>) -> BackupError
 /// The key a new backup of `client` gets.
 pub fn new_key(prefix: &str, client: &str, created: SystemTime, id: &str) -> String {
     keys::object_key(prefix, client, created, id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            format: 1,
+            key: "backups/c/20240101T000000Z-x.dump".into(),
+            id: "x".into(),
+            client: "c".into(),
+            label: None,
+            trigger: "manual".into(),
+            created_at: "2024-01-01T00:00:00Z".into(),
+            created_unix: 1_704_067_200,
+            size: 42,
+            sha256: "ab".repeat(32),
+            parts: 1,
+        }
+    }
+
+    fn meta(size: &str, sha: &str) -> HashMap<String, String> {
+        [
+            (store::META_SIZE.to_string(), size.to_string()),
+            (store::META_SHA256.to_string(), sha.to_string()),
+            ("athena-client".to_string(), "c".to_string()),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    #[test]
+    fn backup_metadata_agreeing_with_the_manifest_is_what_the_bytes_must_match() {
+        let m = manifest();
+        let got = expected(&m.key, &m, &meta("42", &m.sha256)).unwrap();
+        assert_eq!(got, (42, m.sha256.clone()));
+    }
+
+    #[test]
+    fn backup_metadata_disagreeing_with_the_manifest_is_corrupt() {
+        let m = manifest();
+        for bad in [
+            meta("43", &m.sha256),
+            meta("42", &"cd".repeat(32)),
+            meta("42", "not a hash"),
+            [(store::META_SIZE.to_string(), "42".to_string())]
+                .into_iter()
+                .collect(),
+        ] {
+            let e = expected(&m.key, &m, &bad).unwrap_err();
+            assert_eq!(e.code(), "backup_corrupt", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_backup_without_size_and_hash_metadata_is_held_to_its_manifest() {
+        let m = manifest();
+        let only_client = [("athena-client".to_string(), "c".to_string())]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            expected(&m.key, &m, &only_client).unwrap(),
+            (42, m.sha256.clone())
+        );
+    }
 }

@@ -3,13 +3,15 @@
 //!
 //! * **Jobs.** A backup runs `pg_dump -Fc` and streams its output into a multipart upload
 //!   (`backups.part_size_mib` per part, one part in memory at a time), hashing it on the way; on
-//!   any failure the upload is aborted, so no part stays behind. Once the object is complete the
-//!   job writes its manifest (`<key>.manifest.json`: size, SHA-256, client, label, trigger): S3
-//!   user metadata is fixed when the upload starts, before the size and hash are known, and a
-//!   manifest written last is what makes a backup complete (listings show dumps without one as
-//!   incomplete; restores refuse them). A restore reads the manifest, streams the object to a
-//!   private temporary file while hashing it, and runs `pg_restore --clean --if-exists
-//!   --single-transaction` only when size and hash match: a corrupt backup touches nothing.
+//!   any failure the upload is aborted, so no part stays behind. S3 user metadata is fixed when
+//!   the upload starts, before the size and hash are known, so once the object is complete it is
+//!   copied onto itself with the full metadata, size and SHA-256 included
+//!   ([`store::Store::set_metadata`]). Then the job writes its manifest (`<key>.manifest.json`:
+//!   size, SHA-256, client, label, trigger): written last, it is what makes a backup complete
+//!   (listings show dumps without one as incomplete; restores refuse them). A restore reads the
+//!   manifest, checks that the object's metadata agrees with it, streams the object to a private
+//!   temporary file while hashing it, and runs `pg_restore --clean --if-exists
+//!   --single-transaction` only when size and hash match both: a corrupt backup touches nothing.
 //! * **Job table.** In memory, per instance: every job's kind, client, key, progress (bytes and
 //!   parts, atomics the job's future alone writes) and outcome; the last [`KEPT_JOBS`] finished
 //!   jobs are kept. The bucket is the record of backups; the table is the record of this

@@ -1,9 +1,14 @@
 //! The bucket: an S3 client (aws-sdk-s3 on rustls) and the operations backups need. Listing
 //! follows continuation tokens to the end; objects are read as streams, never whole.
 //!
-//! A backup is complete when its manifest (`<key>.manifest.json`: size, SHA-256, client, label…)
-//! exists. The manifest is written only after the multipart upload of the dump completed, so a
-//! listing shows a dump without one as incomplete, and a restore refuses it.
+//! A dump carries its size and SHA-256 in its own user metadata ([`META_SIZE`], [`META_SHA256`]).
+//! Metadata is fixed when an upload starts, before the hash is known, so once the upload completed
+//! the object is copied onto itself with the full metadata ([`Store::set_metadata`]: CopyObject
+//! up to 5 GiB, a multipart copy above). A backup is complete when its manifest
+//! (`<key>.manifest.json`: size, SHA-256, client, label…) exists. The manifest is written only
+//! after the upload and the metadata copy succeeded, so a listing shows a dump without one as
+//! incomplete, and a restore refuses it. Listings read the manifests, not each object's metadata
+//! (one request per backup either way, and the manifest keeps labels S3 metadata cannot carry).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,13 +18,29 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective};
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::keys::{self, DUMP_SUFFIX, MANIFEST_SUFFIX};
 use super::{BackupError, S3Spec};
+
+/// The user metadata key of a dump's size in bytes (decimal).
+pub const META_SIZE: &str = "athena-size";
+/// The user metadata key of a dump's SHA-256 (lowercase hex).
+pub const META_SHA256: &str = "athena-sha256";
+
+/// The largest object one CopyObject may copy (S3's limit); larger dumps get their metadata
+/// through a multipart copy.
+pub const COPY_OBJECT_MAX: u64 = 5 * 1024 * 1024 * 1024;
+const _: () = assert!(COPY_PART_SIZE >= 5 * 1024 * 1024 && COPY_PART_SIZE <= COPY_OBJECT_MAX);
+/// The part size of a multipart copy (grown when 10,000 parts would not cover the object).
+pub const COPY_PART_SIZE: u64 = 512 * 1024 * 1024;
+/// S3's most parts in one upload.
+const MAX_PARTS: u64 = 10_000;
+/// S3's largest part.
+const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
 /// What a complete backup's manifest records.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -71,12 +92,80 @@ impl Multipart {
     }
 }
 
+/// When a metadata copy turns multipart, and its part size. Always [`COPY_OBJECT_MAX`] and
+/// [`COPY_PART_SIZE`] in the server; tests lower them to reach the multipart path with small
+/// objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyLimits {
+    /// Objects up to this size are copied with one CopyObject.
+    pub single_max: u64,
+    /// Part size of a multipart copy (at least 5 MiB, S3's smallest part but the last).
+    pub part_size: u64,
+}
+
+impl Default for CopyLimits {
+    fn default() -> Self {
+        CopyLimits {
+            single_max: COPY_OBJECT_MAX,
+            part_size: COPY_PART_SIZE,
+        }
+    }
+}
+
+/// The inclusive byte ranges a multipart copy of `size` bytes copies, in order: parts of
+/// `part_size` (grown so that no more than 10,000 are needed, at most 5 GiB), the last shorter.
+pub fn copy_ranges(size: u64, part_size: u64) -> Vec<(u64, u64)> {
+    let part = part_size
+        .max(size.div_ceil(MAX_PARTS))
+        .clamp(1, MAX_PART_SIZE);
+    (0..size)
+        .step_by(part as usize)
+        .map(|start| (start, (start + part).min(size) - 1))
+        .collect()
+}
+
+/// A dump's size and SHA-256 as its own metadata records them: `Ok(None)` when it carries
+/// neither (a dump written before dumps carried them), an error when it carries one without the
+/// other or an unreadable value.
+pub fn recorded(metadata: &HashMap<String, String>) -> Result<Option<(u64, String)>, String> {
+    let get = |k: &str| {
+        metadata
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v.trim())
+    };
+    match (get(META_SIZE), get(META_SHA256)) {
+        (None, None) => Ok(None),
+        (Some(size), Some(sha)) => {
+            let size = size
+                .parse::<u64>()
+                .map_err(|_| format!("its metadata has an unreadable size {size:?}"))?;
+            if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!("its metadata has an unreadable SHA-256 {sha:?}"));
+            }
+            Ok(Some((size, sha.to_ascii_lowercase())))
+        }
+        (Some(_), None) => Err(format!("its metadata has a size but no {META_SHA256}")),
+        (None, Some(_)) => Err(format!("its metadata has a SHA-256 but no {META_SIZE}")),
+    }
+}
+
+/// A dump opened for reading.
+pub struct Opened {
+    pub body: ByteStream,
+    pub length: Option<u64>,
+    /// Its user metadata (keys as S3 sends them: lowercase).
+    pub metadata: HashMap<String, String>,
+}
+
 /// The bucket and the prefix backups live under.
 pub struct Store {
     client: Client,
     pub bucket: String,
     /// Normalised (no leading or trailing `/`).
     pub prefix: String,
+    /// When setting a dump's metadata needs a multipart copy.
+    copy: CopyLimits,
 }
 
 fn storage<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> BackupError {
@@ -120,7 +209,14 @@ impl Store {
             client: Client::from_conf(b.build()),
             bucket: spec.bucket.clone(),
             prefix: keys::normalize_prefix(&spec.prefix),
+            copy: CopyLimits::default(),
         }
+    }
+
+    /// The same store with other copy limits (tests reach the multipart copy with small objects).
+    pub fn with_copy_limits(mut self, copy: CopyLimits) -> Store {
+        self.copy = copy;
+        self
     }
 
     /// The raw client, for tests and tools that write to the bucket directly.
@@ -271,6 +367,13 @@ impl Store {
 
     /// The object's bytes as a stream, and its length.
     pub async fn open(&self, key: &str) -> Result<(ByteStream, Option<u64>), BackupError> {
+        self.open_with_metadata(key)
+            .await
+            .map(|o| (o.body, o.length))
+    }
+
+    /// The object's bytes as a stream, its length and its user metadata.
+    pub async fn open_with_metadata(&self, key: &str) -> Result<Opened, BackupError> {
         match self
             .client
             .get_object()
@@ -279,7 +382,11 @@ impl Store {
             .send()
             .await
         {
-            Ok(o) => Ok((o.body, o.content_length.map(|l| l.max(0) as u64))),
+            Ok(o) => Ok(Opened {
+                length: o.content_length.map(|l| l.max(0) as u64),
+                metadata: o.metadata.unwrap_or_default(),
+                body: o.body,
+            }),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
                 Err(BackupError::NotFound(key.to_string()))
             }
@@ -367,8 +474,10 @@ impl Store {
         Ok(())
     }
 
-    pub async fn complete(&self, mp: Multipart) -> Result<(), BackupError> {
-        self.client
+    /// Completes an upload; answers the object's ETag (when the server sent one).
+    pub async fn complete(&self, mp: Multipart) -> Result<Option<String>, BackupError> {
+        let out = self
+            .client
             .complete_multipart_upload()
             .bucket(&self.bucket)
             .key(&mp.key)
@@ -381,7 +490,90 @@ impl Store {
             .send()
             .await
             .map_err(storage)?;
-        Ok(())
+        Ok(out.e_tag().map(str::to_string))
+    }
+
+    /// Replaces the user metadata of the object at `key` (`size` bytes, last seen with `etag`)
+    /// by copying it onto itself: one CopyObject up to [`CopyLimits::single_max`], a multipart
+    /// copy above (aborted on failure, leaving the object as it was). With an ETag every copy
+    /// names it, so an object replaced meanwhile is refused rather than given the wrong metadata.
+    pub async fn set_metadata(
+        &self,
+        key: &str,
+        size: u64,
+        etag: Option<&str>,
+        metadata: HashMap<String, String>,
+    ) -> Result<(), BackupError> {
+        let source = copy_source(&self.bucket, key);
+        if size <= self.copy.single_max {
+            self.client
+                .copy_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .copy_source(source)
+                .set_copy_source_if_match(etag.map(str::to_string))
+                .metadata_directive(MetadataDirective::Replace)
+                .content_type("application/octet-stream")
+                .set_metadata(Some(metadata))
+                .send()
+                .await
+                .map_err(storage)?;
+            return Ok(());
+        }
+        let mp = self.begin(key, metadata).await?;
+        let copied = self.copy_parts(&mp, &source, size, etag).await;
+        match copied {
+            Ok(parts) => {
+                let mp = Multipart { parts, ..mp };
+                self.complete(mp).await.map(|_| ())
+            }
+            Err(e) => {
+                self.abort(mp).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The parts of a multipart copy of `source` into `mp`, a few at a time, in order.
+    async fn copy_parts(
+        &self,
+        mp: &Multipart,
+        source: &str,
+        size: u64,
+        etag: Option<&str>,
+    ) -> Result<Vec<CompletedPart>, BackupError> {
+        use futures_util::{StreamExt, TryStreamExt};
+        let ranges = copy_ranges(size, self.copy.part_size);
+        futures_util::stream::iter(ranges.into_iter().enumerate())
+            .map(|(i, (start, end))| async move {
+                let number = i as i32 + 1;
+                let out = self
+                    .client
+                    .upload_part_copy()
+                    .bucket(&self.bucket)
+                    .key(&mp.key)
+                    .upload_id(&mp.upload_id)
+                    .part_number(number)
+                    .copy_source(source)
+                    .copy_source_range(format!("bytes={start}-{end}"))
+                    .set_copy_source_if_match(etag.map(str::to_string))
+                    .send()
+                    .await
+                    .map_err(storage)?;
+                Ok::<_, BackupError>(
+                    CompletedPart::builder()
+                        .part_number(number)
+                        .set_e_tag(
+                            out.copy_part_result()
+                                .and_then(|r| r.e_tag())
+                                .map(str::to_string),
+                        )
+                        .build(),
+                )
+            })
+            .buffered(4)
+            .try_collect()
+            .await
     }
 
     /// Abandons an upload so that none of its parts stay behind (best effort: logged on failure).
@@ -400,6 +592,18 @@ impl Store {
     }
 }
 
+/// `bucket/key` as CopyObject's `x-amz-copy-source` wants it: percent-encoded, slashes kept.
+fn copy_source(bucket: &str, key: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    const KEEP: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    format!("{bucket}/{}", utf8_percent_encode(key, KEEP))
+}
+
 /// `2024-05-01T12:00:00Z` from seconds since the epoch.
 pub fn rfc3339(secs: i64) -> String {
     let (y, m, d) = crate::cdc::event::civil_from_days(secs.div_euclid(86_400));
@@ -410,4 +614,64 @@ pub fn rfc3339(secs: i64) -> String {
         (rem / 60) % 60,
         rem % 60
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1024 * 1024;
+
+    #[test]
+    fn copy_ranges_cover_the_object_in_parts_and_a_shorter_last() {
+        assert_eq!(
+            copy_ranges(12 * MIB, 5 * MIB),
+            vec![
+                (0, 5 * MIB - 1),
+                (5 * MIB, 10 * MIB - 1),
+                (10 * MIB, 12 * MIB - 1)
+            ]
+        );
+        assert_eq!(copy_ranges(10 * MIB, 5 * MIB).len(), 2);
+        assert!(copy_ranges(0, 5 * MIB).is_empty());
+    }
+
+    #[test]
+    fn copy_ranges_grow_the_part_size_to_stay_within_10000_parts() {
+        let size = 6 * 1024 * 1024 * MIB; // 6 TiB: more than S3 stores, still well formed
+        let ranges = copy_ranges(size, COPY_PART_SIZE);
+        assert!(ranges.len() as u64 <= MAX_PARTS, "{}", ranges.len());
+        assert_eq!(ranges.last().unwrap().1, size - 1);
+        // A 6 GiB dump (beyond one CopyObject) with the default part size: 12 parts of 512 MiB.
+        assert_eq!(copy_ranges(6 * 1024 * MIB, COPY_PART_SIZE).len(), 12);
+    }
+
+    #[test]
+    fn recorded_metadata_needs_both_size_and_sha256() {
+        let sha = "ab".repeat(32);
+        let meta = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(recorded(&meta(&[("athena-client", "x")])), Ok(None));
+        assert_eq!(
+            recorded(&meta(&[(META_SIZE, "42"), (META_SHA256, &sha)])),
+            Ok(Some((42, sha.clone())))
+        );
+        assert!(recorded(&meta(&[(META_SIZE, "42")])).is_err());
+        assert!(recorded(&meta(&[(META_SHA256, &sha)])).is_err());
+        assert!(recorded(&meta(&[(META_SIZE, "-1"), (META_SHA256, &sha)])).is_err());
+        assert!(recorded(&meta(&[(META_SIZE, "1"), (META_SHA256, "xyz")])).is_err());
+    }
+
+    #[test]
+    fn a_copy_source_keeps_slashes_and_escapes_the_rest() {
+        assert_eq!(
+            copy_source("b", "backups/default/20240501T030000Z-ab_c.dump"),
+            "b/backups/default/20240501T030000Z-ab_c.dump"
+        );
+        assert_eq!(copy_source("b", "a b/c+d"), "b/a%20b/c%2Bd");
+    }
 }
