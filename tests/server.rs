@@ -60,6 +60,16 @@ async fn a_client_whose_database_appears_later_comes_online_by_itself() {
     let uri = format!("{PG_BASE}/{name}");
     let breaker = "    breaker:\n      cooldown_ms: 1000\n";
     let srv = TestServer::start_yaml(&config_yaml(&uri, breaker, "")).await;
+    // The first probe finds no database and opens the breaker at once.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, v) = get(&srv, "/", false).await;
+        if v["data"]["clients"][0]["breaker"]["state"] == "open" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never opened: {v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let resp = srv
         .post_response("/gateway/fetch", json!({"table_name": "t"}))
         .await;

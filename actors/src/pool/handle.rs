@@ -3,7 +3,6 @@
 //! what the request learned about the database (a counted failure, a trial's outcome, a schema
 //! change), go through the actor's mailbox.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,27 +23,9 @@ pub struct PoolHandle {
     pub shared: Arc<PoolShared>,
 }
 
-/// Counts an operation in flight for as long as it lives.
-struct InFlight<'a>(&'a PoolShared);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.inflight.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 impl PoolHandle {
     pub fn new(addr: Addr<PoolActor>, shared: Arc<PoolShared>) -> Self {
         PoolHandle { addr, shared }
-    }
-
-    fn enter(&self) -> Result<InFlight<'_>, OpError> {
-        let before = self.shared.inflight.fetch_add(1, Ordering::AcqRel);
-        let guard = InFlight(&self.shared);
-        if before >= self.shared.capacity {
-            return Err(OpError::Overloaded);
-        }
-        Ok(guard)
     }
 
     /// Refuses work while the breaker is open (or half-open with its trial taken) or the client
@@ -55,11 +36,7 @@ impl PoolHandle {
             .shared
             .breaker
             .enter(now, |event| self.tell(Observe::Breaker(event)))?;
-        if let Some(bucket) = &self.shared.rate {
-            bucket
-                .try_take(now)
-                .map_err(|retry_after| OpError::RateLimited { retry_after })?;
-        }
+        self.shared.load.take_rate(now)?;
         Ok(admitted)
     }
 
@@ -85,7 +62,7 @@ impl PoolHandle {
 
     async fn run(&self, op: Operation, single: bool) -> Result<OpOutput, OpError> {
         let mut admitted = self.admit()?;
-        let _inflight = self.enter()?;
+        let _inflight = self.shared.load.enter()?;
         let pool = Pool::clone(self.shared.pools.load().local());
         let deadline = self.shared.deadline;
         let write = matches!(
@@ -119,7 +96,7 @@ impl PoolHandle {
     /// Calls a database function and says what it returns.
     pub async fn call(&self, rpc: Rpc) -> Result<RpcOutput, OpError> {
         let mut admitted = self.admit()?;
-        let _inflight = self.enter()?;
+        let _inflight = self.shared.load.enter()?;
         let pool = Pool::clone(self.shared.pools.load().local());
         let res = self.call_on(pool, &rpc).await;
         admitted.report(&res);

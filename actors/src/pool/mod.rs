@@ -30,6 +30,7 @@ mod exec;
 pub mod functions;
 mod handle;
 pub mod handlers;
+pub mod load;
 pub mod messages;
 pub mod params;
 pub mod postgres;
@@ -94,14 +95,13 @@ pub struct PoolShared {
     pub breaker: BreakerCell,
     pools: ArcSwap<Shards>,
     schema: ArcSwap<schema::SchemaCache>,
-    inflight: AtomicUsize,
-    capacity: usize,
+    /// The in-flight bound and the rate limit.
+    load: load::Load,
     statement_timeout: Duration,
     /// How long a statement may go without an answer before the request gives up on its
     /// connection: the statement timeout plus the connect timeout, for the server's own timeout
     /// to arrive first. `None` when the statement timeout is off.
     deadline: Option<Duration>,
-    rate: Option<rate::TokenBucket>,
     /// The client's connection settings, for components that need a connection of their own
     /// (change data capture). Holds the password: never log it.
     source: tokio_postgres::Config,
@@ -115,12 +115,12 @@ impl PoolShared {
 
     /// Operations running right now.
     pub fn inflight(&self) -> usize {
-        self.inflight.load(Ordering::Relaxed)
+        self.load.inflight()
     }
 
     /// The most operations allowed in flight at once.
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.load.capacity()
     }
 
     /// The request pool summed over its shards: `(open, idle, max)` connections.
@@ -199,14 +199,10 @@ impl PoolActor {
             breaker: BreakerCell::default(),
             pools: ArcSwap::new(shards.clone()),
             schema: ArcSwap::from_pointee(schema.clone()),
-            inflight: AtomicUsize::new(0),
-            capacity: spec.mailbox_capacity,
+            load: load::Load::new(spec.mailbox_capacity, spec.rate_limit),
             statement_timeout: spec.statement_timeout,
             deadline: (!spec.statement_timeout.is_zero())
                 .then(|| spec.statement_timeout + spec.connect_timeout),
-            rate: spec
-                .rate_limit
-                .map(|l| rate::TokenBucket::new(l, std::time::Instant::now())),
             source: spec.config.clone(),
         });
         let actor = PoolActor {

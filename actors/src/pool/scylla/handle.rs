@@ -3,7 +3,6 @@
 //! miss and what a request learned about the cluster (a counted failure, the half-open trial's
 //! outcome, a schema change) go through the actor's mailbox.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,15 +23,6 @@ pub struct ScyllaHandle {
     pub shared: Arc<ScyllaShared>,
 }
 
-/// Counts an operation in flight for as long as it lives.
-struct InFlight<'a>(&'a ScyllaShared);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.inflight.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 impl ScyllaHandle {
     pub fn new(addr: Addr<ScyllaActor>, shared: Arc<ScyllaShared>) -> Self {
         ScyllaHandle { addr, shared }
@@ -41,25 +31,6 @@ impl ScyllaHandle {
     /// The client's health as its breaker shows it.
     pub fn state(&self) -> HealthState {
         self.shared.breaker.health()
-    }
-
-    /// Refuses work over the client's rate.
-    fn take_rate(&self) -> Result<(), OpError> {
-        if let Some(bucket) = &self.shared.rate {
-            bucket
-                .try_take(Instant::now())
-                .map_err(|retry_after| OpError::RateLimited { retry_after })?;
-        }
-        Ok(())
-    }
-
-    fn enter(&self) -> Result<InFlight<'_>, OpError> {
-        let before = self.shared.inflight.fetch_add(1, Ordering::AcqRel);
-        let guard = InFlight(&self.shared);
-        if before >= self.shared.capacity {
-            return Err(OpError::Overloaded);
-        }
-        Ok(guard)
     }
 
     /// Runs one operation: the entry the edges call.
@@ -104,8 +75,8 @@ impl ScyllaHandle {
         let mut admitted = self.shared.breaker.enter(Instant::now(), |event| {
             let _ = self.addr.try_send(Observe::Breaker(event));
         })?;
-        self.take_rate()?;
-        let _inflight = self.enter()?;
+        self.shared.load.take_rate(Instant::now())?;
+        let _inflight = self.shared.load.enter()?;
         let res = self.work(op, single).await;
         admitted.report(&res);
         res

@@ -48,9 +48,8 @@ pub mod write;
 mod tests;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::{Addr, ArbiterHandle, Supervisor};
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -63,6 +62,7 @@ pub use handlers::check;
 pub use plan::PlanOptions;
 
 use super::breaker::{BreakerCell, BreakerConfig, Driver};
+use super::load::Load;
 use super::rate;
 use messages::TableReply;
 
@@ -166,13 +166,11 @@ pub struct ScyllaShared {
     pub breaker: BreakerCell,
     session: ArcSwapOption<CachingSession>,
     schema: ArcSwap<schema::SchemaCache>,
-    inflight: AtomicUsize,
-    capacity: usize,
+    /// The in-flight bound and the rate limit.
+    load: Load,
     keyspace: String,
     settings: RunSettings,
     plan: PlanOptions,
-    /// The client's token bucket, when it has a rate limit.
-    rate: Option<rate::TokenBucket>,
     /// Contact points as configured (`host:port`), for `GET /` and `/admin/clients`.
     hosts: Vec<String>,
 }
@@ -185,12 +183,12 @@ impl ScyllaShared {
 
     /// Operations running right now.
     pub fn inflight(&self) -> usize {
-        self.inflight.load(std::sync::atomic::Ordering::Relaxed)
+        self.load.inflight()
     }
 
     /// Most operations in flight at once.
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.load.capacity()
     }
 
     /// The configured contact points; never the credentials.
@@ -232,16 +230,12 @@ impl ScyllaActor {
             breaker: BreakerCell::default(),
             session: ArcSwapOption::empty(),
             schema: ArcSwap::from_pointee(schema.clone()),
-            inflight: AtomicUsize::new(0),
-            capacity: spec.mailbox_capacity,
+            load: Load::new(spec.mailbox_capacity, spec.rate_limit),
             keyspace: spec.keyspace.clone(),
             settings: spec.run_settings(),
             plan: PlanOptions {
                 allow_filtering: spec.allow_filtering,
             },
-            rate: spec
-                .rate_limit
-                .map(|l| rate::TokenBucket::new(l, Instant::now())),
             hosts: spec.hosts.clone(),
         });
         let actor = ScyllaActor {

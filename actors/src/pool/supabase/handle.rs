@@ -2,7 +2,6 @@
 //! translated and sent on the caller's thread with the client the actor published; only what it
 //! learned about the project's health goes to the actor, with `try_send`.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,15 +18,6 @@ pub struct SupabaseHandle {
     pub shared: Arc<SupabaseShared>,
     /// A caller-supplied project (allow-listed by the edge) used instead of the configured one.
     target: Option<Arc<Target>>,
-}
-
-/// Counts an operation in flight for as long as it lives.
-struct InFlight<'a>(&'a SupabaseShared);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.inflight.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 impl SupabaseHandle {
@@ -63,25 +53,6 @@ impl SupabaseHandle {
     /// single-object media type rolls it back otherwise, answered as [`OpError::NotOneRow`].
     pub async fn execute_one(&self, op: Operation) -> Result<OpOutput, OpError> {
         self.run(op, true).await
-    }
-
-    /// Refuses work over the client's rate.
-    fn take_rate(&self) -> Result<(), OpError> {
-        if let Some(bucket) = &self.shared.rate {
-            bucket
-                .try_take(Instant::now())
-                .map_err(|retry_after| OpError::RateLimited { retry_after })?;
-        }
-        Ok(())
-    }
-
-    fn enter(&self) -> Result<InFlight<'_>, OpError> {
-        let before = self.shared.inflight.fetch_add(1, Ordering::AcqRel);
-        let guard = InFlight(&self.shared);
-        if before >= self.shared.capacity {
-            return Err(OpError::Overloaded);
-        }
-        Ok(guard)
     }
 
     async fn run(&self, op: Operation, single: bool) -> Result<OpOutput, OpError> {
@@ -127,8 +98,8 @@ impl SupabaseHandle {
             })?),
             Some(_) => None,
         };
-        self.take_rate()?;
-        let _inflight = self.enter()?;
+        self.shared.load.take_rate(Instant::now())?;
+        let _inflight = self.shared.load.enter()?;
         let target = self.target.as_deref().unwrap_or(&self.shared.target);
         let res = exec::send(
             &self.shared.http,

@@ -31,14 +31,14 @@ pub mod response;
 mod tests;
 pub mod translate;
 
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use handle::SupabaseHandle;
 pub use translate::PrimaryKeys;
 
 use super::breaker::{BreakerCell, BreakerConfig, Driver};
+use super::load::Load;
 use super::rate;
 
 /// A Supabase project: its base URL (`https://<ref>.supabase.co`) and key.
@@ -91,18 +91,17 @@ pub struct SupabaseShared {
     target: Target,
     headers: reqwest::header::HeaderMap,
     primary_keys: PrimaryKeys,
-    inflight: AtomicUsize,
-    capacity: usize,
-    rate: Option<rate::TokenBucket>,
+    /// The in-flight bound and the rate limit.
+    load: Load,
 }
 
 impl SupabaseShared {
     pub fn inflight(&self) -> usize {
-        self.inflight.load(std::sync::atomic::Ordering::Relaxed)
+        self.load.inflight()
     }
 
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.load.capacity()
     }
 
     /// The configured project's origin (`scheme://host[:port]`); never the key.
@@ -150,11 +149,7 @@ impl SupabaseActor {
             target: spec.target.clone(),
             headers,
             primary_keys: spec.primary_keys.clone(),
-            inflight: AtomicUsize::new(0),
-            capacity: spec.mailbox_capacity,
-            rate: spec
-                .rate_limit
-                .map(|l| rate::TokenBucket::new(l, Instant::now())),
+            load: Load::new(spec.mailbox_capacity, spec.rate_limit),
         });
         let actor = SupabaseActor {
             spec,
