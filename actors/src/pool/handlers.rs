@@ -1,7 +1,6 @@
 //! Actor glue for [`PoolActor`]: lifecycle, the health probe, the circuit breaker's transitions,
 //! schema loads and observations.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,7 +10,6 @@ use super::breaker::{BreakerCell, BreakerOwner, Driver};
 use super::exec;
 use super::messages::{LoadFunction, LoadTable, Observe};
 use super::{build_pool, connection_config, PoolActor};
-use crate::ops::{OpError, TableRef};
 
 impl Actor for PoolActor {
     type Context = Context<Self>;
@@ -54,18 +52,6 @@ impl BreakerOwner for PoolActor {
     }
 }
 
-impl PoolActor {
-    fn finish_load(
-        &mut self,
-        table: &TableRef,
-        res: Result<Option<Arc<super::schema::TableInfo>>, OpError>,
-    ) {
-        for reply in self.loading.remove(table).unwrap_or_default() {
-            let _ = reply.send(res.clone());
-        }
-    }
-}
-
 impl Handler<LoadTable> for PoolActor {
     type Result = ();
 
@@ -84,11 +70,9 @@ impl Handler<LoadTable> for PoolActor {
             let _ = reply.send(Ok(Some(info)));
             return;
         }
-        if let Some(waiters) = self.loading.get_mut(&table) {
-            waiters.push_back(reply);
+        if !self.loading.join(table.clone(), reply) {
             return;
         }
-        self.loading.insert(table.clone(), VecDeque::from([reply]));
         let fut = exec::load_table(self.pool.clone(), table.clone(), self.shared.deadline);
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             let res = match res {
@@ -105,17 +89,11 @@ impl Handler<LoadTable> for PoolActor {
                     Ok(None)
                 }
                 Err(e) => {
-                    let event = super::breaker::outcome::<()>(
-                        super::breaker::Admission::Pass,
-                        &Err(e.clone()),
-                    );
-                    if let Some(event) = event {
-                        act.breaker_event(event, ctx);
-                    }
+                    act.catalog_failed(&e, ctx);
                     Err(e)
                 }
             };
-            act.finish_load(&table, res);
+            act.loading.finish(&table, res);
         }));
     }
 }
@@ -142,12 +120,9 @@ impl Handler<LoadFunction> for PoolActor {
             let _ = reply.send(Ok(Some(set)));
             return;
         }
-        if let Some(waiters) = self.loading_functions.get_mut(&function) {
-            waiters.push_back(reply);
+        if !self.loading_functions.join(function.clone(), reply) {
             return;
         }
-        self.loading_functions
-            .insert(function.clone(), VecDeque::from([reply]));
         let fut = exec::load_functions(self.pool.clone(), function.clone(), self.shared.deadline);
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             let res = match res {
@@ -162,19 +137,11 @@ impl Handler<LoadFunction> for PoolActor {
                     Ok(found)
                 }
                 Err(e) => {
-                    let event = super::breaker::outcome::<()>(
-                        super::breaker::Admission::Pass,
-                        &Err(e.clone()),
-                    );
-                    if let Some(event) = event {
-                        act.breaker_event(event, ctx);
-                    }
+                    act.catalog_failed(&e, ctx);
                     Err(e)
                 }
             };
-            for reply in act.loading_functions.remove(&function).unwrap_or_default() {
-                let _ = reply.send(res.clone());
-            }
+            act.loading_functions.finish(&function, res);
         }));
     }
 }

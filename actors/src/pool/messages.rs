@@ -12,7 +12,8 @@ use super::schema::TableInfo;
 use crate::ops::{OpError, TableRef};
 
 /// Where a schema load answers: the table, `None` when it does not exist, or why it failed.
-pub type TableReply = oneshot::Sender<Result<Option<Arc<TableInfo>>, OpError>>;
+pub type TableResult = Result<Option<Arc<TableInfo>>, OpError>;
+pub type TableReply = oneshot::Sender<TableResult>;
 
 /// Describe a table that is not in the published cache (or whose entry expired).
 #[derive(Message)]
@@ -26,7 +27,8 @@ pub struct LoadTable {
 }
 
 /// Where a function load answers: its versions, `None` when it does not exist, or why it failed.
-pub type FunctionReply = oneshot::Sender<Result<Option<Arc<FunctionSet>>, OpError>>;
+pub type FunctionResult = Result<Option<Arc<FunctionSet>>, OpError>;
+pub type FunctionReply = oneshot::Sender<FunctionResult>;
 
 /// Describe a function that is not in the published cache (or whose entry expired).
 #[derive(Message)]

@@ -39,8 +39,8 @@ pub mod schema;
 pub mod scylla;
 mod session;
 pub mod supabase;
+pub mod waiters;
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,7 +54,7 @@ pub use rate::{RateLimit, TokenBucket};
 pub use session::{RowPages, Transaction};
 
 use crate::ops::TableRef;
-use messages::{FunctionReply, TableReply};
+use messages::{FunctionResult, TableResult};
 
 /// Everything a PostgreSQL pool actor needs, validated by the configuration layer.
 #[derive(Clone)]
@@ -177,9 +177,9 @@ pub struct PoolActor {
     shared: Arc<PoolShared>,
     /// Schema loads in progress, with the requests waiting for each, so concurrent misses on one
     /// table cost one catalog query.
-    loading: HashMap<TableRef, VecDeque<TableReply>>,
+    loading: waiters::Waiters<TableRef, TableResult>,
     /// Function loads in progress, likewise.
-    loading_functions: HashMap<TableRef, VecDeque<FunctionReply>>,
+    loading_functions: waiters::Waiters<TableRef, FunctionResult>,
 }
 
 impl PoolActor {
@@ -212,8 +212,8 @@ impl PoolActor {
             schema,
             driver,
             shared: shared.clone(),
-            loading: HashMap::new(),
-            loading_functions: HashMap::new(),
+            loading: Default::default(),
+            loading_functions: Default::default(),
         };
         (actor, shared)
     }

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use actix::prelude::*;
 
-use super::{BreakerCell, BreakerEvent, Driver, Transition};
+use super::{outcome, Admission, BreakerCell, BreakerEvent, Driver, Transition};
+use crate::ops::OpError;
 
 pub trait BreakerOwner: Actor<Context = Context<Self>> {
     /// The driver and the cell it publishes to.
@@ -44,6 +45,13 @@ pub trait BreakerOwner: Actor<Context = Context<Self>> {
         let (driver, cell) = self.breaker_parts();
         let t = driver.observe(cell, &event, Instant::now());
         self.apply_transition(t, ctx);
+    }
+
+    /// A failure of the actor's own work (a catalog read) counts as a request's would.
+    fn catalog_failed(&mut self, e: &OpError, ctx: &mut Context<Self>) {
+        if let Some(event) = outcome::<()>(Admission::Pass, &Err(e.clone())) {
+            self.breaker_event(event, ctx);
+        }
     }
 
     /// Publishes the breaker and logs a transition; an opening schedules the end of its

@@ -311,64 +311,56 @@ async fn query_cached(
     client.query(&stmt, params).await
 }
 
-/// Reads a table's description, within `deadline` (requests wait on it): a connection that
-/// stays silent is taken out of the pool and the read ends in [`OpError::NoAnswer`].
+/// Runs one catalog read on a pooled connection within `deadline` (requests wait on it): a
+/// connection that stays silent is taken out of the pool and the read ends in
+/// [`OpError::NoAnswer`].
+async fn catalog_read<T>(
+    pool: Pool,
+    deadline: Option<Duration>,
+    read: impl AsyncFnOnce(&tokio_postgres::Client) -> Result<T, tokio_postgres::Error>,
+) -> Result<T, OpError> {
+    let client = connection(&pool).await?;
+    let res = match deadline {
+        None => Ok(read(&client).await),
+        Some(limit) => tokio::time::timeout(limit, read(&client)).await,
+    };
+    match res {
+        Ok(res) => res.map_err(map_pg_error),
+        Err(_) => {
+            drop(Object::take(client));
+            Err(no_answer(deadline.unwrap_or_default(), false))
+        }
+    }
+}
+
+/// Reads a table's description, within `deadline` (see [`catalog_read`]).
 pub async fn load_table(
     pool: Pool,
     table: TableRef,
     deadline: Option<Duration>,
 ) -> Result<Option<TableInfo>, OpError> {
-    let client = connection(&pool).await?;
-    let read = schema::load_table(&**client, &table);
-    let res = match deadline {
-        None => Ok(read.await),
-        Some(limit) => tokio::time::timeout(limit, read).await,
-    };
-    match res {
-        Ok(res) => res.map_err(map_pg_error),
-        Err(_) => {
-            drop(Object::take(client));
-            Err(no_answer(deadline.unwrap_or_default(), false))
-        }
-    }
+    catalog_read(pool, deadline, async |c| {
+        schema::load_table(c, &table).await
+    })
+    .await
 }
 
-/// Reads the versions of a function, within `deadline` (as [`load_table`]).
+/// Reads the versions of a function, within `deadline` (see [`catalog_read`]).
 pub async fn load_functions(
     pool: Pool,
     function: TableRef,
     deadline: Option<Duration>,
 ) -> Result<Option<super::functions::FunctionSet>, OpError> {
-    let client = connection(&pool).await?;
-    let read = super::functions::load_functions(&**client, &function);
-    let res = match deadline {
-        None => Ok(read.await),
-        Some(limit) => tokio::time::timeout(limit, read).await,
-    };
-    match res {
-        Ok(res) => res.map_err(map_pg_error),
-        Err(_) => {
-            drop(Object::take(client));
-            Err(no_answer(deadline.unwrap_or_default(), false))
-        }
-    }
+    catalog_read(pool, deadline, async |c| {
+        super::functions::load_functions(c, &function).await
+    })
+    .await
 }
 
-/// Lists the tables, within `deadline` (as [`load_table`]).
+/// Lists the tables, within `deadline` (see [`catalog_read`]).
 pub async fn list_tables(pool: Pool, deadline: Option<Duration>) -> Result<OpOutput, OpError> {
-    let client = connection(&pool).await?;
-    let read = schema::list_tables(&**client);
-    let res = match deadline {
-        None => Ok(read.await),
-        Some(limit) => tokio::time::timeout(limit, read).await,
-    };
-    let (rows_json, n) = match res {
-        Ok(res) => res.map_err(map_pg_error)?,
-        Err(_) => {
-            drop(Object::take(client));
-            return Err(no_answer(deadline.unwrap_or_default(), false));
-        }
-    };
+    let (rows_json, n) =
+        catalog_read(pool, deadline, async |c| schema::list_tables(c).await).await?;
     Ok(OpOutput {
         rows_json,
         row_count: n.max(0) as u64,

@@ -2,7 +2,6 @@
 //! transitions, schema loads and what requests learned. Every I/O runs in a spawned future that
 //! owns its inputs; results are applied in `.map(..)`.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,10 +10,9 @@ use scylla::client::caching_session::{CachingSession, CachingSessionBuilder};
 use scylla::client::session_builder::SessionBuilder;
 
 use super::messages::LoadTable;
-use super::schema::TableInfo;
 use super::{catalog, exec, ScyllaActor, ScyllaSpec};
 use crate::ops::OpError;
-use crate::pool::breaker::{classify, BreakerCell, BreakerEvent, BreakerOwner, Cause, Driver};
+use crate::pool::breaker::{BreakerCell, BreakerOwner, Driver};
 use crate::pool::messages::{Observe, REFRESH_INTERVAL};
 
 impl Actor for ScyllaActor {
@@ -100,31 +98,6 @@ async fn connect(spec: ScyllaSpec) -> Result<CachingSession, String> {
         .build())
 }
 
-impl ScyllaActor {
-    /// A failure of the actor's own catalog read counts as a request's would.
-    fn catalog_failed(&mut self, e: &OpError, ctx: &mut Context<Self>) {
-        if let Some(kind) = classify(e) {
-            let cause = Cause {
-                kind,
-                detail: e.to_string(),
-            };
-            self.breaker_event(
-                BreakerEvent::Failed {
-                    cause,
-                    trial: false,
-                },
-                ctx,
-            );
-        }
-    }
-
-    fn finish_load(&mut self, table: &str, res: Result<Option<Arc<TableInfo>>, OpError>) {
-        for reply in self.loading.remove(table).unwrap_or_default() {
-            let _ = reply.send(res.clone());
-        }
-    }
-}
-
 impl Handler<LoadTable> for ScyllaActor {
     type Result = ();
 
@@ -149,11 +122,9 @@ impl Handler<LoadTable> for ScyllaActor {
             )));
             return;
         };
-        if let Some(waiters) = self.loading.get_mut(&table) {
-            waiters.push_back(reply);
+        if !self.loading.join(table.clone(), reply) {
             return;
         }
-        self.loading.insert(table.clone(), VecDeque::from([reply]));
         let keyspace = self.spec.keyspace.clone();
         let rs = self.spec.run_settings();
         let name = table.clone();
@@ -172,7 +143,7 @@ impl Handler<LoadTable> for ScyllaActor {
                     Err(e)
                 }
             };
-            act.finish_load(&table, res);
+            act.loading.finish(&table, res);
         }));
     }
 }

@@ -11,7 +11,8 @@ use super::schema::TableInfo;
 use crate::ops::OpError;
 
 /// Where a schema load answers: the table, `None` when it does not exist, or why it failed.
-pub type TableReply = oneshot::Sender<Result<Option<Arc<TableInfo>>, OpError>>;
+pub type TableResult = Result<Option<Arc<TableInfo>>, OpError>;
+pub type TableReply = oneshot::Sender<TableResult>;
 
 /// Describe a table of the client's keyspace that is not in the published cache.
 #[derive(Message)]

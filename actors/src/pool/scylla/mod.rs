@@ -47,7 +47,6 @@ pub mod write;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,7 +63,8 @@ pub use plan::PlanOptions;
 use super::breaker::{BreakerCell, BreakerConfig, Driver};
 use super::load::Load;
 use super::rate;
-use messages::TableReply;
+use super::waiters::Waiters;
+use messages::TableResult;
 
 /// The backend's name in errors and in `GET /`.
 pub const BACKEND: &str = "scylla";
@@ -212,7 +212,7 @@ pub struct ScyllaActor {
     /// The circuit breaker and its probing, the source of truth for `shared.breaker`.
     driver: Driver,
     /// Loads in progress and the requests waiting for each, so concurrent misses cost one read.
-    loading: HashMap<String, VecDeque<TableReply>>,
+    loading: Waiters<String, TableResult>,
 }
 
 impl ScyllaActor {
@@ -244,7 +244,7 @@ impl ScyllaActor {
             session: None,
             schema,
             driver,
-            loading: HashMap::new(),
+            loading: Default::default(),
         };
         (actor, shared)
     }
