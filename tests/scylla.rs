@@ -903,4 +903,14 @@ async fn a_configured_cluster_that_is_down_is_shown_refused_fast_and_reached_by_
     )
     .await;
     assert_error(&res, 400, "unsupported_by_backend");
+    // CQL has no functions a request can call.
+    let r = gw
+        .http
+        .post(gw.url("/gateway/rpc"))
+        .header("X-Athena-Client", "events")
+        .json(&json!({"function": "now", "args": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(&read(r).await, 400, "unsupported_by_backend");
 }

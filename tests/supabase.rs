@@ -948,4 +948,20 @@ async fn functions_are_called_through_the_projects_rpc_endpoint_as_on_postgres()
     .await;
     assert!(bad.0.is_client_error(), "{}", bad.1);
     assert_eq!(bad.1["status"], "error", "{}", bad.1);
+    // GET tells arguments from filters by the function's catalog entry, which a Supabase client
+    // cannot read: it is refused by name, and POST is the way.
+    let get =
+        e.gw.http
+            .get(e.gw.url("/rpc/add_numbers?a=1&b=2"))
+            .header("X-Athena-Client", "sb")
+            .send()
+            .await
+            .unwrap();
+    let get = read(get).await;
+    assert_error(&get, 400, "unsupported_by_backend");
+    assert!(
+        get.1["error"].as_str().unwrap().contains("supabase"),
+        "{}",
+        get.1
+    );
 }
