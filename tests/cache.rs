@@ -248,6 +248,23 @@ async fn callers_with_different_rights_do_not_share_entries() {
 /// Keys and the channel of one test's instances, removed at the end.
 struct RedisPrefix(String);
 
+impl RedisPrefix {
+    /// Cached responses stored under the prefix.
+    fn entries(&self) -> usize {
+        let out = Command::new("redis-cli")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "--scan",
+                "--pattern",
+                &format!("{}:entry:*", self.0),
+            ])
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    }
+}
+
 impl Drop for RedisPrefix {
     fn drop(&mut self) {
         let keys = Command::new("redis-cli")
@@ -313,7 +330,9 @@ async fn two_instances_share_entries_and_invalidations_through_redis() {
 
     let first = fetch(&a, item(3)).await;
     assert_eq!(first.outcome, "miss");
-    // The write-through is asynchronous: B finds it in Redis shortly.
+    // The write-through is asynchronous: B asks once A's entry is in Redis (asked earlier, B
+    // would read the database and fill its own cache, and never need Redis).
+    wait_for("A's entry in Redis", || prefix.entries() > 0).await;
     eventually(&b, item(3), "B serves A's entry", |x| x.outcome == "hit").await;
     let from_b = fetch(&b, item(3)).await;
     assert_eq!(
