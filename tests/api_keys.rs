@@ -889,9 +889,10 @@ async fn every_decision_is_written_to_the_auth_log_with_its_reason() {
     assert_eq!(
         got,
         vec![
-            r#"None false Some("default") Some("{}") Some("{}") false false true Some("missing_api_key")"#.to_string(),
-            r#"Some(true) false Some("default") Some("{}") Some("{}") false false true Some("invalid_api_key_secret")"#.to_string(),
-            format!(r#"Some(true) true Some("default") Some("{{users.read}}") {granted} true true true None"#),
+            r#"None false Some("default") Some("{}") None false false true Some("missing_api_key")"#.to_string(),
+            r#"Some(true) false Some("default") Some("{}") None false false true Some("invalid_api_key_secret")"#.to_string(),
+            // An allowed request held what it required; the key's rights go with refusals only.
+            r#"Some(true) true Some("default") Some("{users.read}") None true true true None"#.to_string(),
             format!(r#"Some(true) true Some("default") Some("{{orders.read}}") {granted} true false true Some("missing_api_key_rights")"#),
             format!(r#"Some(true) true Some("default") Some("{{gateway.query}}") {granted} true false true Some("missing_api_key_rights")"#),
         ],

@@ -89,7 +89,6 @@ pub fn authenticate(
     if is_admin_key(state, presented) {
         decision.authenticated = true;
         decision.authorized = true;
-        decision.granted_rights = Arc::from(["*".to_string()]);
         record(req, decision);
         return Ok(Caller {
             admin: true,
@@ -129,9 +128,9 @@ pub fn authenticate(
         }
     };
     decision.api_key_id = Some(key.id);
-    decision.granted_rights = key.right_names.clone();
     if let Some(bound) = &key.client_name {
         if *bound != client.name {
+            decision.granted_rights = Some(key.right_names.clone());
             decision.failure_reason = Some("api_key_client_mismatch".into());
             record(req, decision);
             if enforced {
@@ -149,6 +148,7 @@ pub fn authenticate(
     if let Some(bucket) = &key.bucket {
         if let Err(wait) = bucket.try_take(Instant::now()) {
             decision.authenticated = true;
+            decision.granted_rights = Some(key.right_names.clone());
             decision.failure_reason = Some("api_key_rate_limited".into());
             record(req, decision);
             let mut err = ApiError::new(
@@ -271,12 +271,17 @@ pub fn authorize(req: &impl Call, caller: &Caller, required: &Required) -> Resul
         let decision = facts.auth.get_or_insert_with(AuthRecord::default);
         decision.required_rights = vec![required.to_string()];
         decision.authorized = allowed || !caller.enforced;
-        if !allowed && decision.failure_reason.is_none() {
-            decision.failure_reason = Some(if caller.key.is_some() {
-                "missing_api_key_rights".into()
-            } else {
-                "missing_api_key".into()
-            });
+        if !allowed {
+            if let Some(key) = &caller.key {
+                decision.granted_rights = Some(key.right_names.clone());
+            }
+            if decision.failure_reason.is_none() {
+                decision.failure_reason = Some(if caller.key.is_some() {
+                    "missing_api_key_rights".into()
+                } else {
+                    "missing_api_key".into()
+                });
+            }
         }
     }
     if allowed || !caller.enforced {

@@ -8,7 +8,8 @@
 //!   would cost more than the record). [`StatsHandle::record`] puts each into a bounded queue
 //!   (`stats.mailbox_capacity`) with a non-blocking `try_send`; a full queue drops the record and
 //!   counts it. The actor drains the queue on a short tick, before every flush and metrics read,
-//!   and early when a sender has queued `batch_records` since the last wake-up (`Drain`).
+//!   and early when a sending thread has queued `batch_records` since it last woke it (`Drain`;
+//!   counted per thread, so that the workers never contend for one counter).
 //! * **Buffer**: bounded (`stats.buffer_records`, counting the batch being written). Beyond it,
 //!   records are dropped and counted. It is flushed every `flush_interval`, and at once when
 //!   `batch_records` are waiting, in one transaction per flush on one connection the actor keeps.
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod record;
 pub mod writer;
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -71,14 +73,12 @@ impl Default for StatsSpec {
     }
 }
 
-/// Counters read by `/metrics` without a message. `dropped_mailbox` and `queued` are moved by the
-/// senders; the rest only by the actor.
+/// Counters read by `/metrics` without a message. `dropped_mailbox` is moved by the senders; the
+/// rest only by the actor.
 #[derive(Debug, Default)]
 pub struct StatsCounters {
     /// Records refused because the queue was full.
     pub dropped_mailbox: AtomicU64,
-    /// Records queued since start; every `batch_records`-th wakes the actor.
-    pub queued: AtomicU64,
     /// Records refused because the buffer was full.
     pub dropped_buffer: AtomicU64,
     /// Records in batches the database refused.
@@ -112,7 +112,15 @@ impl StatsHandle {
     pub fn record(&self, rec: RequestRecord) {
         match self.queue.try_send(rec) {
             Ok(()) => {
-                let n = self.counters.queued.fetch_add(1, Ordering::Relaxed) + 1;
+                thread_local! {
+                    /// Records this thread has queued; every `wake_every`-th wakes the actor.
+                    static QUEUED: Cell<u64> = const { Cell::new(0) };
+                }
+                let n = QUEUED.with(|q| {
+                    let n = q.get().wrapping_add(1);
+                    q.set(n);
+                    n
+                });
                 if n.is_multiple_of(self.wake_every) {
                     self.addr.do_send(Drain);
                 }

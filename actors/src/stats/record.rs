@@ -54,7 +54,10 @@ pub struct AuthRecord {
     pub public_id: Option<String>,
     pub client_name: Option<String>,
     pub required_rights: Vec<String>,
-    pub granted_rights: std::sync::Arc<[String]>,
+    /// The presented key's rights, recorded only when a known key was refused: an allowed
+    /// request held what `required_rights` names, and leaving the key's whole list out of
+    /// every other row keeps log rows small.
+    pub granted_rights: Option<std::sync::Arc<[String]>>,
     pub authenticated: bool,
     pub authorized: bool,
     pub enforced: bool,
