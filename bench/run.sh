@@ -33,6 +33,16 @@
 #   BENCH_CDC_SUBSCRIBERS  WebSocket subscribers of scenario (h)                (default 10)
 #   BENCH_SCENARIOS     the scenarios to run, by name: fetch_user fetch_pk insert query health
 #                       fetch_cached fetch_ws cdc (default: all of them)
+#   BENCH_COMPARE       1: measure what enforcement and statistics cost instead (see below)
+#   BENCH_COMPARE_ROUNDS  rounds per scenario of BENCH_COMPARE                  (default 5)
+#
+# With BENCH_COMPARE=1 two gateways run side by side on the same database, one with API-key
+# enforcement and statistics off, one with both on (the bundled default), and each scenario (a)-(g)
+# is measured in BENCH_COMPARE_ROUNDS rounds of BENCH_DURATION seconds on each, the first of a
+# round alternating between them, one second apart (the statistics of a slice are written before
+# the next one starts). A round's two slices are adjacent in time, so the machine's drift between
+# rounds cancels out of its on/off ratio; the report gives each side's rates, their medians and the
+# median of the rounds' ratios (bench/out/compare.md). pgbench is not run.
 #
 # Scenario (g) sends (b)'s request over WebSocket (/wss/gateway) instead of one HTTP request per
 # call; wrk speaks no WebSocket, so its load comes from bench/ws_load.rs, an example target built
@@ -71,6 +81,8 @@ WS_SOCKETS="${BENCH_WS_SOCKETS:-1}"
 CDC_RATE="${BENCH_CDC_RATE:-1000}"
 CDC_SUBSCRIBERS="${BENCH_CDC_SUBSCRIBERS:-10}"
 ALL_SCENARIOS="fetch_user fetch_pk insert query health fetch_cached fetch_ws cdc"
+COMPARE="${BENCH_COMPARE:-0}"
+COMPARE_ROUNDS="${BENCH_COMPARE_ROUNDS:-5}"
 SELECTED="${BENCH_SCENARIOS:-$ALL_SCENARIOS}"
 for s in $SELECTED; do
     case " $ALL_SCENARIOS " in *" $s "*) ;; *) echo "BENCH_SCENARIOS: unknown scenario '$s' (known: $ALL_SCENARIOS)" >&2; exit 2 ;; esac
@@ -105,6 +117,10 @@ if ! is_uint "$CDC_SUBSCRIBERS" || [ "$CDC_SUBSCRIBERS" -lt 1 ]; then
     die "BENCH_CDC_SUBSCRIBERS must be a positive integer (got '$CDC_SUBSCRIBERS')"
 fi
 is_uint "$WARMUP" || die "BENCH_WARMUP must be a non-negative integer (got '$WARMUP')"
+case "$COMPARE" in 0 | 1) ;; *) die "BENCH_COMPARE must be 0 or 1 (got '$COMPARE')" ;; esac
+if ! is_uint "$COMPARE_ROUNDS" || [ "$COMPARE_ROUNDS" -lt 1 ]; then
+    die "BENCH_COMPARE_ROUNDS must be a positive integer (got '$COMPARE_ROUNDS')"
+fi
 is_uint "$PG_PORT" || die "BENCH_PG_PORT must be a port number (got '$PG_PORT')"
 is_uint "$BUILD_TIMEOUT" || die "BENCH_BUILD_TIMEOUT must be an integer (got '$BUILD_TIMEOUT')"
 
@@ -152,6 +168,8 @@ ensure_tools() {
 DB=""
 DB_CREATED=0
 SERVER_PID=""
+# BENCH_COMPARE: the other gateway, while SERVER_PID is the one being measured.
+OTHER_PID=""
 CHILD_PID=""
 
 # run_bounded SECONDS COMMAND...: runs COMMAND with a time limit, in the
@@ -198,6 +216,11 @@ cleanup() {
         wait "$CHILD_PID" 2>/dev/null
     fi
     stop_server
+    if [ -n "$OTHER_PID" ]; then
+        SERVER_PID="$OTHER_PID"
+        OTHER_PID=""
+        stop_server
+    fi
     if [ "$DB_CREATED" = 1 ]; then
         # A replication slot (scenario (h)) keeps WAL and prevents dropping its database.
         psql_admin -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '$DB' AND NOT active" >/dev/null 2>&1 \
@@ -329,6 +352,11 @@ mint_api_key() {
     API_KEY="$(gateway_env "$BIN" keys create --config "$CONFIG" --name bench \
         --rights events.read events.write gateway.query cdc_ticks.read 2>>"$SERVER_LOG")" \
         || die "athena_rs keys create failed (see $SERVER_LOG)"
+    await_api_key
+}
+
+# Waits until the gateway on $PORT accepts the minted key.
+await_api_key() {
     local deadline=$((SECONDS + 20)) code
     while :; do
         code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -X POST \
@@ -700,7 +728,115 @@ print_report() {
 # --------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------
+# --------------------------------------------------------------------------
+# BENCH_COMPARE: enforcement and statistics off against on
+# --------------------------------------------------------------------------
+declare -A CMP_PORT CMP_PID CMP_RPS
+
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END {
+        if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# Makes gateway $1 (off or on) the one measured.
+use_gateway() {
+    PORT="${CMP_PORT[$1]}"
+    SERVER_PID="${CMP_PID[$1]}"
+    OTHER_PID="${CMP_PID[$([ "$1" = off ] && echo on || echo off)]}"
+}
+
+compare_slice() { # scenario side round
+    local s="$1" side="$2" out="$OUT/compare_$1_$2_$3.txt" line
+    use_gateway "$side"
+    sleep 1
+    run_load "$s" "$DURATION" "$out" || { cat "$out" >&2; die "the load run failed for $s ($side)"; }
+    require_gateway_alive "during the $s measurement ($side)"
+    line="$(grep '^BENCH_RESULT ' "$out" || true)"
+    [ -n "$line" ] || { cat "$out" >&2; die "the load run produced no result for $s ($side)"; }
+    [ "$(kv non200 "$line")" = 0 ] && [ "$(kv socket_errors "$line")" = 0 ] \
+        || die "$s ($side): requests failed: $line"
+    CMP_RPS[$s,$side]="${CMP_RPS[$s,$side]:-} $(awk -v v="$(kv rps "$line")" 'BEGIN { printf "%.0f", v }')"
+}
+
+compare_main() {
+    ensure_tools
+    build_gateway
+    setup_database
+    local side s r first second
+    for side in off on; do
+        case "$side" in off) ENFORCE_BOOL=false STATS_BOOL=false ;; on) ENFORCE_BOOL=true STATS_BOOL=true ;; esac
+        SERVER_LOG="$OUT/server_$side.log"
+        start_gateway
+        CMP_PORT[$side]="$PORT"
+        CMP_PID[$side]="$SERVER_PID"
+        if [ "$side" = off ]; then
+            mint_api_key
+            # stopped on exit as the other gateway
+            OTHER_PID="$SERVER_PID"
+            SERVER_PID=""
+        else
+            await_api_key
+        fi
+    done
+    for side in off on; do
+        use_gateway "$side"
+        for s in "${SCENARIOS[@]}"; do check_scenario "$s"; done
+    done
+    if [ "$CDC" = 1 ]; then log "BENCH_COMPARE leaves out (h)"; fi
+    for s in "${SCENARIOS[@]}"; do
+        log "$(scenario_label "$s"): $COMPARE_ROUNDS rounds of ${DURATION}s off and on"
+        if [ "$WARMUP" -gt 0 ]; then
+            for side in off on; do
+                use_gateway "$side"
+                run_load "$s" "$WARMUP" "$OUT/compare_${s}_warmup.txt" \
+                    || { cat "$OUT/compare_${s}_warmup.txt" >&2; die "warmup failed for $s"; }
+            done
+        fi
+        for r in $(seq 1 "$COMPARE_ROUNDS"); do
+            if [ $((r % 2)) = 1 ]; then first=off second=on; else first=on second=off; fi
+            compare_slice "$s" "$first" "$r"
+            compare_slice "$s" "$second" "$r"
+        done
+        log "  off:${CMP_RPS[$s,off]} req/s; on:${CMP_RPS[$s,on]} req/s"
+    done
+    compare_report
+}
+
+compare_report() {
+    local s off on ratios mo mn mr
+    {
+        echo "# Athena: what API-key enforcement and statistics cost"
+        echo
+        echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+        echo "- revision: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+        echo "- machine: $(nproc) CPU(s); connections: $CONNECTIONS; gateway pool: $POOL; $COMPARE_ROUNDS rounds of ${DURATION}s per side"
+        echo
+        echo "| scenario | both off: req/s | median | both on: req/s | median | on vs off, median of the rounds |"
+        echo "|---|--:|--:|--:|--:|--:|"
+        for s in "${SCENARIOS[@]}"; do
+            read -r -a off <<<"${CMP_RPS[$s,off]}"
+            read -r -a on <<<"${CMP_RPS[$s,on]}"
+            ratios=()
+            for r in "${!off[@]}"; do
+                ratios+=("$(awk -v a="${on[$r]}" -v b="${off[$r]}" 'BEGIN { printf "%.1f", 100 * (a - b) / b }')")
+            done
+            mo="$(median "${off[@]}")"
+            mn="$(median "${on[@]}")"
+            mr="$(median "${ratios[@]}")"
+            printf '| %s | %s | %.0f | %s | %.0f | %+.1f%% (%s) |\n' "$(scenario_label "$s")" \
+                "$(IFS=/; echo "${off[*]}" | sed 's|/| / |g')" "$mo" \
+                "$(IFS=/; echo "${on[*]}" | sed 's|/| / |g')" "$mn" "$mr" \
+                "$(printf '%s%%, ' "${ratios[@]}" | sed 's/, $//')"
+        done
+    } >"$OUT/compare.md"
+    cat "$OUT/compare.md"
+}
+
 main() {
+    if [ "$COMPARE" = 1 ]; then
+        compare_main
+        return
+    fi
     ensure_tools
     if [ "$SKIP_GATEWAY" != 1 ]; then
         build_gateway

@@ -93,9 +93,17 @@ async fn a_client_whose_database_appears_later_comes_online_by_itself() {
         let r = srv.post("/gateway/fetch", json!({"table_name": "t"})).await;
         if r.0 == 200 {
             assert_eq!(rows(&r).len(), 1);
-            let (_, v) = get(&srv, "/", false).await;
-            assert_eq!(v["data"]["clients"][0]["state"], "online");
-            return;
+            // The state changes in the pool actor's mailbox, just after the answer that closed
+            // the breaker.
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                let (_, v) = get(&srv, "/", false).await;
+                if v["data"]["clients"][0]["state"] == "online" {
+                    return;
+                }
+                assert!(std::time::Instant::now() < deadline, "not online: {v}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
         last = Some(r);
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -34,9 +34,9 @@ pub struct Caller {
 
 /// Records the decision for the auth log (the last one wins: authorisation follows
 /// authentication), and the presented key's public id for the request log.
-fn record(req: &impl Call, decision: AuthRecord) {
+fn record(req: &impl Call, mut decision: AuthRecord) {
     let mut facts = req.facts();
-    facts.key_public_id.clone_from(&decision.public_id);
+    facts.key_public_id = decision.public_id.take();
     facts.auth = Some(decision);
 }
 
@@ -65,7 +65,6 @@ pub fn authenticate(
     let store = &snapshot.keys;
     let enforced = always_enforce || store.enforced(&client.name);
     let mut decision = AuthRecord {
-        client_name: Some(client.name.clone()),
         enforced,
         ..AuthRecord::default()
     };

@@ -9,11 +9,15 @@
 //! health, metrics, documents and admin routes are not. Request bodies, query strings and key
 //! material are never recorded.
 
-use std::cell::RefMut;
+use std::borrow::Cow;
+use std::cell::{RefCell, RefMut};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest};
 use athena_actors::stats::{AuthRecord, OperationRecord, RequestRecord};
@@ -55,9 +59,9 @@ pub fn facts(req: &HttpRequest) -> RefMut<'_, RequestFacts> {
 }
 
 /// Records the data operation a request is about to run.
-pub fn note_operation(req: &impl Call, operation: &str, table: Option<String>) {
+pub fn note_operation(req: &impl Call, operation: &'static str, table: Option<String>) {
     req.facts().operation = Some(OperationRecord {
-        operation: operation.to_string(),
+        operation: Cow::Borrowed(operation),
         table,
         row_count: None,
         message: None,
@@ -169,15 +173,15 @@ fn record(
     if let (Some(op), Some(code)) = (operation.as_mut(), error_code) {
         op.message.get_or_insert_with(|| code.to_string());
     }
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_string());
-    let method = req.method().as_str().to_string();
+    let route = Cow::Borrowed(route(req));
+    let method = method(req.method());
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     if !logged(req.path()) {
-        // Counted in the metrics only: nothing else is needed.
+        // Counted in the metrics only: nothing else is needed (the id is dropped here, on the
+        // thread that made it).
+        drop(request_id);
         return RequestRecord {
-            request_id,
+            request_id: String::new(),
             at,
             client,
             method,
@@ -219,6 +223,62 @@ fn record(
     }
 }
 
+/// The method, borrowed when it is a standard one.
+fn method(m: &Method) -> Cow<'static, str> {
+    const STANDARD: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    match STANDARD.iter().find(|s| *s == m) {
+        Some(s) => Cow::Borrowed(s.as_str()),
+        None => Cow::Owned(m.as_str().to_string()),
+    }
+}
+
+/// Paths whose route pattern each worker thread remembers; beyond it (paths carrying ids), the
+/// pattern is looked up every time.
+const REMEMBERED_PATHS: usize = 1024;
+
+/// The route pattern `req` matched (`unmatched` for none), interned. Looking a pattern up walks the
+/// application's resource map and allocates, so each worker thread remembers the pattern of the
+/// paths it has seen; the patterns come from the route table, so interning them keeps a bounded
+/// set alive for the life of the process.
+fn route(req: &HttpRequest) -> &'static str {
+    thread_local! {
+        static ROUTES: RefCell<HashMap<Box<str>, &'static str>> = RefCell::new(HashMap::new());
+    }
+    let path = req.path();
+    if let Some(route) = ROUTES.with(|r| r.borrow().get(path).copied()) {
+        return route;
+    }
+    let route = intern(req.match_pattern().as_deref().unwrap_or("unmatched"));
+    ROUTES.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.len() < REMEMBERED_PATHS {
+            r.insert(path.into(), route);
+        }
+    });
+    route
+}
+
+fn intern(pattern: &str) -> &'static str {
+    static PATTERNS: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut patterns = PATTERNS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = patterns.get(pattern) {
+        return p;
+    }
+    let p: &'static str = Box::leak(pattern.into());
+    patterns.insert(p);
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +306,17 @@ mod tests {
         ] {
             assert!(!logged(p), "{p}");
         }
+    }
+
+    #[test]
+    fn standard_methods_are_borrowed_and_patterns_interned_once() {
+        assert!(matches!(method(&Method::PATCH), Cow::Borrowed("PATCH")));
+        let odd = Method::from_bytes(b"PURGE").unwrap();
+        assert_eq!(method(&odd), "PURGE");
+        let a = intern("/gateway/fetch");
+        let b = intern(&String::from("/gateway/fetch"));
+        assert!(std::ptr::eq(a, b));
+        assert_eq!(intern("unmatched"), "unmatched");
     }
 
     #[test]

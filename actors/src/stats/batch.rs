@@ -190,7 +190,7 @@ mod tests {
     fn rec(
         client: Option<&str>,
         status: u16,
-        op: Option<(&str, Option<&str>)>,
+        op: Option<(&'static str, Option<&str>)>,
         secs: u64,
     ) -> RequestRecord {
         RequestRecord {

@@ -2,6 +2,7 @@
 //! to the [`StatsActor`](super::StatsActor) without waiting. Nothing here holds a request body,
 //! a query string or key material.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 /// One served request.
@@ -13,11 +14,13 @@ pub struct RequestRecord {
     pub at: SystemTime,
     /// The client as the registry resolved it (lower-case), if any.
     pub client: Option<String>,
-    pub method: String,
+    /// Borrowed for the standard methods, so that most records carry no copy of it.
+    pub method: Cow<'static, str>,
     /// The concrete path, without the query string.
     pub path: String,
-    /// The matched route pattern (`/gateway/fetch`), or `unmatched`; a metrics label.
-    pub route: String,
+    /// The matched route pattern (`/gateway/fetch`), or `unmatched`; a metrics label. The edges
+    /// intern patterns, so records share them.
+    pub route: Cow<'static, str>,
     pub status: u16,
     pub duration_ms: f64,
     pub key_public_id: Option<String>,
@@ -39,8 +42,9 @@ pub struct RequestRecord {
 /// The data operation a request ran (or tried to run).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperationRecord {
-    /// `fetch`, `insert`, `update`, `delete` or `query`.
-    pub operation: String,
+    /// `fetch`, `insert`, `update`, `delete`, `query`, … (borrowed: the edges name operations
+    /// with constants).
+    pub operation: Cow<'static, str>,
     pub table: Option<String>,
     pub row_count: Option<u64>,
     /// The error code (or message) when the request failed.
@@ -51,8 +55,8 @@ pub struct OperationRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AuthRecord {
     pub api_key_id: Option<i64>,
+    /// The presented key's public id; the edge moves it to the request's `key_public_id`.
     pub public_id: Option<String>,
-    pub client_name: Option<String>,
     pub required_rights: Vec<String>,
     /// The presented key's rights, recorded only when a known key was refused: an allowed
     /// request held what `required_rights` names, and leaving the key's whole list out of

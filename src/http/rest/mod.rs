@@ -61,7 +61,7 @@ fn query(req: &HttpRequest) -> Result<dialect::Query, ApiError> {
 }
 
 /// Names the operation and its table for the statistics.
-fn begin(req: &HttpRequest, operation: &str, table: &TableRef) {
+fn begin(req: &HttpRequest, operation: &'static str, table: &TableRef) {
     stats::note_operation(req, operation, Some(table.to_string()));
 }
 
@@ -294,7 +294,7 @@ fn start_write(
     req: &HttpRequest,
     state: &AppState,
     path: &str,
-    operation: &str,
+    operation: &'static str,
 ) -> Result<WriteStart, ApiError> {
     let table = dialect::table(path, header(req, "content-profile")?)?;
     begin(req, operation, &table);
