@@ -243,7 +243,7 @@ fn method(m: &Method) -> Cow<'static, str> {
 }
 
 /// Paths whose route pattern each worker thread remembers; beyond it (paths carrying ids), the
-/// pattern is looked up every time.
+/// pattern is looked up every time. Paths that match no route are never remembered.
 const REMEMBERED_PATHS: usize = 1024;
 
 /// The route pattern `req` matched (`unmatched` for none), interned. Looking a pattern up walks the
@@ -258,7 +258,11 @@ fn route(req: &HttpRequest) -> &'static str {
     if let Some(route) = ROUTES.with(|r| r.borrow().get(path).copied()) {
         return route;
     }
-    let route = intern(req.match_pattern().as_deref().unwrap_or("unmatched"));
+    let Some(pattern) = req.match_pattern() else {
+        // Not remembered: paths that match no route (a scanner's) must not fill the table.
+        return "unmatched";
+    };
+    let route = intern(&pattern);
     ROUTES.with(|r| {
         let mut r = r.borrow_mut();
         if r.len() < REMEMBERED_PATHS {

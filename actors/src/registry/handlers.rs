@@ -108,6 +108,7 @@ impl RegistryActor {
             )));
         };
         let names = self.config_names.clone();
+        let began = self.direct_changes;
         let fut = async move {
             let client = provision::connect(&spec.config)
                 .await
@@ -116,8 +117,14 @@ impl RegistryActor {
                 .await
                 .map_err(|e| e.to_string())
         };
-        Box::pin(fut.into_actor(self).map(|res, act, _| {
+        Box::pin(fut.into_actor(self).map(move |res, act, ctx| {
             let rows = res?;
+            if act.direct_changes != began {
+                // The rows may predate a change the admin API has applied since (a freeze
+                // answered 200 must hold from the next request): read again.
+                ctx.spawn(act.catalog_future().map(|_, _, _| ()));
+                return Ok(());
+            }
             act.apply_catalog(rows);
             act.catalog_loaded = true;
             act.publish();
@@ -172,6 +179,7 @@ impl Handler<AddClient> for RegistryActor {
     type Result = ();
 
     fn handle(&mut self, msg: AddClient, _: &mut Context<Self>) {
+        self.direct_changes += 1;
         self.add_postgres(msg.0);
         self.publish();
     }
@@ -181,6 +189,7 @@ impl Handler<RemoveClient> for RegistryActor {
     type Result = bool;
 
     fn handle(&mut self, msg: RemoveClient, _: &mut Context<Self>) -> bool {
+        self.direct_changes += 1;
         let Some(entry) = self.clients.remove(&msg.0) else {
             return false;
         };
@@ -194,6 +203,7 @@ impl Handler<SetFrozen> for RegistryActor {
     type Result = bool;
 
     fn handle(&mut self, msg: SetFrozen, _: &mut Context<Self>) -> bool {
+        self.direct_changes += 1;
         let Some(entry) = self.clients.get_mut(&msg.name) else {
             return false;
         };

@@ -132,6 +132,9 @@ pub struct RegistryActor {
     /// The URI each catalog-only client was started with, to notice changes.
     catalog_uris: BTreeMap<String, String>,
     catalog_loaded: bool,
+    /// Changes applied by message from the admin API (add, remove, freeze), counted: a catalog
+    /// read that began before one of them is stale, and is read again instead of applied.
+    direct_changes: u64,
     key_settings: KeySettings,
     keys: Arc<KeyStore>,
 }
@@ -156,6 +159,7 @@ impl RegistryActor {
                 .collect(),
             catalog_uris: BTreeMap::new(),
             catalog_loaded: false,
+            direct_changes: 0,
             initial,
             loaded: false,
             logging_spec: logging,
