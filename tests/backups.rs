@@ -218,19 +218,7 @@ async fn a_corrupted_backup_is_refused_and_the_database_is_untouched() {
 
     // Same size, one byte changed; then a truncated copy.
     let client = s3.client(&bucket);
-    let body = client
-        .get_object()
-        .bucket(&bucket)
-        .key(&key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes()
-        .to_vec();
+    let body = s3.object(&bucket, &key).await;
     db.execute("INSERT INTO items (name, n) VALUES ('after the backup', 0)")
         .await;
     let state = checksum(&db, "items").await;
@@ -368,18 +356,7 @@ async fn a_dump_above_the_copy_limit_gets_its_metadata_through_a_multipart_copy(
         .unwrap();
     assert_eq!(head.metadata(), Some(&full));
     assert_eq!(head.content_length(), Some(data.len() as i64));
-    let got = client
-        .get_object()
-        .bucket(&bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
+    let got = s3.object(&bucket, key).await;
     assert!(got == data, "the copy changed the bytes");
 
     // A copy that fails (its source is gone) is aborted: no upload stays behind.

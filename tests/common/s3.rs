@@ -93,6 +93,23 @@ impl S3Server {
         Store::new(&self.spec(bucket)).client().clone()
     }
 
+    /// The bytes of an object, read behind the server's back.
+    pub async fn object(&self, bucket: &str, key: &str) -> Vec<u8> {
+        self.client(bucket)
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes()
+            .to_vec()
+    }
+
     /// Creates a bucket with a unique name.
     pub async fn bucket(&self) -> String {
         let name = super::unique_name("athena-b").replace('_', "-");
