@@ -37,7 +37,8 @@
 #   BENCH_COMPARE_ROUNDS  rounds per scenario of BENCH_COMPARE                  (default 5)
 #
 # With BENCH_COMPARE=1 two gateways run side by side on the same database, one with API-key
-# enforcement and statistics off, one with both on (the bundled default), and each scenario (a)-(g)
+# enforcement and statistics off, one with both on (the bundled default; BENCH_ENFORCE=0 or
+# BENCH_STATS=0 leaves that one off on this side too, to measure the other alone), and each scenario (a)-(g)
 # is measured in BENCH_COMPARE_ROUNDS rounds of BENCH_DURATION seconds on each, the first of a
 # round alternating between them, one second apart (the statistics of a slice are written before
 # the next one starts). A round's two slices are adjacent in time, so the machine's drift between
@@ -731,7 +732,17 @@ print_report() {
 # --------------------------------------------------------------------------
 # BENCH_COMPARE: enforcement and statistics off against on
 # --------------------------------------------------------------------------
-declare -A CMP_PORT CMP_PID CMP_RPS
+declare -A CMP_PORT CMP_PID CMP_RPS CMP_CPU CMP_GWCPU
+
+# CPU time the whole machine has spent busy (not idle, not waiting for I/O), in clock ticks.
+machine_busy_ticks() {
+    awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
+# CPU time process $1 has used (user and system), in clock ticks.
+process_ticks() {
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
 
 median() {
     printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END {
@@ -749,22 +760,37 @@ compare_slice() { # scenario side round
     local s="$1" side="$2" out="$OUT/compare_$1_$2_$3.txt" line
     use_gateway "$side"
     sleep 1
+    local busy0 gw0 busy1 gw1 requests
+    busy0="$(machine_busy_ticks)"
+    gw0="$(process_ticks "$SERVER_PID")"
     run_load "$s" "$DURATION" "$out" || { cat "$out" >&2; die "the load run failed for $s ($side)"; }
+    busy1="$(machine_busy_ticks)"
+    gw1="$(process_ticks "$SERVER_PID")"
     require_gateway_alive "during the $s measurement ($side)"
     line="$(grep '^BENCH_RESULT ' "$out" || true)"
     [ -n "$line" ] || { cat "$out" >&2; die "the load run produced no result for $s ($side)"; }
     [ "$(kv non200 "$line")" = 0 ] && [ "$(kv socket_errors "$line")" = 0 ] \
         || die "$s ($side): requests failed: $line"
     CMP_RPS[$s,$side]="${CMP_RPS[$s,$side]:-} $(awk -v v="$(kv rps "$line")" 'BEGIN { printf "%.0f", v }')"
+    # CPU per request, in microseconds: the machine's (the gateway, the load client and every
+    # database process) and the gateway's own.
+    requests="$(awk -v r="$(kv rps "$line")" -v d="$DURATION" 'BEGIN { print r * d }')"
+    CMP_CPU[$s,$side]="${CMP_CPU[$s,$side]:-} $(awk -v t="$((busy1 - busy0))" -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')"
+    CMP_GWCPU[$s,$side]="${CMP_GWCPU[$s,$side]:-} $(awk -v t="$((gw1 - gw0))" -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')"
 }
 
 compare_main() {
+    CLK_TCK="$(getconf CLK_TCK)"
+    local ON_ENFORCE="$ENFORCE_BOOL" ON_STATS="$STATS_BOOL"
     ensure_tools
     build_gateway
     setup_database
     local side s r first second
     for side in off on; do
-        case "$side" in off) ENFORCE_BOOL=false STATS_BOOL=false ;; on) ENFORCE_BOOL=true STATS_BOOL=true ;; esac
+        case "$side" in
+            off) ENFORCE_BOOL=false STATS_BOOL=false ;;
+            on) ENFORCE_BOOL="$ON_ENFORCE" STATS_BOOL="$ON_STATS" ;;
+        esac
         SERVER_LOG="$OUT/server_$side.log"
         start_gateway
         CMP_PORT[$side]="$PORT"
@@ -798,6 +824,7 @@ compare_main() {
             compare_slice "$s" "$second" "$r"
         done
         log "  off:${CMP_RPS[$s,off]} req/s; on:${CMP_RPS[$s,on]} req/s"
+        log "  machine CPU per request (us), off:${CMP_CPU[$s,off]}; on:${CMP_CPU[$s,on]}"
     done
     compare_report
 }
@@ -810,6 +837,7 @@ compare_report() {
         echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
         echo "- revision: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
         echo "- machine: $(nproc) CPU(s); connections: $CONNECTIONS; gateway pool: $POOL; $COMPARE_ROUNDS rounds of ${DURATION}s per side"
+        echo "- on: API-key enforcement $ON_ENFORCE, statistics $ON_STATS; off: both false"
         echo
         echo "| scenario | both off: req/s | median | both on: req/s | median | on vs off, median of the rounds |"
         echo "|---|--:|--:|--:|--:|--:|"
@@ -827,6 +855,26 @@ compare_report() {
                 "$(IFS=/; echo "${off[*]}" | sed 's|/| / |g')" "$mo" \
                 "$(IFS=/; echo "${on[*]}" | sed 's|/| / |g')" "$mn" "$mr" \
                 "$(printf '%s%%, ' "${ratios[@]}" | sed 's/, $//')"
+        done
+        echo
+        echo "CPU time per request, in microseconds (median of the rounds): the whole machine's (gateway,"
+        echo "load client, both databases' processes) and the gateway process's own."
+        echo
+        echo "| scenario | machine, off | machine, on | on vs off | gateway, off | gateway, on | on vs off |"
+        echo "|---|--:|--:|--:|--:|--:|--:|"
+        for s in "${SCENARIOS[@]}"; do
+            local c
+            for c in CMP_CPU CMP_GWCPU; do
+                local -n cpu="$c"
+                read -r -a off <<<"${cpu[$s,off]}"
+                read -r -a on <<<"${cpu[$s,on]}"
+                mo="$(median "${off[@]}")"
+                mn="$(median "${on[@]}")"
+                if [ "$c" = CMP_CPU ]; then printf '| %s ' "$(scenario_label "$s")"; fi
+                printf '| %.1f | %.1f | %+.1f ' "$mo" "$mn" "$(awk -v a="$mn" -v b="$mo" 'BEGIN { print a - b }')"
+                unset -n cpu
+            done
+            echo "|"
         done
     } >"$OUT/compare.md"
     cat "$OUT/compare.md"
