@@ -49,6 +49,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "cdc",
         sql: include_str!("../../../sql/0006_cdc.sql"),
     },
+    Migration {
+        version: 7,
+        name: "log_ids_in_blocks",
+        sql: include_str!("../../../sql/0007_log_ids_in_blocks.sql"),
+    },
 ];
 
 /// The tables a provisioned logging database holds (`api_key_auth_log` and
