@@ -44,6 +44,7 @@ pub fn spawn_all(
     let snapshot: SnapshotCell = Arc::new(ArcSwap::from_pointee(RegistrySnapshot::default()));
     let (stats_actor, counters, queue) =
         StatsActor::new(stats.clone(), logging.as_ref().map(|l| l.config.clone()));
+    let stats_logged = logging.is_some();
     let arbiter = Arbiter::new();
     let stats_addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| stats_actor);
     let (hub, cdc_shared) = CdcHub::new(
@@ -67,7 +68,7 @@ pub fn spawn_all(
     ActorHandles {
         registry,
         snapshot,
-        stats: StatsHandle::new(stats_addr, counters, queue, &stats),
+        stats: StatsHandle::new(stats_addr, counters, queue, &stats, stats_logged),
         cache: CacheHandle {
             shared: cache_shared,
             addr: cache_addr,

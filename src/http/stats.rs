@@ -20,7 +20,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest};
-use athena_actors::stats::{AuthRecord, OperationRecord, RequestRecord};
+use athena_actors::stats::{AuthRecord, Observation, OperationRecord, RequestId, RequestRecord};
 
 use super::call::Call;
 use super::error::ApiError;
@@ -28,7 +28,7 @@ use super::AppState;
 
 tokio::task_local! {
     /// The id of the request being handled on this task, for error envelopes.
-    static REQUEST_ID: String;
+    static REQUEST_ID: RequestId;
 }
 
 /// What a handler learned that the statistics need. Handlers fill it through [`Call::facts`]
@@ -84,20 +84,14 @@ pub fn note_rows(req: &impl Call, rows: u64) {
     }
 }
 
-/// A fresh request id: 32 hex digits, a random half drawn once per process and a counter, so ids
-/// are unique across instances and restarts without a system call per request.
-pub fn new_request_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::OnceLock;
-    static PREFIX: OnceLock<u64> = OnceLock::new();
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
-    format!("{prefix:016x}{:016x}", NEXT.fetch_add(1, Ordering::Relaxed))
+/// A fresh request id.
+pub fn new_request_id() -> RequestId {
+    RequestId::next()
 }
 
 /// The id of the request being handled, when called inside the middleware.
-pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(String::clone).ok()
+pub fn current_request_id() -> Option<RequestId> {
+    REQUEST_ID.try_with(|id| *id).ok()
 }
 
 /// The routes whose requests are written to the logging tables.
@@ -127,7 +121,7 @@ pub async fn middleware(
     let started = Instant::now();
     let at = SystemTime::now();
     let id = new_request_id();
-    let res = REQUEST_ID.scope(id.clone(), next.call(req)).await;
+    let res = REQUEST_ID.scope(id, next.call(req)).await;
     // Handlers turn their errors into responses and the router answers every path, so an `Err`
     // here comes from actix itself; it is rendered after this returns, unrecorded.
     if let Ok(r) = &res {
@@ -142,85 +136,79 @@ pub async fn middleware(
                     .map(|e| e.code.as_str())
             });
             let status = r.status().as_u16();
-            state
-                .actors
-                .stats
-                .record(record(req, id, at, started, status, error_code));
+            finish(state, req, id, at, started, status, error_code);
         }
     }
     res
 }
 
-fn record(
+/// Counts the request in the metrics and, on a logged route, hands its record to the statistics
+/// actor.
+fn finish(
+    state: &AppState,
     req: &HttpRequest,
-    request_id: String,
+    request_id: RequestId,
     at: SystemTime,
     started: Instant,
     status: u16,
     error_code: Option<&str>,
-) -> RequestRecord {
+) {
     let facts = req
         .extensions_mut()
         .remove::<RequestFacts>()
         .unwrap_or_default();
-    let client = facts.client.or_else(|| {
-        let name = header(req, "x-athena-client")?;
-        let state = req.app_data::<web::Data<AppState>>()?;
+    let route = route(req);
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if !logged(req.path()) {
+        // Counted in the metrics only, without a record: nothing reaches the actor.
         let snapshot = state.actors.snapshot.load();
-        snapshot.get(&name).map(|c| c.name.clone())
+        let client = facts.client.as_deref().or_else(|| {
+            let name = req.headers().get("x-athena-client")?.to_str().ok()?;
+            snapshot.get(name).map(|c| c.name.as_str())
+        });
+        state.actors.stats.observe(Observation {
+            route,
+            method: req.method().as_str(),
+            client,
+            status,
+            duration_ms,
+        });
+        return;
+    }
+    let client = facts.client.or_else(|| {
+        let name = req.headers().get("x-athena-client")?.to_str().ok()?;
+        let snapshot = state.actors.snapshot.load();
+        snapshot.get(name).map(|c| c.name.clone())
     });
     let mut operation = facts.operation;
     if let (Some(op), Some(code)) = (operation.as_mut(), error_code) {
         op.message.get_or_insert_with(|| code.to_string());
     }
-    let route = Cow::Borrowed(route(req));
-    let method = method(req.method());
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    if !logged(req.path()) {
-        // Counted in the metrics only: nothing else is needed (the id is dropped here, on the
-        // thread that made it).
-        drop(request_id);
-        return RequestRecord {
-            request_id: String::new(),
-            at,
-            client,
-            method,
-            path: String::new(),
-            route,
-            status,
-            duration_ms,
-            logged: false,
-            key_public_id: None,
-            user_id: None,
-            company_id: None,
-            organization_id: None,
-            remote_addr: None,
-            user_agent: None,
-            cached: false,
-            operation: None,
-            auth: None,
-        };
-    }
-    RequestRecord {
+    // Most paths are their route's pattern (`/gateway/fetch`): those are borrowed.
+    let path = match req.path() {
+        p if p == route => Cow::Borrowed(route),
+        p => Cow::Owned(p.to_string()),
+    };
+    state.actors.stats.record(RequestRecord {
         request_id,
         at,
         client,
-        method,
-        route,
+        method: method(req.method()),
+        route: Cow::Borrowed(route),
         logged: true,
-        path: req.path().to_string(),
+        path,
         status,
         duration_ms,
         key_public_id: facts.key_public_id,
         user_id: header(req, "x-user-id"),
         company_id: header(req, "x-company-id"),
         organization_id: header(req, "x-organization-id"),
-        remote_addr: req.peer_addr().map(|a| a.ip().to_string()),
+        remote_addr: req.peer_addr().map(|a| a.ip()),
         user_agent: header(req, "user-agent"),
         cached: facts.cached,
         operation,
         auth: facts.auth,
-    }
+    });
 }
 
 /// The method, borrowed when it is a standard one.
@@ -329,7 +317,23 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let seen = rt.block_on(REQUEST_ID.scope("abc".to_string(), async { current_request_id() }));
-        assert_eq!(seen.as_deref(), Some("abc"));
+        let id = new_request_id();
+        let seen = rt.block_on(REQUEST_ID.scope(id, async { current_request_id() }));
+        assert_eq!(seen, Some(id));
+    }
+
+    #[test]
+    fn request_ids_are_32_hex_digits_and_distinct() {
+        let (a, b) = (new_request_id(), new_request_id());
+        assert_ne!(a, b);
+        for id in [a.to_string(), b.to_string()] {
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(id.bytes().all(|c| c.is_ascii_hexdigit()), "{id}");
+        }
+        assert_eq!(
+            a.to_string()[..16],
+            b.to_string()[..16],
+            "one prefix per process"
+        );
     }
 }

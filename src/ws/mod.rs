@@ -68,7 +68,7 @@ pub async fn upgrade(
     let info = req.connection_info().clone();
     let api_base = format!("{}://{}", info.scheme(), info.host());
     let peer = Peer {
-        remote_addr: req.peer_addr().map(|a| a.ip().to_string()),
+        remote_addr: req.peer_addr().map(|a| a.ip()),
         user_agent: header(&req, "user-agent"),
         user_id: header(&req, "x-user-id"),
         company_id: header(&req, "x-company-id"),

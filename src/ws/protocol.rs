@@ -8,6 +8,7 @@ mod cdc;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use athena_actors::stats::RequestId;
 use serde_json::{json, Map, Value};
 
 use crate::config::WebsocketConfig;
@@ -340,10 +341,10 @@ pub fn success_frame(
 
 /// The error envelope of HTTP with the request's id first, and `retry_after` (seconds) where
 /// HTTP would send `Retry-After`.
-pub fn error_frame(request_id: Option<&str>, err: &ApiError, trace_id: &str) -> String {
+pub fn error_frame(request_id: Option<&str>, err: &ApiError, trace_id: RequestId) -> String {
     let mut out = Map::new();
     out.insert("request_id".into(), json!(request_id));
-    if let Value::Object(envelope) = err.envelope(trace_id) {
+    if let Value::Object(envelope) = err.envelope(&trace_id.to_string()) {
         out.extend(envelope);
     }
     if let Some(secs) = err.retry_after {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use actix_web::web;
-use athena_actors::stats::RequestRecord;
+use athena_actors::stats::{RequestId, RequestRecord};
 
 use super::protocol::{self, GatewayRequest};
 use crate::http::call::Call;
@@ -22,7 +22,7 @@ use crate::http::{gateway, query, AppState};
 /// What a socket knows of its caller beyond each message: what the upgrade request said.
 #[derive(Debug, Default)]
 pub struct Peer {
-    pub remote_addr: Option<String>,
+    pub remote_addr: Option<std::net::IpAddr>,
     pub user_agent: Option<String>,
     pub user_id: Option<String>,
     pub company_id: Option<String>,
@@ -125,7 +125,7 @@ pub async fn run(
     let (frame, status, error) = match serve(&call, &state, req).await {
         Ok(frame) => (frame, 200, None),
         Err(e) => (
-            protocol::error_frame(Some(&request_id), &e, &trace_id),
+            protocol::error_frame(Some(&request_id), &e, trace_id),
             e.code.status().as_u16(),
             Some(e.code.as_str()),
         ),
@@ -150,7 +150,7 @@ pub fn refuse(state: &AppState, req: &GatewayRequest, peer: &Peer, err: &ApiErro
         let snapshot = state.actors.snapshot.load();
         snapshot.get(req.client_name.trim()).map(|c| c.name.clone())
     };
-    let frame = protocol::error_frame(Some(&req.request_id), err, &trace_id);
+    let frame = protocol::error_frame(Some(&req.request_id), err, trace_id);
     let facts = RequestFacts {
         client,
         operation: Some(athena_actors::stats::OperationRecord {
@@ -178,7 +178,7 @@ pub fn refuse(state: &AppState, req: &GatewayRequest, peer: &Peer, err: &ApiErro
 pub(super) struct Outcome {
     /// `/wss/gateway/<action>`.
     pub path: &'static str,
-    pub trace_id: String,
+    pub trace_id: RequestId,
     pub at: SystemTime,
     pub started: Instant,
     /// The HTTP status the same request would have been answered with.
@@ -213,7 +213,7 @@ pub(super) fn record(state: &AppState, peer: &Peer, o: Outcome, facts: RequestFa
             .headers
             .organization_id
             .or_else(|| peer.organization_id.clone()),
-        remote_addr: peer.remote_addr.clone(),
+        remote_addr: peer.remote_addr,
         user_agent: peer.user_agent.clone(),
         cached: facts.cached,
         operation,

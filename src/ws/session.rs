@@ -116,14 +116,14 @@ impl Session {
         ctx.text(protocol::error_frame(
             None,
             &err,
-            &crate::http::stats::new_request_id(),
+            crate::http::stats::new_request_id(),
         ));
         self.close(ctx, CloseCode::Size, "message too big");
     }
 
     fn refuse(ctx: &mut ws::WebsocketContext<Self>, request_id: Option<&str>, err: &ApiError) {
         let trace_id = crate::http::stats::new_request_id();
-        ctx.text(protocol::error_frame(request_id, err, &trace_id));
+        ctx.text(protocol::error_frame(request_id, err, trace_id));
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {

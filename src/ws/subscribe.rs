@@ -99,7 +99,7 @@ pub async fn open(
         Err(e) => (
             e.code.status().as_u16(),
             Some(e.code.as_str()),
-            Err(protocol::error_frame(Some(&request_id), &e, &trace_id)),
+            Err(protocol::error_frame(Some(&request_id), &e, trace_id)),
         ),
     };
     let outcome = Outcome {
@@ -129,7 +129,7 @@ pub fn answer_now(
     let (frame, status, error) = match result {
         Ok(frame) => (frame, 200, None),
         Err(e) => (
-            protocol::error_frame(Some(request_id), &e, &trace_id),
+            protocol::error_frame(Some(request_id), &e, trace_id),
             e.code.status().as_u16(),
             Some(e.code.as_str()),
         ),

@@ -185,7 +185,7 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
-    use crate::stats::record::{AuthRecord, OperationRecord};
+    use crate::stats::record::{AuthRecord, OperationRecord, RequestId};
 
     fn rec(
         client: Option<&str>,
@@ -194,7 +194,7 @@ mod tests {
         secs: u64,
     ) -> RequestRecord {
         RequestRecord {
-            request_id: format!("r{secs}"),
+            request_id: RequestId::next(),
             at: UNIX_EPOCH + Duration::from_secs(secs),
             client: client.map(str::to_string),
             method: "POST".into(),
@@ -206,7 +206,7 @@ mod tests {
             user_id: None,
             company_id: None,
             organization_id: None,
-            remote_addr: Some("127.0.0.1".into()),
+            remote_addr: Some([127, 0, 0, 1].into()),
             user_agent: None,
             cached: false,
             logged: true,

@@ -12,10 +12,12 @@
 //! no less than four of 250 (each statement has its fixed cost).
 
 use std::borrow::Cow;
+use std::error::Error;
+use std::fmt::{self, Write as _};
 
 use bytes::{BufMut, BytesMut};
 use futures_util::SinkExt;
-use tokio_postgres::types::{IsNull, ToSql, Type};
+use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::Transaction;
 
 use super::batch::clean;
@@ -65,6 +67,24 @@ pub const ROWS_PER_COPY: usize = 250;
 
 fn opt(s: &Option<String>) -> Option<Cow<'_, str>> {
     s.as_deref().map(clean)
+}
+
+/// A text value written in its `Display` form straight into the payload, so that the edge that
+/// made the record never formats it.
+#[derive(Debug)]
+struct Shown<T>(T);
+
+impl<T: fmt::Display + fmt::Debug> ToSql for Shown<T> {
+    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        write!(out, "{}", self.0)?;
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TEXT
+    }
+
+    to_sql_checked!();
 }
 
 /// A binary COPY payload: the header, then rows of typed fields, then the trailer.
@@ -144,7 +164,7 @@ fn encode(records: &[RequestRecord]) -> Result<BinaryRows, WriteError> {
         let a = r.auth.as_ref();
         w.row(&[
             &r.at,
-            &clean(&r.request_id),
+            &Shown(r.request_id),
             &opt(&r.client),
             &clean(&r.method),
             &clean(&r.path),
@@ -154,7 +174,7 @@ fn encode(records: &[RequestRecord]) -> Result<BinaryRows, WriteError> {
             &opt(&r.user_id),
             &opt(&r.company_id),
             &opt(&r.organization_id),
-            &opt(&r.remote_addr),
+            &r.remote_addr.map(Shown),
             &opt(&r.user_agent),
             &r.cached,
             &op.map(|o| clean(&o.operation)),

@@ -7,7 +7,7 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use super::batch::Batch;
-use super::messages::{Drain, Flush, GetMetrics};
+use super::messages::{Drain, Flush};
 use super::record::RequestRecord;
 use super::writer::{self, WriteError, Writer};
 use super::{StatsActor, DRAIN_TICK, RETRY};
@@ -145,11 +145,10 @@ impl StatsActor {
 }
 
 impl StatsActor {
-    /// Moves every queued record into the metrics and the buffer; flushes when a batch is full.
+    /// Moves every queued record into the buffer; flushes when a batch is full.
     fn drain(&mut self, ctx: &mut Context<Self>) {
         let mut any = false;
         while let Ok(rec) = self.queue.try_recv() {
-            self.metrics.observe(&rec);
             if !rec.logged || self.database.is_none() {
                 continue;
             }
@@ -192,14 +191,5 @@ impl Handler<Flush> for StatsActor {
             rx.await
                 .unwrap_or_else(|_| Err("the statistics actor stopped".to_string()))
         })
-    }
-}
-
-impl Handler<GetMetrics> for StatsActor {
-    type Result = MessageResult<GetMetrics>;
-
-    fn handle(&mut self, _: GetMetrics, ctx: &mut Context<Self>) -> Self::Result {
-        self.drain(ctx);
-        MessageResult(self.metrics.clone())
     }
 }

@@ -2,8 +2,6 @@
 
 use actix::Message;
 
-use super::metrics::Metrics;
-
 /// Records are waiting in the queue: take them now rather than at the next tick.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -14,8 +12,3 @@ pub struct Drain;
 #[derive(Message)]
 #[rtype(result = "Result<(), String>")]
 pub struct Flush;
-
-/// A copy of the request metrics.
-#[derive(Message)]
-#[rtype(result = "Metrics")]
-pub struct GetMetrics;

@@ -1,12 +1,12 @@
-//! In-memory request metrics, kept by the [`StatsActor`](super::StatsActor) from the records it
-//! receives, and the Prometheus text format (0.0.4) they are rendered in. Label values are
-//! bounded: routes are patterns (`unmatched` for a 404), methods outside the standard set are
-//! `OTHER`, clients are names the registry resolved.
+//! In-memory request metrics, counted by the edges as each request ends ([`SharedMetrics`]), and
+//! the Prometheus text format (0.0.4) they are rendered in. Label values are bounded: routes are
+//! patterns (`unmatched` for a 404), methods outside the standard set are `OTHER`, clients are
+//! names the registry resolved.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-
-use super::record::RequestRecord;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 /// Upper bounds of the latency buckets, in seconds.
 pub const BUCKETS: [f64; 13] = [
@@ -28,6 +28,14 @@ impl Histogram {
         }
         self.count += 1;
         self.sum += seconds;
+    }
+
+    fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.buckets.iter_mut().zip(other.buckets) {
+            *a += b;
+        }
+        self.count += other.count;
+        self.sum += other.sum;
     }
 }
 
@@ -68,14 +76,40 @@ fn entry<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut
     map.get_mut(key).expect("present or inserted just above")
 }
 
+/// One answered request, as the metrics count it.
+#[derive(Debug, Clone, Copy)]
+pub struct Observation<'a> {
+    /// The matched route pattern, or `unmatched`.
+    pub route: &'a str,
+    pub method: &'a str,
+    /// The client the registry resolved, if any.
+    pub client: Option<&'a str>,
+    pub status: u16,
+    pub duration_ms: f64,
+}
+
 impl Metrics {
-    pub fn observe(&mut self, r: &RequestRecord) {
-        let route = entry(&mut self.routes, &r.route);
-        route.latency.observe(r.duration_ms / 1000.0);
-        let client = entry(&mut route.requests, r.client.as_deref().unwrap_or(""));
+    pub fn observe(&mut self, o: Observation<'_>) {
+        let route = entry(&mut self.routes, o.route);
+        route.latency.observe(o.duration_ms / 1000.0);
+        let client = entry(&mut route.requests, o.client.unwrap_or(""));
         *client
-            .entry((method_label(&r.method), r.status))
+            .entry((method_label(o.method), o.status))
             .or_default() += 1;
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn merge(&mut self, other: &Metrics) {
+        for (route, m) in &other.routes {
+            let mine = entry(&mut self.routes, route);
+            mine.latency.merge(&m.latency);
+            for (client, counts) in &m.requests {
+                let c = entry(&mut mine.requests, client);
+                for (key, n) in counts {
+                    *c.entry(*key).or_default() += n;
+                }
+            }
+        }
     }
 
     /// `athena_http_requests_total` and `athena_http_request_duration_seconds`.
@@ -144,6 +178,51 @@ impl Metrics {
     }
 }
 
+/// Shards of [`SharedMetrics`]: more than the worker threads of a typical machine.
+const SHARDS: usize = 16;
+
+/// The request metrics of one gateway, counted on the threads that answer the requests. Each
+/// thread counts into the shard it was given on first use, so workers neither wait on each other
+/// nor send the statistics actor anything for a request that is not logged; a read merges the
+/// shards.
+#[derive(Debug)]
+pub struct SharedMetrics {
+    shards: Box<[Mutex<Metrics>]>,
+}
+
+impl Default for SharedMetrics {
+    fn default() -> Self {
+        SharedMetrics {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
+}
+
+impl SharedMetrics {
+    pub fn observe(&self, o: Observation<'_>) {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+        }
+        let shard = SHARD.with(|s| *s);
+        lock(&self.shards[shard]).observe(o);
+    }
+
+    /// Every shard's counts, merged.
+    pub fn snapshot(&self) -> Metrics {
+        let mut all = Metrics::default();
+        for shard in self.shards.iter() {
+            all.merge(&lock(shard));
+        }
+        all
+    }
+}
+
+/// A shard, even if a thread panicked while holding it (counts are plain numbers).
+fn lock(shard: &Mutex<Metrics>) -> MutexGuard<'_, Metrics> {
+    shard.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The `# HELP` and `# TYPE` lines of a metric family.
 pub fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
@@ -178,42 +257,30 @@ pub fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64)
 
 #[cfg(test)]
 mod tests {
-    use std::time::SystemTime;
-
     use super::*;
 
-    fn rec(route: &str, method: &str, status: u16, ms: f64) -> RequestRecord {
-        RequestRecord {
-            request_id: "r".into(),
-            at: SystemTime::now(),
-            client: Some("default".into()),
-            method: method.to_string().into(),
-            path: route.into(),
-            route: route.to_string().into(),
+    fn rec<'a>(route: &'a str, method: &'a str, status: u16, ms: f64) -> Observation<'a> {
+        Observation {
+            route,
+            method,
+            client: Some("default"),
             status,
             duration_ms: ms,
-            key_public_id: None,
-            user_id: None,
-            company_id: None,
-            organization_id: None,
-            remote_addr: None,
-            user_agent: None,
-            cached: false,
-            logged: false,
-            operation: None,
-            auth: None,
         }
     }
 
     #[test]
     fn requests_and_latency_render_as_prometheus_text() {
-        let mut m = Metrics::default();
-        m.observe(&rec("/gateway/fetch", "POST", 200, 3.0));
-        m.observe(&rec("/gateway/fetch", "POST", 200, 30.0));
-        m.observe(&rec("/gateway/fetch", "BREW", 404, 20_000.0));
-        m.observe(&rec("/wss/gateway/gateway.fetch", "WS", 200, 1.0));
+        let m = SharedMetrics::default();
+        m.observe(rec("/gateway/fetch", "POST", 200, 3.0));
+        // counted on another thread (in another shard, unless the shards wrapped around)
+        std::thread::scope(|s| {
+            s.spawn(|| m.observe(rec("/gateway/fetch", "POST", 200, 30.0)));
+        });
+        m.observe(rec("/gateway/fetch", "BREW", 404, 20_000.0));
+        m.observe(rec("/wss/gateway/gateway.fetch", "WS", 200, 1.0));
         let mut out = String::new();
-        m.render(&mut out);
+        m.snapshot().render(&mut out);
         assert!(out.contains(
             "athena_http_requests_total{route=\"/gateway/fetch\",method=\"POST\",status=\"200\",client=\"default\"} 2\n"
         ), "{out}");

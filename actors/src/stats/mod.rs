@@ -1,13 +1,16 @@
-//! `StatsActor`: request statistics. It receives one [`RequestRecord`] per served request from
-//! the HTTP edge, keeps the request metrics in memory, and writes the records to the logging
-//! database in batches: one `gateway_request_log` row per request, with its operation and its
-//! API-key decision (`gateway_operation_log` and `api_key_auth_log` are views of it), and the
-//! per-client and per-table totals in `client_statistics` and `client_table_statistics`.
+//! `StatsActor`: request statistics. It receives one [`RequestRecord`] per logged request from
+//! the HTTP edge and writes the records to the logging database in batches: one
+//! `gateway_request_log` row per request, with its operation and its API-key decision
+//! (`gateway_operation_log` and `api_key_auth_log` are views of it), and the per-client and
+//! per-table totals in `client_statistics` and `client_table_statistics`.
 //!
+//! * **Metrics**: counted by the edges themselves, in [`SharedMetrics`] (shards per thread), as
+//!   each request ends; a request that is not logged (health, metrics, admin) never reaches the
+//!   actor.
 //! * **Queue**: records do not travel as actor messages (one envelope and one wake-up per request
 //!   would cost more than the record). [`StatsHandle::record`] puts each into a bounded queue
 //!   (`stats.mailbox_capacity`) with a non-blocking `try_send`; a full queue drops the record and
-//!   counts it. The actor drains the queue on a short tick, before every flush and metrics read,
+//!   counts it. The actor drains the queue on a short tick, before every flush,
 //!   and early when a sending thread has queued `batch_records` since it last woke it (`Drain`;
 //!   counted per thread, so that the workers never contend for one counter).
 //! * **Buffer**: bounded (`stats.buffer_records`, counting the batch being written). Beyond it,
@@ -19,9 +22,9 @@
 //!   are each logged once. A batch the database refuses outright is dropped and counted.
 //! * **Restart policy**: supervised. `restarting()` drops the connection (the next flush opens a
 //!   new one), counts a batch lost in flight as dropped and fails pending flush requests; the
-//!   buffer and the metrics are kept.
-//! * **Senders**: the HTTP middleware (records through [`StatsHandle`], and `Drain`); the admin
-//!   statistics routes (`Flush`); `/metrics` (`GetMetrics`).
+//!   buffer is kept.
+//! * **Senders**: the HTTP and WebSocket edges (records through [`StatsHandle`], and `Drain`);
+//!   the admin statistics routes (`Flush`).
 //!
 //! It does not read statistics back: the admin routes query the tables themselves.
 
@@ -43,11 +46,11 @@ use std::time::{Duration, Instant};
 use actix::Addr;
 use tokio::sync::oneshot;
 
-pub use metrics::Metrics;
-pub use record::{AuthRecord, OperationRecord, RequestRecord};
+pub use metrics::{Metrics, Observation, SharedMetrics};
+pub use record::{AuthRecord, OperationRecord, RequestId, RequestRecord};
 
 use buffer::Buffer;
-use messages::{Drain, Flush, GetMetrics};
+use messages::{Drain, Flush};
 use writer::Writer;
 
 /// Pause between attempts to reach an unavailable logging database.
@@ -102,14 +105,34 @@ impl StatsCounters {
 pub struct StatsHandle {
     pub addr: Addr<StatsActor>,
     pub counters: Arc<StatsCounters>,
+    /// The request metrics, counted here rather than by the actor.
+    pub metrics: Arc<SharedMetrics>,
     queue: SyncSender<RequestRecord>,
+    /// Records are written to a logging database (otherwise they are only counted).
+    logging: bool,
     /// Wake the actor after this many records.
     wake_every: u64,
 }
 
 impl StatsHandle {
-    /// Queues one record, or drops and counts it when the queue is full. Never waits.
+    /// Counts a request in the metrics only (one that is not logged).
+    pub fn observe(&self, o: Observation<'_>) {
+        self.metrics.observe(o);
+    }
+
+    /// Counts `rec` in the metrics and, when it is logged, queues it for the logging database, or
+    /// drops and counts it when the queue is full. Never waits.
     pub fn record(&self, rec: RequestRecord) {
+        self.metrics.observe(Observation {
+            route: &rec.route,
+            method: &rec.method,
+            client: rec.client.as_deref(),
+            status: rec.status,
+            duration_ms: rec.duration_ms,
+        });
+        if !rec.logged || !self.logging {
+            return;
+        }
         match self.queue.try_send(rec) {
             Ok(()) => {
                 thread_local! {
@@ -133,16 +156,20 @@ impl StatsHandle {
         }
     }
 
+    /// `logging`: the actor has a logging database to write records to.
     pub fn new(
         addr: Addr<StatsActor>,
         counters: Arc<StatsCounters>,
         queue: SyncSender<RequestRecord>,
         spec: &StatsSpec,
+        logging: bool,
     ) -> StatsHandle {
         StatsHandle {
             addr,
             counters,
+            metrics: Arc::default(),
             queue,
+            logging,
             wake_every: spec.batch_records.max(1) as u64,
         }
     }
@@ -155,9 +182,9 @@ impl StatsHandle {
             .map_err(|_| "the statistics actor is not running".to_string())?
     }
 
-    /// A copy of the request metrics; `None` when the actor does not answer.
-    pub async fn metrics(&self) -> Option<Metrics> {
-        self.addr.send(GetMetrics).await.ok()
+    /// A copy of the request metrics.
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.snapshot()
     }
 }
 
@@ -181,7 +208,6 @@ pub struct StatsActor {
     /// During an outage, the next attempt is not made before this.
     retry_at: Option<Instant>,
     waiters: Vec<Waiter>,
-    metrics: Metrics,
 }
 
 /// How often the actor drains the queue when no sender wakes it.
@@ -207,7 +233,6 @@ impl StatsActor {
             down_since: None,
             retry_at: None,
             waiters: Vec::new(),
-            metrics: Metrics::default(),
         };
         (actor, counters, tx)
     }

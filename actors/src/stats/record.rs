@@ -3,21 +3,52 @@
 //! a query string or key material.
 
 use std::borrow::Cow;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::SystemTime;
+
+/// A request's id, shown as 32 hex digits: a random half drawn once per process and a counter, so
+/// ids are unique across instances and restarts without a system call per request. It is kept as
+/// two numbers and formatted only where it is shown (an error envelope, a log row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestId {
+    prefix: u64,
+    seq: u64,
+}
+
+impl RequestId {
+    /// A fresh id.
+    pub fn next() -> RequestId {
+        static PREFIX: OnceLock<u64> = OnceLock::new();
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        RequestId {
+            prefix: *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0),
+            seq: NEXT.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}{:016x}", self.prefix, self.seq)
+    }
+}
 
 /// One served request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestRecord {
     /// The same id as the error envelope's `trace_id`.
-    pub request_id: String,
+    pub request_id: RequestId,
     /// When the request arrived.
     pub at: SystemTime,
     /// The client as the registry resolved it (lower-case), if any.
     pub client: Option<String>,
     /// Borrowed for the standard methods, so that most records carry no copy of it.
     pub method: Cow<'static, str>,
-    /// The concrete path, without the query string.
-    pub path: String,
+    /// The concrete path, without the query string; borrowed when it is the route's pattern.
+    pub path: Cow<'static, str>,
     /// The matched route pattern (`/gateway/fetch`), or `unmatched`; a metrics label. The edges
     /// intern patterns, so records share them.
     pub route: Cow<'static, str>,
@@ -27,8 +58,9 @@ pub struct RequestRecord {
     pub user_id: Option<String>,
     pub company_id: Option<String>,
     pub organization_id: Option<String>,
-    /// The TCP peer address; forwarding headers are never trusted for it.
-    pub remote_addr: Option<String>,
+    /// The TCP peer address; forwarding headers are never trusted for it. Written as text by the
+    /// statistics actor.
+    pub remote_addr: Option<IpAddr>,
     pub user_agent: Option<String>,
     /// Answered from a cache.
     pub cached: bool,

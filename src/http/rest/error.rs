@@ -155,7 +155,9 @@ impl ResponseError for RestError {
             && !self.api.quiet
             && !matches!(self.api.code, Code::DriverNotAvailable)
         {
-            let trace_id = crate::http::stats::current_request_id().unwrap_or_default();
+            let trace_id = crate::http::stats::current_request_id()
+                .map(|id| id.to_string())
+                .unwrap_or_default();
             tracing::warn!(code = self.api.code.as_str(), %trace_id, detail = %self.api.detail, "request failed");
         }
         let body = json!({

@@ -159,17 +159,18 @@ fn success_frames_splice_the_envelope_after_the_request_id() {
 fn error_frames_carry_the_http_envelope_and_retry_after() {
     let mut err = ApiError::new(Code::RateLimited, "slow down").hint("wait");
     err.retry_after = Some(2);
-    let v: Value = serde_json::from_str(&error_frame(Some("9"), &err, "t1")).unwrap();
+    let t1 = RequestId::next();
+    let v: Value = serde_json::from_str(&error_frame(Some("9"), &err, t1)).unwrap();
     assert_eq!(
         v,
         json!({"request_id": "9", "status": "error", "message": "Too many requests",
-               "error": "slow down", "code": "rate_limited", "trace_id": "t1",
+               "error": "slow down", "code": "rate_limited", "trace_id": t1.to_string(),
                "hint": "wait", "retry_after": 2})
     );
     let v: Value = serde_json::from_str(&error_frame(
         None,
         &ApiError::new(Code::InvalidJson, "x"),
-        "t",
+        RequestId::next(),
     ))
     .unwrap();
     assert!(
