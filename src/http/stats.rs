@@ -159,27 +159,24 @@ fn finish(
         .unwrap_or_default();
     let route = route(req);
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let snapshot = state.actors.snapshot.load();
+    // The client a handler resolved, or else the registered one the header names.
+    let header_client = || {
+        let name = req.headers().get("x-athena-client")?.to_str().ok()?;
+        snapshot.get(name).map(|c| c.name.as_str())
+    };
     if !logged(req.path()) {
         // Counted in the metrics only, without a record: nothing reaches the actor.
-        let snapshot = state.actors.snapshot.load();
-        let client = facts.client.as_deref().or_else(|| {
-            let name = req.headers().get("x-athena-client")?.to_str().ok()?;
-            snapshot.get(name).map(|c| c.name.as_str())
-        });
         state.actors.stats.observe(Observation {
             route,
             method: req.method().as_str(),
-            client,
+            client: facts.client.as_deref().or_else(header_client),
             status,
             duration_ms,
         });
         return;
     }
-    let client = facts.client.or_else(|| {
-        let name = req.headers().get("x-athena-client")?.to_str().ok()?;
-        let snapshot = state.actors.snapshot.load();
-        snapshot.get(name).map(|c| c.name.clone())
-    });
+    let client = facts.client.or_else(|| header_client().map(str::to_string));
     let mut operation = facts.operation;
     if let (Some(op), Some(code)) = (operation.as_mut(), error_code) {
         op.message.get_or_insert_with(|| code.to_string());
