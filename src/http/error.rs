@@ -373,8 +373,8 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         // Inside the statistics middleware this is the request's id, the one its log row carries.
-        let trace_id =
-            super::stats::current_request_id().unwrap_or_else(super::stats::new_request_id);
+        let trace_id = super::stats::current_request_id()
+            .unwrap_or_else(athena_actors::stats::RequestId::next);
         let body = self.envelope(&trace_id.to_string());
         let mut resp = HttpResponse::build(self.code.status());
         if let Some(secs) = self.retry_after {

@@ -84,11 +84,6 @@ pub fn note_rows(req: &impl Call, rows: u64) {
     }
 }
 
-/// A fresh request id.
-pub fn new_request_id() -> RequestId {
-    RequestId::next()
-}
-
 /// The id of the request being handled, when called inside the middleware.
 pub fn current_request_id() -> Option<RequestId> {
     REQUEST_ID.try_with(|id| *id).ok()
@@ -120,7 +115,7 @@ pub async fn middleware(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let at = SystemTime::now();
-    let id = new_request_id();
+    let id = RequestId::next();
     let res = REQUEST_ID.scope(id, next.call(req)).await;
     // Handlers turn their errors into responses and the router answers every path, so an `Err`
     // here comes from actix itself; it is rendered after this returns, unrecorded.
@@ -192,7 +187,6 @@ fn finish(
         client,
         method: method(req.method()),
         route: Cow::Borrowed(route),
-        logged: true,
         path,
         status,
         duration_ms,
@@ -314,14 +308,14 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let id = new_request_id();
+        let id = RequestId::next();
         let seen = rt.block_on(REQUEST_ID.scope(id, async { current_request_id() }));
         assert_eq!(seen, Some(id));
     }
 
     #[test]
     fn request_ids_are_32_hex_digits_and_distinct() {
-        let (a, b) = (new_request_id(), new_request_id());
+        let (a, b) = (RequestId::next(), RequestId::next());
         assert_ne!(a, b);
         for id in [a.to_string(), b.to_string()] {
             assert_eq!(id.len(), 32, "{id}");

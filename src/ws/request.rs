@@ -16,7 +16,7 @@ use athena_actors::stats::{RequestId, RequestRecord};
 use super::protocol::{self, GatewayRequest};
 use crate::http::call::Call;
 use crate::http::error::ApiError;
-use crate::http::stats::{self, RequestFacts};
+use crate::http::stats::RequestFacts;
 use crate::http::{gateway, query, AppState};
 
 /// What a socket knows of its caller beyond each message: what the upgrade request said.
@@ -117,7 +117,7 @@ pub async fn run(
 ) -> String {
     let started = Instant::now();
     let at = SystemTime::now();
-    let trace_id = stats::new_request_id();
+    let trace_id = RequestId::next();
     let action = req.action;
     let request_id = req.request_id.clone();
     let headers = req.headers.clone();
@@ -145,7 +145,7 @@ pub async fn run(
 
 /// A request refused before it ran (too many in flight): its frame, recorded like the others.
 pub fn refuse(state: &AppState, req: &GatewayRequest, peer: &Peer, err: &ApiError) -> String {
-    let trace_id = stats::new_request_id();
+    let trace_id = RequestId::next();
     let client = {
         let snapshot = state.actors.snapshot.load();
         snapshot.get(req.client_name.trim()).map(|c| c.name.clone())
@@ -205,7 +205,6 @@ pub(super) fn record(state: &AppState, peer: &Peer, o: Outcome, facts: RequestFa
         route: path.into(),
         status: o.status,
         duration_ms: o.started.elapsed().as_secs_f64() * 1000.0,
-        logged: true,
         key_public_id: facts.key_public_id,
         user_id: o.headers.user_id.or_else(|| peer.user_id.clone()),
         company_id: o.headers.company_id.or_else(|| peer.company_id.clone()),

@@ -116,13 +116,13 @@ impl Session {
         ctx.text(protocol::error_frame(
             None,
             &err,
-            crate::http::stats::new_request_id(),
+            athena_actors::stats::RequestId::next(),
         ));
         self.close(ctx, CloseCode::Size, "message too big");
     }
 
     fn refuse(ctx: &mut ws::WebsocketContext<Self>, request_id: Option<&str>, err: &ApiError) {
-        let trace_id = crate::http::stats::new_request_id();
+        let trace_id = athena_actors::stats::RequestId::next();
         ctx.text(protocol::error_frame(request_id, err, trace_id));
     }
 

@@ -26,7 +26,7 @@ use actix::SpawnHandle;
 use actix_web::web;
 use athena_actors::cdc::{event::label, CdcMessage, Subscription};
 use athena_actors::keys::Required;
-use athena_actors::stats::OperationRecord;
+use athena_actors::stats::{OperationRecord, RequestId};
 
 use super::protocol::{self, CdcAction, MessageHeaders, SubscribeMessage};
 use super::request::{record, Outcome, Peer, WsCall};
@@ -81,7 +81,7 @@ pub async fn open(
 ) -> Result<Opened, String> {
     let started = Instant::now();
     let at = SystemTime::now();
-    let trace_id = stats::new_request_id();
+    let trace_id = RequestId::next();
     let request_id = msg.request_id.clone();
     let headers = msg.headers.clone();
     let call = WsCall::new(&msg.client_name, &headers, socket_key);
@@ -125,7 +125,7 @@ pub fn answer_now(
     facts: RequestFacts,
     result: Result<String, ApiError>,
 ) -> String {
-    let trace_id = stats::new_request_id();
+    let trace_id = RequestId::next();
     let (frame, status, error) = match result {
         Ok(frame) => (frame, 200, None),
         Err(e) => (

@@ -209,7 +209,6 @@ mod tests {
             remote_addr: Some([127, 0, 0, 1].into()),
             user_agent: None,
             cached: false,
-            logged: true,
             operation: op.map(|(o, t)| OperationRecord {
                 operation: o.into(),
                 table: t.map(str::to_string),

@@ -149,7 +149,7 @@ impl StatsActor {
     fn drain(&mut self, ctx: &mut Context<Self>) {
         let mut any = false;
         while let Ok(rec) = self.queue.try_recv() {
-            if !rec.logged || self.database.is_none() {
+            if self.database.is_none() {
                 continue;
             }
             if self.buffer.push(rec) {

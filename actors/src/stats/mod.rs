@@ -120,8 +120,8 @@ impl StatsHandle {
         self.metrics.observe(o);
     }
 
-    /// Counts `rec` in the metrics and, when it is logged, queues it for the logging database, or
-    /// drops and counts it when the queue is full. Never waits.
+    /// Counts `rec` in the metrics and queues it for the logging database, or drops and counts it
+    /// when the queue is full. Never waits.
     pub fn record(&self, rec: RequestRecord) {
         self.metrics.observe(Observation {
             route: &rec.route,
@@ -130,7 +130,7 @@ impl StatsHandle {
             status: rec.status,
             duration_ms: rec.duration_ms,
         });
-        if !rec.logged || !self.logging {
+        if !self.logging {
             return;
         }
         match self.queue.try_send(rec) {

@@ -36,7 +36,8 @@ impl fmt::Display for RequestId {
     }
 }
 
-/// One served request.
+/// One served request of a logged route (requests of other routes are only counted in the
+/// metrics).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestRecord {
     /// The same id as the error envelope's `trace_id`.
@@ -64,9 +65,6 @@ pub struct RequestRecord {
     pub user_agent: Option<String>,
     /// Answered from a cache.
     pub cached: bool,
-    /// Write this record to the logging tables. When false it is only counted in the metrics
-    /// (health, metrics, documents and admin routes).
-    pub logged: bool,
     pub operation: Option<OperationRecord>,
     pub auth: Option<AuthRecord>,
 }
