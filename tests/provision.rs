@@ -406,3 +406,86 @@ async fn rows_of_the_separate_operation_and_auth_logs_move_onto_their_requests()
     assert!(again.applied.is_empty(), "{again:?}");
     assert_eq!(rows("SELECT count(*) FROM gateway_request_log").await, "3");
 }
+
+#[tokio::test]
+async fn log_rows_move_into_requests_and_shapes_and_read_back_the_same() {
+    let db = TestDb::create("").await;
+    // A database as the first seven migrations left it, with rows of three shapes (one repeated,
+    // one telling an empty user agent from none) and every per-request column set somewhere.
+    let client = db.client().await;
+    athena_actors::provision::apply_through(&client, 7)
+        .await
+        .unwrap();
+    db.execute(
+        "INSERT INTO gateway_request_log (created_at, request_id, client, method, path, status_code, \
+             duration_ms, api_key_public_id, user_id, company_id, organization_id, remote_addr, \
+             user_agent, cached, operation, table_name, row_count, message, details, api_key_id, \
+             api_key_enforced, api_key_authenticated, api_key_authorized, api_key_auth_reason, \
+             required_rights, granted_rights) VALUES \
+           ('2026-01-01T00:00:01Z', 'r1', 'default', 'POST', '/gateway/fetch', 200, 1.5, 'pub1', 'u1', 'c1', 'o1', \
+            '127.0.0.1', 'curl', false, 'fetch', 'users', 3, NULL, NULL, 7, true, true, true, NULL, '{users.read}', NULL), \
+           ('2026-01-01T00:00:02Z', 'r2', 'default', 'POST', '/gateway/fetch', 500, 2.5, 'pub1', 'u2', NULL, NULL, \
+            '127.0.0.1', 'curl', false, 'fetch', 'users', NULL, 'pool_timeout', '{\"a\": 1}', 7, true, true, true, NULL, '{users.read}', NULL), \
+           ('2026-01-01T00:00:03Z', 'r3', 'default', 'POST', '/gateway/fetch', 200, 0.5, 'pub1', NULL, NULL, NULL, \
+            '127.0.0.1', '', false, 'fetch', 'users', 1, NULL, NULL, 7, true, true, true, NULL, '{users.read}', NULL), \
+           ('2026-01-01T00:00:04Z', 'r4', 'default', 'PUT', '/gateway/insert', 403, 0.1, 'pub1', NULL, NULL, NULL, \
+            NULL, NULL, false, 'insert', 'users', NULL, 'forbidden', NULL, 7, true, true, false, 'missing_api_key_rights', '{users.write}', '{users.read}');",
+    )
+    .await;
+    const ALL: &str = "SELECT string_agg(concat_ws('|', id, created_at, request_id, client, method, path, \
+        status_code, duration_ms, api_key_public_id, user_id, company_id, organization_id, remote_addr, \
+        coalesce(user_agent, '<none>'), cached, operation, table_name, row_count, message, details, \
+        api_key_id, api_key_enforced, api_key_authenticated, api_key_authorized, api_key_auth_reason, \
+        required_rights::text, granted_rights::text), E'\\n' ORDER BY id) FROM gateway_request_log";
+    let before = db.scalar(ALL).await.unwrap();
+    let ops = "SELECT string_agg(concat_ws('|', request_id, operation, error, message), ' ' ORDER BY id) FROM gateway_operation_log";
+    let auth = "SELECT string_agg(concat_ws('|', request_id, authorized, failure_reason, granted_rights::text), ' ' ORDER BY id) FROM api_key_auth_log";
+    let (ops_before, auth_before) = (db.scalar(ops).await, db.scalar(auth).await);
+
+    let report = athena_actors::provision::apply(&client).await.unwrap();
+    assert_eq!(report.applied, vec!["0008_request_shapes".to_string()]);
+    assert_eq!(
+        db.scalar(ALL).await.unwrap(),
+        before,
+        "the view reads as the table did"
+    );
+    assert_eq!(db.scalar(ops).await, ops_before);
+    assert_eq!(db.scalar(auth).await, auth_before);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM gateway_request_shapes WHERE shape_id < 0")
+            .await
+            .unwrap(),
+        "3",
+        "one shape per distinct combination"
+    );
+    assert_eq!(
+        db.scalar("SELECT to_regclass('gateway_request_log_moving') IS NULL")
+            .await
+            .unwrap(),
+        "t"
+    );
+    // New rows continue after the moved ids.
+    db.execute("INSERT INTO gateway_requests (request_id, shape_id, status_code) SELECT 'r5', min(shape_id), 200 FROM gateway_request_shapes")
+        .await;
+    let max_before: i64 = before
+        .lines()
+        .map(|l| l.split('|').next().unwrap().parse::<i64>().unwrap())
+        .max()
+        .unwrap();
+    let new_id: i64 = db
+        .scalar("SELECT id FROM gateway_request_log WHERE request_id = 'r5'")
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(new_id > max_before, "{new_id} after {max_before}");
+    // Applying again changes nothing.
+    let again = athena_actors::provision::apply(&client).await.unwrap();
+    assert!(again.applied.is_empty(), "{again:?}");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM gateway_request_log")
+            .await
+            .unwrap(),
+        "5"
+    );
+}

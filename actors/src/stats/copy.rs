@@ -24,43 +24,23 @@ use super::batch::clean;
 use super::record::RequestRecord;
 use super::writer::WriteError;
 
-const COLUMNS: &str = "created_at, request_id, client, method, path, status_code, \
-    duration_ms, api_key_public_id, user_id, company_id, organization_id, remote_addr, \
-    user_agent, cached, operation, table_name, row_count, message, api_key_id, \
-    api_key_enforced, api_key_authenticated, api_key_authorized, api_key_auth_reason, \
-    required_rights, granted_rights";
+const COLUMNS: &str = "created_at, request_id, shape_id, status_code, duration_ms, row_count, \
+    message, user_id, company_id, organization_id";
 const TYPES: &[Type] = &[
     Type::TIMESTAMPTZ,
     Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
+    Type::INT8,
     Type::INT4,
     Type::FLOAT8,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::BOOL,
-    // the operation
-    Type::TEXT,
-    Type::TEXT,
     Type::INT8,
     Type::TEXT,
-    // the API-key decision
-    Type::INT8,
-    Type::BOOL,
-    Type::BOOL,
-    Type::BOOL,
     Type::TEXT,
-    Type::TEXT_ARRAY,
-    Type::TEXT_ARRAY,
+    Type::TEXT,
+    Type::TEXT,
 ];
 
 /// A typical encoded log row, with its field headers.
-const ROW_BYTES: usize = 384;
+const ROW_BYTES: usize = 128;
 
 /// The most rows sent by one `COPY` statement.
 pub const ROWS_PER_COPY: usize = 250;
@@ -143,51 +123,40 @@ impl BinaryRows {
     }
 }
 
-/// Every record into `gateway_request_log`: one row per request, carrying its operation and its
-/// API-key decision (`gateway_operation_log` and `api_key_auth_log` are views of it).
-pub async fn requests(tx: &Transaction<'_>, records: &[RequestRecord]) -> Result<(), WriteError> {
-    for chunk in records.chunks(ROWS_PER_COPY) {
-        encode(chunk)?
-            .send(tx, "gateway_request_log", COLUMNS)
+/// Every record into `gateway_requests`: one row per request, naming its shape (`ids`, in record
+/// order) for what it shares with other requests (`gateway_request_log` joins them back).
+pub async fn requests(
+    tx: &Transaction<'_>,
+    records: &[RequestRecord],
+    ids: &[i64],
+) -> Result<(), WriteError> {
+    debug_assert_eq!(records.len(), ids.len());
+    for (chunk, ids) in records.chunks(ROWS_PER_COPY).zip(ids.chunks(ROWS_PER_COPY)) {
+        encode(chunk, ids)?
+            .send(tx, "gateway_requests", COLUMNS)
             .await?;
     }
     Ok(())
 }
 
-fn encode(records: &[RequestRecord]) -> Result<BinaryRows, WriteError> {
+fn encode(records: &[RequestRecord], ids: &[i64]) -> Result<BinaryRows, WriteError> {
     let mut w = BinaryRows::new(TYPES, records.len());
-    for r in records {
+    for (r, shape) in records.iter().zip(ids) {
         let op = r.operation.as_ref();
         let rows = op
             .and_then(|o| o.row_count)
             .map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-        let a = r.auth.as_ref();
         w.row(&[
             &r.at,
             &Shown(r.request_id),
-            &opt(&r.client),
-            &clean(&r.method),
-            &clean(&r.path),
+            shape,
             &i32::from(r.status),
             &r.duration_ms,
-            &opt(&r.key_public_id),
+            &rows,
+            &op.and_then(|o| opt(&o.message)),
             &opt(&r.user_id),
             &opt(&r.company_id),
             &opt(&r.organization_id),
-            &r.remote_addr.map(Shown),
-            &opt(&r.user_agent),
-            &r.cached,
-            &op.map(|o| clean(&o.operation)),
-            &op.and_then(|o| opt(&o.table)),
-            &rows,
-            &op.and_then(|o| opt(&o.message)),
-            &a.and_then(|a| a.api_key_id),
-            &a.map(|a| a.enforced),
-            &a.map(|a| a.authenticated),
-            &a.map(|a| a.authorized),
-            &a.and_then(|a| opt(&a.failure_reason)),
-            &a.map(|a| &a.required_rights[..]),
-            &a.and_then(|a| a.granted_rights.as_deref()),
         ])?;
     }
     Ok(w)

@@ -9,6 +9,7 @@ use tokio::sync::oneshot;
 use super::batch::Batch;
 use super::messages::{Drain, Flush};
 use super::record::RequestRecord;
+use super::shape::Shaped;
 use super::writer::{self, WriteError, Writer};
 use super::{StatsActor, DRAIN_TICK, RETRY};
 
@@ -44,6 +45,7 @@ async fn write_batch(
     config: tokio_postgres::Config,
     writer: Option<Writer>,
     records: &[RequestRecord],
+    shaped: &Shaped,
     batch: Batch,
 ) -> (Option<Writer>, Result<(), WriteError>) {
     let mut w = match writer {
@@ -53,7 +55,7 @@ async fn write_batch(
             Err(e) => return (None, Err(e)),
         },
     };
-    match w.write(records, &batch).await {
+    match w.write(records, shaped, &batch).await {
         Err(e @ WriteError::Unavailable(_)) => (None, Err(e)),
         res => (Some(w), res),
     }
@@ -77,13 +79,14 @@ impl StatsActor {
             return;
         };
         let records = self.buffer.take(self.spec.batch_records);
+        let shaped = self.shapes.shape(&records);
         let writer = self.writer.take().filter(|w| !w.is_closed());
         self.flushing = true;
         let fut = async move {
             let batch = Batch::build(&records);
             let res = tokio::time::timeout(
                 writer::FLUSH_TIMEOUT,
-                write_batch(config, writer, &records, batch),
+                write_batch(config, writer, &records, &shaped, batch),
             )
             .await
             .unwrap_or_else(|_| {
@@ -92,14 +95,15 @@ impl StatsActor {
                     Err(WriteError::Unavailable("the flush timed out".into())),
                 )
             });
-            (records, res)
+            (records, shaped, res)
         };
-        ctx.spawn(fut.into_actor(self).map(|(records, (writer, res)), act, ctx| {
+        ctx.spawn(fut.into_actor(self).map(|(records, shaped, (writer, res)), act, ctx| {
             act.flushing = false;
             act.writer = writer;
             let n = records.len();
             let failure = match res {
                 Ok(()) => {
+                    act.shapes.learn(&shaped);
                     act.buffer.done(n);
                     act.counters.written.fetch_add(n as u64, Ordering::Relaxed);
                     act.retry_at = None;

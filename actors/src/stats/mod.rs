@@ -1,8 +1,10 @@
 //! `StatsActor`: request statistics. It receives one [`RequestRecord`] per logged request from
 //! the HTTP edge and writes the records to the logging database in batches: one
-//! `gateway_request_log` row per request, with its operation and its API-key decision
-//! (`gateway_operation_log` and `api_key_auth_log` are views of it), and the per-client and
-//! per-table totals in `client_statistics` and `client_table_statistics`.
+//! `gateway_requests` row per request, naming its shape in `gateway_request_shapes` (client,
+//! route, operation, API-key decision, caller: written once, see [`shape`]), which the
+//! `gateway_request_log` view joins back (`gateway_operation_log` and `api_key_auth_log` are views
+//! of it), and the per-client and per-table totals in `client_statistics` and
+//! `client_table_statistics`.
 //!
 //! * **Metrics**: counted by the edges themselves, in [`SharedMetrics`] (shards per thread), as
 //!   each request ends; a request that is not logged (health, metrics, admin) never reaches the
@@ -35,6 +37,7 @@ mod handlers;
 pub mod messages;
 pub mod metrics;
 pub mod record;
+pub mod shape;
 pub mod writer;
 
 use std::cell::Cell;
@@ -51,6 +54,7 @@ pub use record::{AuthRecord, OperationRecord, RequestId, RequestRecord};
 
 use buffer::Buffer;
 use messages::{Drain, Flush};
+use shape::Shapes;
 use writer::Writer;
 
 /// Pause between attempts to reach an unavailable logging database.
@@ -199,6 +203,8 @@ pub struct StatsActor {
     database: Option<tokio_postgres::Config>,
     counters: Arc<StatsCounters>,
     buffer: Buffer<RequestRecord>,
+    /// The request shapes already written.
+    shapes: Shapes,
     /// The connection, while no flush has it; `None` until the first flush and after a failure.
     writer: Option<Writer>,
     /// A flush is running (it holds the connection).
@@ -225,6 +231,7 @@ impl StatsActor {
         let actor = StatsActor {
             queue,
             buffer: Buffer::new(spec.buffer_records),
+            shapes: Shapes::default(),
             spec,
             database,
             counters: counters.clone(),

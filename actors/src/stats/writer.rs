@@ -2,18 +2,21 @@
 //! prepared multi-row inserts, and the flush of a [`Batch`] in one transaction. Also the full
 //! rebuild of the statistics tables from the logs (`POST /admin/clients/statistics/refresh`).
 //!
-//! The log rows go in with one `COPY` per flush (see [`super::copy`]), and the
+//! The log rows go in with `COPY` (see [`super::copy`]), after the request shapes they name that
+//! the actor has not written before ([`super::shape`]), and the
 //! statistics rows are upserted once per flush with totals grouped in memory, so a flush costs a
 //! handful of round trips however many requests it carries.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
-use super::batch::Batch;
+use super::batch::{clean, Batch};
 use super::copy;
 use super::record::RequestRecord;
+use super::shape::Shaped;
 
 /// The longest a flush may take before the connection is considered lost.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -81,6 +84,22 @@ const UPSERT_TABLES: &str = "INSERT INTO client_table_statistics AS s (client_na
     error_operations = s.error_operations + EXCLUDED.error_operations, \
     last_operation_at = GREATEST(s.last_operation_at, EXCLUDED.last_operation_at)";
 
+/// The shapes a flush names that the actor has not written before; another instance may have
+/// written some of them already.
+const INSERT_SHAPES: &str = "INSERT INTO gateway_request_shapes (shape_id, client, method, path, \
+    operation, table_name, cached, api_key_public_id, api_key_id, api_key_enforced, \
+    api_key_authenticated, api_key_authorized, api_key_auth_reason, required_rights, \
+    granted_rights, remote_addr, user_agent) \
+    SELECT id, c, m, p, o, t, ca, kp, kid, e, an, az, re, \
+    CASE WHEN rr IS NOT NULL THEN ARRAY(SELECT jsonb_array_elements_text(rr::jsonb)) END, \
+    CASE WHEN gr IS NOT NULL THEN ARRAY(SELECT jsonb_array_elements_text(gr::jsonb)) END, \
+    ra, ua \
+    FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+    $7::bool[], $8::text[], $9::int8[], $10::bool[], $11::bool[], $12::bool[], $13::text[], \
+    $14::text[], $15::text[], $16::text[], $17::text[]) \
+    AS u(id, c, m, p, o, t, ca, kp, kid, e, an, az, re, rr, gr, ra, ua) \
+    ON CONFLICT (shape_id) DO NOTHING";
+
 /// Recomputes both statistics tables from the logs. The tables are locked first, so a flush of
 /// another instance either lands before the rebuild (and is counted from its log rows) or waits
 /// and adds its totals after it; it is never counted twice or lost.
@@ -107,6 +126,7 @@ FROM gateway_operation_log WHERE client IS NOT NULL AND table_name IS NOT NULL
 GROUP BY client, table_name, operation;";
 
 struct Statements {
+    shapes: Statement,
     touch_keys: Statement,
     clients: Statement,
     tables: Statement,
@@ -149,6 +169,7 @@ impl Writer {
     async fn try_open(config: &Config) -> Result<Writer, WriteError> {
         let client = connect(config).await?;
         let statements = Statements {
+            shapes: client.prepare(INSERT_SHAPES).await?,
             touch_keys: client.prepare(TOUCH_KEYS).await?,
             clients: client.prepare(UPSERT_CLIENTS).await?,
             tables: client.prepare(UPSERT_TABLES).await?,
@@ -161,10 +182,38 @@ impl Writer {
     }
 
     /// Writes one batch in one transaction: all of it, or nothing.
-    pub async fn write(&mut self, records: &[RequestRecord], b: &Batch) -> Result<(), WriteError> {
+    pub async fn write(
+        &mut self,
+        records: &[RequestRecord],
+        shaped: &Shaped,
+        b: &Batch,
+    ) -> Result<(), WriteError> {
         let s = &self.statements;
         let tx = self.client.transaction().await?;
-        copy::requests(&tx, records).await?;
+        if !shaped.new.is_empty() {
+            let n = NewShapes::of(records, shaped)?;
+            let params: [&(dyn ToSql + Sync); 17] = [
+                &n.id,
+                &n.client,
+                &n.method,
+                &n.path,
+                &n.operation,
+                &n.table,
+                &n.cached,
+                &n.public_id,
+                &n.key_id,
+                &n.enforced,
+                &n.authenticated,
+                &n.authorized,
+                &n.reason,
+                &n.required_rights,
+                &n.granted_rights,
+                &n.remote_addr,
+                &n.user_agent,
+            ];
+            tx.execute(&s.shapes, &params).await?;
+        }
+        copy::requests(&tx, records, &shaped.ids).await?;
         let k = &b.key_use;
         if !k.api_key_id.is_empty() {
             tx.execute(&s.touch_keys, &[&k.api_key_id, &k.last_used_at])
@@ -198,6 +247,75 @@ impl Writer {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// The new shapes of a flush, column by column, for `INSERT_SHAPES`.
+#[derive(Default)]
+struct NewShapes<'a> {
+    id: Vec<i64>,
+    client: Vec<Option<Cow<'a, str>>>,
+    method: Vec<Cow<'a, str>>,
+    path: Vec<Cow<'a, str>>,
+    operation: Vec<Option<Cow<'a, str>>>,
+    table: Vec<Option<Cow<'a, str>>>,
+    cached: Vec<bool>,
+    public_id: Vec<Option<Cow<'a, str>>>,
+    key_id: Vec<Option<i64>>,
+    enforced: Vec<Option<bool>>,
+    authenticated: Vec<Option<bool>>,
+    authorized: Vec<Option<bool>>,
+    reason: Vec<Option<Cow<'a, str>>>,
+    /// JSON arrays of text (a text array cannot be one element of another).
+    required_rights: Vec<Option<String>>,
+    granted_rights: Vec<Option<String>>,
+    remote_addr: Vec<Option<String>>,
+    user_agent: Vec<Option<Cow<'a, str>>>,
+}
+
+impl<'a> NewShapes<'a> {
+    fn of(records: &'a [RequestRecord], shaped: &Shaped) -> Result<NewShapes<'a>, WriteError> {
+        fn opt(s: &Option<String>) -> Option<Cow<'_, str>> {
+            s.as_deref().map(clean)
+        }
+        fn rights(r: Option<&[String]>) -> Result<Option<String>, WriteError> {
+            r.map(|r| {
+                let r: Vec<Cow<'_, str>> = r.iter().map(|s| clean(s)).collect();
+                serde_json::to_string(&r)
+                    .map_err(|e| WriteError::Rejected(format!("rights not encodable: {e}")))
+            })
+            .transpose()
+        }
+        // In id order, as every writer inserts them, so that two instances inserting the same
+        // new shapes at once wait for each other instead of deadlocking.
+        let mut new = shaped.new.clone();
+        new.sort_unstable_by_key(|&i| shaped.ids[i]);
+        let mut n = NewShapes::default();
+        for i in new {
+            let r = &records[i];
+            let op = r.operation.as_ref();
+            let a = r.auth.as_ref();
+            n.id.push(shaped.ids[i]);
+            n.client.push(opt(&r.client));
+            n.method.push(clean(&r.method));
+            n.path.push(clean(&r.path));
+            n.operation.push(op.map(|o| clean(&o.operation)));
+            n.table.push(op.and_then(|o| opt(&o.table)));
+            n.cached.push(r.cached);
+            n.public_id.push(opt(&r.key_public_id));
+            n.key_id.push(a.and_then(|a| a.api_key_id));
+            n.enforced.push(a.map(|a| a.enforced));
+            n.authenticated.push(a.map(|a| a.authenticated));
+            n.authorized.push(a.map(|a| a.authorized));
+            n.reason.push(a.and_then(|a| opt(&a.failure_reason)));
+            n.required_rights
+                .push(rights(a.map(|a| &a.required_rights[..]))?);
+            n.granted_rights
+                .push(rights(a.and_then(|a| a.granted_rights.as_deref()))?);
+            n.remote_addr.push(r.remote_addr.map(|ip| ip.to_string()));
+            n.user_agent.push(opt(&r.user_agent));
+        }
+        Ok(n)
     }
 }
 

@@ -1,0 +1,250 @@
+//! Request shapes: what a log row shares with many others (the client, method, path, operation and
+//! table, the API key and its decision, the peer address and user agent), stored once in
+//! `gateway_request_shapes` and named by each `gateway_requests` row with its id. The
+//! `gateway_request_log` view joins them back.
+//!
+//! A shape's id is the first 63 bits of a SHA-256 of its values (after [`clean`]), so every
+//! instance names the same shape the same way and may insert it again without harm (`ON CONFLICT
+//! DO NOTHING`); distinct shapes would share an id only by a hash collision. The actor remembers
+//! the ids it has written (at most [`KNOWN_SHAPES`]; beyond, it starts over), so a flush inserts
+//! only shapes it has not seen.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use sha2::{Digest, Sha256};
+
+use super::batch::clean;
+use super::record::RequestRecord;
+
+/// The most shape ids the actor remembers; when full it forgets them all and learns again (each
+/// forgotten shape costs one more `ON CONFLICT DO NOTHING` row).
+pub const KNOWN_SHAPES: usize = 65_536;
+
+/// The shapes of a flush's records.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Shaped {
+    /// Each record's shape id, in record order.
+    pub ids: Vec<i64>,
+    /// One record of each shape the actor has not written yet.
+    pub new: Vec<usize>,
+}
+
+/// The shape ids already in the logging database.
+#[derive(Debug, Default)]
+pub struct Shapes {
+    known: HashSet<i64>,
+}
+
+impl Shapes {
+    /// The shape of each record, and which shapes must be written first.
+    pub fn shape(&self, records: &[RequestRecord]) -> Shaped {
+        let mut shaped = Shaped {
+            ids: Vec::with_capacity(records.len()),
+            new: Vec::new(),
+        };
+        let mut fresh = HashSet::new();
+        for (i, r) in records.iter().enumerate() {
+            let id = id(r);
+            shaped.ids.push(id);
+            if !self.known.contains(&id) && fresh.insert(id) {
+                shaped.new.push(i);
+            }
+        }
+        shaped
+    }
+
+    /// The flush that carried `shaped` was committed: its new shapes are in the database.
+    pub fn learn(&mut self, shaped: &Shaped) {
+        if self.known.len() + shaped.new.len() > KNOWN_SHAPES {
+            self.known.clear();
+        }
+        self.known.extend(shaped.new.iter().map(|&i| shaped.ids[i]));
+    }
+
+    pub fn known(&self) -> usize {
+        self.known.len()
+    }
+}
+
+/// A record's shape id: positive, stable across instances and restarts.
+pub fn id(r: &RequestRecord) -> i64 {
+    let op = r.operation.as_ref();
+    let a = r.auth.as_ref();
+    let mut h = Sha256::new();
+    h.update(b"athena request shape 1");
+    text(&mut h, r.client.as_deref());
+    text(&mut h, Some(&r.method));
+    text(&mut h, Some(&r.path));
+    text(&mut h, op.map(|o| &*o.operation));
+    text(&mut h, op.and_then(|o| o.table.as_deref()));
+    flag(&mut h, Some(r.cached));
+    text(&mut h, r.key_public_id.as_deref());
+    match a.and_then(|a| a.api_key_id) {
+        None => h.update([0]),
+        Some(id) => {
+            h.update([1]);
+            h.update(id.to_le_bytes());
+        }
+    }
+    flag(&mut h, a.map(|a| a.enforced));
+    flag(&mut h, a.map(|a| a.authenticated));
+    flag(&mut h, a.map(|a| a.authorized));
+    text(&mut h, a.and_then(|a| a.failure_reason.as_deref()));
+    list(&mut h, a.map(|a| &a.required_rights[..]));
+    list(&mut h, a.and_then(|a| a.granted_rights.as_deref()));
+    match r.remote_addr {
+        None => h.update([0]),
+        Some(IpAddr::V4(ip)) => {
+            h.update([4]);
+            h.update(ip.octets());
+        }
+        Some(IpAddr::V6(ip)) => {
+            h.update([6]);
+            h.update(ip.octets());
+        }
+    }
+    text(&mut h, r.user_agent.as_deref());
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first) & i64::MAX
+}
+
+fn text(h: &mut Sha256, v: Option<&str>) {
+    match v.map(clean) {
+        None => h.update([0]),
+        Some(s) => {
+            h.update([1]);
+            h.update((s.len() as u64).to_le_bytes());
+            h.update(s.as_bytes());
+        }
+    }
+}
+
+fn flag(h: &mut Sha256, v: Option<bool>) {
+    h.update([match v {
+        None => 0,
+        Some(false) => 1,
+        Some(true) => 2,
+    }]);
+}
+
+fn list(h: &mut Sha256, v: Option<&[String]>) {
+    match v {
+        None => h.update([0]),
+        Some(items) => {
+            h.update([1]);
+            h.update((items.len() as u64).to_le_bytes());
+            for s in items {
+                text(h, Some(s));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use super::*;
+    use crate::stats::record::{AuthRecord, OperationRecord, RequestId};
+
+    fn rec(path: &str, agent: Option<&str>) -> RequestRecord {
+        RequestRecord {
+            request_id: RequestId::next(),
+            at: UNIX_EPOCH,
+            client: Some("default".into()),
+            method: "POST".into(),
+            path: path.to_string().into(),
+            route: "/gateway/fetch".into(),
+            status: 200,
+            duration_ms: 1.0,
+            key_public_id: Some("pub".into()),
+            user_id: Some("u1".into()),
+            company_id: None,
+            organization_id: None,
+            remote_addr: Some([127, 0, 0, 1].into()),
+            user_agent: agent.map(str::to_string),
+            cached: false,
+            operation: Some(OperationRecord {
+                operation: "fetch".into(),
+                table: Some("users".into()),
+                row_count: Some(3),
+                message: None,
+            }),
+            auth: Some(AuthRecord {
+                api_key_id: Some(7),
+                required_rights: vec!["users.read".into()],
+                authenticated: true,
+                authorized: true,
+                enforced: true,
+                ..AuthRecord::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn requests_differing_only_per_request_share_a_shape() {
+        let a = rec("/gateway/fetch", Some("curl"));
+        let mut b = rec("/gateway/fetch", Some("curl"));
+        b.status = 500;
+        b.duration_ms = 9.0;
+        b.user_id = Some("someone else".into());
+        b.operation.as_mut().unwrap().row_count = Some(0);
+        assert_ne!(a.request_id, b.request_id);
+        assert_eq!(id(&a), id(&b));
+        assert!(id(&a) >= 0);
+    }
+
+    #[test]
+    fn every_shape_value_and_absence_counts() {
+        let base = rec("/gateway/fetch", Some("curl"));
+        let mut others = vec![
+            rec("/gateway/fetchx", Some("curl")),
+            rec("/gateway/fetch", None),
+            rec("/gateway/fetch", Some("")),
+            rec("/gateway/fetch", Some("curl2")),
+        ];
+        let mut c = base.clone();
+        c.cached = true;
+        others.push(c);
+        let mut c = base.clone();
+        c.auth.as_mut().unwrap().granted_rights = Some(vec!["*".to_string()].into());
+        others.push(c);
+        let mut c = base.clone();
+        c.auth.as_mut().unwrap().required_rights = vec!["users.rea".into(), "d".into()];
+        others.push(c);
+        let mut c = base.clone();
+        c.remote_addr = Some("::1".parse().unwrap());
+        others.push(c);
+        let mut c = base.clone();
+        c.auth = None;
+        others.push(c);
+        let mut ids: Vec<i64> = others.iter().map(id).collect();
+        ids.push(id(&base));
+        let distinct: HashSet<i64> = ids.iter().copied().collect();
+        assert_eq!(distinct.len(), ids.len(), "{ids:?}");
+    }
+
+    #[test]
+    fn a_flush_writes_each_unknown_shape_once_and_learns_it_after() {
+        let records = vec![
+            rec("/a", None),
+            rec("/b", None),
+            rec("/a", None),
+            rec("/b", None),
+        ];
+        let mut shapes = Shapes::default();
+        let s = shapes.shape(&records);
+        assert_eq!(s.new, vec![0, 1]);
+        assert_eq!(s.ids[0], s.ids[2]);
+        // Not committed yet: the next flush would write them again.
+        assert_eq!(shapes.shape(&records).new, vec![0, 1]);
+        shapes.learn(&s);
+        assert_eq!(shapes.known(), 2);
+        assert!(shapes.shape(&records).new.is_empty());
+        let more = vec![rec("/c", None), rec("/a", None)];
+        assert_eq!(shapes.shape(&more).new, vec![0]);
+    }
+}
