@@ -43,7 +43,8 @@
 # round alternating between them, one second apart (the statistics of a slice are written before
 # the next one starts). A round's two slices are adjacent in time, so the machine's drift between
 # rounds cancels out of its on/off ratio; the report gives each side's rates, their medians and the
-# median of the rounds' ratios (bench/out/compare.md). pgbench is not run.
+# median of the rounds' ratios (bench/out/compare.md), with each side's CPU time per request (the
+# machine's, the gateway's, and the statistics writer's database backends'). pgbench is not run.
 #
 # Scenario (g) sends (b)'s request over WebSocket (/wss/gateway) instead of one HTTP request per
 # call; wrk speaks no WebSocket, so its load comes from bench/ws_load.rs, an example target built
@@ -732,7 +733,7 @@ print_report() {
 # --------------------------------------------------------------------------
 # BENCH_COMPARE: enforcement and statistics off against on
 # --------------------------------------------------------------------------
-declare -A CMP_PORT CMP_PID CMP_RPS CMP_CPU CMP_GWCPU
+declare -A CMP_PORT CMP_PID CMP_RPS CMP_CPU CMP_GWCPU CMP_LOGCPU
 
 # CPU time the whole machine has spent busy (not idle, not waiting for I/O), in clock ticks.
 machine_busy_ticks() {
@@ -742,6 +743,19 @@ machine_busy_ticks() {
 # CPU time process $1 has used (user and system), in clock ticks.
 process_ticks() {
     awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+
+# The database backends writing statistics (the statistics actor's connections).
+stats_backends() {
+    psql -X -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -Atc \
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'athena-stats'" 2>/dev/null || true
+}
+
+# CPU time processes $@ have used, in clock ticks (a process that ended counts 0).
+processes_ticks() {
+    local p t=0
+    for p in "$@"; do t=$((t + $(process_ticks "$p" 2>/dev/null || echo 0))); done
+    echo "$t"
 }
 
 median() {
@@ -760,12 +774,15 @@ compare_slice() { # scenario side round
     local s="$1" side="$2" out="$OUT/compare_$1_$2_$3.txt" line
     use_gateway "$side"
     sleep 1
-    local busy0 gw0 busy1 gw1 requests
+    local busy0 gw0 log0 busy1 gw1 log1 requests writers
+    read -r -a writers <<<"$(stats_backends | tr '\n' ' ')"
+    log0="$(processes_ticks "${writers[@]}")"
     busy0="$(machine_busy_ticks)"
     gw0="$(process_ticks "$SERVER_PID")"
     run_load "$s" "$DURATION" "$out" || { cat "$out" >&2; die "the load run failed for $s ($side)"; }
     busy1="$(machine_busy_ticks)"
     gw1="$(process_ticks "$SERVER_PID")"
+    log1="$(processes_ticks "${writers[@]}")"
     require_gateway_alive "during the $s measurement ($side)"
     line="$(grep '^BENCH_RESULT ' "$out" || true)"
     [ -n "$line" ] || { cat "$out" >&2; die "the load run produced no result for $s ($side)"; }
@@ -777,6 +794,7 @@ compare_slice() { # scenario side round
     requests="$(awk -v r="$(kv rps "$line")" -v d="$DURATION" 'BEGIN { print r * d }')"
     CMP_CPU[$s,$side]="${CMP_CPU[$s,$side]:-} $(awk -v t="$((busy1 - busy0))" -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')"
     CMP_GWCPU[$s,$side]="${CMP_GWCPU[$s,$side]:-} $(awk -v t="$((gw1 - gw0))" -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')"
+    CMP_LOGCPU[$s,$side]="${CMP_LOGCPU[$s,$side]:-} $(awk -v t="$((log1 - log0))" -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')"
 }
 
 compare_main() {
@@ -858,10 +876,11 @@ compare_report() {
         done
         echo
         echo "CPU time per request, in microseconds (median of the rounds): the whole machine's (gateway,"
-        echo "load client, both databases' processes) and the gateway process's own."
+        echo "load client, both databases' processes), the gateway process's own, and that of the database"
+        echo "backends writing the statistics (application_name athena-stats) while the 'on' gateway served."
         echo
-        echo "| scenario | machine, off | machine, on | on vs off | gateway, off | gateway, on | on vs off |"
-        echo "|---|--:|--:|--:|--:|--:|--:|"
+        echo "| scenario | machine, off | machine, on | on vs off | gateway, off | gateway, on | on vs off | log writer, on |"
+        echo "|---|--:|--:|--:|--:|--:|--:|--:|"
         for s in "${SCENARIOS[@]}"; do
             local c
             for c in CMP_CPU CMP_GWCPU; do
@@ -874,7 +893,8 @@ compare_report() {
                 printf '| %.1f | %.1f | %+.1f ' "$mo" "$mn" "$(awk -v a="$mn" -v b="$mo" 'BEGIN { print a - b }')"
                 unset -n cpu
             done
-            echo "|"
+            read -r -a on <<<"${CMP_LOGCPU[$s,on]}"
+            printf '| %.1f |\n' "$(median "${on[@]}")"
         done
     } >"$OUT/compare.md"
     cat "$OUT/compare.md"
