@@ -502,6 +502,9 @@ async fn a_logging_outage_never_stops_requests_and_writing_resumes_by_itself() {
         );
     }
     wait_count(&logging, "SELECT count(*) FROM gateway_request_log", 2).await;
+    // The database comes back without the request shapes written so far (restored from an older
+    // backup, say): the writer's new connection writes each shape again when it next names it.
+    logging.execute("DELETE FROM gateway_request_shapes").await;
 
     let pg = admin_connect().await;
     pg.batch_execute(&format!(
@@ -575,6 +578,14 @@ async fn a_logging_outage_never_stops_requests_and_writing_resumes_by_itself() {
     wait_metric(&srv, "athena_stats_records_written_total", 8.0).await;
     let stats = poll_client_stats(&srv, "default", 8).await;
     assert_eq!(stats["statistics"]["successful_requests"], 8);
+    assert_eq!(
+        logging
+            .scalar("SELECT count(*) FROM gateway_request_log WHERE client = 'default' AND path = '/gateway/fetch' AND operation = 'fetch'")
+            .await
+            .as_deref(),
+        Some("8"),
+        "every row finds its shape again"
+    );
 }
 
 #[tokio::test]

@@ -79,8 +79,13 @@ impl StatsActor {
             return;
         };
         let records = self.buffer.take(self.spec.batch_records);
-        let shaped = self.shapes.shape(&records);
         let writer = self.writer.take().filter(|w| !w.is_closed());
+        if writer.is_none() {
+            // A new connection may find a database that lost shapes this actor wrote (restored,
+            // or provisioned anew during an outage): write each shape again once.
+            self.shapes.forget();
+        }
+        let shaped = self.shapes.shape(&records);
         self.flushing = true;
         let fut = async move {
             let batch = Batch::build(&records);

@@ -6,8 +6,8 @@
 //! A shape's id is the first 63 bits of a SHA-256 of its values (after [`clean`]), so every
 //! instance names the same shape the same way and may insert it again without harm (`ON CONFLICT
 //! DO NOTHING`); distinct shapes would share an id only by a hash collision. The actor remembers
-//! the ids it has written (at most [`KNOWN_SHAPES`]; beyond, it starts over), so a flush inserts
-//! only shapes it has not seen.
+//! the ids it has written (at most [`KNOWN_SHAPES`]; beyond, it starts over, and it forgets them
+//! whenever it opens a new connection), so a flush inserts only shapes it has not seen.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -60,6 +60,11 @@ impl Shapes {
             self.known.clear();
         }
         self.known.extend(shaped.new.iter().map(|&i| shaped.ids[i]));
+    }
+
+    /// Forgets every shape: each is written again the next time a flush names it.
+    pub fn forget(&mut self) {
+        self.known.clear();
     }
 
     pub fn known(&self) -> usize {
@@ -246,5 +251,7 @@ mod tests {
         assert!(shapes.shape(&records).new.is_empty());
         let more = vec![rec("/c", None), rec("/a", None)];
         assert_eq!(shapes.shape(&more).new, vec![0]);
+        shapes.forget();
+        assert_eq!(shapes.shape(&records).new, vec![0, 1]);
     }
 }
