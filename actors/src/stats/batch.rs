@@ -30,6 +30,11 @@ pub fn clean(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// [`clean`] for an optional value.
+pub fn clean_opt(s: &Option<String>) -> Option<Cow<'_, str>> {
+    s.as_deref().map(clean)
+}
+
 /// The keys used successfully in a flush, each with its latest use, in id order (so that
 /// concurrent writers lock key rows in the same order): one row update per key, however many
 /// requests it made.

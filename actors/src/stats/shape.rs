@@ -9,12 +9,13 @@
 //! the ids it has written (at most [`KNOWN_SHAPES`]; beyond, it starts over, and it forgets them
 //! whenever it opens a new connection), so a flush inserts only shapes it has not seen.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::net::IpAddr;
 
 use sha2::{Digest, Sha256};
 
-use super::batch::clean;
+use super::batch::{clean, clean_opt};
 use super::record::RequestRecord;
 
 /// The most shape ids the actor remembers; when full it forgets them all and learns again (each
@@ -74,50 +75,102 @@ impl Shapes {
 
 /// A record's shape id: positive, stable across instances and restarts.
 pub fn id(r: &RequestRecord) -> i64 {
-    let op = r.operation.as_ref();
-    let a = r.auth.as_ref();
-    let mut h = Sha256::new();
-    h.update(b"athena request shape 1");
-    text(&mut h, r.client.as_deref());
-    text(&mut h, Some(&r.method));
-    text(&mut h, Some(&r.path));
-    text(&mut h, op.map(|o| &*o.operation));
-    text(&mut h, op.and_then(|o| o.table.as_deref()));
-    flag(&mut h, Some(r.cached));
-    text(&mut h, r.key_public_id.as_deref());
-    match a.and_then(|a| a.api_key_id) {
-        None => h.update([0]),
-        Some(id) => {
-            h.update([1]);
-            h.update(id.to_le_bytes());
+    Shape::of(r).id()
+}
+
+/// What a record shares with other requests: the values of its `gateway_request_shapes` row,
+/// cleaned ([`clean`]) and borrowed from the record.
+#[derive(Debug)]
+pub struct Shape<'a> {
+    pub client: Option<Cow<'a, str>>,
+    pub method: Cow<'a, str>,
+    pub path: Cow<'a, str>,
+    pub operation: Option<Cow<'a, str>>,
+    pub table: Option<Cow<'a, str>>,
+    pub cached: bool,
+    pub public_id: Option<Cow<'a, str>>,
+    pub key_id: Option<i64>,
+    pub enforced: Option<bool>,
+    pub authenticated: Option<bool>,
+    pub authorized: Option<bool>,
+    pub reason: Option<Cow<'a, str>>,
+    /// Borrowed as they are; each right is cleaned where it is hashed or written.
+    pub required_rights: Option<&'a [String]>,
+    pub granted_rights: Option<&'a [String]>,
+    pub remote_addr: Option<IpAddr>,
+    pub user_agent: Option<Cow<'a, str>>,
+}
+
+impl<'a> Shape<'a> {
+    pub fn of(r: &'a RequestRecord) -> Shape<'a> {
+        let op = r.operation.as_ref();
+        let a = r.auth.as_ref();
+        Shape {
+            client: clean_opt(&r.client),
+            method: clean(&r.method),
+            path: clean(&r.path),
+            operation: op.map(|o| clean(&o.operation)),
+            table: op.and_then(|o| clean_opt(&o.table)),
+            cached: r.cached,
+            public_id: clean_opt(&r.key_public_id),
+            key_id: a.and_then(|a| a.api_key_id),
+            enforced: a.map(|a| a.enforced),
+            authenticated: a.map(|a| a.authenticated),
+            authorized: a.map(|a| a.authorized),
+            reason: a.and_then(|a| clean_opt(&a.failure_reason)),
+            required_rights: a.map(|a| &a.required_rights[..]),
+            granted_rights: a.and_then(|a| a.granted_rights.as_deref()),
+            remote_addr: r.remote_addr,
+            user_agent: clean_opt(&r.user_agent),
         }
     }
-    flag(&mut h, a.map(|a| a.enforced));
-    flag(&mut h, a.map(|a| a.authenticated));
-    flag(&mut h, a.map(|a| a.authorized));
-    text(&mut h, a.and_then(|a| a.failure_reason.as_deref()));
-    list(&mut h, a.map(|a| &a.required_rights[..]));
-    list(&mut h, a.and_then(|a| a.granted_rights.as_deref()));
-    match r.remote_addr {
-        None => h.update([0]),
-        Some(IpAddr::V4(ip)) => {
-            h.update([4]);
-            h.update(ip.octets());
+
+    /// The first 63 bits of a SHA-256 of the values, each with its presence and length, so that
+    /// no two distinct shapes hash the same input.
+    pub fn id(&self) -> i64 {
+        let mut h = Sha256::new();
+        h.update(b"athena request shape 1");
+        text(&mut h, self.client.as_deref());
+        text(&mut h, Some(&self.method));
+        text(&mut h, Some(&self.path));
+        text(&mut h, self.operation.as_deref());
+        text(&mut h, self.table.as_deref());
+        flag(&mut h, Some(self.cached));
+        text(&mut h, self.public_id.as_deref());
+        match self.key_id {
+            None => h.update([0]),
+            Some(id) => {
+                h.update([1]);
+                h.update(id.to_le_bytes());
+            }
         }
-        Some(IpAddr::V6(ip)) => {
-            h.update([6]);
-            h.update(ip.octets());
+        flag(&mut h, self.enforced);
+        flag(&mut h, self.authenticated);
+        flag(&mut h, self.authorized);
+        text(&mut h, self.reason.as_deref());
+        list(&mut h, self.required_rights);
+        list(&mut h, self.granted_rights);
+        match self.remote_addr {
+            None => h.update([0]),
+            Some(IpAddr::V4(ip)) => {
+                h.update([4]);
+                h.update(ip.octets());
+            }
+            Some(IpAddr::V6(ip)) => {
+                h.update([6]);
+                h.update(ip.octets());
+            }
         }
+        text(&mut h, self.user_agent.as_deref());
+        let digest = h.finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        i64::from_be_bytes(first) & i64::MAX
     }
-    text(&mut h, r.user_agent.as_deref());
-    let digest = h.finalize();
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(first) & i64::MAX
 }
 
 fn text(h: &mut Sha256, v: Option<&str>) {
-    match v.map(clean) {
+    match v {
         None => h.update([0]),
         Some(s) => {
             h.update([1]);
@@ -142,7 +195,7 @@ fn list(h: &mut Sha256, v: Option<&[String]>) {
             h.update([1]);
             h.update((items.len() as u64).to_le_bytes());
             for s in items {
-                text(h, Some(s));
+                text(h, Some(&clean(s)));
             }
         }
     }

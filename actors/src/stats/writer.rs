@@ -16,7 +16,7 @@ use tokio_postgres::{Client, Config, NoTls, Statement};
 use super::batch::{clean, Batch};
 use super::copy;
 use super::record::RequestRecord;
-use super::shape::Shaped;
+use super::shape::{Shape, Shaped};
 
 /// The longest a flush may take before the connection is considered lost.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -275,9 +275,6 @@ struct NewShapes<'a> {
 
 impl<'a> NewShapes<'a> {
     fn of(records: &'a [RequestRecord], shaped: &Shaped) -> Result<NewShapes<'a>, WriteError> {
-        fn opt(s: &Option<String>) -> Option<Cow<'_, str>> {
-            s.as_deref().map(clean)
-        }
         fn rights(r: Option<&[String]>) -> Result<Option<String>, WriteError> {
             r.map(|r| {
                 let r: Vec<Cow<'_, str>> = r.iter().map(|s| clean(s)).collect();
@@ -292,28 +289,24 @@ impl<'a> NewShapes<'a> {
         new.sort_unstable_by_key(|&i| shaped.ids[i]);
         let mut n = NewShapes::default();
         for i in new {
-            let r = &records[i];
-            let op = r.operation.as_ref();
-            let a = r.auth.as_ref();
+            let s = Shape::of(&records[i]);
             n.id.push(shaped.ids[i]);
-            n.client.push(opt(&r.client));
-            n.method.push(clean(&r.method));
-            n.path.push(clean(&r.path));
-            n.operation.push(op.map(|o| clean(&o.operation)));
-            n.table.push(op.and_then(|o| opt(&o.table)));
-            n.cached.push(r.cached);
-            n.public_id.push(opt(&r.key_public_id));
-            n.key_id.push(a.and_then(|a| a.api_key_id));
-            n.enforced.push(a.map(|a| a.enforced));
-            n.authenticated.push(a.map(|a| a.authenticated));
-            n.authorized.push(a.map(|a| a.authorized));
-            n.reason.push(a.and_then(|a| opt(&a.failure_reason)));
-            n.required_rights
-                .push(rights(a.map(|a| &a.required_rights[..]))?);
-            n.granted_rights
-                .push(rights(a.and_then(|a| a.granted_rights.as_deref()))?);
-            n.remote_addr.push(r.remote_addr.map(|ip| ip.to_string()));
-            n.user_agent.push(opt(&r.user_agent));
+            n.client.push(s.client);
+            n.method.push(s.method);
+            n.path.push(s.path);
+            n.operation.push(s.operation);
+            n.table.push(s.table);
+            n.cached.push(s.cached);
+            n.public_id.push(s.public_id);
+            n.key_id.push(s.key_id);
+            n.enforced.push(s.enforced);
+            n.authenticated.push(s.authenticated);
+            n.authorized.push(s.authorized);
+            n.reason.push(s.reason);
+            n.required_rights.push(rights(s.required_rights)?);
+            n.granted_rights.push(rights(s.granted_rights)?);
+            n.remote_addr.push(s.remote_addr.map(|ip| ip.to_string()));
+            n.user_agent.push(s.user_agent);
         }
         Ok(n)
     }
