@@ -5,20 +5,21 @@
 use actix_web::HttpRequest;
 
 use super::error::{ApiError, Code};
+use super::headers::{AUTHORIZATION, KEY_HEADERS};
 use super::AppState;
 
 /// The key a request presents, from the first header that carries one.
 pub fn presented_key(req: &HttpRequest) -> Option<&str> {
     let h = req.headers();
-    if let Some(v) = h.get("authorization").and_then(|v| v.to_str().ok()) {
+    if let Some(v) = h.get(&AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let v = v.trim();
         if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") {
             return Some(v[7..].trim());
         }
     }
-    ["apikey", "x-api-key", "x-athena-key"]
+    KEY_HEADERS
         .iter()
-        .find_map(|name| h.get(*name).and_then(|v| v.to_str().ok()))
+        .find_map(|name| h.get(name).and_then(|v| v.to_str().ok()))
         .map(str::trim)
         .filter(|k| !k.is_empty())
 }

@@ -11,6 +11,7 @@ use std::cell::RefMut;
 use actix_web::HttpRequest;
 
 use super::error::{ApiError, Code};
+use super::headers::{X_ATHENA_CLIENT, X_STRIP_NULLS};
 use super::stats::{self, RequestFacts};
 
 /// One request, as the core sees it.
@@ -60,7 +61,7 @@ pub fn no_cache<'a>(values: impl IntoIterator<Item = &'a str>) -> bool {
 
 impl Call for HttpRequest {
     fn client_name(&self) -> Result<Option<&str>, ApiError> {
-        match self.headers().get("x-athena-client") {
+        match self.headers().get(&X_ATHENA_CLIENT) {
             Some(v) => v.to_str().map(Some).map_err(|_| {
                 ApiError::new(Code::InvalidField, "X-Athena-Client must be visible ASCII")
             }),
@@ -74,7 +75,7 @@ impl Call for HttpRequest {
 
     fn strip_nulls(&self) -> bool {
         self.headers()
-            .get("x-strip-nulls")
+            .get(&X_STRIP_NULLS)
             .and_then(|v| v.to_str().ok())
             .is_some_and(truthy)
     }

@@ -12,6 +12,7 @@ pub mod cdc;
 mod clients;
 pub mod error;
 pub(crate) mod gateway;
+pub mod headers;
 mod health;
 pub mod keys;
 mod metrics;

@@ -125,7 +125,7 @@ pub async fn query_sql(
     let db_name = dialect::opt_str(&body, "db_name")?;
     let header = req
         .headers()
-        .get("x-athena-client")
+        .get(&super::headers::X_ATHENA_CLIENT)
         .and_then(|v| v.to_str().ok());
     if let (Some(d), Some(h)) = (db_name, header) {
         if !d.trim().eq_ignore_ascii_case(h.trim()) {

@@ -24,6 +24,9 @@ use athena_actors::stats::{AuthRecord, Observation, OperationRecord, RequestId, 
 
 use super::call::Call;
 use super::error::ApiError;
+use super::headers::{
+    text, USER_AGENT, X_ATHENA_CLIENT, X_COMPANY_ID, X_ORGANIZATION_ID, X_USER_ID,
+};
 use super::AppState;
 
 tokio::task_local! {
@@ -100,15 +103,6 @@ fn logged(path: &str) -> bool {
         || path == "/pipelines"
 }
 
-fn header(req: &HttpRequest, name: &str) -> Option<String> {
-    req.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
-}
-
 pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -157,7 +151,7 @@ fn finish(
     let snapshot = state.actors.snapshot.load();
     // The client a handler resolved, or else the registered one the header names.
     let header_client = || {
-        let name = req.headers().get("x-athena-client")?.to_str().ok()?;
+        let name = req.headers().get(&X_ATHENA_CLIENT)?.to_str().ok()?;
         snapshot.get(name).map(|c| c.name.as_str())
     };
     if !logged(req.path()) {
@@ -191,11 +185,11 @@ fn finish(
         status,
         duration_ms,
         key_public_id: facts.key_public_id,
-        user_id: header(req, "x-user-id"),
-        company_id: header(req, "x-company-id"),
-        organization_id: header(req, "x-organization-id"),
+        user_id: text(req, &X_USER_ID),
+        company_id: text(req, &X_COMPANY_ID),
+        organization_id: text(req, &X_ORGANIZATION_ID),
         remote_addr: req.peer_addr().map(|a| a.ip()),
-        user_agent: header(req, "user-agent"),
+        user_agent: text(req, &USER_AGENT),
         cached: facts.cached,
         operation,
         auth: facts.auth,

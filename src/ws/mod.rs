@@ -26,20 +26,12 @@ use serde_json::json;
 
 use crate::http::auth::presented_key;
 use crate::http::error::{ApiError, Code};
+use crate::http::headers::{text, USER_AGENT, X_COMPANY_ID, X_ORGANIZATION_ID, X_USER_ID};
 use crate::http::{keys, AppState};
 pub use protocol::PROTOCOL;
 use protocol::{limits, Action, CdcAction};
 use request::Peer;
 use session::Session;
-
-fn header(req: &HttpRequest, name: &str) -> Option<String> {
-    req.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
-}
 
 /// `GET /wss/gateway`: the upgrade. A key in the headers must be one that can be valid (else 401
 /// `invalid_api_key` and no socket); whether it may do what each request asks is decided per
@@ -69,10 +61,10 @@ pub async fn upgrade(
     let api_base = format!("{}://{}", info.scheme(), info.host());
     let peer = Peer {
         remote_addr: req.peer_addr().map(|a| a.ip()),
-        user_agent: header(&req, "user-agent"),
-        user_id: header(&req, "x-user-id"),
-        company_id: header(&req, "x-company-id"),
-        organization_id: header(&req, "x-organization-id"),
+        user_agent: text(&req, &USER_AGENT),
+        user_id: text(&req, &X_USER_ID),
+        company_id: text(&req, &X_COMPANY_ID),
+        organization_id: text(&req, &X_ORGANIZATION_ID),
     };
     let max_frame = state.settings.websocket.max_frame_bytes;
     let session = Session::new(state, key.map(Arc::from), peer, api_base);

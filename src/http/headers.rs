@@ -1,0 +1,48 @@
+//! The request headers Athena reads, named once: a header looked up by a `&str` name has that
+//! name parsed again on every lookup, and the per-request ones (the client, the API key, the
+//! audit headers the statistics record) are read on every request.
+
+use actix_web::http::header::HeaderName;
+use actix_web::HttpRequest;
+
+pub use actix_web::http::header::{AUTHORIZATION, USER_AGENT};
+
+pub static X_ATHENA_CLIENT: HeaderName = HeaderName::from_static("x-athena-client");
+pub static X_STRIP_NULLS: HeaderName = HeaderName::from_static("x-strip-nulls");
+pub static X_USER_ID: HeaderName = HeaderName::from_static("x-user-id");
+pub static X_COMPANY_ID: HeaderName = HeaderName::from_static("x-company-id");
+pub static X_ORGANIZATION_ID: HeaderName = HeaderName::from_static("x-organization-id");
+/// The headers that may carry a key besides `Authorization: Bearer`, in the order they are read.
+pub static KEY_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static("apikey"),
+    HeaderName::from_static("x-api-key"),
+    HeaderName::from_static("x-athena-key"),
+];
+
+/// A header's value, trimmed; `None` when it is absent, empty or not visible ASCII.
+pub fn text(req: &HttpRequest, name: &HeaderName) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn names_are_lower_case_and_values_trimmed() {
+        let req = TestRequest::default()
+            .insert_header(("X-User-Id", "  u1 "))
+            .insert_header(("X-Company-Id", "   "))
+            .to_http_request();
+        assert_eq!(text(&req, &X_USER_ID).as_deref(), Some("u1"));
+        assert_eq!(text(&req, &X_COMPANY_ID), None, "blank");
+        assert_eq!(text(&req, &X_ORGANIZATION_ID), None, "absent");
+        assert_eq!(KEY_HEADERS[1].as_str(), "x-api-key");
+    }
+}
