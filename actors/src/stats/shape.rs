@@ -22,6 +22,9 @@ use super::record::RequestRecord;
 /// forgotten shape costs one more `ON CONFLICT DO NOTHING` row).
 pub const KNOWN_SHAPES: usize = 65_536;
 
+/// Shapes compared with each record before its shape is hashed.
+const RECENT_SHAPES: usize = 8;
+
 /// The shapes of a flush's records.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Shaped {
@@ -45,8 +48,25 @@ impl Shapes {
             new: Vec::new(),
         };
         let mut fresh = HashSet::new();
+        // Requests in a row mostly share their shape: the last few are compared (cheap) before
+        // one is hashed.
+        let mut recent: Vec<(Shape<'_>, i64)> = Vec::with_capacity(RECENT_SHAPES);
+        let mut next = 0;
         for (i, r) in records.iter().enumerate() {
-            let id = id(r);
+            let shape = Shape::of(r);
+            let id = match recent.iter().find(|(s, _)| *s == shape) {
+                Some(&(_, id)) => id,
+                None => {
+                    let id = shape.id();
+                    if recent.len() < RECENT_SHAPES {
+                        recent.push((shape, id));
+                    } else {
+                        recent[next] = (shape, id);
+                        next = (next + 1) % RECENT_SHAPES;
+                    }
+                    id
+                }
+            };
             shaped.ids.push(id);
             if !self.known.contains(&id) && fresh.insert(id) {
                 shaped.new.push(i);
@@ -79,8 +99,8 @@ pub fn id(r: &RequestRecord) -> i64 {
 }
 
 /// What a record shares with other requests: the values of its `gateway_request_shapes` row,
-/// cleaned ([`clean`]) and borrowed from the record.
-#[derive(Debug)]
+/// cleaned ([`clean`]) and borrowed from the record. Equal shapes have equal ids.
+#[derive(Debug, PartialEq)]
 pub struct Shape<'a> {
     pub client: Option<Cow<'a, str>>,
     pub method: Cow<'a, str>,
@@ -306,5 +326,18 @@ mod tests {
         assert_eq!(shapes.shape(&more).new, vec![0]);
         shapes.forget();
         assert_eq!(shapes.shape(&records).new, vec![0, 1]);
+    }
+
+    #[test]
+    fn remembered_recent_shapes_give_the_same_ids_as_hashing() {
+        // More distinct shapes than are compared, repeated, interleaved and in runs.
+        let mut records: Vec<RequestRecord> = (0..3 * RECENT_SHAPES)
+            .map(|i| rec(&format!("/p{}", i % (2 * RECENT_SHAPES)), None))
+            .collect();
+        records.extend((0..5).map(|_| rec("/p1", Some("curl"))));
+        let s = Shapes::default().shape(&records);
+        let hashed: Vec<i64> = records.iter().map(id).collect();
+        assert_eq!(s.ids, hashed);
+        assert_eq!(s.new.len(), 2 * RECENT_SHAPES + 1);
     }
 }
