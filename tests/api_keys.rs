@@ -863,7 +863,7 @@ async fn every_decision_is_written_to_the_auth_log_with_its_reason() {
         .query(
             "SELECT request_id, api_key_public_id, api_key_id IS NOT NULL, client_name, \
              required_rights::text, granted_rights::text, authenticated, authorized, enforced, \
-             failure_reason FROM api_key_auth_log ORDER BY id",
+             failure_reason FROM api_key_auth_log ORDER BY created_at",
             &[],
         )
         .await

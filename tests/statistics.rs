@@ -232,7 +232,7 @@ async fn every_data_request_is_logged_once_with_its_status_operation_and_totals(
     wait_count(&logging, "SELECT count(*) FROM gateway_request_log", n).await;
     let c = logging.client().await;
     let logged = c
-        .query("SELECT request_id, path, status_code, client, user_id, company_id, organization_id, user_agent, remote_addr, cached FROM gateway_request_log ORDER BY id", &[])
+        .query("SELECT request_id, path, status_code, client, user_id, company_id, organization_id, user_agent, remote_addr, cached FROM gateway_request_log ORDER BY created_at", &[])
         .await
         .unwrap();
     assert_eq!(logged.len(), sent.len());

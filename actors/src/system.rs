@@ -42,7 +42,7 @@ pub fn spawn_all(
     backups: BackupSpec,
 ) -> ActorHandles {
     let snapshot: SnapshotCell = Arc::new(ArcSwap::from_pointee(RegistrySnapshot::default()));
-    let (stats_actor, counters, queue) =
+    let (stats_actor, counters, shards) =
         StatsActor::new(stats.clone(), logging.as_ref().map(|l| l.config.clone()));
     let stats_logged = logging.is_some();
     let arbiter = Arbiter::new();
@@ -68,7 +68,7 @@ pub fn spawn_all(
     ActorHandles {
         registry,
         snapshot,
-        stats: StatsHandle::new(stats_addr, counters, queue, &stats, stats_logged),
+        stats: StatsHandle::new(stats_addr, counters, shards, &stats, stats_logged),
         cache: CacheHandle {
             shared: cache_shared,
             addr: cache_addr,

@@ -112,9 +112,9 @@ fn breakers_have_defaults_and_are_validated() {
 fn stats_and_metrics_have_defaults_and_are_validated() {
     let s = parse("").unwrap();
     assert_eq!(s.stats.mailbox_capacity, 16_384);
-    assert_eq!(s.stats.buffer_records, 50_000);
+    assert_eq!(s.stats.buffer_records, 200_000);
     assert_eq!(s.stats.flush_interval.as_millis(), 500);
-    assert_eq!(s.stats.batch_records, 1_000);
+    assert_eq!(s.stats.batch_records, 10_000);
     assert!(!s.metrics_public);
     let s = parse("stats:\n  buffer_records: 5\n  batch_records: 5\nmetrics:\n  public: true\n")
         .unwrap();

@@ -286,13 +286,15 @@ impl Default for ApiKeysConfig {
 pub struct StatsConfig {
     /// Record requests at all: logs, statistics tables and request metrics.
     pub enabled: bool,
-    /// Records queued for the statistics actor; beyond it they are dropped and counted.
+    /// Records each request thread holds for the statistics actor; beyond it they are dropped
+    /// and counted.
     pub mailbox_capacity: usize,
     /// Records held while waiting to be written (also while the logging database is down).
     pub buffer_records: usize,
     /// The longest a record waits before it is written.
     pub flush_interval_ms: u64,
-    /// Records written per transaction; a full batch is written at once.
+    /// Records waiting that start a flush before the interval; a flush writes every record
+    /// waiting, in one transaction.
     pub batch_records: usize,
 }
 
@@ -301,9 +303,9 @@ impl Default for StatsConfig {
         StatsConfig {
             enabled: true,
             mailbox_capacity: 16_384,
-            buffer_records: 50_000,
+            buffer_records: 200_000,
             flush_interval_ms: 500,
-            batch_records: 1_000,
+            batch_records: 10_000,
         }
     }
 }

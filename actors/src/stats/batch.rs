@@ -1,13 +1,13 @@
 //! One flush's totals: the per-client and per-table counts, grouped in memory so that a flush
-//! touches each statistics row once however many requests it carries, and each key's use. (The
-//! log rows themselves are encoded straight from the records by [`super::copy`].) Pure: no
+//! touches each statistics row once however many requests it carries, and each key's use. They
+//! are summed from the per-shape totals of the flush's chunks ([`super::chunk`]). Pure: no
 //! database, no actor runtime.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use super::record::RequestRecord;
+use super::chunk::{Chunk, ChunkShape};
 
 /// Longest text kept in a log column; longer values are cut (at a character boundary).
 pub const MAX_TEXT: usize = 1024;
@@ -98,51 +98,55 @@ struct TableSum {
     last: Option<SystemTime>,
 }
 
-/// (client, table, operation), borrowed from the records.
-type TableOp<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
+/// (client, table, operation), borrowed from the shapes.
+type TableOp<'a> = (&'a str, &'a str, &'a str);
 
 fn later(a: Option<SystemTime>, b: SystemTime) -> Option<SystemTime> {
     Some(a.map_or(b, |a| a.max(b)))
 }
 
 impl Batch {
-    pub fn build(records: &[RequestRecord]) -> Batch {
+    /// The totals of `chunks`, from the totals each chunk keeps per shape (a shape names the
+    /// client, operation, table and key of its requests).
+    pub fn of(chunks: &[Chunk]) -> Batch {
         let mut b = Batch::default();
-        // Keyed by text borrowed from the records: nothing is copied per record.
-        let mut clients: BTreeMap<Cow<'_, str>, ClientSum> = BTreeMap::new();
+        // Keyed by text borrowed from the shapes: nothing is copied per shape.
+        let mut clients: BTreeMap<&str, ClientSum> = BTreeMap::new();
         let mut tables: BTreeMap<TableOp<'_>, TableSum> = BTreeMap::new();
         let mut keys: BTreeMap<i64, SystemTime> = BTreeMap::new();
-        b.records = records.len();
-        for r in records {
-            let client = r.client.as_deref().map(clean);
-            if let Some(op) = &r.operation {
-                b.operations += 1;
-                if let (Some(c), Some(t)) = (&client, &op.table) {
-                    let sum = tables
-                        .entry((c.clone(), clean(t), clean(&op.operation)))
-                        .or_default();
-                    sum.total += 1;
-                    sum.errors += i64::from(r.failed());
-                    sum.last = later(sum.last, r.at);
+        for ChunkShape {
+            shape, totals: t, ..
+        } in chunks.iter().flat_map(|c| &c.shapes)
+        {
+            b.records += t.requests as usize;
+            let client = shape.client.as_deref();
+            if let Some(op) = &shape.operation {
+                b.operations += t.requests as usize;
+                if let (Some(c), Some(table)) = (client, &shape.table) {
+                    let sum = tables.entry((c, table, op)).or_default();
+                    sum.total += t.requests;
+                    sum.errors += t.failed;
+                    sum.last = later(sum.last, t.last_at);
                 }
             }
-            if let Some(a) = &r.auth {
-                if let (Some(id), true) = (a.api_key_id, a.authenticated && a.authorized) {
-                    let at = keys.entry(id).or_insert(r.at);
-                    *at = (*at).max(r.at);
-                }
+            if let (Some(id), Some(true), Some(true)) =
+                (shape.key_id, shape.authenticated, shape.authorized)
+            {
+                let at = keys.entry(id).or_insert(t.last_at);
+                *at = (*at).max(t.last_at);
             }
-
             if let Some(c) = client {
                 let sum = clients.entry(c).or_default();
-                sum.total += 1;
-                sum.successful += i64::from(r.succeeded());
-                sum.failed += i64::from(r.failed());
-                sum.cached += i64::from(r.cached);
-                sum.last_request_at = later(sum.last_request_at, r.at);
-                if r.operation.is_some() {
-                    sum.operations += 1;
-                    sum.last_operation_at = later(sum.last_operation_at, r.at);
+                sum.total += t.requests;
+                sum.successful += t.successful;
+                sum.failed += t.failed;
+                if shape.cached {
+                    sum.cached += t.requests;
+                }
+                sum.last_request_at = later(sum.last_request_at, t.last_at);
+                if shape.operation.is_some() {
+                    sum.operations += t.requests;
+                    sum.last_operation_at = later(sum.last_operation_at, t.last_at);
                 }
             }
         }
@@ -152,7 +156,7 @@ impl Batch {
         }
         for (name, s) in clients {
             let c = &mut b.clients;
-            c.client.push(name.into_owned());
+            c.client.push(name.to_string());
             c.total.push(s.total);
             c.successful.push(s.successful);
             c.failed.push(s.failed);
@@ -164,9 +168,9 @@ impl Batch {
         }
         for ((client, table, operation), s) in tables {
             let t = &mut b.tables;
-            t.client.push(client.into_owned());
-            t.table.push(table.into_owned());
-            t.operation.push(operation.into_owned());
+            t.client.push(client.to_string());
+            t.table.push(table.to_string());
+            t.operation.push(operation.to_string());
             t.total.push(s.total);
             t.errors.push(s.errors);
             t.last_operation_at
@@ -190,7 +194,8 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
-    use crate::stats::record::{AuthRecord, OperationRecord, RequestId};
+    use crate::stats::chunk::tests::chunks;
+    use crate::stats::record::{AuthRecord, OperationRecord, RequestId, RequestRecord};
 
     fn rec(
         client: Option<&str>,
@@ -235,7 +240,7 @@ mod tests {
             cached,
             rec(None, 400, None, 1),
         ];
-        let b = Batch::build(&records);
+        let b = Batch::of(&chunks(&records));
         assert_eq!(b.len(), 5);
         assert_eq!(b.operations, 2);
         assert_eq!(b.clients.client, vec!["a", "b"]);
@@ -264,7 +269,7 @@ mod tests {
             rec(Some("a"), 200, Some(("query", None)), 5),
             rec(None, 200, Some(("fetch", Some("users"))), 6),
         ];
-        let b = Batch::build(&records);
+        let b = Batch::of(&chunks(&records));
         assert_eq!(b.tables.operation, vec!["fetch", "insert"]);
         assert_eq!(b.tables.total, vec![3, 1]);
         assert_eq!(b.tables.errors, vec![1, 1]);
@@ -297,7 +302,7 @@ mod tests {
             r
         };
         let records = [r, used(9, 5), used(2, 3), used(9, 8), used(9, 6)];
-        let b = Batch::build(&records);
+        let b = Batch::of(&chunks(&records));
         assert_eq!(
             b.key_use.api_key_id,
             vec![2, 9],

@@ -7,9 +7,9 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use super::batch::Batch;
+use super::chunk::Chunk;
 use super::messages::{Drain, Flush};
-use super::record::RequestRecord;
-use super::shape::Shaped;
+use super::shape::NewShape;
 use super::writer::{self, WriteError, Writer};
 use super::{StatsActor, DRAIN_TICK, RETRY};
 
@@ -17,9 +17,9 @@ impl Actor for StatsActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(DRAIN_TICK, |act, ctx| act.drain(ctx));
+        ctx.run_interval(DRAIN_TICK, |act, ctx| act.drain(ctx, false));
         ctx.run_interval(self.spec.flush_interval, |act, ctx| {
-            act.drain(ctx);
+            act.drain(ctx, true);
             act.flush(ctx, false);
         });
     }
@@ -44,8 +44,8 @@ impl Supervised for StatsActor {
 async fn write_batch(
     config: tokio_postgres::Config,
     writer: Option<Writer>,
-    records: &[RequestRecord],
-    shaped: &Shaped,
+    chunks: &[Chunk],
+    new: &[NewShape],
     batch: Batch,
 ) -> (Option<Writer>, Result<(), WriteError>) {
     let mut w = match writer {
@@ -55,7 +55,7 @@ async fn write_batch(
             Err(e) => return (None, Err(e)),
         },
     };
-    match w.write(records, shaped, &batch).await {
+    match w.write(chunks, new, &batch).await {
         Err(e @ WriteError::Unavailable(_)) => (None, Err(e)),
         res => (Some(w), res),
     }
@@ -78,20 +78,22 @@ impl StatsActor {
         let Some(config) = self.database.clone() else {
             return;
         };
-        let records = self.buffer.take(self.spec.batch_records);
+        // Everything waiting, in one transaction: a flush costs a few round trips however many
+        // records it carries, so a backlog is written in as many flushes as the first took.
+        let chunks = self.buffer.take(self.buffer.waiting());
         let writer = self.writer.take().filter(|w| !w.is_closed());
         if writer.is_none() {
             // A new connection may find a database that lost shapes this actor wrote (restored,
             // or provisioned anew during an outage): write each shape again once.
             self.shapes.forget();
         }
-        let shaped = self.shapes.shape(&records);
+        let new = self.shapes.unknown(&chunks);
         self.flushing = true;
         let fut = async move {
-            let batch = Batch::build(&records);
+            let batch = Batch::of(&chunks);
             let res = tokio::time::timeout(
                 writer::FLUSH_TIMEOUT,
-                write_batch(config, writer, &records, &shaped, batch),
+                write_batch(config, writer, &chunks, &new, batch),
             )
             .await
             .unwrap_or_else(|_| {
@@ -100,15 +102,15 @@ impl StatsActor {
                     Err(WriteError::Unavailable("the flush timed out".into())),
                 )
             });
-            (records, shaped, res)
+            (chunks, new, res)
         };
-        ctx.spawn(fut.into_actor(self).map(|(records, shaped, (writer, res)), act, ctx| {
+        ctx.spawn(fut.into_actor(self).map(|(chunks, new, (writer, res)), act, ctx| {
             act.flushing = false;
             act.writer = writer;
-            let n = records.len();
+            let n: usize = chunks.iter().map(|c| c.rows).sum();
             let failure = match res {
                 Ok(()) => {
-                    act.shapes.learn(&shaped);
+                    act.shapes.learn(&new);
                     act.buffer.done(n);
                     act.counters.written.fetch_add(n as u64, Ordering::Relaxed);
                     act.retry_at = None;
@@ -121,7 +123,7 @@ impl StatsActor {
                     None
                 }
                 Err(WriteError::Unavailable(msg)) => {
-                    act.buffer.restore(records);
+                    act.buffer.restore(chunks);
                     act.counters.flush_failures.fetch_add(1, Ordering::Relaxed);
                     act.retry_at = Some(Instant::now() + RETRY);
                     if act.down_since.is_none() {
@@ -154,24 +156,22 @@ impl StatsActor {
 }
 
 impl StatsActor {
-    /// Moves every queued record into the buffer; flushes when a batch is full.
-    fn drain(&mut self, ctx: &mut Context<Self>) {
-        let mut any = false;
-        while let Ok(rec) = self.queue.try_recv() {
-            if self.database.is_none() {
-                continue;
-            }
-            if self.buffer.push(rec) {
-                any = true;
-            } else {
-                self.counters.dropped_buffer.fetch_add(1, Ordering::Relaxed);
+    /// Moves the shards' sealed chunks into the buffer (with `seal`, every record they hold);
+    /// flushes when a batch is full.
+    fn drain(&mut self, ctx: &mut Context<Self>, seal: bool) {
+        let chunks = self.shards.take(seal);
+        if chunks.is_empty() || self.database.is_none() {
+            return;
+        }
+        for chunk in chunks {
+            let n = chunk.rows as u64;
+            if !self.buffer.push(chunk) {
+                self.counters.dropped_buffer.fetch_add(n, Ordering::Relaxed);
             }
         }
-        if any {
-            self.publish_buffered();
-            if self.buffer.waiting() >= self.spec.batch_records {
-                self.flush(ctx, false);
-            }
+        self.publish_buffered();
+        if self.buffer.waiting() >= self.spec.batch_records {
+            self.flush(ctx, false);
         }
     }
 }
@@ -180,7 +180,7 @@ impl Handler<Drain> for StatsActor {
     type Result = ();
 
     fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) {
-        self.drain(ctx);
+        self.drain(ctx, false);
     }
 }
 
@@ -188,7 +188,7 @@ impl Handler<Flush> for StatsActor {
     type Result = ResponseFuture<Result<(), String>>;
 
     fn handle(&mut self, _: Flush, ctx: &mut Context<Self>) -> Self::Result {
-        self.drain(ctx);
+        self.drain(ctx, true);
         let target = self.buffer.accepted();
         if self.buffer.settled() >= target {
             return Box::pin(async { Ok(()) });

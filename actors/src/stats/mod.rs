@@ -1,5 +1,6 @@
-//! `StatsActor`: request statistics. It receives one [`RequestRecord`] per logged request from
-//! the HTTP edge and writes the records to the logging database in batches: one
+//! `StatsActor`: request statistics. The HTTP and WebSocket edges hand it one [`RequestRecord`]
+//! per logged request (encoded on their own threads, see Shards below), and it writes them to the
+//! logging database in batches: one
 //! `gateway_requests` row per request, naming its shape in `gateway_request_shapes` (client,
 //! route, operation, API-key decision, caller: written once, see [`shape`]), which the
 //! `gateway_request_log` view joins back (`gateway_operation_log` and `api_key_auth_log` are views
@@ -9,16 +10,21 @@
 //! * **Metrics**: counted by the edges themselves, in [`SharedMetrics`] (shards per thread), as
 //!   each request ends; a request that is not logged (health, metrics, admin) never reaches the
 //!   actor.
-//! * **Queue**: records do not travel as actor messages (one envelope and one wake-up per request
-//!   would cost more than the record). [`StatsHandle::record`] puts each into a bounded queue
-//!   (`stats.mailbox_capacity`) with a non-blocking `try_send`; a full queue drops the record and
-//!   counts it. The actor drains the queue on a short tick, before every flush,
-//!   and early when a sending thread has queued `batch_records` since it last woke it (`Drain`;
-//!   counted per thread, so that the workers never contend for one counter).
-//! * **Buffer**: bounded (`stats.buffer_records`, counting the batch being written). Beyond it,
-//!   records are dropped and counted. It is flushed every `flush_interval`, and at once when
-//!   `batch_records` are waiting, in one transaction per flush on one connection the actor keeps.
-//!   Flushes never overlap: the connection travels with the flush and comes back with it.
+//! * **Shards**: records do not travel as actor messages, nor cross threads at all (one envelope,
+//!   one move and one wake-up per request would cost more than the record).
+//!   [`StatsHandle::record`] encodes each into the calling thread's own shard: the log row into a
+//!   binary COPY payload, the record into its shape's totals ([`chunk`]); the thread drops the
+//!   record itself. A shard holds at most `stats.mailbox_capacity` records; beyond, records are
+//!   dropped and counted. Its lock is taken by that thread and, briefly, by the actor, so the
+//!   threads never contend with each other. The actor takes the sealed chunks of every shard on
+//!   a short tick and early when a thread has recorded `batch_records` since it last woke it
+//!   (`Drain`), and before every flush every shard's rows, sealed at once.
+//! * **Buffer**: bounded (`stats.buffer_records` records, counting the batch being written).
+//!   Beyond it, chunks are dropped and their records counted. It is flushed every
+//!   `flush_interval`, and at once when `batch_records` are waiting; a flush writes every record
+//!   waiting, in one transaction on one connection the actor keeps (a flush costs a few round
+//!   trips however many records it carries, so a backlog is written at once). Flushes never
+//!   overlap: the connection travels with the flush and comes back with it.
 //! * **Outages**: while the logging database is down or not migrated, a failed batch goes back to
 //!   the front of the buffer and the actor reconnects every [`RETRY`]; the outage and the recovery
 //!   are each logged once. A batch the database refuses outright is dropped and counted.
@@ -32,6 +38,7 @@
 
 pub mod batch;
 pub mod buffer;
+pub mod chunk;
 mod copy;
 mod handlers;
 pub mod messages;
@@ -40,10 +47,9 @@ pub mod record;
 pub mod shape;
 pub mod writer;
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use actix::Addr;
@@ -53,6 +59,7 @@ pub use metrics::{Metrics, Observation, SharedMetrics};
 pub use record::{AuthRecord, OperationRecord, RequestId, RequestRecord};
 
 use buffer::Buffer;
+use chunk::{Chunk, Chunker};
 use messages::{Drain, Flush};
 use shape::Shapes;
 use writer::Writer;
@@ -73,9 +80,9 @@ impl Default for StatsSpec {
     fn default() -> Self {
         StatsSpec {
             mailbox_capacity: 16_384,
-            buffer_records: 50_000,
+            buffer_records: 200_000,
             flush_interval: Duration::from_millis(500),
-            batch_records: 1_000,
+            batch_records: 10_000,
         }
     }
 }
@@ -84,7 +91,7 @@ impl Default for StatsSpec {
 /// rest only by the actor.
 #[derive(Debug, Default)]
 pub struct StatsCounters {
-    /// Records refused because the queue was full.
+    /// Records refused because the sending thread's shard was full.
     pub dropped_mailbox: AtomicU64,
     /// Records refused because the buffer was full.
     pub dropped_buffer: AtomicU64,
@@ -104,6 +111,93 @@ impl StatsCounters {
     }
 }
 
+/// One sending thread's records: encoded rows, sealed chunks, and how many records it holds.
+#[derive(Debug)]
+struct Shard {
+    chunker: Chunker,
+    sealed: Vec<Chunk>,
+    /// Records in `chunker` and `sealed`.
+    held: usize,
+    /// Records since this thread last woke the actor.
+    since_wake: usize,
+}
+
+/// Every thread's shard of one statistics actor.
+#[derive(Debug)]
+pub struct Shards {
+    list: Mutex<Vec<Arc<Mutex<Shard>>>>,
+    /// Rows per chunk: a chunk never holds more than a batch or the buffer.
+    rows_per_chunk: usize,
+}
+
+impl Shards {
+    pub fn new(spec: &StatsSpec) -> Shards {
+        Shards {
+            list: Mutex::default(),
+            rows_per_chunk: spec.batch_records.min(spec.buffer_records),
+        }
+    }
+}
+
+/// A thread's shard of one statistics actor, found by the actor's shard list.
+type LocalShard = (Weak<Shards>, Arc<Mutex<Shard>>);
+
+thread_local! {
+    /// This thread's shard of each statistics actor it has recorded for (one, but for tests that
+    /// run several gateways in one process).
+    static LOCAL: RefCell<Vec<LocalShard>> = const { RefCell::new(Vec::new()) };
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while a shard was locked leaves consistent counts; carry on with it.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shards {
+    /// Runs `f` on the calling thread's shard, made and registered on first use.
+    fn with_local<R>(self: &Arc<Self>, f: impl FnOnce(&mut Shard) -> R) -> R {
+        LOCAL.with_borrow_mut(|local| {
+            let at = match local
+                .iter()
+                .position(|(s, _)| Weak::as_ptr(s) == Arc::as_ptr(self))
+            {
+                Some(at) => at,
+                None => {
+                    local.retain(|(s, _)| s.strong_count() > 0);
+                    let shard = Arc::new(Mutex::new(Shard {
+                        chunker: Chunker::new(self.rows_per_chunk),
+                        sealed: Vec::new(),
+                        held: 0,
+                        since_wake: 0,
+                    }));
+                    lock(&self.list).push(shard.clone());
+                    local.push((Arc::downgrade(self), shard));
+                    local.len() - 1
+                }
+            };
+            f(&mut lock(&local[at].1))
+        })
+    }
+
+    /// Takes every shard's sealed chunks; with `seal`, seals and takes the rest of their rows too.
+    fn take(&self, seal: bool) -> Vec<Chunk> {
+        let mut out = Vec::new();
+        for shard in lock(&self.list).iter() {
+            let mut s = lock(shard);
+            let sealed_rows: usize = s.sealed.iter().map(|c| c.rows).sum();
+            out.append(&mut s.sealed);
+            s.held -= sealed_rows;
+            if seal {
+                if let Some(c) = s.chunker.seal() {
+                    s.held -= c.rows;
+                    out.push(c);
+                }
+            }
+        }
+        out
+    }
+}
+
 /// How the edges reach the statistics actor: cheap to clone, and `record` never blocks.
 #[derive(Clone)]
 pub struct StatsHandle {
@@ -111,11 +205,13 @@ pub struct StatsHandle {
     pub counters: Arc<StatsCounters>,
     /// The request metrics, counted here rather than by the actor.
     pub metrics: Arc<SharedMetrics>,
-    queue: SyncSender<RequestRecord>,
+    shards: Arc<Shards>,
     /// Records are written to a logging database (otherwise they are only counted).
     logging: bool,
+    /// Records a shard holds at most.
+    capacity: usize,
     /// Wake the actor after this many records.
-    wake_every: u64,
+    wake_every: usize,
 }
 
 impl StatsHandle {
@@ -124,8 +220,8 @@ impl StatsHandle {
         self.metrics.observe(o);
     }
 
-    /// Counts `rec` in the metrics and queues it for the logging database, or drops and counts it
-    /// when the queue is full. Never waits.
+    /// Counts `rec` in the metrics and encodes it into this thread's shard for the logging
+    /// database, or drops and counts it when the shard is full. Never waits on another thread.
     pub fn record(&self, rec: RequestRecord) {
         self.metrics.observe(Observation {
             route: &rec.route,
@@ -137,22 +233,25 @@ impl StatsHandle {
         if !self.logging {
             return;
         }
-        match self.queue.try_send(rec) {
-            Ok(()) => {
-                thread_local! {
-                    /// Records this thread has queued; every `wake_every`-th wakes the actor.
-                    static QUEUED: Cell<u64> = const { Cell::new(0) };
-                }
-                let n = QUEUED.with(|q| {
-                    let n = q.get().wrapping_add(1);
-                    q.set(n);
-                    n
-                });
-                if n.is_multiple_of(self.wake_every) {
-                    self.addr.do_send(Drain);
-                }
+        let kept = self.shards.with_local(|s| {
+            if s.held >= self.capacity {
+                return None;
             }
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+            if let Some(chunk) = s.chunker.push(&rec) {
+                s.sealed.push(chunk);
+            }
+            s.held += 1;
+            s.since_wake += 1;
+            let wake = s.since_wake >= self.wake_every;
+            if wake {
+                s.since_wake = 0;
+            }
+            Some(wake)
+        });
+        match kept {
+            Some(true) => self.addr.do_send(Drain),
+            Some(false) => {}
+            None => {
                 self.counters
                     .dropped_mailbox
                     .fetch_add(1, Ordering::Relaxed);
@@ -164,7 +263,7 @@ impl StatsHandle {
     pub fn new(
         addr: Addr<StatsActor>,
         counters: Arc<StatsCounters>,
-        queue: SyncSender<RequestRecord>,
+        shards: Arc<Shards>,
         spec: &StatsSpec,
         logging: bool,
     ) -> StatsHandle {
@@ -172,9 +271,10 @@ impl StatsHandle {
             addr,
             counters,
             metrics: Arc::default(),
-            queue,
+            shards,
             logging,
-            wake_every: spec.batch_records.max(1) as u64,
+            capacity: spec.mailbox_capacity.max(1),
+            wake_every: spec.batch_records.max(1),
         }
     }
 
@@ -198,11 +298,11 @@ type Waiter = (u64, oneshot::Sender<Result<(), String>>);
 pub struct StatsActor {
     spec: StatsSpec,
     /// Records from the edges, drained into `buffer`.
-    queue: Receiver<RequestRecord>,
+    shards: Arc<Shards>,
     /// The logging database; `None`: count in the metrics only.
     database: Option<tokio_postgres::Config>,
     counters: Arc<StatsCounters>,
-    buffer: Buffer<RequestRecord>,
+    buffer: Buffer<Chunk>,
     /// The request shapes already written.
     shapes: Shapes,
     /// The connection, while no flush has it; `None` until the first flush and after a failure.
@@ -216,7 +316,7 @@ pub struct StatsActor {
     waiters: Vec<Waiter>,
 }
 
-/// How often the actor drains the queue when no sender wakes it.
+/// How often the actor takes the shards' sealed chunks when no sender wakes it.
 pub const DRAIN_TICK: Duration = Duration::from_millis(50);
 
 impl StatsActor {
@@ -225,11 +325,11 @@ impl StatsActor {
     pub fn new(
         spec: StatsSpec,
         database: Option<tokio_postgres::Config>,
-    ) -> (Self, Arc<StatsCounters>, SyncSender<RequestRecord>) {
+    ) -> (Self, Arc<StatsCounters>, Arc<Shards>) {
         let counters = Arc::new(StatsCounters::default());
-        let (tx, queue) = sync_channel(spec.mailbox_capacity);
+        let shards = Arc::new(Shards::new(&spec));
         let actor = StatsActor {
-            queue,
+            shards: shards.clone(),
             buffer: Buffer::new(spec.buffer_records),
             shapes: Shapes::default(),
             spec,
@@ -241,7 +341,7 @@ impl StatsActor {
             retry_at: None,
             waiters: Vec::new(),
         };
-        (actor, counters, tx)
+        (actor, counters, shards)
     }
 
     fn publish_buffered(&self) {
@@ -264,5 +364,53 @@ impl StatsActor {
             }
         }
         self.waiters = keep;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chunk::tests::rec;
+
+    fn record(shards: &Arc<Shards>, n: usize) {
+        for _ in 0..n {
+            shards.with_local(|s| {
+                if let Some(c) = s.chunker.push(&rec("/a", 200, 1)) {
+                    s.sealed.push(c);
+                }
+                s.held += 1;
+            });
+        }
+    }
+
+    #[test]
+    fn each_thread_records_into_its_own_shard_and_the_actor_takes_them_all() {
+        let spec = StatsSpec {
+            batch_records: 3,
+            buffer_records: 10,
+            ..StatsSpec::default()
+        };
+        let shards = Arc::new(Shards::new(&spec));
+        std::thread::scope(|scope| {
+            scope.spawn(|| record(&shards, 4));
+            scope.spawn(|| record(&shards, 5));
+        });
+        assert_eq!(lock(&shards.list).len(), 2, "one shard per thread");
+        let rows = |chunks: Vec<Chunk>| chunks.iter().map(|c| c.rows).collect::<Vec<_>>();
+        // Chunks of three rows are sealed as they fill; the rest waits for a flush.
+        assert_eq!(rows(shards.take(false)), vec![3, 3]);
+        let mut rest = rows(shards.take(true));
+        rest.sort_unstable();
+        assert_eq!(rest, vec![1, 2]);
+        assert!(shards.take(true).is_empty());
+        for shard in lock(&shards.list).iter() {
+            assert_eq!(lock(shard).held, 0);
+        }
+        // Another set of shards (another gateway in the process) is not this one's.
+        let other = Arc::new(Shards::new(&spec));
+        record(&other, 1);
+        record(&shards, 1);
+        assert_eq!(rows(other.take(true)), vec![1]);
+        assert_eq!(rows(shards.take(true)), vec![1]);
     }
 }

@@ -30,9 +30,26 @@ impl RequestId {
     }
 }
 
+impl RequestId {
+    /// The 32 lower-case hex digits the id is shown as.
+    pub fn hex(&self) -> [u8; 32] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 32];
+        for (half, n) in [self.prefix, self.seq].into_iter().enumerate() {
+            for (i, byte) in n.to_be_bytes().into_iter().enumerate() {
+                let at = half * 16 + i * 2;
+                out[at] = DIGITS[usize::from(byte >> 4)];
+                out[at + 1] = DIGITS[usize::from(byte & 0xf)];
+            }
+        }
+        out
+    }
+}
+
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}{:016x}", self.prefix, self.seq)
+        let hex = self.hex();
+        f.write_str(std::str::from_utf8(&hex).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -107,5 +124,24 @@ impl RequestRecord {
     /// An answer of 400 or above.
     pub fn failed(&self) -> bool {
         self.status >= 400
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_shown_as_two_zero_padded_hex_numbers() {
+        let id = RequestId {
+            prefix: 0x0123_4567_89ab_cdef,
+            seq: 0xa,
+        };
+        assert_eq!(id.to_string(), "0123456789abcdef000000000000000a");
+        let id = RequestId {
+            prefix: u64::MAX,
+            seq: 0,
+        };
+        assert_eq!(id.to_string(), format!("{:016x}{:016x}", u64::MAX, 0));
     }
 }

@@ -12,27 +12,20 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
 use super::batch::{clean, clean_opt};
+use super::chunk::Chunk;
 use super::record::RequestRecord;
 
 /// The most shape ids the actor remembers; when full it forgets them all and learns again (each
 /// forgotten shape costs one more `ON CONFLICT DO NOTHING` row).
 pub const KNOWN_SHAPES: usize = 65_536;
 
-/// Shapes compared with each record before its shape is hashed.
-const RECENT_SHAPES: usize = 8;
-
-/// The shapes of a flush's records.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Shaped {
-    /// Each record's shape id, in record order.
-    pub ids: Vec<i64>,
-    /// One record of each shape the actor has not written yet.
-    pub new: Vec<usize>,
-}
+/// A shape named by a flush that the actor has not written before, with its values.
+pub type NewShape = (i64, Arc<Shape<'static>>);
 
 /// The shape ids already in the logging database.
 #[derive(Debug, Default)]
@@ -41,46 +34,27 @@ pub struct Shapes {
 }
 
 impl Shapes {
-    /// The shape of each record, and which shapes must be written first.
-    pub fn shape(&self, records: &[RequestRecord]) -> Shaped {
-        let mut shaped = Shaped {
-            ids: Vec::with_capacity(records.len()),
-            new: Vec::new(),
-        };
-        let mut fresh = HashSet::new();
-        // Requests in a row mostly share their shape: the last few are compared (cheap) before
-        // one is hashed.
-        let mut recent: Vec<(Shape<'_>, i64)> = Vec::with_capacity(RECENT_SHAPES);
-        let mut next = 0;
-        for (i, r) in records.iter().enumerate() {
-            let shape = Shape::of(r);
-            let id = match recent.iter().find(|(s, _)| *s == shape) {
-                Some(&(_, id)) => id,
-                None => {
-                    let id = shape.id();
-                    if recent.len() < RECENT_SHAPES {
-                        recent.push((shape, id));
-                    } else {
-                        recent[next] = (shape, id);
-                        next = (next + 1) % RECENT_SHAPES;
-                    }
-                    id
-                }
-            };
-            shaped.ids.push(id);
-            if !self.known.contains(&id) && fresh.insert(id) {
-                shaped.new.push(i);
-            }
-        }
-        shaped
+    /// The shapes `chunks` name that are not known to be written, once each, in id order: every
+    /// writer inserts them in that order, so that two instances inserting the same new shapes at
+    /// once wait for each other instead of deadlocking.
+    pub fn unknown(&self, chunks: &[Chunk]) -> Vec<NewShape> {
+        let mut seen = HashSet::new();
+        let mut new: Vec<NewShape> = chunks
+            .iter()
+            .flat_map(|c| &c.shapes)
+            .filter(|s| !self.known.contains(&s.id) && seen.insert(s.id))
+            .map(|s| (s.id, s.shape.clone()))
+            .collect();
+        new.sort_unstable_by_key(|(id, _)| *id);
+        new
     }
 
-    /// The flush that carried `shaped` was committed: its new shapes are in the database.
-    pub fn learn(&mut self, shaped: &Shaped) {
-        if self.known.len() + shaped.new.len() > KNOWN_SHAPES {
+    /// The flush that carried `new` was committed: its shapes are in the database.
+    pub fn learn(&mut self, new: &[NewShape]) {
+        if self.known.len() + new.len() > KNOWN_SHAPES {
             self.known.clear();
         }
-        self.known.extend(shaped.new.iter().map(|&i| shaped.ids[i]));
+        self.known.extend(new.iter().map(|(id, _)| *id));
     }
 
     /// Forgets every shape: each is written again the next time a flush names it.
@@ -115,8 +89,8 @@ pub struct Shape<'a> {
     pub authorized: Option<bool>,
     pub reason: Option<Cow<'a, str>>,
     /// Borrowed as they are; each right is cleaned where it is hashed or written.
-    pub required_rights: Option<&'a [String]>,
-    pub granted_rights: Option<&'a [String]>,
+    pub required_rights: Option<Cow<'a, [String]>>,
+    pub granted_rights: Option<Cow<'a, [String]>>,
     pub remote_addr: Option<IpAddr>,
     pub user_agent: Option<Cow<'a, str>>,
 }
@@ -138,10 +112,35 @@ impl<'a> Shape<'a> {
             authenticated: a.map(|a| a.authenticated),
             authorized: a.map(|a| a.authorized),
             reason: a.and_then(|a| clean_opt(&a.failure_reason)),
-            required_rights: a.map(|a| &a.required_rights[..]),
-            granted_rights: a.and_then(|a| a.granted_rights.as_deref()),
+            required_rights: a.map(|a| Cow::Borrowed(&a.required_rights[..])),
+            granted_rights: a.and_then(|a| a.granted_rights.as_deref().map(Cow::Borrowed)),
             remote_addr: r.remote_addr,
             user_agent: clean_opt(&r.user_agent),
+        }
+    }
+
+    /// The same shape, owning its values (kept by a sending thread across requests).
+    pub fn into_owned(self) -> Shape<'static> {
+        fn own(s: Cow<'_, str>) -> Cow<'static, str> {
+            Cow::Owned(s.into_owned())
+        }
+        Shape {
+            client: self.client.map(own),
+            method: own(self.method),
+            path: own(self.path),
+            operation: self.operation.map(own),
+            table: self.table.map(own),
+            cached: self.cached,
+            public_id: self.public_id.map(own),
+            key_id: self.key_id,
+            enforced: self.enforced,
+            authenticated: self.authenticated,
+            authorized: self.authorized,
+            reason: self.reason.map(own),
+            required_rights: self.required_rights.map(|r| Cow::Owned(r.into_owned())),
+            granted_rights: self.granted_rights.map(|r| Cow::Owned(r.into_owned())),
+            remote_addr: self.remote_addr,
+            user_agent: self.user_agent.map(own),
         }
     }
 
@@ -168,8 +167,8 @@ impl<'a> Shape<'a> {
         flag(&mut h, self.authenticated);
         flag(&mut h, self.authorized);
         text(&mut h, self.reason.as_deref());
-        list(&mut h, self.required_rights);
-        list(&mut h, self.granted_rights);
+        list(&mut h, self.required_rights.as_deref());
+        list(&mut h, self.granted_rights.as_deref());
         match self.remote_addr {
             None => h.update([0]),
             Some(IpAddr::V4(ip)) => {
@@ -306,38 +305,11 @@ mod tests {
     }
 
     #[test]
-    fn a_flush_writes_each_unknown_shape_once_and_learns_it_after() {
-        let records = vec![
-            rec("/a", None),
-            rec("/b", None),
-            rec("/a", None),
-            rec("/b", None),
-        ];
-        let mut shapes = Shapes::default();
-        let s = shapes.shape(&records);
-        assert_eq!(s.new, vec![0, 1]);
-        assert_eq!(s.ids[0], s.ids[2]);
-        // Not committed yet: the next flush would write them again.
-        assert_eq!(shapes.shape(&records).new, vec![0, 1]);
-        shapes.learn(&s);
-        assert_eq!(shapes.known(), 2);
-        assert!(shapes.shape(&records).new.is_empty());
-        let more = vec![rec("/c", None), rec("/a", None)];
-        assert_eq!(shapes.shape(&more).new, vec![0]);
-        shapes.forget();
-        assert_eq!(shapes.shape(&records).new, vec![0, 1]);
-    }
-
-    #[test]
-    fn remembered_recent_shapes_give_the_same_ids_as_hashing() {
-        // More distinct shapes than are compared, repeated, interleaved and in runs.
-        let mut records: Vec<RequestRecord> = (0..3 * RECENT_SHAPES)
-            .map(|i| rec(&format!("/p{}", i % (2 * RECENT_SHAPES)), None))
-            .collect();
-        records.extend((0..5).map(|_| rec("/p1", Some("curl"))));
-        let s = Shapes::default().shape(&records);
-        let hashed: Vec<i64> = records.iter().map(id).collect();
-        assert_eq!(s.ids, hashed);
-        assert_eq!(s.new.len(), 2 * RECENT_SHAPES + 1);
+    fn an_owned_shape_equals_the_borrowed_one_and_has_its_id() {
+        let r = rec("/gateway/fetch", Some("curl"));
+        let borrowed = Shape::of(&r);
+        let owned = Shape::of(&r).into_owned();
+        assert_eq!(owned, borrowed);
+        assert_eq!(owned.id(), id(&r));
     }
 }

@@ -14,9 +14,9 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
 use super::batch::{clean, Batch};
+use super::chunk::Chunk;
 use super::copy;
-use super::record::RequestRecord;
-use super::shape::{Shape, Shaped};
+use super::shape::NewShape;
 
 /// The longest a flush may take before the connection is considered lost.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -184,14 +184,14 @@ impl Writer {
     /// Writes one batch in one transaction: all of it, or nothing.
     pub async fn write(
         &mut self,
-        records: &[RequestRecord],
-        shaped: &Shaped,
+        chunks: &[Chunk],
+        new: &[NewShape],
         b: &Batch,
     ) -> Result<(), WriteError> {
         let s = &self.statements;
         let tx = self.client.transaction().await?;
-        if !shaped.new.is_empty() {
-            let n = NewShapes::of(records, shaped)?;
+        if !new.is_empty() {
+            let n = NewShapes::of(new)?;
             let params: [&(dyn ToSql + Sync); 17] = [
                 &n.id,
                 &n.client,
@@ -213,7 +213,7 @@ impl Writer {
             ];
             tx.execute(&s.shapes, &params).await?;
         }
-        copy::requests(&tx, records, &shaped.ids).await?;
+        copy::requests(&tx, chunks).await?;
         let k = &b.key_use;
         if !k.api_key_id.is_empty() {
             tx.execute(&s.touch_keys, &[&k.api_key_id, &k.last_used_at])
@@ -274,7 +274,9 @@ struct NewShapes<'a> {
 }
 
 impl<'a> NewShapes<'a> {
-    fn of(records: &'a [RequestRecord], shaped: &Shaped) -> Result<NewShapes<'a>, WriteError> {
+    /// `new` is in id order, as every writer inserts them, so that two instances inserting the
+    /// same new shapes at once wait for each other instead of deadlocking.
+    fn of(new: &'a [NewShape]) -> Result<NewShapes<'a>, WriteError> {
         fn rights(r: Option<&[String]>) -> Result<Option<String>, WriteError> {
             r.map(|r| {
                 let r: Vec<Cow<'_, str>> = r.iter().map(|s| clean(s)).collect();
@@ -283,30 +285,29 @@ impl<'a> NewShapes<'a> {
             })
             .transpose()
         }
-        // In id order, as every writer inserts them, so that two instances inserting the same
-        // new shapes at once wait for each other instead of deadlocking.
-        let mut new = shaped.new.clone();
-        new.sort_unstable_by_key(|&i| shaped.ids[i]);
+        fn borrow(s: &str) -> Cow<'_, str> {
+            Cow::Borrowed(s)
+        }
         let mut n = NewShapes::default();
-        for i in new {
-            let s = Shape::of(&records[i]);
-            n.id.push(shaped.ids[i]);
-            n.client.push(s.client);
-            n.method.push(s.method);
-            n.path.push(s.path);
-            n.operation.push(s.operation);
-            n.table.push(s.table);
+        for (id, s) in new {
+            n.id.push(*id);
+            n.client.push(s.client.as_deref().map(borrow));
+            n.method.push(borrow(&s.method));
+            n.path.push(borrow(&s.path));
+            n.operation.push(s.operation.as_deref().map(borrow));
+            n.table.push(s.table.as_deref().map(borrow));
             n.cached.push(s.cached);
-            n.public_id.push(s.public_id);
+            n.public_id.push(s.public_id.as_deref().map(borrow));
             n.key_id.push(s.key_id);
             n.enforced.push(s.enforced);
             n.authenticated.push(s.authenticated);
             n.authorized.push(s.authorized);
-            n.reason.push(s.reason);
-            n.required_rights.push(rights(s.required_rights)?);
-            n.granted_rights.push(rights(s.granted_rights)?);
+            n.reason.push(s.reason.as_deref().map(borrow));
+            n.required_rights
+                .push(rights(s.required_rights.as_deref())?);
+            n.granted_rights.push(rights(s.granted_rights.as_deref())?);
             n.remote_addr.push(s.remote_addr.map(|ip| ip.to_string()));
-            n.user_agent.push(s.user_agent);
+            n.user_agent.push(s.user_agent.as_deref().map(borrow));
         }
         Ok(n)
     }
