@@ -40,11 +40,14 @@
 # enforcement and statistics off, one with both on (the bundled default; BENCH_ENFORCE=0 or
 # BENCH_STATS=0 leaves that one off on this side too, to measure the other alone), and each scenario (a)-(g)
 # is measured in BENCH_COMPARE_ROUNDS rounds of BENCH_DURATION seconds on each, the first of a
-# round alternating between them, one second apart (the statistics of a slice are written before
-# the next one starts). A round's two slices are adjacent in time, so the machine's drift between
-# rounds cancels out of its on/off ratio; the report gives each side's rates, their medians and the
-# median of the rounds' ratios (bench/out/compare.md), with each side's CPU time per request (the
-# machine's, the gateway's, and the statistics writer's database backends'). pgbench is not run.
+# round alternating between them, one second apart. After an 'on' slice the script waits until
+# its statistics are written (/metrics: athena_stats_buffer_records is 0), and counts the CPU
+# spent until then as the slice's. A round's two slices are adjacent in time, so the machine's
+# drift between rounds cancels out of its on/off ratio; the report gives each side's rates, their
+# medians and the median of the rounds' ratios (bench/out/compare.md), with each side's CPU time
+# per request (the machine's, the gateway's, and the statistics writer's database backends'), and
+# the records the 'on' gateway wrote and dropped. A run in which it dropped any fails: it would not
+# have paid their cost. pgbench is not run.
 #
 # Scenario (g) sends (b)'s request over WebSocket (/wss/gateway) instead of one HTTP request per
 # call; wrk speaks no WebSocket, so its load comes from bench/ws_load.rs, an example target built
@@ -169,6 +172,8 @@ ensure_tools() {
 # --------------------------------------------------------------------------
 DB=""
 DB_CREATED=0
+AUTOGROUP=/proc/sys/kernel/sched_autogroup_enabled
+AUTOGROUP_WAS="" # set when the run turned autogroup scheduling off
 SERVER_PID=""
 # BENCH_COMPARE: the other gateway, while SERVER_PID is the one being measured.
 OTHER_PID=""
@@ -230,6 +235,9 @@ cleanup() {
         log "dropping database $DB"
         psql_admin -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null \
             || log "could not drop database $DB"
+    fi
+    if [ -n "$AUTOGROUP_WAS" ]; then
+        echo "$AUTOGROUP_WAS" >"$AUTOGROUP" 2>/dev/null || log "could not restore $AUTOGROUP to $AUTOGROUP_WAS"
     fi
     rm -f "$OUT"/pgbench_log.* 2>/dev/null
     exit "$rc"
@@ -733,7 +741,7 @@ print_report() {
 # --------------------------------------------------------------------------
 # BENCH_COMPARE: enforcement and statistics off against on
 # --------------------------------------------------------------------------
-declare -A CMP_PORT CMP_PID CMP_RPS CMP_CPU CMP_GWCPU CMP_LOGCPU
+declare -A CMP_PORT CMP_PID CMP_KEY CMP_RPS CMP_CPU CMP_GWCPU CMP_LOGCPU
 
 # CPU time the whole machine has spent busy (not idle, not waiting for I/O), in clock ticks.
 machine_busy_ticks() {
@@ -780,6 +788,9 @@ compare_slice() { # scenario side round
     busy0="$(machine_busy_ticks)"
     gw0="$(process_ticks "$SERVER_PID")"
     run_load "$s" "$DURATION" "$out" || { cat "$out" >&2; die "the load run failed for $s ($side)"; }
+    # The statistics of the slice are part of its cost: the 'on' gateway's CPU and its writer's
+    # are counted until they are written.
+    if [ "$side" = on ] && [ "$ON_STATS" = true ]; then stats_settle; fi
     busy1="$(machine_busy_ticks)"
     gw1="$(process_ticks "$SERVER_PID")"
     log1="$(processes_ticks "${writers[@]}")"
@@ -797,8 +808,26 @@ compare_slice() { # scenario side round
     CMP_LOGCPU[$s,$side]="${CMP_LOGCPU[$s,$side]:-} $(awk -v t="$((log1 - log0))" -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')"
 }
 
+# With the kernel's autogroup scheduling, CPU time is shared between sessions before threads:
+# PostgreSQL, a service of its own session, and the gateways with the load client, this
+# script's, take turns. Under full load the statistics writer's backend then waits for the CPU
+# for seconds at a time (measured: runnable, unscheduled, up to 6 s), its records pile up and
+# the 'on' gateway drops them, which spares it their cost. The comparison turns autogroup off
+# for the run (it needs root; restored on exit), so that every thread competes on its own, as
+# services in the same cgroup do.
+no_autogroup() {
+    [ -r "$AUTOGROUP" ] && [ "$(cat "$AUTOGROUP")" = 1 ] || return 0
+    if echo 0 >"$AUTOGROUP" 2>/dev/null; then
+        AUTOGROUP_WAS=1
+        log "autogroup scheduling off for the run ($AUTOGROUP, restored on exit)"
+    else
+        log "WARNING: autogroup scheduling is on and cannot be turned off (not root): the statistics writer may be starved and the run fail for dropped records"
+    fi
+}
+
 compare_main() {
     CLK_TCK="$(getconf CLK_TCK)"
+    no_autogroup
     local ON_ENFORCE="$ENFORCE_BOOL" ON_STATS="$STATS_BOOL"
     ensure_tools
     build_gateway
@@ -813,6 +842,7 @@ compare_main() {
         start_gateway
         CMP_PORT[$side]="$PORT"
         CMP_PID[$side]="$SERVER_PID"
+        CMP_KEY[$side]="$KEY"
         if [ "$side" = off ]; then
             mint_api_key
             # stopped on exit as the other gateway
@@ -844,7 +874,46 @@ compare_main() {
         log "  off:${CMP_RPS[$s,off]} req/s; on:${CMP_RPS[$s,on]} req/s"
         log "  machine CPU per request (us), off:${CMP_CPU[$s,off]}; on:${CMP_CPU[$s,on]}"
     done
+    if [ "$ON_STATS" = true ]; then stats_accounting; fi
     compare_report
+    if [ "${CMP_DROPPED:-0}" != 0 ]; then
+        die "the 'on' gateway dropped $CMP_DROPPED statistics records: these figures do not count their cost"
+    fi
+}
+
+# A statistics counter of the 'on' gateway's /metrics (the sum of its samples matching $1).
+on_metric() {
+    curl -s --max-time 5 -H "Authorization: Bearer ${CMP_KEY[on]}" \
+        "http://127.0.0.1:${CMP_PORT[on]}/metrics" \
+        | awk -v m="$1" 'index($1, m) == 1 { t += $2 } END { printf "%.0f", t }'
+}
+
+# Waits until the 'on' gateway has written what it recorded: one flush interval for the records
+# still with the request threads to reach its buffer, then until the buffer is empty (at most
+# 30 s).
+stats_settle() {
+    local deadline=$((SECONDS + 30))
+    sleep 0.6
+    while [ "$(on_metric athena_stats_buffer_records)" != 0 ] && [ "$SECONDS" -lt "$deadline" ]; do
+        sleep 0.1
+    done
+}
+
+# Whether the 'on' gateway wrote every record it served: its figures count the cost of the
+# records it wrote, so a run in which it dropped any measures less than the whole cost (it
+# fails). Reads its counters and the log rows in the database.
+stats_accounting() {
+    stats_settle
+    sleep 1
+    CMP_WRITTEN="$(on_metric athena_stats_records_written_total)"
+    CMP_DROPPED="$(on_metric athena_stats_records_dropped_total)"
+    local reason
+    for reason in mailbox_full buffer_full rejected; do
+        CMP_DROPPED_BY="${CMP_DROPPED_BY:-}${CMP_DROPPED_BY:+, }$reason $(on_metric "athena_stats_records_dropped_total{reason=\"$reason\"}")"
+    done
+    CMP_ROWS="$(psql -X -h "$PG_HOST" -p "$PG_PORT" -U postgres -d "$DB" -Atc \
+        "SELECT count(*) FROM gateway_requests" 2>/dev/null || echo unknown)"
+    log "the 'on' gateway wrote $CMP_WRITTEN records and dropped $CMP_DROPPED ($CMP_DROPPED_BY); gateway_requests holds $CMP_ROWS rows"
 }
 
 compare_report() {
@@ -896,6 +965,11 @@ compare_report() {
             read -r -a on <<<"${CMP_LOGCPU[$s,on]}"
             printf '| %.1f |\n' "$(median "${on[@]}")"
         done
+        if [ -n "${CMP_WRITTEN:-}" ]; then
+            echo
+            echo "Statistics of the 'on' gateway over the whole run (checks included): $CMP_WRITTEN request"
+            echo "records written, $CMP_DROPPED dropped ($CMP_DROPPED_BY); gateway_requests holds $CMP_ROWS rows."
+        fi
     } >"$OUT/compare.md"
     cat "$OUT/compare.md"
 }
