@@ -222,43 +222,13 @@ fn list(h: &mut Sha256, v: Option<&[String]>) {
 
 #[cfg(test)]
 mod tests {
-    use std::time::UNIX_EPOCH;
-
     use super::*;
-    use crate::stats::record::{AuthRecord, OperationRecord, RequestId};
+    use crate::stats::chunk;
 
     fn rec(path: &str, agent: Option<&str>) -> RequestRecord {
-        RequestRecord {
-            request_id: RequestId::next(),
-            at: UNIX_EPOCH,
-            client: Some("default".into()),
-            method: "POST".into(),
-            path: path.to_string().into(),
-            route: "/gateway/fetch".into(),
-            status: 200,
-            duration_ms: 1.0,
-            key_public_id: Some("pub".into()),
-            user_id: Some("u1".into()),
-            company_id: None,
-            organization_id: None,
-            remote_addr: Some([127, 0, 0, 1].into()),
-            user_agent: agent.map(str::to_string),
-            cached: false,
-            operation: Some(OperationRecord {
-                operation: "fetch".into(),
-                table: Some("users".into()),
-                row_count: Some(3),
-                message: None,
-            }),
-            auth: Some(AuthRecord {
-                api_key_id: Some(7),
-                required_rights: vec!["users.read".into()],
-                authenticated: true,
-                authorized: true,
-                enforced: true,
-                ..AuthRecord::default()
-            }),
-        }
+        let mut r = chunk::tests::rec(path, 200, 0);
+        r.user_agent = agent.map(str::to_string);
+        r
     }
 
     #[test]
