@@ -122,21 +122,33 @@ struct Shard {
     since_wake: usize,
 }
 
+impl Shard {
+    /// Encodes `rec` unless the shard already holds `capacity` records (then `None`: dropped);
+    /// `Some(true)` when the thread has recorded `wake_every` records since it last woke the
+    /// actor.
+    fn push(&mut self, rec: &RequestRecord, capacity: usize, wake_every: usize) -> Option<bool> {
+        if self.held >= capacity {
+            return None;
+        }
+        if let Some(chunk) = self.chunker.push(rec) {
+            self.sealed.push(chunk);
+        }
+        self.held += 1;
+        self.since_wake += 1;
+        let wake = self.since_wake >= wake_every;
+        if wake {
+            self.since_wake = 0;
+        }
+        Some(wake)
+    }
+}
+
 /// Every thread's shard of one statistics actor.
 #[derive(Debug)]
 pub struct Shards {
     list: Mutex<Vec<Arc<Mutex<Shard>>>>,
     /// Rows per chunk: a chunk never holds more than a batch or the buffer.
     rows_per_chunk: usize,
-}
-
-impl Shards {
-    pub fn new(spec: &StatsSpec) -> Shards {
-        Shards {
-            list: Mutex::default(),
-            rows_per_chunk: spec.batch_records.min(spec.buffer_records),
-        }
-    }
 }
 
 /// A thread's shard of one statistics actor, found by the actor's shard list.
@@ -154,6 +166,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shards {
+    pub fn new(spec: &StatsSpec) -> Shards {
+        Shards {
+            list: Mutex::default(),
+            rows_per_chunk: spec.batch_records.min(spec.buffer_records),
+        }
+    }
+
     /// Runs `f` on the calling thread's shard, made and registered on first use.
     fn with_local<R>(self: &Arc<Self>, f: impl FnOnce(&mut Shard) -> R) -> R {
         LOCAL.with_borrow_mut(|local| {
@@ -233,21 +252,9 @@ impl StatsHandle {
         if !self.logging {
             return;
         }
-        let kept = self.shards.with_local(|s| {
-            if s.held >= self.capacity {
-                return None;
-            }
-            if let Some(chunk) = s.chunker.push(&rec) {
-                s.sealed.push(chunk);
-            }
-            s.held += 1;
-            s.since_wake += 1;
-            let wake = s.since_wake >= self.wake_every;
-            if wake {
-                s.since_wake = 0;
-            }
-            Some(wake)
-        });
+        let kept = self
+            .shards
+            .with_local(|s| s.push(&rec, self.capacity, self.wake_every));
         match kept {
             Some(true) => self.addr.do_send(Drain),
             Some(false) => {}
@@ -374,13 +381,26 @@ mod tests {
 
     fn record(shards: &Arc<Shards>, n: usize) {
         for _ in 0..n {
-            shards.with_local(|s| {
-                if let Some(c) = s.chunker.push(&rec("/a", 200, 1)) {
-                    s.sealed.push(c);
-                }
-                s.held += 1;
-            });
+            shards.with_local(|s| s.push(&rec("/a", 200, 1), 100, 100));
         }
+    }
+
+    #[test]
+    fn a_full_shard_drops_and_a_thread_wakes_the_actor_every_so_many_records() {
+        let mut s = Shard {
+            chunker: Chunker::new(2),
+            sealed: Vec::new(),
+            held: 0,
+            since_wake: 0,
+        };
+        let r = rec("/a", 200, 1);
+        let pushed: Vec<Option<bool>> = (0..5).map(|_| s.push(&r, 4, 3)).collect();
+        assert_eq!(
+            pushed,
+            vec![Some(false), Some(false), Some(true), Some(false), None]
+        );
+        assert_eq!(s.held, 4);
+        assert_eq!(s.sealed.len(), 2, "sealed at two rows each");
     }
 
     #[test]

@@ -28,9 +28,7 @@ impl RequestId {
             seq: NEXT.fetch_add(1, Ordering::Relaxed),
         }
     }
-}
 
-impl RequestId {
     /// The 32 lower-case hex digits the id is shown as.
     pub fn hex(&self) -> [u8; 32] {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";

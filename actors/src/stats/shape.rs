@@ -275,6 +275,32 @@ mod tests {
     }
 
     #[test]
+    fn a_flush_writes_each_unknown_shape_once_and_learns_it_after() {
+        let records = vec![
+            rec("/a", None),
+            rec("/b", None),
+            rec("/a", None),
+            rec("/b", None),
+        ];
+        let chunks = chunk::tests::chunks(&records);
+        let ids = |new: &[NewShape]| new.iter().map(|(id, _)| *id).collect::<Vec<_>>();
+        let mut both = vec![id(&records[0]), id(&records[1])];
+        both.sort_unstable();
+        let mut shapes = Shapes::default();
+        let new = shapes.unknown(&chunks);
+        assert_eq!(ids(&new), both, "each once, in id order");
+        // Not committed yet: the next flush would write them again.
+        assert_eq!(ids(&shapes.unknown(&chunks)), both);
+        shapes.learn(&new);
+        assert_eq!(shapes.known(), 2);
+        assert!(shapes.unknown(&chunks).is_empty());
+        let more = chunk::tests::chunks(&[rec("/c", None), rec("/a", None)]);
+        assert_eq!(ids(&shapes.unknown(&more)), vec![id(&rec("/c", None))]);
+        shapes.forget();
+        assert_eq!(ids(&shapes.unknown(&chunks)), both);
+    }
+
+    #[test]
     fn an_owned_shape_equals_the_borrowed_one_and_has_its_id() {
         let r = rec("/gateway/fetch", Some("curl"));
         let borrowed = Shape::of(&r);

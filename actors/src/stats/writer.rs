@@ -254,23 +254,23 @@ impl Writer {
 #[derive(Default)]
 struct NewShapes<'a> {
     id: Vec<i64>,
-    client: Vec<Option<Cow<'a, str>>>,
-    method: Vec<Cow<'a, str>>,
-    path: Vec<Cow<'a, str>>,
-    operation: Vec<Option<Cow<'a, str>>>,
-    table: Vec<Option<Cow<'a, str>>>,
+    client: Vec<Option<&'a str>>,
+    method: Vec<&'a str>,
+    path: Vec<&'a str>,
+    operation: Vec<Option<&'a str>>,
+    table: Vec<Option<&'a str>>,
     cached: Vec<bool>,
-    public_id: Vec<Option<Cow<'a, str>>>,
+    public_id: Vec<Option<&'a str>>,
     key_id: Vec<Option<i64>>,
     enforced: Vec<Option<bool>>,
     authenticated: Vec<Option<bool>>,
     authorized: Vec<Option<bool>>,
-    reason: Vec<Option<Cow<'a, str>>>,
+    reason: Vec<Option<&'a str>>,
     /// JSON arrays of text (a text array cannot be one element of another).
     required_rights: Vec<Option<String>>,
     granted_rights: Vec<Option<String>>,
     remote_addr: Vec<Option<String>>,
-    user_agent: Vec<Option<Cow<'a, str>>>,
+    user_agent: Vec<Option<&'a str>>,
 }
 
 impl<'a> NewShapes<'a> {
@@ -285,29 +285,26 @@ impl<'a> NewShapes<'a> {
             })
             .transpose()
         }
-        fn borrow(s: &str) -> Cow<'_, str> {
-            Cow::Borrowed(s)
-        }
         let mut n = NewShapes::default();
         for (id, s) in new {
             n.id.push(*id);
-            n.client.push(s.client.as_deref().map(borrow));
-            n.method.push(borrow(&s.method));
-            n.path.push(borrow(&s.path));
-            n.operation.push(s.operation.as_deref().map(borrow));
-            n.table.push(s.table.as_deref().map(borrow));
+            n.client.push(s.client.as_deref());
+            n.method.push(&s.method);
+            n.path.push(&s.path);
+            n.operation.push(s.operation.as_deref());
+            n.table.push(s.table.as_deref());
             n.cached.push(s.cached);
-            n.public_id.push(s.public_id.as_deref().map(borrow));
+            n.public_id.push(s.public_id.as_deref());
             n.key_id.push(s.key_id);
             n.enforced.push(s.enforced);
             n.authenticated.push(s.authenticated);
             n.authorized.push(s.authorized);
-            n.reason.push(s.reason.as_deref().map(borrow));
+            n.reason.push(s.reason.as_deref());
             n.required_rights
                 .push(rights(s.required_rights.as_deref())?);
             n.granted_rights.push(rights(s.granted_rights.as_deref())?);
             n.remote_addr.push(s.remote_addr.map(|ip| ip.to_string()));
-            n.user_agent.push(s.user_agent.as_deref().map(borrow));
+            n.user_agent.push(s.user_agent.as_deref());
         }
         Ok(n)
     }
