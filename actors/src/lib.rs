@@ -12,6 +12,7 @@ pub mod cache;
 pub mod cdc;
 pub mod keys;
 pub mod ops;
+pub mod pg;
 pub mod pool;
 pub mod provision;
 pub mod registry;

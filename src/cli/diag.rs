@@ -78,20 +78,51 @@ pub fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
             cfg.get_dbname().unwrap_or("")
         );
         let res = rt.block_on(async {
-            let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
+            let (client, conn, tls) = cfg.connect_observed().await?;
             let task = tokio::spawn(conn);
             let v = client.query_one("SELECT version()", &[]).await?;
             task.abort();
-            Ok::<String, tokio_postgres::Error>(v.get(0))
+            Ok::<_, tokio_postgres::Error>((v.get::<_, String>(0), tls))
         });
+        let sslmode = cfg.tls().effective_mode().as_str();
         match res {
-            Ok(v) => println!(
-                "client {:<12} ok        {target} ({})",
+            Ok((v, tls)) => println!(
+                "client {:<12} ok        {target} ({}) {}",
                 c.name,
-                v.split(',').next().unwrap_or(&v)
+                v.split(',').next().unwrap_or(&v),
+                tls_state(sslmode, tls.as_ref()),
             ),
-            Err(e) => println!("client {:<12} failing   {target}: {e}", c.name),
+            Err(e) => println!(
+                "client {:<12} failing   {target}: {} (sslmode={sslmode})",
+                c.name,
+                athena_actors::pg::tls_cause(&e).unwrap_or_else(|| error_chain(&e)),
+            ),
         }
     }
     Ok(())
+}
+
+/// How a connection is protected, in one phrase.
+fn tls_state(sslmode: &str, tls: Option<&athena_actors::pg::TlsInfo>) -> String {
+    match tls {
+        None => format!("tls=off (sslmode={sslmode})"),
+        Some(t) => format!(
+            "tls={} {} {} (sslmode={sslmode})",
+            t.protocol,
+            t.cipher_suite,
+            if t.verified { "verified" } else { "unverified" }
+        ),
+    }
+}
+
+/// An error with its causes, which `tokio_postgres` keeps apart from its own words.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }

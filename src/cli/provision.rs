@@ -14,7 +14,7 @@ pub enum Target {
 pub fn run(config: Option<PathBuf>, target: Target) -> anyhow::Result<()> {
     let (pg, create, what) = match target {
         Target::Uri(uri) => {
-            let pg: tokio_postgres::Config = uri
+            let pg: athena_actors::pg::PgConfig = uri
                 .parse()
                 .map_err(|e| anyhow::anyhow!("--uri is not a PostgreSQL connection URI: {e}"))?;
             (pg, true, "the database given by --uri".to_string())

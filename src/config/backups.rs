@@ -73,6 +73,19 @@ pub(super) fn spec_with(
             "must be an http:// or https:// URL".into(),
         );
     }
+    let ca_file = pick(&c.ca_file, "CA_FILE");
+    let ca_pem = if ca_file.is_empty() {
+        None
+    } else if !web("https://") {
+        return err("backups.ca_file", "needs an https:// endpoint".into());
+    } else {
+        Some(super::tls::read_pem(
+            path,
+            "backups.ca_file",
+            &ca_file,
+            super::tls::Pem::Certificates,
+        )?)
+    };
     if access.is_empty() != secret.is_empty() {
         return err(
             "backups.access_key",
@@ -167,6 +180,7 @@ pub(super) fn spec_with(
         credentials,
         path_style: c.path_style.unwrap_or(!endpoint.is_empty()),
         endpoint: (!endpoint.is_empty()).then_some(endpoint),
+        ca_pem,
     });
     Ok(spec)
 }

@@ -58,11 +58,18 @@ pub(super) fn postgres(
         .uri
         .as_deref()
         .ok_or_else(|| ConfigError::new(path, key("uri"), "is required for a postgres client"))?;
-    let config: tokio_postgres::Config = uri.parse().map_err(|e| {
+    let tls = c
+        .tls
+        .as_ref()
+        .map(|t| t.settings())
+        .transpose()
+        .map_err(|e| ConfigError::new(path, key("tls"), e))?
+        .unwrap_or_default();
+    let config = athena_actors::pg::PgConfig::parse(uri, &tls).map_err(|e| {
         ConfigError::new(
             path,
             key("uri"),
-            format!("not a PostgreSQL connection URI: {e}"),
+            format!("not a usable PostgreSQL connection URI: {e}"),
         )
     })?;
     if c.pool.max_size == 0 {
@@ -163,7 +170,12 @@ pub(super) fn supabase(
     path: &Path,
 ) -> Result<SupabaseSpec, ConfigError> {
     let key = |k: &str| format!("clients.{name}.{k}");
-    refuse_fields(name, "supabase", &[("uri", c.uri.is_some())], path)?;
+    refuse_fields(
+        name,
+        "supabase",
+        &[("uri", c.uri.is_some()), ("tls", c.tls.is_some())],
+        path,
+    )?;
     let raw = direct_or_env(name, "url", c.url.as_deref(), c.url_env.as_deref(), path)?;
     let url = project_url(&raw).map_err(|reason| {
         let field = if c.url.is_some() { "url" } else { "url_env" };

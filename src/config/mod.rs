@@ -7,6 +7,7 @@ mod clients;
 mod interpolate;
 mod scylla;
 mod search;
+mod tls;
 mod types;
 
 use std::path::{Path, PathBuf};
@@ -61,7 +62,7 @@ pub struct Settings {
     /// The admin key from `ATHENA_KEY_12`; `None` when unset or empty.
     pub admin_key: Option<String>,
     /// The logging database. Holds the password: never log it.
-    pub logging: tokio_postgres::Config,
+    pub logging: athena_actors::pg::PgConfig,
     pub logging_create_database: bool,
     pub logging_migrate_at_start: bool,
     /// Pool settings for clients defined only in the catalog: the defaults of a config client.
@@ -213,13 +214,19 @@ impl Settings {
         let admin_key = std::env::var("ATHENA_KEY_12")
             .ok()
             .filter(|k| !k.trim().is_empty());
-        let logging: tokio_postgres::Config = file.logging.uri.parse().map_err(|e| {
-            ConfigError::new(
-                path,
-                "logging.uri",
-                format!("not a PostgreSQL connection URI: {e}"),
-            )
-        })?;
+        let logging_tls = file
+            .logging
+            .tls
+            .settings()
+            .map_err(|e| ConfigError::new(path, "logging.tls", e))?;
+        let logging =
+            athena_actors::pg::PgConfig::parse(&file.logging.uri, &logging_tls).map_err(|e| {
+                ConfigError::new(
+                    path,
+                    "logging.uri",
+                    format!("not a usable PostgreSQL connection URI: {e}"),
+                )
+            })?;
         if logging.get_dbname().is_none() {
             return Err(ConfigError::new(
                 path,
@@ -233,7 +240,7 @@ impl Settings {
                 .expect("a minimal client parses");
             PostgresSpec {
                 name: String::new(),
-                config: tokio_postgres::Config::new(),
+                config: Default::default(),
                 max_size: pool.max_size,
                 acquire_timeout: Duration::from_millis(pool.acquire_timeout_ms),
                 connect_timeout: Duration::from_millis(pool.connect_timeout_ms),
@@ -339,11 +346,15 @@ fn cache_spec(c: &CacheConfig, path: &Path) -> Result<CacheSpec, ConfigError> {
                     "must be at least 1",
                 ));
             }
-            Some(RedisSpec {
+            let spec = RedisSpec {
                 url: url.to_string(),
                 prefix: c.redis.prefix.clone(),
                 timeout: Duration::from_millis(c.redis.timeout_ms),
-            })
+                tls: tls::redis(&c.redis, url, path)?,
+            };
+            spec.client()
+                .map_err(|e| ConfigError::new(path, "cache.redis", e))?;
+            Some(spec)
         }
     };
     Ok(CacheSpec {

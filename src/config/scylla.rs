@@ -64,6 +64,26 @@ pub struct ScyllaClientConfig {
     /// The client's circuit breaker, as for the other backends.
     #[serde(default)]
     pub breaker: BreakerSettings,
+    /// TLS to every node (client-to-node encryption); off when absent.
+    #[serde(default)]
+    pub tls: Option<ScyllaTlsConfig>,
+}
+
+/// `clients.<name>.tls` of a ScyllaDB client. The certificate chain is always checked; the host
+/// name only when asked, since the driver reaches nodes by the addresses the cluster reports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScyllaTlsConfig {
+    /// A PEM file of the certificate authorities to trust, or `system` for the platform's roots.
+    pub ca_file: String,
+    /// Also check that each node's certificate names the address connected to.
+    #[serde(default)]
+    pub verify_hostname: bool,
+    /// A client certificate and its key (PEM), for clusters that require one.
+    #[serde(default)]
+    pub cert_file: Option<String>,
+    #[serde(default)]
+    pub key_file: Option<String>,
 }
 
 fn default_consistency() -> String {
@@ -225,5 +245,32 @@ pub fn spec(
     spec.mailbox_capacity = mailbox_capacity;
     spec.rate_limit = rate_limit;
     spec.breaker = breaker;
+    spec.tls = c
+        .tls
+        .as_ref()
+        .map(scylla_tls)
+        .transpose()
+        .map_err(|e| err("tls", &e))?;
     Ok(spec)
+}
+
+/// The rustls configuration of a ScyllaDB client's TLS settings; its files are read now.
+fn scylla_tls(t: &ScyllaTlsConfig) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    use athena_actors::pg::tls::{Check, Connector, RootCert};
+    let roots = match t.ca_file.trim() {
+        "" => return Err("ca_file is required: a PEM file, or system".into()),
+        "system" => RootCert::System,
+        f => RootCert::File(f.into()),
+    };
+    let check = if t.verify_hostname {
+        Check::Full
+    } else {
+        Check::Chain
+    };
+    let client = match (&t.cert_file, &t.key_file) {
+        (Some(c), Some(k)) => Some((Path::new(c), Path::new(k))),
+        (None, None) => None,
+        _ => return Err("cert_file and key_file go together".into()),
+    };
+    Ok(Connector::new(check, Some(&roots), client)?.client_config())
 }

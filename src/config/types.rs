@@ -53,6 +53,9 @@ pub struct BackupsConfig {
     pub endpoint: String,
     /// Path-style addressing (`<endpoint>/<bucket>/<key>`); by default on with an endpoint.
     pub path_style: Option<bool>,
+    /// A PEM file of certificate authorities trusted for an `https://` endpoint, besides the
+    /// platform's roots (MinIO or Ceph behind a private CA).
+    pub ca_file: String,
     /// The programs run, looked up on PATH unless given as paths.
     pub pg_dump: String,
     pub pg_restore: String,
@@ -75,6 +78,7 @@ impl Default for BackupsConfig {
             secret_key: String::new(),
             endpoint: String::new(),
             path_style: None,
+            ca_file: String::new(),
             pg_dump: "pg_dump".into(),
             pg_restore: "pg_restore".into(),
             part_size_mib: 8,
@@ -248,6 +252,12 @@ pub struct RedisConfig {
     pub prefix: String,
     /// The longest a request waits on Redis before going on without it.
     pub timeout_ms: u64,
+    /// `rediss://` only: a PEM file of the certificate authorities to trust instead of the
+    /// platform's roots (a private CA).
+    pub ca_file: Option<String>,
+    /// `rediss://` only: a client certificate and its key (PEM), for servers that ask for one.
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
 }
 
 impl Default for RedisConfig {
@@ -256,6 +266,9 @@ impl Default for RedisConfig {
             url: String::new(),
             prefix: "athena".into(),
             timeout_ms: 250,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
         }
     }
 }
@@ -327,6 +340,37 @@ pub struct LoggingConfig {
     pub create_database: bool,
     /// Migrate the database at start, in the background, retrying until it succeeds.
     pub migrate_at_start: bool,
+    /// TLS to the logging database, winning over the URI's parameters.
+    pub tls: PgTlsConfig,
+}
+
+/// `clients.<name>.tls` and `logging.tls`: libpq's TLS parameters, each winning over the same
+/// parameter in the URI. Unset ones keep the URI's (or libpq's default, `prefer`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PgTlsConfig {
+    /// disable | allow | prefer | require | verify-ca | verify-full.
+    pub sslmode: Option<String>,
+    /// A PEM file of the certificate authorities to trust, or `system`.
+    pub sslrootcert: Option<String>,
+    /// A client certificate (PEM) and its key, for servers that ask for one.
+    pub sslcert: Option<String>,
+    pub sslkey: Option<String>,
+}
+
+impl PgTlsConfig {
+    pub fn settings(&self) -> Result<athena_actors::pg::TlsSettings, String> {
+        athena_actors::pg::TlsSettings::from_params(
+            [
+                ("sslmode", &self.sslmode),
+                ("sslrootcert", &self.sslrootcert),
+                ("sslcert", &self.sslcert),
+                ("sslkey", &self.sslkey),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_deref().map(|v| (k, v))),
+        )
+    }
 }
 
 impl Default for LoggingConfig {
@@ -335,6 +379,7 @@ impl Default for LoggingConfig {
             uri: "postgres://postgres@127.0.0.1:5432/athena_logging".into(),
             create_database: true,
             migrate_at_start: true,
+            tls: PgTlsConfig::default(),
         }
     }
 }
@@ -440,6 +485,9 @@ pub struct ClientConfig {
     /// The client's circuit breaker.
     #[serde(default)]
     pub breaker: BreakerSettings,
+    /// PostgreSQL: TLS parameters winning over the URI's.
+    #[serde(default)]
+    pub tls: Option<PgTlsConfig>,
 }
 
 /// `clients.<name>.breaker`: connection failures and timeouts counted over a window open the

@@ -176,16 +176,16 @@ fn connection_fields(
             return Err(invalid("give pg_uri or pg_uri_env_var, not both".into()))
         }
         (Some(u), None) => {
-            u.parse::<tokio_postgres::Config>()
+            u.parse::<athena_actors::pg::PgConfig>()
                 .map_err(|e| invalid(format!("pg_uri is not a PostgreSQL connection URI: {e}")))?;
         }
         (None, Some(v)) => {
             let value = std::env::var(v).map_err(|_| {
                 invalid(format!("environment variable {v} is not set on the server"))
             })?;
-            value.parse::<tokio_postgres::Config>().map_err(|_| {
+            value.parse::<athena_actors::pg::PgConfig>().map_err(|e| {
                 invalid(format!(
-                    "environment variable {v} is not a PostgreSQL connection URI"
+                    "environment variable {v} is not a usable PostgreSQL connection URI: {e}"
                 ))
             })?;
         }

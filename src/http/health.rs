@@ -35,7 +35,14 @@ pub fn client_json(c: &ClientHandle) -> Value {
             v["hosts"] = json!(s.shared.hosts());
             v["keyspace"] = json!(s.shared.keyspace());
         }
-        Backend::Postgres(_) => {}
+        // A PostgreSQL client shows how its connections are protected; never its URI.
+        Backend::Postgres(p) => {
+            let tls = p.shared.source().tls();
+            v["tls"] = json!({
+                "sslmode": tls.effective_mode().as_str(),
+                "verified": tls.verifies(),
+            });
+        }
     }
     v
 }

@@ -15,7 +15,7 @@ fn target(
     state: &AppState,
     uri: Option<&str>,
     client: Option<&str>,
-) -> Result<(tokio_postgres::Config, bool), ApiError> {
+) -> Result<(athena_actors::pg::PgConfig, bool), ApiError> {
     match (uri, client) {
         (Some(_), Some(_)) => Err(ApiError::new(
             Code::InvalidField,

@@ -119,7 +119,8 @@ impl AthenaClientBuilder {
         self.client = Some(name.into());
         self
     }
-    /// Athena: require `https://` (true). PostgreSQL: TLS is not offered; `ssl(true)` is refused.
+    /// Athena: require `https://` (true). PostgreSQL: `ssl(true)` requires TLS (`sslmode=require`,
+    /// or the URL's stricter `verify-ca`/`verify-full`), `ssl(false)` turns it off (`disable`).
     pub fn ssl(mut self, ssl: bool) -> Self {
         self.ssl = Some(ssl);
         self
@@ -276,12 +277,27 @@ impl AthenaClientBuilder {
             &[
                 ("idle_timeout", self.idle_timeout.is_some()),
                 ("request_timeout", self.request_timeout.is_some()),
-                ("ssl(true) (TLS)", self.ssl == Some(true)),
             ],
         )?;
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+        let mut config: athena_actors::pg::PgConfig = url.parse().map_err(|e| {
             SdkError::Config(format!("{} is not a PostgreSQL URL: {e}", redact(url)))
         })?;
+        // ssl(true) requires TLS (keeping a stricter sslmode of the URL); ssl(false) turns it off.
+        let mode = match (self.ssl, config.tls().effective_mode()) {
+            (Some(true), m) if m < athena_actors::pg::SslMode::Require => {
+                Some(athena_actors::pg::SslMode::Require)
+            }
+            (Some(false), _) => Some(athena_actors::pg::SslMode::Disable),
+            _ => None,
+        };
+        if let Some(mode) = mode {
+            let tls = config.tls().clone().over(&athena_actors::pg::TlsSettings {
+                mode: Some(mode),
+                ..Default::default()
+            });
+            config = athena_actors::pg::PgConfig::new(config.pg().clone(), tls)
+                .map_err(|e| SdkError::Config(format!("TLS settings of {}: {e}", redact(url))))?;
+        }
         if let Some(p) = self.port {
             config.port(p);
         }

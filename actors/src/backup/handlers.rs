@@ -63,7 +63,7 @@ impl BackupActor {
     fn source(
         &self,
         client: &str,
-    ) -> Result<(String, tokio_postgres::Config, crate::pool::PoolHandle), BackupError> {
+    ) -> Result<(String, crate::pg::PgConfig, crate::pool::PoolHandle), BackupError> {
         let snap = self.snapshot.load();
         let handle = snap
             .get(client)

@@ -30,7 +30,7 @@ pub struct BackupWork {
     pub store: Arc<Store>,
     pub pg_dump: String,
     pub part_size: usize,
-    pub source: tokio_postgres::Config,
+    pub source: crate::pg::PgConfig,
     pub id: String,
     pub key: String,
     pub client: String,
@@ -169,7 +169,7 @@ pub struct RestoreWork {
     pub store: Arc<Store>,
     pub pg_restore: String,
     pub key: String,
-    pub target: tokio_postgres::Config,
+    pub target: crate::pg::PgConfig,
     pub progress: Arc<Progress>,
 }
 

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use actix::Addr;
-use tokio_postgres::NoTls;
 
 use super::messages::Leading;
 use super::BackupActor;
@@ -14,10 +13,10 @@ use super::BackupActor;
 const LOCK: &str = "athena_backup_schedules";
 
 /// Runs until the actor is gone.
-pub async fn lead(logging: tokio_postgres::Config, addr: Addr<BackupActor>, retry: Duration) {
+pub async fn lead(logging: crate::pg::PgConfig, addr: Addr<BackupActor>, retry: Duration) {
     let mut said_waiting = false;
     while addr.connected() {
-        let client = match logging.connect(NoTls).await {
+        let client = match logging.connect().await {
             Ok((client, conn)) => {
                 tokio::spawn(conn);
                 client

@@ -71,6 +71,8 @@ pub struct S3Spec {
     /// An S3-compatible server (MinIO, Ceph, a local test server) instead of AWS.
     pub endpoint: Option<String>,
     pub path_style: bool,
+    /// PEM certificate authorities trusted for the endpoint besides the platform's roots.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for S3Spec {
@@ -82,6 +84,7 @@ impl std::fmt::Debug for S3Spec {
             .field("credentials", &self.credentials.as_ref().map(|_| "***"))
             .field("endpoint", &self.endpoint)
             .field("path_style", &self.path_style)
+            .field("ca_pem", &self.ca_pem.is_some())
             .finish()
     }
 }
@@ -245,7 +248,7 @@ pub struct BackupActor {
     /// The registry's published clients, to find a client's database.
     snapshot: SnapshotCell,
     /// The logging database, where the schedule lock lives.
-    logging: Option<tokio_postgres::Config>,
+    logging: Option<crate::pg::PgConfig>,
     jobs: BTreeMap<String, Job>,
     /// Finished job ids, oldest first, for eviction.
     finished: VecDeque<String>,
@@ -261,7 +264,7 @@ impl BackupActor {
     pub fn new(
         spec: BackupSpec,
         snapshot: SnapshotCell,
-        logging: Option<tokio_postgres::Config>,
+        logging: Option<crate::pg::PgConfig>,
     ) -> (BackupActor, Option<Arc<Store>>) {
         let store = spec.s3.as_ref().map(|s| Arc::new(Store::new(s)));
         let n = spec.schedules.len();

@@ -174,10 +174,20 @@ fn storage<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>
 
 impl Store {
     pub fn new(spec: &S3Spec) -> Store {
+        use aws_smithy_http_client::tls;
+        let mut trust = tls::TrustStore::default();
+        if let Some(pem) = &spec.ca_pem {
+            trust.add_pem_certificate(pem.clone());
+        }
+        let context = tls::TlsContext::builder()
+            .with_trust_store(trust)
+            .build()
+            .expect("a trust store alone always builds");
         let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
             ))
+            .tls_context(context)
             .build_https();
         let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(5))

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
-use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::config::Host;
 
 use super::BackupError;
 
@@ -16,7 +16,7 @@ use super::BackupError;
 const STDERR_TAIL: usize = 4096;
 
 /// Variables the tools would otherwise read from the server's own environment.
-const INHERITED: [&str; 12] = [
+const INHERITED: [&str; 18] = [
     "PGHOST",
     "PGHOSTADDR",
     "PGPORT",
@@ -28,10 +28,16 @@ const INHERITED: [&str; 12] = [
     "PGSERVICEFILE",
     "PGOPTIONS",
     "PGSSLMODE",
+    "PGSSLROOTCERT",
+    "PGSSLCERT",
+    "PGSSLKEY",
+    "PGSSLCRL",
+    "PGSSLCRLDIR",
+    "PGSSLNEGOTIATION",
     "PGCONNECT_TIMEOUT",
 ];
 
-fn command(program: &str, cfg: &tokio_postgres::Config) -> Command {
+fn command(program: &str, cfg: &crate::pg::PgConfig) -> Command {
     let mut cmd = Command::new(program);
     for v in INHERITED {
         cmd.env_remove(v);
@@ -59,14 +65,9 @@ fn command(program: &str, cfg: &tokio_postgres::Config) -> Command {
     if let Some(db) = cfg.get_dbname() {
         cmd.env("PGDATABASE", db);
     }
-    cmd.env(
-        "PGSSLMODE",
-        match cfg.get_ssl_mode() {
-            SslMode::Disable => "disable",
-            SslMode::Require => "require",
-            _ => "prefer",
-        },
-    );
+    for (var, value) in cfg.libpq_env() {
+        cmd.env(var, value);
+    }
     if let Some(t) = cfg.get_connect_timeout() {
         cmd.env("PGCONNECT_TIMEOUT", t.as_secs().max(2).to_string());
     }
@@ -152,7 +153,7 @@ fn start(mut cmd: Command, program: &str, stdout: bool) -> Result<Running, Backu
 }
 
 /// Starts `pg_dump -Fc` of the client's database; its archive comes out on `child.stdout`.
-pub fn dump(program: &str, cfg: &tokio_postgres::Config) -> Result<Running, BackupError> {
+pub fn dump(program: &str, cfg: &crate::pg::PgConfig) -> Result<Running, BackupError> {
     let mut cmd = command(program, cfg);
     cmd.args(["--format=custom", "--no-password"]);
     start(cmd, program, true)
@@ -162,7 +163,7 @@ pub fn dump(program: &str, cfg: &tokio_postgres::Config) -> Result<Running, Back
 /// transaction, so a failure leaves the database as it was.
 pub async fn restore(
     program: &str,
-    cfg: &tokio_postgres::Config,
+    cfg: &crate::pg::PgConfig,
     file: &Path,
 ) -> Result<(), BackupError> {
     let mut cmd = command(program, cfg);

@@ -9,7 +9,7 @@ use actix::prelude::*;
 use futures_util::StreamExt;
 
 use super::messages::{Invalidate, InvalidateAll, PubSubEnded, RedisFailed, Remote, WriteThrough};
-use super::{all_key, announcement, parse_announcement, Announced, CacheActor, RETRY};
+use super::{all_key, announcement, parse_announcement, Announced, CacheActor, RedisSpec, RETRY};
 
 impl Actor for CacheActor {
     type Context = Context<Self>;
@@ -53,8 +53,8 @@ impl FailureReport {
 
 type Connected = (redis::aio::MultiplexedConnection, redis::aio::PubSub);
 
-async fn open(url: String, timeout: Duration, channel: String) -> Result<Connected, String> {
-    let client = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
+async fn open(spec: RedisSpec, timeout: Duration, channel: String) -> Result<Connected, String> {
+    let client = spec.client()?;
     let connect_timeout = timeout.max(Duration::from_secs(1));
     let config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(connect_timeout))
@@ -90,7 +90,8 @@ impl CacheActor {
         self.connecting = true;
         self.generation += 1;
         let generation = self.generation;
-        let fut = open(spec.url, spec.timeout, self.shared.channel());
+        let timeout = spec.timeout;
+        let fut = open(spec, timeout, self.shared.channel());
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             act.connecting = false;
             match res {

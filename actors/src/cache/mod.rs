@@ -54,6 +54,49 @@ pub struct RedisSpec {
     pub prefix: String,
     /// The longest a request waits for Redis before going on without it.
     pub timeout: Duration,
+    /// For `rediss://`: the certificates to trust and to present, read from their files.
+    pub tls: Option<RedisTls>,
+}
+
+/// The PEM contents of `rediss://` certificate files (never logged).
+#[derive(Clone, Default)]
+pub struct RedisTls {
+    /// Certificate authorities to trust instead of the platform's roots.
+    pub ca: Option<Vec<u8>>,
+    /// A client certificate and its key, for servers that ask for one.
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for RedisTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTls")
+            .field("ca", &self.ca.is_some())
+            .field("client", &self.client.is_some())
+            .finish()
+    }
+}
+
+impl RedisSpec {
+    /// The Redis client for these settings; what is wrong with them, in words, otherwise.
+    pub fn client(&self) -> Result<redis::Client, String> {
+        // The redis crate builds its rustls configuration with the process's default provider:
+        // ring, the one Athena builds with. Installing it twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        match &self.tls {
+            None => redis::Client::open(self.url.as_str()),
+            Some(t) => redis::Client::build_with_tls(
+                self.url.as_str(),
+                redis::TlsCertificates {
+                    client_tls: t.client.as_ref().map(|(cert, key)| redis::ClientTlsConfig {
+                        client_cert: cert.clone(),
+                        client_key: key.clone(),
+                    }),
+                    root_cert: t.ca.clone(),
+                },
+            ),
+        }
+        .map_err(|e| e.to_string())
+    }
 }
 
 /// A `redis://`, `rediss://` or `unix://` URL the Redis client accepts.

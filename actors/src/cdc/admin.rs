@@ -6,7 +6,9 @@
 //!
 //! [`AddTable`]: super::messages::AddTable
 
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::Client;
+
+use crate::pg::PgConfig as Config;
 
 use super::api::{CdcError, TableStatus};
 use super::event::label;
@@ -28,7 +30,7 @@ pub struct Target {
 }
 
 async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
-    let (client, conn) = config.connect(NoTls).await?;
+    let (client, conn) = config.connect().await?;
     tokio::spawn(conn);
     Ok(client)
 }

@@ -124,7 +124,7 @@ impl ClientCdc {
 pub struct CdcHub {
     spec: CdcSpec,
     /// The logging database. Holds the password: never log it.
-    logging: Option<tokio_postgres::Config>,
+    logging: Option<crate::pg::PgConfig>,
     registry: SnapshotCell,
     shared: Arc<CdcShared>,
     /// Connections that read the log (follower catch-up, backlogs).
@@ -144,7 +144,7 @@ pub struct CdcHub {
 impl CdcHub {
     pub fn new(
         spec: CdcSpec,
-        logging: Option<tokio_postgres::Config>,
+        logging: Option<crate::pg::PgConfig>,
         registry: SnapshotCell,
     ) -> (Self, Arc<CdcShared>) {
         let shared = Arc::new(CdcShared::default());

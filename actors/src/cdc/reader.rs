@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use actix::Addr;
 use tokio::sync::watch;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::Client;
+
+use crate::pg::PgConfig as Config;
 
 use super::messages::{Appended, ReaderReport, Report};
 use super::pgoutput::{Decoder, Txn};
@@ -131,7 +133,7 @@ async fn publish_tables(
 }
 
 async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
-    let (client, conn) = config.connect(NoTls).await?;
+    let (client, conn) = config.connect().await?;
     tokio::spawn(conn);
     Ok(client)
 }

@@ -26,15 +26,15 @@ const EXPIRE_EVERY: u64 = 60;
 /// Connections reading the log.
 const READ_POOL: usize = 4;
 
-fn read_pool(config: &tokio_postgres::Config) -> Pool {
+fn read_pool(config: &crate::pg::PgConfig) -> Pool {
     let mut cfg = config.clone();
     if cfg.get_connect_timeout().is_none() {
         cfg.connect_timeout(Duration::from_secs(5));
     }
     cfg.application_name("athena_cdc");
-    let manager = Manager::from_config(
-        cfg,
-        tokio_postgres::NoTls,
+    let manager = Manager::from_connect(
+        cfg.pg().clone(),
+        cfg.pool_connect(),
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },

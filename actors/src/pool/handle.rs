@@ -71,7 +71,13 @@ impl PoolHandle {
         );
         let res = match op {
             Operation::Sql(sql) => {
-                let res = exec::run_sql(pool, sql, self.shared.statement_timeout).await;
+                let res = exec::run_sql(
+                    pool,
+                    sql,
+                    self.shared.statement_timeout,
+                    self.shared.source.cancel_tls(),
+                )
+                .await;
                 // A statement without result rows may have been DDL: the next request must see
                 // the new schema, so wait for the actor to drop its cache.
                 if res.as_ref().is_ok_and(|o| o.rows_affected.is_some()) {

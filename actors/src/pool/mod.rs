@@ -60,8 +60,8 @@ use messages::{FunctionResult, TableResult};
 #[derive(Clone)]
 pub struct PostgresSpec {
     pub name: String,
-    /// Parsed connection settings. Holds the password: never log it.
-    pub config: tokio_postgres::Config,
+    /// Parsed connection settings, TLS included. Holds the password: never log it.
+    pub config: crate::pg::PgConfig,
     pub max_size: usize,
     pub acquire_timeout: Duration,
     pub connect_timeout: Duration,
@@ -104,12 +104,12 @@ pub struct PoolShared {
     deadline: Option<Duration>,
     /// The client's connection settings, for components that need a connection of their own
     /// (change data capture). Holds the password: never log it.
-    source: tokio_postgres::Config,
+    source: crate::pg::PgConfig,
 }
 
 impl PoolShared {
     /// The connection settings the client was registered with. Holds the password: never log it.
-    pub fn source(&self) -> &tokio_postgres::Config {
+    pub fn source(&self) -> &crate::pg::PgConfig {
         &self.source
     }
 
@@ -185,6 +185,15 @@ pub struct PoolActor {
 impl PoolActor {
     /// Creates the actor state and the shared state its handles read.
     pub fn new(spec: PostgresSpec) -> (Self, Arc<PoolShared>) {
+        if let Some(host) = spec.config.unverified_remote_host() {
+            tracing::warn!(
+                client = %spec.name,
+                host = %host,
+                sslmode = spec.config.tls().effective_mode().as_str(),
+                "the client connects to a remote host without verifying its certificate; set sslmode=verify-full with sslrootcert (in the URI, or clients.{}.tls) so that its connections cannot be intercepted",
+                spec.name
+            );
+        }
         let pool = build_pool(&spec, ACTOR_POOL_SIZE);
         let shards = Arc::new(Shards::build(&spec));
         let schema = schema::SchemaCache::new(spec.schema_cache_ttl);
@@ -226,9 +235,10 @@ impl PoolActor {
 /// Builds the pool without connecting: connections are made on demand, so a database that is down
 /// at start does not stop the server.
 fn build_pool(spec: &PostgresSpec, max_size: usize) -> Pool {
-    let manager = Manager::from_config(
-        connection_config(spec),
-        tokio_postgres::NoTls,
+    let config = connection_config(spec);
+    let manager = Manager::from_connect(
+        config.pg().clone(),
+        config.pool_connect(),
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -245,7 +255,7 @@ fn build_pool(spec: &PostgresSpec, max_size: usize) -> Pool {
 
 /// The client's connection settings with the connect timeout, the statement timeout and the
 /// application name applied. Holds the password: never log it.
-fn connection_config(spec: &PostgresSpec) -> tokio_postgres::Config {
+fn connection_config(spec: &PostgresSpec) -> crate::pg::PgConfig {
     let mut cfg = spec.config.clone();
     cfg.connect_timeout(spec.connect_timeout);
     let ms = spec.statement_timeout.as_millis();

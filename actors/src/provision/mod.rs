@@ -7,7 +7,9 @@
 
 use std::fmt::Write as _;
 
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::Client;
+
+use crate::pg::PgConfig as Config;
 
 /// One numbered migration.
 #[derive(Debug, Clone, Copy)]
@@ -150,7 +152,7 @@ fn sql_err(e: tokio_postgres::Error) -> ProvisionError {
 
 pub async fn connect(config: &Config) -> Result<Client, ProvisionError> {
     let (client, conn) = config
-        .connect(NoTls)
+        .connect()
         .await
         .map_err(|e| ProvisionError::Connect(describe_connect_error(&e)))?;
     tokio::spawn(conn);

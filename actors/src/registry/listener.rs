@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use actix::Addr;
 use futures_util::StreamExt;
-use tokio_postgres::{AsyncMessage, Config, NoTls};
+use tokio_postgres::AsyncMessage;
+
+use crate::pg::PgConfig as Config;
 
 use super::messages::{ReloadCatalog, ReloadKeys};
 use super::RegistryActor;
@@ -36,7 +38,7 @@ async fn listen_once(
     config: &Config,
     registry: &Addr<RegistryActor>,
 ) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+    let (client, mut connection) = config.connect().await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

@@ -1,7 +1,7 @@
 //! The logging database as the registry sees it: migrated at start, in the background, retried
 //! until it succeeds, so a logging database that is down at start never stops the gateway.
 
-use tokio_postgres::Config;
+use crate::pg::PgConfig as Config;
 
 use crate::pool::PostgresSpec;
 

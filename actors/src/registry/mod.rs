@@ -213,9 +213,12 @@ impl RegistryActor {
                     tracing::warn!(client = %name, "catalog client has no usable URI; skipped");
                     continue;
                 };
-                let Ok(config) = uri.parse::<tokio_postgres::Config>() else {
-                    tracing::warn!(client = %name, "catalog client has a malformed URI; skipped");
-                    continue;
+                let config = match uri.parse::<crate::pg::PgConfig>() {
+                    Ok(c) => c,
+                    Err(reason) => {
+                        tracing::warn!(client = %name, %reason, "catalog client has an unusable URI; skipped");
+                        continue;
+                    }
                 };
                 let unchanged =
                     self.catalog_uris.get(&name) == Some(&uri) && self.clients.contains_key(&name);

@@ -42,7 +42,7 @@ impl Supervised for StatsActor {
 /// Opens a connection when there is none, then writes the batch. The connection comes back
 /// unless it is the reason the write failed.
 async fn write_batch(
-    config: tokio_postgres::Config,
+    config: crate::pg::PgConfig,
     writer: Option<Writer>,
     chunks: &[Chunk],
     new: &[NewShape],

@@ -307,7 +307,7 @@ pub struct StatsActor {
     /// Records from the edges, drained into `buffer`.
     shards: Arc<Shards>,
     /// The logging database; `None`: count in the metrics only.
-    database: Option<tokio_postgres::Config>,
+    database: Option<crate::pg::PgConfig>,
     counters: Arc<StatsCounters>,
     buffer: Buffer<Chunk>,
     /// The request shapes already written.
@@ -331,7 +331,7 @@ impl StatsActor {
     /// [`StatsHandle::new`] completes it once the actor is started).
     pub fn new(
         spec: StatsSpec,
-        database: Option<tokio_postgres::Config>,
+        database: Option<crate::pg::PgConfig>,
     ) -> (Self, Arc<StatsCounters>, Arc<Shards>) {
         let counters = Arc::new(StatsCounters::default());
         let shards = Arc::new(Shards::new(&spec));

@@ -11,7 +11,9 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Config, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
+
+use crate::pg::PgConfig as Config;
 
 use super::batch::{clean, Batch};
 use super::chunk::Chunk;
@@ -148,7 +150,7 @@ pub async fn connect(config: &Config) -> Result<Client, WriteError> {
     // A crash of the database may lose the last moments of statistics (they are held in memory
     // until written anyway); in exchange no flush waits for the WAL to reach the disk.
     config.options("-c statement_timeout=30000 -c synchronous_commit=off");
-    let (client, connection) = config.connect(NoTls).await?;
+    let (client, connection) = config.connect().await?;
     tokio::spawn(async move {
         // Ends when the connection closes; the next write notices and reconnects.
         let _ = connection.await;

@@ -43,6 +43,9 @@ pub fn map_pool_error(e: PoolError) -> OpError {
 }
 
 pub fn map_pg_error(e: tokio_postgres::Error) -> OpError {
+    if let Some(cause) = crate::pg::tls_cause(&e) {
+        return OpError::Unavailable(cause);
+    }
     if let Some(db) = e.as_db_error() {
         let code = db.code().code();
         if code == "57014" {
@@ -373,10 +376,10 @@ pub async fn list_tables(pool: Pool, deadline: Option<Duration>) -> Result<OpOut
 /// A cheap round trip proving the database answers: `SELECT 1` on a fresh connection (a pooled
 /// one may be stale while the database is fine), all within `limit` twice over (connect, then
 /// query). The error is the cause in words, without the connection string.
-pub async fn probe(config: tokio_postgres::Config, limit: Duration) -> Result<(), String> {
+pub async fn probe(config: crate::pg::PgConfig, limit: Duration) -> Result<(), String> {
     let run = async {
         let (client, conn) = config
-            .connect(tokio_postgres::NoTls)
+            .connect()
             .await
             .map_err(|e| map_pg_error(e).to_string())?;
         // Ends when the client is dropped.

@@ -34,7 +34,13 @@ const IN_TRANSACTION: &str = "SELECT now() <> statement_timestamp()";
 /// The statement timeout is enforced twice: by the server setting on the connection, and by a
 /// gateway deadline that cancels the query, because the SQL itself could lift the setting. The
 /// connection's session is reset before it returns to the pool.
-pub async fn run_sql(pool: Pool, sql: Sql, timeout: Duration) -> Result<OpOutput, OpError> {
+/// A cancel request uses `cancel_tls`, the TLS settings of the client's connections.
+pub async fn run_sql(
+    pool: Pool,
+    sql: Sql,
+    timeout: Duration,
+    cancel_tls: crate::pg::tls::MakeTls,
+) -> Result<OpOutput, OpError> {
     let query = sql
         .query
         .trim()
@@ -66,7 +72,7 @@ pub async fn run_sql(pool: Pool, sql: Sql, timeout: Duration) -> Result<OpOutput
             // In the background and bounded: a server that stopped answering may not take the
             // cancel request either.
             tokio::spawn(async move {
-                let cancelled = cancel.cancel_query(tokio_postgres::NoTls);
+                let cancelled = cancel.cancel_query(cancel_tls);
                 let _ = tokio::time::timeout(timeout, cancelled).await;
             });
             // The connection was mid-statement: do not give it back to the pool.

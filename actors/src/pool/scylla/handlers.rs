@@ -85,7 +85,8 @@ async fn connect(spec: ScyllaSpec) -> Result<CachingSession, String> {
     let mut b = SessionBuilder::new()
         .known_nodes(&spec.hosts)
         .connection_timeout(spec.connect_timeout)
-        .use_keyspace(spec.keyspace.clone(), true);
+        .use_keyspace(spec.keyspace.clone(), true)
+        .tls_context(spec.tls.clone());
     if let Some(user) = &spec.username {
         b = b.user(user.clone(), spec.password.clone().unwrap_or_default());
     }

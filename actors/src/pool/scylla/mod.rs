@@ -94,6 +94,9 @@ pub struct ScyllaSpec {
     pub statement_cache: usize,
     pub rate_limit: Option<rate::RateLimit>,
     pub breaker: BreakerConfig,
+    /// TLS to every node, when configured: the certificate check and client certificate built
+    /// by [`crate::pg::tls::Connector`].
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl std::fmt::Debug for ScyllaSpec {
@@ -107,6 +110,7 @@ impl std::fmt::Debug for ScyllaSpec {
             .field("allow_filtering", &self.allow_filtering)
             .field("page_size", &self.page_size)
             .field("breaker", &self.breaker)
+            .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -131,6 +135,7 @@ impl ScyllaSpec {
             statement_cache: 512,
             rate_limit: None,
             breaker: BreakerConfig::default(),
+            tls: None,
         }
     }
 
