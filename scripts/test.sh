@@ -17,6 +17,10 @@ need_service Redis 127.0.0.1 6379 \
 # Change data capture needs logical decoding: wal_level = logical (changed, with a restart, only
 # when it is not already).
 scripts/prepare-postgres.sh
+# The TLS tests need certificates, PostgreSQL serving them and roles only TLS reaches (a reload,
+# never a restart); Redis over TLS is started by the tests from the same files.
+export ATHENA_TEST_TLS_DIR="${ATHENA_TEST_TLS_DIR:-/var/lib/athena-test-tls}"
+scripts/prepare-tls.sh
 # The cache tests also start Redis servers of their own (redis-server and redis-cli on PATH).
 command -v redis-server >/dev/null && command -v redis-cli >/dev/null || {
   echo "error: redis-server and redis-cli are needed (Debian: apt-get install redis-server)" >&2

@@ -6,6 +6,7 @@
 pub mod cdc;
 pub mod proxy;
 pub mod s3;
+pub mod tls;
 pub mod ws;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,15 +36,13 @@ pub fn unique_name(prefix: &str) -> String {
 }
 
 pub async fn admin_connect() -> tokio_postgres::Client {
-    let (client, conn) =
-        tokio_postgres::connect(&format!("{PG_BASE}/postgres"), tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "PostgreSQL is not reachable at 127.0.0.1:5432 ({e}). Start it with: \
+    let target: athena_actors::pg::PgConfig = format!("{PG_BASE}/postgres").parse().unwrap();
+    let (client, conn) = target.connect().await.unwrap_or_else(|e| {
+        panic!(
+            "PostgreSQL is not reachable at 127.0.0.1:5432 ({e}). Start it with: \
                  pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
-                )
-            });
+        )
+    });
     tokio::spawn(conn);
     client
 }
@@ -73,9 +72,8 @@ impl TestDb {
     }
 
     pub async fn client(&self) -> tokio_postgres::Client {
-        let (client, conn) = tokio_postgres::connect(&self.uri, tokio_postgres::NoTls)
-            .await
-            .expect("connect to test database");
+        let target: athena_actors::pg::PgConfig = self.uri.parse().unwrap();
+        let (client, conn) = target.connect().await.expect("connect to test database");
         tokio::spawn(conn);
         client
     }

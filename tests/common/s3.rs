@@ -85,6 +85,7 @@ impl S3Server {
             credentials: Some(("test".into(), "test".into(), None)),
             endpoint: Some(self.endpoint.clone()),
             path_style: true,
+            ca_pem: None,
         }
     }
 
