@@ -182,7 +182,10 @@ async fn read(mut conn: Conn, clock: Arc<Clock>, total: usize, end: Arc<AtomicU6
 async fn write(args: Args, clock: Arc<Clock>, total: usize) -> Result<(), String> {
     let mut tasks = Vec::new();
     for w in 0..args.writers {
-        let (db, conn) = tokio_postgres::connect(&args.pg, tokio_postgres::NoTls)
+        let target: athena_actors::pg::PgConfig =
+            args.pg.parse().map_err(|e| format!("--pg: {e}"))?;
+        let (db, conn) = target
+            .connect()
             .await
             .map_err(|e| format!("writer {w}: {e}"))?;
         tokio::spawn(conn);

@@ -15,6 +15,9 @@
 #   BENCH_WARMUP        seconds of unrecorded gateway load before
 #                       each gateway measurement, 0 to skip      (default 2)
 #   BENCH_PG_PORT       PostgreSQL port on 127.0.0.1             (default 5432)
+#   BENCH_PG_SSLMODE    libpq's sslmode for the gateway's client and logging database and for
+#                       pgbench alike, e.g. disable or require, to measure what TLS costs
+#                       (default: none given, so libpq's prefer: TLS when the server offers it)
 #   BENCH_BUILD_TIMEOUT seconds allowed for `cargo build --release` (default 1800)
 #   BENCH_SKIP_BUILD    1: use the existing target/release/athena_rs
 #   BENCH_SKIP_GATEWAY  1: measure only the direct PostgreSQL baseline
@@ -76,6 +79,7 @@ DURATION="${BENCH_DURATION:-10}"
 WARMUP="${BENCH_WARMUP:-2}"
 PG_HOST=127.0.0.1
 PG_PORT="${BENCH_PG_PORT:-5432}"
+PG_SSLMODE="${BENCH_PG_SSLMODE:-}"
 BUILD_TIMEOUT="${BENCH_BUILD_TIMEOUT:-1800}"
 SKIP_BUILD="${BENCH_SKIP_BUILD:-0}"
 SKIP_GATEWAY="${BENCH_SKIP_GATEWAY:-0}"
@@ -127,6 +131,10 @@ if ! is_uint "$COMPARE_ROUNDS" || [ "$COMPARE_ROUNDS" -lt 1 ]; then
     die "BENCH_COMPARE_ROUNDS must be a positive integer (got '$COMPARE_ROUNDS')"
 fi
 is_uint "$PG_PORT" || die "BENCH_PG_PORT must be a port number (got '$PG_PORT')"
+case "$PG_SSLMODE" in
+    "" | disable | allow | prefer | require) ;;
+    *) die "BENCH_PG_SSLMODE must be disable, allow, prefer or require (got '$PG_SSLMODE')" ;;
+esac
 is_uint "$BUILD_TIMEOUT" || die "BENCH_BUILD_TIMEOUT must be an integer (got '$BUILD_TIMEOUT')"
 
 # wrk and pgbench both refuse more threads than connections.
@@ -252,6 +260,9 @@ trap 'exit 143' TERM
 # 2./3. database
 # --------------------------------------------------------------------------
 export PGCONNECT_TIMEOUT=10
+if [ -n "$PG_SSLMODE" ]; then
+    export PGSSLMODE="$PG_SSLMODE"
+fi
 export PGAPPNAME=athena_bench
 
 psql_admin() {
@@ -347,9 +358,9 @@ build_gateway() {
 # `gateway_env ... &` leaves the command's own PID in $! for stop_server.
 gateway_env() {
     exec env \
-        ATHENA_PG_URI="postgres://postgres@$PG_HOST:$PG_PORT/$DB" \
+        ATHENA_PG_URI="postgres://postgres@$PG_HOST:$PG_PORT/$DB${PG_SSLMODE:+?sslmode=$PG_SSLMODE}" \
         ATHENA_PG_POOL_MAX_CONNECTIONS="$POOL" \
-        ATHENA_LOGGING_URI="postgres://postgres@$PG_HOST:$PG_PORT/$DB" \
+        ATHENA_LOGGING_URI="postgres://postgres@$PG_HOST:$PG_PORT/$DB${PG_SSLMODE:+?sslmode=$PG_SSLMODE}" \
         ATHENA_ENFORCE_API_KEYS="$ENFORCE_BOOL" \
         ATHENA_STATS_ENABLED="$STATS_BOOL" \
         ATHENA_KEY_12="$KEY" \
