@@ -128,9 +128,14 @@ impl TlsSettings {
         }
     }
 
-    /// The mode in force: `prefer` unless set.
+    /// The mode in force: `prefer` unless set, or `verify-full` with `sslrootcert=system`
+    /// (libpq 16's rule: the system's roots vouch for a name, so the name is checked).
     pub fn effective_mode(&self) -> SslMode {
-        self.mode.unwrap_or_default()
+        match (self.mode, &self.root_cert) {
+            (Some(m), _) => m,
+            (None, Some(RootCert::System)) => SslMode::VerifyFull,
+            (None, _) => SslMode::Prefer,
+        }
     }
 
     /// Whether the server's certificate chain is checked: the verifying modes, and `require`
@@ -181,7 +186,15 @@ struct Tls {
 
 impl Tls {
     fn build(settings: TlsSettings) -> Result<Tls, String> {
-        let connector = match settings.effective_mode() {
+        let mode = settings.effective_mode();
+        if settings.root_cert == Some(RootCert::System) && mode != SslMode::VerifyFull {
+            // Any public CA signs a certificate for someone: only the name makes it the server's.
+            return Err(format!(
+                "sslmode={} may not be used with sslrootcert=system (use verify-full), as in libpq",
+                mode.as_str()
+            ));
+        }
+        let connector = match mode {
             SslMode::Disable => None,
             _ => {
                 let roots = settings.roots()?;
@@ -315,12 +328,7 @@ impl PgConfig {
 
     /// The TLS connector a cancel request uses: the same settings as the connection's.
     pub fn cancel_tls(&self) -> tls::MakeTls {
-        let connector = match &self.tls.connector {
-            Some(c) => c.clone(),
-            None => tls::Connector::new(tls::Check::None, None, None)
-                .expect("an unverified connector reads no file"),
-        };
-        connector.make(None)
+        connector_of(&self.tls).make(None)
     }
 
     /// The first host that is neither a loopback address nor a Unix socket, when the server's
@@ -355,6 +363,19 @@ impl PgConfig {
             env.push(("PGSSLKEY", p.display().to_string()));
         }
         env
+    }
+}
+
+/// The connector of these settings; with `disable`, one that is never used (`tokio_postgres`
+/// wants one all the same), built once for every such connection.
+fn connector_of(tls: &Tls) -> &tls::Connector {
+    static UNUSED: std::sync::OnceLock<tls::Connector> = std::sync::OnceLock::new();
+    match &tls.connector {
+        Some(c) => c,
+        None => UNUSED.get_or_init(|| {
+            tls::Connector::new(tls::Check::None, None, None)
+                .expect("an unverified connector reads no file")
+        }),
     }
 }
 
@@ -398,15 +419,7 @@ async fn connect(
     let attempt = |mode: PgSslMode| {
         let mut cfg = pg.clone();
         cfg.ssl_mode(mode);
-        let make = tls
-            .connector
-            .as_ref()
-            .map(|c| c.make(observe.clone()))
-            .unwrap_or_else(|| {
-                tls::Connector::new(tls::Check::None, None, None)
-                    .expect("an unverified connector reads no file")
-                    .make(None)
-            });
+        let make = connector_of(tls).make(observe.clone());
         async move { cfg.connect(make).await }
     };
     match mode {
@@ -575,6 +588,21 @@ mod tests {
         if let Ok(v) = verified {
             assert_eq!(v.unverified_remote_host(), None);
         }
+    }
+
+    #[test]
+    fn the_systems_roots_mean_verify_full_as_in_libpq() {
+        let system = TlsSettings::from_params([("sslrootcert", "system")]).unwrap();
+        assert_eq!(system.effective_mode(), SslMode::VerifyFull);
+        let e = PgConfig::parse(
+            "postgres://h/db?sslmode=require&sslrootcert=system",
+            &TlsSettings::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "sslmode=require may not be used with sslrootcert=system (use verify-full), as in libpq"
+        );
     }
 
     #[test]
