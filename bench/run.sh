@@ -38,6 +38,9 @@
 #                       fetch_cached fetch_ws cdc (default: all of them)
 #   BENCH_COMPARE       1: measure what enforcement and statistics cost instead (see below)
 #   BENCH_COMPARE_ROUNDS  rounds per scenario of BENCH_COMPARE                  (default 5)
+#   BENCH_COMPARE_TLS   1: BENCH_COMPARE with TLS as the difference instead: both gateways
+#                       with enforcement and statistics as BENCH_ENFORCE / BENCH_STATS say,
+#                       'off' reaching PostgreSQL with sslmode=disable, 'on' with sslmode=require
 #
 # With BENCH_COMPARE=1 two gateways run side by side on the same database, one with API-key
 # enforcement and statistics off, one with both on (the bundled default; BENCH_ENFORCE=0 or
@@ -92,6 +95,8 @@ CDC_SUBSCRIBERS="${BENCH_CDC_SUBSCRIBERS:-10}"
 ALL_SCENARIOS="fetch_user fetch_pk insert query health fetch_cached fetch_ws cdc"
 COMPARE="${BENCH_COMPARE:-0}"
 COMPARE_ROUNDS="${BENCH_COMPARE_ROUNDS:-5}"
+COMPARE_TLS="${BENCH_COMPARE_TLS:-0}"
+case "$COMPARE_TLS" in 0) ;; 1) COMPARE=1 ;; *) echo "BENCH_COMPARE_TLS must be 0 or 1" >&2; exit 2 ;; esac
 SELECTED="${BENCH_SCENARIOS:-$ALL_SCENARIOS}"
 for s in $SELECTED; do
     case " $ALL_SCENARIOS " in *" $s "*) ;; *) echo "BENCH_SCENARIOS: unknown scenario '$s' (known: $ALL_SCENARIOS)" >&2; exit 2 ;; esac
@@ -801,7 +806,8 @@ compare_slice() { # scenario side round
     run_load "$s" "$DURATION" "$out" || { cat "$out" >&2; die "the load run failed for $s ($side)"; }
     # The statistics of the slice are part of its cost: the 'on' gateway's CPU and its writer's
     # are counted until they are written.
-    if [ "$side" = on ] && [ "$ON_STATS" = true ]; then stats_settle; fi
+    # (With BENCH_COMPARE_TLS both gateways record, so both settle.)
+    if { [ "$side" = on ] || [ "$COMPARE_TLS" = 1 ]; } && [ "$ON_STATS" = true ]; then stats_settle; fi
     busy1="$(machine_busy_ticks)"
     gw1="$(process_ticks "$SERVER_PID")"
     log1="$(processes_ticks "${writers[@]}")"
@@ -845,9 +851,11 @@ compare_main() {
     setup_database
     local side s r first second
     for side in off on; do
-        case "$side" in
-            off) ENFORCE_BOOL=false STATS_BOOL=false ;;
-            on) ENFORCE_BOOL="$ON_ENFORCE" STATS_BOOL="$ON_STATS" ;;
+        case "$side,$COMPARE_TLS" in
+            off,0) ENFORCE_BOOL=false STATS_BOOL=false ;;
+            on,0) ENFORCE_BOOL="$ON_ENFORCE" STATS_BOOL="$ON_STATS" ;;
+            off,1) ENFORCE_BOOL="$ON_ENFORCE" STATS_BOOL="$ON_STATS" PG_SSLMODE=disable ;;
+            on,1) ENFORCE_BOOL="$ON_ENFORCE" STATS_BOOL="$ON_STATS" PG_SSLMODE=require ;;
         esac
         SERVER_LOG="$OUT/server_$side.log"
         start_gateway
@@ -934,12 +942,20 @@ stats_accounting() {
 compare_report() {
     local s off on ratios mo mn mr
     {
-        echo "# Athena: what API-key enforcement and statistics cost"
+        if [ "$COMPARE_TLS" = 1 ]; then
+            echo "# Athena: what TLS to PostgreSQL costs"
+        else
+            echo "# Athena: what API-key enforcement and statistics cost"
+        fi
         echo
         echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
         echo "- revision: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
         echo "- machine: $(nproc) CPU(s); connections: $CONNECTIONS; gateway pool: $POOL; $COMPARE_ROUNDS rounds of ${DURATION}s per side"
-        echo "- on: API-key enforcement $ON_ENFORCE, statistics $ON_STATS; off: both false"
+        if [ "$COMPARE_TLS" = 1 ]; then
+            echo "- both: API-key enforcement $ON_ENFORCE, statistics $ON_STATS; off: sslmode=disable, on: sslmode=require (the gateway's client and logging database)"
+        else
+            echo "- on: API-key enforcement $ON_ENFORCE, statistics $ON_STATS; off: both false"
+        fi
         echo
         echo "| scenario | both off: req/s | median | both on: req/s | median | on vs off, median of the rounds |"
         echo "|---|--:|--:|--:|--:|--:|"
