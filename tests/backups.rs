@@ -17,7 +17,7 @@ use athena_actors::backup::s3::primitives::ByteStream;
 use athena_actors::backup::s3::types::MetadataDirective;
 use athena_actors::backup::store::{CopyLimits, META_SHA256, META_SIZE};
 use athena_actors::backup::Store;
-use common::s3::S3Server;
+use common::s3::{backup, wait_job, S3Server};
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -55,28 +55,6 @@ async fn checksum(db: &TestDb, table: &str) -> (String, String) {
 async fn start(db: &TestDb, s3: &S3Server, bucket: &str, extra: &str) -> TestServer {
     let top = format!("{}{extra}", s3.config(bucket));
     TestServer::start_yaml(&config_yaml(&db.uri, "", &top)).await
-}
-
-/// Starts a backup and waits for its job to end; returns the final job report.
-async fn backup(srv: &TestServer, body: Value) -> Value {
-    let (s, v) = admin(srv, Method::POST, "/admin/backups", Some(body)).await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
-    let id = v["data"]["job_id"].as_str().unwrap().to_string();
-    assert_eq!(v["data"]["job"]["state"], "running", "{v}");
-    wait_job(srv, &id).await
-}
-
-async fn wait_job(srv: &TestServer, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (s, v) = admin(srv, Method::GET, &format!("/admin/backups/jobs/{id}"), None).await;
-        assert_eq!(s, StatusCode::OK, "{v}");
-        if v["data"]["job"]["state"] != "running" {
-            return v["data"]["job"].clone();
-        }
-        assert!(Instant::now() < deadline, "job {id} did not finish: {v}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn list(srv: &TestServer, query: &str) -> Vec<Value> {

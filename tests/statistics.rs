@@ -514,6 +514,27 @@ async fn a_logging_outage_never_stops_requests_and_writing_resumes_by_itself() {
     ))
     .await
     .unwrap();
+    // pg_terminate_backend only signals: wait until the writer's backend is gone, or a flush
+    // could still land on it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: i64 = pg
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
+                &[&logging.name],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the logging database's sessions end"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for _ in 0..20 {
         assert_eq!(
             rows(&srv.post("/gateway/fetch", fetch.clone()).await).len(),

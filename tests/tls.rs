@@ -10,7 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use athena_actors::pg::{PgConfig, TlsInfo};
-use common::s3::S3Server;
+use common::s3::{backup, S3Server};
 use common::tls::{self, file, pg_uri, verified, TlsFront, TlsRedis};
 use common::*;
 use reqwest::{Method, StatusCode};
@@ -376,16 +376,7 @@ async fn a_backup_over_tls_reaches_an_https_endpoint_behind_a_private_ca_and_res
         &backups(&format!("  ca_file: {}\n", file("ca.crt"))),
     );
     let srv = TestServer::start_yaml(&yaml).await;
-    let (s, v) = admin(
-        &srv,
-        Method::POST,
-        "/admin/backups",
-        Some(json!({"client_name": "default"})),
-    )
-    .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
-    let id = v["data"]["job_id"].as_str().unwrap().to_string();
-    let job = wait_job(&srv, &id).await;
+    let job = backup(&srv, json!({"client_name": "default"})).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     let key = job["key"].as_str().unwrap().to_string();
 
@@ -408,34 +399,13 @@ async fn a_backup_over_tls_reaches_an_https_endpoint_behind_a_private_ca_and_res
 
     // Without the private CA, the endpoint is not trusted and the job says so.
     let srv = TestServer::start_yaml(&config_yaml(&uri, "", &backups(""))).await;
-    let (s, v) = admin(
-        &srv,
-        Method::POST,
-        "/admin/backups",
-        Some(json!({"client_name": "default"})),
-    )
-    .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
-    let job = wait_job(&srv, v["data"]["job_id"].as_str().unwrap()).await;
+    let job = backup(&srv, json!({"client_name": "default"})).await;
     assert_eq!(job["state"], "failed", "{job}");
     let why = job.to_string().to_lowercase();
     assert!(
         why.contains("certificate") || why.contains("issuer"),
         "{job}"
     );
-}
-
-async fn wait_job(srv: &TestServer, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (s, v) = admin(srv, Method::GET, &format!("/admin/backups/jobs/{id}"), None).await;
-        assert_eq!(s, StatusCode::OK, "{v}");
-        if v["data"]["job"]["state"] != "running" {
-            return v["data"]["job"].clone();
-        }
-        assert!(Instant::now() < deadline, "job {id} did not finish: {v}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn redis_up(srv: &TestServer) -> bool {
@@ -533,92 +503,78 @@ async fn a_scylla_client_over_tls_checks_the_nodes_certificate() {
 
 #[test]
 fn bad_tls_settings_are_refused_with_their_key_and_reason() {
-    let load = |yaml: &str| {
-        athena_rs::config::Settings::from_yaml(yaml, std::path::Path::new("tls.yaml"))
+    let client = |extra: &str| {
+        format!("clients:\n  default:\n    uri: postgres://u:secret@db.example.com/app{extra}\n")
+    };
+    let top = |section: &str| format!("{section}{}", client(""));
+    // (config, the key the error names, what it says)
+    let cases = [
+        (
+            client("?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem"),
+            "clients.default.uri",
+            "/nonexistent/ca.pem: cannot be read",
+        ),
+        (
+            client("\n    tls:\n      sslmode: verify"),
+            "clients.default.tls",
+            "not one of",
+        ),
+        (
+            client("\n    tls:\n      sslmode: verify-full\n      sslrootcert: /nonexistent/x.pem"),
+            "clients.default.uri",
+            "cannot be read",
+        ),
+        (
+            top("logging:\n  uri: postgres://h/log\n  tls:\n    sslcert: /x.pem\n"),
+            "logging.uri",
+            "sslcert needs sslkey",
+        ),
+        (
+            top(&format!(
+                "cache:\n  redis:\n    url: rediss://127.0.0.1:6390\n    ca_file: {}\n",
+                file("server.key")
+            )),
+            "cache.redis.ca_file",
+            "holds no PEM certificate",
+        ),
+        (
+            top(&format!(
+                "cache:\n  redis:\n    url: redis://127.0.0.1:6379\n    ca_file: {}\n",
+                file("ca.crt")
+            )),
+            "cache.redis.url",
+            "rediss://",
+        ),
+        (
+            top(&format!(
+                "backups:\n  bucket: b\n  endpoint: http://127.0.0.1:9\n  ca_file: {}\n",
+                file("ca.crt")
+            )),
+            "backups.ca_file",
+            "https://",
+        ),
+        (
+            format!(
+                "clients:\n  cql:\n    backend: scylla\n    hosts: [127.0.0.1]\n    keyspace: ks\n    tls:\n      ca_file: {}\n",
+                file("client.key")
+            ),
+            "clients.cql.tls",
+            "no PEM certificate",
+        ),
+        (
+            "clients:\n  sb:\n    backend: supabase\n    url: https://x.supabase.co\n    key: k\n    tls:\n      sslmode: require\n".into(),
+            "clients.sb.tls",
+            "not a setting of a supabase client",
+        ),
+    ];
+    for (yaml, key, reason) in cases {
+        let e = athena_rs::config::Settings::from_yaml(&yaml, std::path::Path::new("tls.yaml"))
             .map(|_| ())
             .unwrap_err()
-            .to_string()
-    };
-    let base = |client: &str, top: &str| {
-        format!(
-            "{top}clients:\n  default:\n    uri: postgres://u:secret@db.example.com/app{client}\n"
-        )
-    };
-    let e = load(&base(
-        "?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
-        "",
-    ));
-    assert!(
-        e.contains("clients.default.uri") && e.contains("/nonexistent/ca.pem: cannot be read"),
-        "{e}"
-    );
-    assert!(!e.contains("secret"), "{e}");
-    let e = load(&base("\n    tls:\n      sslmode: verify", ""));
-    assert!(
-        e.contains("clients.default.tls") && e.contains("not one of"),
-        "{e}"
-    );
-    let e = load(&base(
-        "\n    tls:\n      sslmode: verify-full\n      sslrootcert: /nonexistent/x.pem",
-        "",
-    ));
-    assert!(
-        e.contains("clients.default.uri") && e.contains("cannot be read"),
-        "{e}"
-    );
-    let e = load(&base(
-        "",
-        "logging:\n  uri: postgres://h/log\n  tls:\n    sslcert: /x.pem\n",
-    ));
-    assert!(
-        e.contains("logging.uri") && e.contains("sslcert needs sslkey"),
-        "{e}"
-    );
-    let e = load(&base(
-        "",
-        &format!(
-            "cache:\n  redis:\n    url: rediss://127.0.0.1:6390\n    ca_file: {}\n",
-            file("server.key")
-        ),
-    ));
-    assert!(
-        e.contains("cache.redis.ca_file") && e.contains("holds no PEM certificate"),
-        "{e}"
-    );
-    let e = load(&base(
-        "",
-        &format!(
-            "cache:\n  redis:\n    url: redis://127.0.0.1:6379\n    ca_file: {}\n",
-            file("ca.crt")
-        ),
-    ));
-    assert!(
-        e.contains("cache.redis.url") && e.contains("rediss://"),
-        "{e}"
-    );
-    let e = load(&base(
-        "",
-        &format!(
-            "backups:\n  bucket: b\n  endpoint: http://127.0.0.1:9\n  ca_file: {}\n",
-            file("ca.crt")
-        ),
-    ));
-    assert!(
-        e.contains("backups.ca_file") && e.contains("https://"),
-        "{e}"
-    );
-    let e = load(&format!(
-        "clients:\n  cql:\n    backend: scylla\n    hosts: [127.0.0.1]\n    keyspace: ks\n    tls:\n      ca_file: {}\n",
-        file("client.key")
-    ));
-    assert!(
-        e.contains("clients.cql.tls") && e.contains("no PEM certificate"),
-        "{e}"
-    );
-    let e = load(
-        "clients:\n  sb:\n    backend: supabase\n    url: https://x.supabase.co\n    key: k\n    tls:\n      sslmode: require\n",
-    );
-    assert!(e.contains("clients.sb.tls"), "{e}");
+            .to_string();
+        assert!(e.contains(key) && e.contains(reason), "{key}: {e}");
+        assert!(!e.contains("secret"), "{e}");
+    }
 }
 
 #[test]

@@ -138,3 +138,32 @@ impl Drop for S3Server {
         let _ = self.child.wait();
     }
 }
+
+/// Starts a backup and waits for its job to end; returns the final job report.
+pub async fn backup(srv: &super::TestServer, body: serde_json::Value) -> serde_json::Value {
+    let (s, v) = super::admin(srv, reqwest::Method::POST, "/admin/backups", Some(body)).await;
+    assert_eq!(s, reqwest::StatusCode::ACCEPTED, "{v}");
+    let id = v["data"]["job_id"].as_str().unwrap().to_string();
+    assert_eq!(v["data"]["job"]["state"], "running", "{v}");
+    wait_job(srv, &id).await
+}
+
+/// Waits until backup job `id` of `srv` has ended; its final report.
+pub async fn wait_job(srv: &super::TestServer, id: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (s, v) = super::admin(
+            srv,
+            reqwest::Method::GET,
+            &format!("/admin/backups/jobs/{id}"),
+            None,
+        )
+        .await;
+        assert_eq!(s, reqwest::StatusCode::OK, "{v}");
+        if v["data"]["job"]["state"] != "running" {
+            return v["data"]["job"].clone();
+        }
+        assert!(Instant::now() < deadline, "job {id} did not finish: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
