@@ -621,3 +621,110 @@ fn diag_reports_each_clients_tls_state_and_cause() {
         "{bad}"
     );
 }
+
+#[tokio::test]
+async fn the_sdks_direct_backend_speaks_tls_as_its_url_and_ssl_setting_say() {
+    use athena_rs::sdk::AthenaClient;
+    let db = TestDb::create(SEED).await;
+    let url = pg_uri("athena_tls_only", &db.name, &verified());
+    let c = AthenaClient::builder()
+        .url(url.as_str())
+        .build()
+        .await
+        .unwrap();
+    c.health_check().await.unwrap();
+    // ssl(true) keeps the URL's stricter verify-full: another CA is refused.
+    let other = pg_uri(
+        "athena_tls_only",
+        &db.name,
+        &format!("sslmode=verify-full&sslrootcert={}", file("other-ca.crt")),
+    );
+    let c = AthenaClient::builder()
+        .url(other)
+        .ssl(true)
+        .build()
+        .await
+        .unwrap();
+    let e = c.health_check().await.unwrap_err();
+    assert!(e.to_string().contains("not trusted"), "{e}");
+    // ssl(true) on a URL without sslmode requires TLS; ssl(false) turns it off, which the
+    // TLS-only role refuses.
+    let bare = pg_uri("athena_tls_only", &db.name, "");
+    let c = AthenaClient::builder()
+        .url(bare.as_str())
+        .ssl(true)
+        .build()
+        .await
+        .unwrap();
+    c.health_check().await.unwrap();
+    let c = AthenaClient::builder()
+        .url(bare)
+        .ssl(false)
+        .build()
+        .await
+        .unwrap();
+    let e = c.health_check().await.unwrap_err();
+    assert!(e.to_string().contains("rejects connection"), "{e}");
+}
+
+#[test]
+fn a_remote_client_without_verification_starts_with_one_warning() {
+    let dir = std::env::temp_dir().join(unique_name("athena_tls_warn"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "logging:\n  migrate_at_start: false\nclients:\n  remote:\n    uri: postgres://u@db.example.invalid/app?sslmode=require\n  local:\n    uri: postgres://postgres@127.0.0.1:5432/postgres?sslmode=require\n  checked:\n    uri: postgres://u@db.example.invalid/app?{}\n",
+            verified()
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = std::fs::File::create(dir.join("server.log")).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_athena_rs"))
+        .args([
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--config",
+        ])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(dir.join("server.log")).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("without verifying its certificate"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{text}");
+    // A host name that does not resolve is the database being unreachable, not a bug.
+    assert!(!text.contains("internal error"), "{text}");
+    let w = warnings[0];
+    assert!(
+        w.contains("remote")
+            && w.contains("db.example.invalid")
+            && w.contains("require")
+            && w.contains("verify-full"),
+        "{w}"
+    );
+}

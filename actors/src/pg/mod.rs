@@ -14,8 +14,9 @@
 //! | `verify-ca` | always | the chain, against `sslrootcert` |
 //! | `verify-full` | always | the chain and the host name |
 //!
-//! `sslrootcert` is a PEM file or `system` (the platform's roots); without it, the verifying
-//! modes read `~/.postgresql/root.crt` as libpq does. `sslcert`/`sslkey` give a client
+//! `sslrootcert` is a PEM file or `system` (the platform's roots, which means `verify-full` and
+//! refuses weaker modes, as in libpq 16); without it, the verifying modes read
+//! `~/.postgresql/root.crt` as libpq does. `sslcert`/`sslkey` give a client
 //! certificate. Settings come from the connection string and, winning over it, from
 //! configuration ([`TlsSettings::over`]). Unix-socket connections never use TLS.
 //!

@@ -73,6 +73,11 @@ pub fn map_pg_error(e: tokio_postgres::Error) -> OpError {
 /// could not parse, which says nothing about the database being reachable).
 fn is_network_io(e: &tokio_postgres::Error) -> bool {
     use std::io::ErrorKind::*;
+    // tokio_postgres's own word for a socket that could not be opened, whatever the cause (a
+    // host name that does not resolve included).
+    if e.to_string().starts_with("error connecting to server") {
+        return true;
+    }
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
