@@ -3,7 +3,7 @@
 # Athena in a container: a release build, then a slim runtime image that runs as a non-root user,
 # listens on 0.0.0.0:4052, checks its own /health (athena_rs health: the image has no curl) and
 # carries pg_dump/pg_restore for backups. Configuration comes from the environment through the
-# bundled config.yaml's ${VAR} interpolation (see the README, "Container").
+# bundled config.yaml's ${VAR} interpolation (see docs/operations.md, "Container").
 #
 # Build: docker build --build-arg ATHENA_GIT_COMMIT=$(git rev-parse --short=12 HEAD) -t athena .
 # Run:   docker run --rm -p 4052:4052 -e ATHENA_PG_URI=postgres://user:pass@db:5432/app \

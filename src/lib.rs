@@ -33,6 +33,11 @@ pub use crate::sdk::{AthenaClient, AthenaClientBuilder, BackendType, QueryResult
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+/// The SDK document's Rust examples, compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/sdk.md")]
+pub struct SdkDoctests;
+
 /// A started server: its address, its actors, the future that runs it, and how its WebSocket
 /// sessions are told it is stopping.
 pub struct Running {

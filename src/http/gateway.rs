@@ -186,7 +186,7 @@ pub(crate) fn pool_error(handle: &ClientHandle, e: OpError) -> ApiError {
             ),
         )
         .hint(if backend == athena_actors::pool::scylla::BACKEND {
-            "README, ScyllaDB clients: what CQL can serve; the rest needs a PostgreSQL client"
+            "docs/scylla.md: what CQL can serve; the rest needs a PostgreSQL client"
         } else {
             "use a PostgreSQL client for this"
         }),

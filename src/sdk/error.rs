@@ -1,6 +1,6 @@
 //! [`SdkError`]: every failure of the SDK, one enum. A refusal by Athena (or by the same
 //! translation run in-process on the PostgreSQL backend) keeps the gateway's stable `code`, its
-//! HTTP status, message, hint and trace id, so callers match on the codes the README lists
+//! HTTP status, message, hint and trace id, so callers match on the codes docs/wire-contract.md lists
 //! whichever backend they use.
 
 use serde_json::Value;
