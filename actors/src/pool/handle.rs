@@ -75,7 +75,7 @@ impl PoolHandle {
                     pool,
                     sql,
                     self.shared.statement_timeout,
-                    self.shared.source.cancel_tls(),
+                    &self.shared.source,
                 )
                 .await;
                 // A statement without result rows may have been DDL: the next request must see

@@ -34,12 +34,12 @@ const IN_TRANSACTION: &str = "SELECT now() <> statement_timestamp()";
 /// The statement timeout is enforced twice: by the server setting on the connection, and by a
 /// gateway deadline that cancels the query, because the SQL itself could lift the setting. The
 /// connection's session is reset before it returns to the pool.
-/// A cancel request uses `cancel_tls`, the TLS settings of the client's connections.
+/// A cancel request uses `source`'s TLS settings, those of the client's connections.
 pub async fn run_sql(
     pool: Pool,
     sql: Sql,
     timeout: Duration,
-    cancel_tls: crate::pg::tls::MakeTls,
+    source: &crate::pg::PgConfig,
 ) -> Result<OpOutput, OpError> {
     let query = sql
         .query
@@ -70,7 +70,9 @@ pub async fn run_sql(
         }
         None => {
             // In the background and bounded: a server that stopped answering may not take the
-            // cancel request either.
+            // cancel request either. The TLS connector is made here, off the path of statements
+            // that finish in time.
+            let cancel_tls = source.cancel_tls();
             tokio::spawn(async move {
                 let cancelled = cancel.cancel_query(cancel_tls);
                 let _ = tokio::time::timeout(timeout, cancelled).await;
