@@ -453,3 +453,67 @@ impl<S: AsyncRead + AsyncWrite + Unpin> tokio_postgres::tls::TlsStream for TlsSt
             .map_or_else(ChannelBinding::none, ChannelBinding::tls_server_end_point)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cause(e: rustls::Error) -> String {
+        failure(
+            io::Error::new(io::ErrorKind::InvalidData, e),
+            "db.example.com",
+            "sslrootcert /etc/ca.pem",
+        )
+        .to_string()
+    }
+
+    #[test]
+    fn each_refused_handshake_is_said_in_words() {
+        let cert = |c| cause(rustls::Error::InvalidCertificate(c));
+        assert_eq!(
+            cert(CertificateError::UnknownIssuer),
+            "the server's certificate is not trusted: no certificate authority in sslrootcert /etc/ca.pem signed it"
+        );
+        assert_eq!(
+            cert(CertificateError::NotValidForName),
+            "the server's certificate does not match the host name db.example.com"
+        );
+        assert_eq!(
+            cert(CertificateError::Expired),
+            "the server's certificate has expired"
+        );
+        assert_eq!(
+            cert(CertificateError::NotValidYet),
+            "the server's certificate is not valid yet"
+        );
+        assert!(cert(CertificateError::BadSignature)
+            .starts_with("the server's certificate was refused"));
+        assert!(cause(rustls::Error::AlertReceived(
+            rustls::AlertDescription::CertificateRequired
+        ))
+        .contains("it may require a client certificate"));
+        assert!(cause(rustls::Error::HandshakeNotComplete).starts_with("the TLS handshake failed"));
+        let plain = failure(io::Error::other("reset"), "h", "r").to_string();
+        assert_eq!(plain, "the TLS handshake failed: reset");
+    }
+
+    #[test]
+    fn verification_without_roots_is_refused_and_a_bad_key_is_named() {
+        let e = Connector::new(Check::Full, None, None).err().unwrap();
+        assert_eq!(e, "certificate verification needs sslrootcert");
+        let e = Connector::new(
+            Check::None,
+            None,
+            Some((
+                Path::new("/nonexistent/c.pem"),
+                Path::new("/nonexistent/k.pem"),
+            )),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e.starts_with("sslcert /nonexistent/c.pem: cannot be read"),
+            "{e}"
+        );
+    }
+}
