@@ -647,16 +647,19 @@ async fn the_sdks_direct_backend_speaks_tls_as_its_url_and_ssl_setting_say() {
         .unwrap();
     let e = c.health_check().await.unwrap_err();
     assert!(e.to_string().contains("not trusted"), "{e}");
-    // ssl(true) on a URL without sslmode requires TLS; ssl(false) turns it off, which the
-    // TLS-only role refuses.
-    let bare = pg_uri("athena_tls_only", &db.name, "");
+    // ssl(true) on a URL without sslmode requires TLS: a server without it is refused as such
+    // (prefer would have gone on in plain text).
+    let port = tls::refusing_tls().await;
     let c = AthenaClient::builder()
-        .url(bare.as_str())
+        .url(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
         .ssl(true)
         .build()
         .await
         .unwrap();
-    c.health_check().await.unwrap();
+    let e = c.health_check().await.unwrap_err();
+    assert!(e.to_string().contains("does not support TLS"), "{e}");
+    // ssl(false) turns TLS off, which the TLS-only role refuses.
+    let bare = pg_uri("athena_tls_only", &db.name, "");
     let c = AthenaClient::builder()
         .url(bare)
         .ssl(false)
