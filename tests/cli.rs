@@ -12,32 +12,6 @@ use common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_athena_rs");
 
-fn temp_config(text: &str) -> (std::path::PathBuf, tempdir::Dir) {
-    let dir = tempdir::Dir::new();
-    let path = dir.0.join("config.yaml");
-    std::fs::File::create(&path)
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    (path, dir)
-}
-
-mod tempdir {
-    pub struct Dir(pub std::path::PathBuf);
-    impl Dir {
-        pub fn new() -> Dir {
-            let p = std::env::temp_dir().join(super::unique_name("athena_cli"));
-            std::fs::create_dir_all(&p).unwrap();
-            Dir(p)
-        }
-    }
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
 #[test]
 fn version_prints_the_crate_version_commit_and_features() {
     let out = Command::new(BIN).arg("version").output().unwrap();
@@ -137,7 +111,7 @@ fn bad_config_is_refused_naming_file_key_and_reason() {
 
 #[test]
 fn a_missing_config_lists_every_place_looked_at() {
-    let dir = tempdir::Dir::new();
+    let dir = TempDir::new();
     let out = Command::new(BIN)
         .arg("server")
         .current_dir(&dir.0)
@@ -213,7 +187,7 @@ fn fails(res: (bool, String, String), needle: &str) {
 
 #[test]
 fn clients_add_list_set_default_and_remove_keep_a_catalog_file() {
-    let dir = tempdir::Dir::new();
+    let dir = TempDir::new();
     let path = dir.0.join("sub/clients.json");
     let p = path.to_str().unwrap();
     let (ok, _, err) = run(
@@ -308,7 +282,7 @@ fn clients_add_list_set_default_and_remove_keep_a_catalog_file() {
 
 #[test]
 fn clients_errors_go_to_stderr_with_a_failing_status() {
-    let dir = tempdir::Dir::new();
+    let dir = TempDir::new();
     let path = dir.0.join("clients.json");
     let p = path.to_str().unwrap();
     fails(
@@ -464,7 +438,7 @@ async fn fetch_prints_rows_as_a_table_or_json_and_refusals_on_stderr() {
 
     // Through a saved target that is the default, its key from the environment, the body from
     // a file.
-    let dir = tempdir::Dir::new();
+    let dir = TempDir::new();
     let catalog = dir.0.join("clients.json");
     let c = catalog.to_str().unwrap();
     assert!(
@@ -712,7 +686,7 @@ async fn pipeline_finds_its_server_through_a_saved_target_as_fetch_does() {
     )
     .await;
     let srv = TestServer::start(&db).await;
-    let dir = tempdir::Dir::new();
+    let dir = TempDir::new();
     let catalog = dir.0.join("clients.json");
     let c = catalog.to_str().unwrap();
     let add = [

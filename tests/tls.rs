@@ -579,29 +579,21 @@ fn bad_tls_settings_are_refused_with_their_key_and_reason() {
 
 #[test]
 fn diag_reports_each_clients_tls_state_and_cause() {
-    let dir = std::env::temp_dir().join(unique_name("athena_tls_diag"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "clients:\n  good:\n    uri: {}\n  badca:\n    uri: {}\n",
-            pg_uri("athena_tls_only", "postgres", &verified()),
-            pg_uri(
-                "athena_tls_only",
-                "postgres",
-                &format!("sslmode=verify-full&sslrootcert={}", file("other-ca.crt"))
-            ),
+    let (config, _dir) = temp_config(&format!(
+        "clients:\n  good:\n    uri: {}\n  badca:\n    uri: {}\n",
+        pg_uri("athena_tls_only", "postgres", &verified()),
+        pg_uri(
+            "athena_tls_only",
+            "postgres",
+            &format!("sslmode=verify-full&sslrootcert={}", file("other-ca.crt"))
         ),
-    )
-    .unwrap();
+    ));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_athena_rs"))
         .args(["diag", "--config"])
         .arg(&config)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let _ = std::fs::remove_dir_all(&dir);
     let line = |name: &str| {
         text.lines()
             .find(|l| l.starts_with(&format!("client {name} ")))
@@ -672,23 +664,16 @@ async fn the_sdks_direct_backend_speaks_tls_as_its_url_and_ssl_setting_say() {
 
 #[test]
 fn a_remote_client_without_verification_starts_with_one_warning() {
-    let dir = std::env::temp_dir().join(unique_name("athena_tls_warn"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "logging:\n  migrate_at_start: false\nclients:\n  remote:\n    uri: postgres://u@db.example.invalid/app?sslmode=require\n  local:\n    uri: postgres://postgres@127.0.0.1:5432/postgres?sslmode=require\n  checked:\n    uri: postgres://u@db.example.invalid/app?{}\n",
-            verified()
-        ),
-    )
-    .unwrap();
+    let (config, dir) = temp_config(&format!(
+        "logging:\n  migrate_at_start: false\nclients:\n  remote:\n    uri: postgres://u@db.example.invalid/app?sslmode=require\n  local:\n    uri: postgres://postgres@127.0.0.1:5432/postgres?sslmode=require\n  checked:\n    uri: postgres://u@db.example.invalid/app?{}\n",
+        verified()
+    ));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let log = std::fs::File::create(dir.join("server.log")).unwrap();
+    let log = std::fs::File::create(dir.0.join("server.log")).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_athena_rs"))
         .args([
             "server",
@@ -713,8 +698,7 @@ fn a_remote_client_without_verification_starts_with_one_warning() {
     std::thread::sleep(Duration::from_millis(300));
     let _ = child.kill();
     let _ = child.wait();
-    let text = std::fs::read_to_string(dir.join("server.log")).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    let text = std::fs::read_to_string(dir.0.join("server.log")).unwrap();
     let warnings: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("without verifying its certificate"))

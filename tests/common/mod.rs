@@ -461,3 +461,29 @@ pub async fn wait_logging_ready(srv: &TestServer) {
     }
     panic!("the logging database never became ready");
 }
+
+/// A directory of one test, removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        let p = std::env::temp_dir().join(unique_name("athena_test"));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `text` written as `config.yaml` in a directory of its own: the file's path, and the
+/// directory (removed when dropped).
+pub fn temp_config(text: &str) -> (std::path::PathBuf, TempDir) {
+    let dir = TempDir::new();
+    let path = dir.0.join("config.yaml");
+    std::fs::write(&path, text).unwrap();
+    (path, dir)
+}
