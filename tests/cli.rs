@@ -159,6 +159,52 @@ fn server_finds_its_config_through_athena_config_and_honours_port_flags() {
     assert!(ok, "server answered /health on the --port given");
 }
 
+/// The session a process belongs to (the sixth field of /proc/<pid>/stat).
+fn session_of(pid: &str) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    after_name.split(' ').nth(3).unwrap().to_string()
+}
+
+#[test]
+fn a_server_started_without_a_terminal_leads_a_session_of_its_own_unless_told_not_to() {
+    for own in [true, false] {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let (path, _dir) = temp_config(&format!(
+            "server:\n  port: {port}\n  own_session: {own}\nlogging:\n  migrate_at_start: false\n"
+        ));
+        let mut child = Command::new(BIN)
+            .arg("server")
+            .env("ATHENA_CONFIG", &path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let up = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        let pid = child.id().to_string();
+        let session = session_of(&pid);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(up, "the server did not start");
+        if own {
+            assert_eq!(session, pid, "it leads a session of its own");
+        } else {
+            assert_eq!(
+                session,
+                session_of("self"),
+                "it stays in the session that started it"
+            );
+        }
+    }
+}
+
 /// Runs the binary with `args` and returns (success, stdout, stderr).
 fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let mut cmd = Command::new(BIN);

@@ -13,6 +13,7 @@ mod output;
 mod pipeline;
 mod provision;
 mod remote;
+mod session;
 mod version;
 
 use std::path::PathBuf;
@@ -175,6 +176,13 @@ fn serve(config: Option<PathBuf>, host: Option<String>, port: Option<u16>) -> an
         settings.server.port = p;
     }
     tracing::info!(config = %settings.source.display(), "configuration loaded");
+    match session::detach(settings.server.own_session) {
+        Ok(session::Session::Own) => tracing::info!(
+            "started without a terminal: running in a session of its own (server.own_session)"
+        ),
+        Ok(how) => tracing::debug!(?how, "kept the session it was started in"),
+        Err(e) => tracing::warn!(error = %e, "could not leave the session it was started in"),
+    }
     let grace = std::time::Duration::from_secs(settings.server.shutdown_timeout_secs);
     actix_web::rt::System::new().block_on(async move {
         let running = crate::start(settings)?;

@@ -72,13 +72,6 @@ pub(super) fn postgres(
             format!("not a usable PostgreSQL connection URI: {e}"),
         )
     })?;
-    if c.pool.max_size == 0 {
-        return Err(ConfigError::new(
-            path,
-            key("pool.max_size"),
-            "must be at least 1",
-        ));
-    }
     if c.pool.acquire_timeout_ms == 0 || c.pool.connect_timeout_ms == 0 {
         return Err(ConfigError::new(
             path,
@@ -89,7 +82,7 @@ pub(super) fn postgres(
     Ok(PostgresSpec {
         name: name.to_string(),
         config,
-        max_size: c.pool.max_size,
+        max_size: c.pool.size(),
         acquire_timeout: Duration::from_millis(c.pool.acquire_timeout_ms),
         connect_timeout: Duration::from_millis(c.pool.connect_timeout_ms),
         statement_timeout: Duration::from_millis(c.statement_timeout_ms),

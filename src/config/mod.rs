@@ -241,7 +241,7 @@ impl Settings {
             PostgresSpec {
                 name: String::new(),
                 config: Default::default(),
-                max_size: pool.max_size,
+                max_size: pool.size(),
                 acquire_timeout: Duration::from_millis(pool.acquire_timeout_ms),
                 connect_timeout: Duration::from_millis(pool.connect_timeout_ms),
                 statement_timeout: Duration::from_millis(client.statement_timeout_ms),

@@ -484,3 +484,28 @@ fn backup_environment_variables_override_the_file() {
     let spec = backups::spec_with(&file.backups, &file.clients, Path::new("t.yaml"), &aws).unwrap();
     assert_eq!(spec.s3.unwrap().bucket, "from-file");
 }
+
+#[test]
+fn the_pool_is_sized_to_the_machine_unless_a_size_is_given() {
+    assert_eq!(PoolConfig::machine_size(0), 8);
+    assert_eq!(PoolConfig::machine_size(1), 8);
+    assert_eq!(PoolConfig::machine_size(2), 16);
+    assert_eq!(PoolConfig::machine_size(4), 32);
+    assert_eq!(PoolConfig::machine_size(8), 64);
+    assert_eq!(PoolConfig::machine_size(96), 64);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let size = |text: &str| match &parse(text).unwrap().clients[0] {
+        athena_actors::registry::ClientSpec::Postgres(p) => p.max_size,
+        _ => unreachable!("a postgres client"),
+    };
+    let uri = "clients:\n  a:\n    uri: postgres://x@h/db\n";
+    assert_eq!(size(uri), PoolConfig::machine_size(cpus));
+    assert_eq!(
+        size(&format!("{uri}    pool:\n      max_size: 0\n")),
+        PoolConfig::machine_size(cpus)
+    );
+    assert_eq!(size(&format!("{uri}    pool:\n      max_size: 3\n")), 3);
+    // The bundled config leaves it to the machine too.
+    let text = include_str!("../../config.yaml");
+    assert_eq!(size(text), PoolConfig::machine_size(cpus));
+}

@@ -396,6 +396,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     pub keep_alive_secs: u64,
     pub shutdown_timeout_secs: u64,
+    /// Started without a terminal, leave the starter's session (`src/cli/session.rs`).
+    pub own_session: bool,
 }
 
 impl Default for ServerConfig {
@@ -407,6 +409,7 @@ impl Default for ServerConfig {
             max_body_bytes: 2 * 1024 * 1024,
             keep_alive_secs: 15,
             shutdown_timeout_secs: 10,
+            own_session: true,
         }
     }
 }
@@ -536,6 +539,7 @@ fn default_probe() -> u64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PoolConfig {
+    /// Request connections; 0 = [`PoolConfig::machine_size`] (sized to this machine's CPUs).
     pub max_size: usize,
     pub acquire_timeout_ms: u64,
     pub connect_timeout_ms: u64,
@@ -544,9 +548,34 @@ pub struct PoolConfig {
 impl Default for PoolConfig {
     fn default() -> Self {
         PoolConfig {
-            max_size: 16,
+            max_size: 0,
             acquire_timeout_ms: 5_000,
             connect_timeout_ms: 3_000,
+        }
+    }
+}
+
+impl PoolConfig {
+    /// Request connections per CPU when the pool size is not given.
+    pub const PER_CPU: usize = 8;
+    /// The most request connections a pool sized to the machine opens: PostgreSQL's own default
+    /// allows 100 connections in all.
+    pub const MACHINE_MAX: usize = 64;
+
+    /// The default pool for a machine of `cpus` CPUs: [`PER_CPU`](Self::PER_CPU) each, at most
+    /// [`MACHINE_MAX`](Self::MACHINE_MAX). On a machine shared with the database, each request
+    /// holds its connection only while PostgreSQL works on it and the CPUs bound the work;
+    /// measured on 2 CPUs (docs/configuration.md, pool sizing), 8 per CPU served the most
+    /// requests, 16 per CPU about as many, 2 per CPU about a quarter fewer.
+    pub fn machine_size(cpus: usize) -> usize {
+        (cpus.max(1) * Self::PER_CPU).min(Self::MACHINE_MAX)
+    }
+
+    /// The configured size, or the machine's when none is given (0).
+    pub fn size(&self) -> usize {
+        match self.max_size {
+            0 => Self::machine_size(std::thread::available_parallelism().map_or(1, |n| n.get())),
+            n => n,
         }
     }
 }

@@ -135,7 +135,8 @@ impl AthenaClientBuilder {
         self.database = Some(name.into());
         self
     }
-    /// PostgreSQL: pool size (default 16). Athena: idle HTTP connections kept per host.
+    /// PostgreSQL: pool size (default: 8 per CPU, at most 64). Athena: idle HTTP connections kept
+    /// per host.
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = Some(n);
         self
@@ -337,7 +338,7 @@ impl AthenaClientBuilder {
         Ok(athena_actors::pool::PostgresSpec {
             name: self.client.clone().unwrap_or_else(|| "sdk".into()),
             config,
-            max_size: self.max_connections.unwrap_or(pool.max_size),
+            max_size: self.max_connections.unwrap_or_else(|| pool.size()),
             acquire_timeout: self
                 .connection_timeout
                 .unwrap_or(Duration::from_millis(pool.acquire_timeout_ms)),
