@@ -22,8 +22,20 @@
 #   BENCH_SKIP_BUILD    1: use the existing target/release/athena_rs
 #   BENCH_SKIP_GATEWAY  1: measure only the direct PostgreSQL baseline
 #   BENCH_POOL          the gateway's database connections (ATHENA_PG_POOL_MAX_CONNECTIONS)
-#                       (default: 2 per CPU, the usual size for a database on the same
-#                       machine; the gateway multiplexes the client connections onto them)
+#                       (default: none given, so the bundled config's, sized to this machine;
+#                       the report says what the gateway used)
+#   BENCH_AUTOGROUP     keep: the kernel's autogroup scheduling as it is (the default, as most
+#                       Linux machines and CI run); off: turned off for the run (needs root;
+#                       restored on exit), so that every thread competes on its own
+#   BENCH_OWN_SESSION   1: the gateway leaves this script's session, as it does by default when
+#                       started without a terminal (server.own_session); 0: it stays in it, with
+#                       the load client, to see what sharing the session's CPU share costs
+#                       (default 1)
+#   BENCH_DB_DELAY_MS   0: the gateway and pgbench reach PostgreSQL directly (the default); N: through
+#                       bench/delay_proxy.rs, which delays every byte N ms each way, a database on
+#                       another machine (a round trip takes 2N ms and a little more), to size the
+#                       pool for one (BENCH_POOL); not with BENCH_COMPARE
+#   BENCH_P99_LIMIT_MS  a measurement whose p99 exceeds this is flagged in the report (default 10)
 #   BENCH_ENFORCE       1: API keys are enforced (the bundled default); 0: not enforced.
 #                       Every request carries an API key (minted with `athena_rs keys
 #                       create`) either way; raw SQL always checks it.
@@ -86,7 +98,11 @@ PG_SSLMODE="${BENCH_PG_SSLMODE:-}"
 BUILD_TIMEOUT="${BENCH_BUILD_TIMEOUT:-1800}"
 SKIP_BUILD="${BENCH_SKIP_BUILD:-0}"
 SKIP_GATEWAY="${BENCH_SKIP_GATEWAY:-0}"
-POOL="${BENCH_POOL:-$(( $(nproc) * 2 ))}"
+POOL="${BENCH_POOL:-}"
+AUTOGROUP_MODE="${BENCH_AUTOGROUP:-keep}"
+P99_LIMIT_MS="${BENCH_P99_LIMIT_MS:-10}"
+OWN_SESSION="${BENCH_OWN_SESSION:-1}"
+DB_DELAY_MS="${BENCH_DB_DELAY_MS:-0}"
 ENFORCE="${BENCH_ENFORCE:-1}"
 STATS="${BENCH_STATS:-1}"
 WS_SOCKETS="${BENCH_WS_SOCKETS:-1}"
@@ -135,6 +151,14 @@ case "$COMPARE" in 0 | 1) ;; *) die "BENCH_COMPARE must be 0 or 1 (got '$COMPARE
 if ! is_uint "$COMPARE_ROUNDS" || [ "$COMPARE_ROUNDS" -lt 1 ]; then
     die "BENCH_COMPARE_ROUNDS must be a positive integer (got '$COMPARE_ROUNDS')"
 fi
+if [ -n "$POOL" ] && { ! is_uint "$POOL" || [ "$POOL" -lt 1 ]; }; then
+    die "BENCH_POOL must be a positive integer (got '$POOL')"
+fi
+case "$OWN_SESSION" in 0) OWN_SESSION_BOOL=false ;; 1) OWN_SESSION_BOOL=true ;; *) die "BENCH_OWN_SESSION must be 0 or 1 (got '$OWN_SESSION')" ;; esac
+case "$AUTOGROUP_MODE" in keep | off) ;; *) die "BENCH_AUTOGROUP must be keep or off (got '$AUTOGROUP_MODE')" ;; esac
+is_uint "$DB_DELAY_MS" || die "BENCH_DB_DELAY_MS must be a whole number of milliseconds (got '$DB_DELAY_MS')"
+if [ "$DB_DELAY_MS" -gt 0 ] && [ "$COMPARE" = 1 ]; then die "BENCH_DB_DELAY_MS does not combine with BENCH_COMPARE"; fi
+is_uint "$P99_LIMIT_MS" || die "BENCH_P99_LIMIT_MS must be a whole number of milliseconds (got '$P99_LIMIT_MS')"
 is_uint "$PG_PORT" || die "BENCH_PG_PORT must be a port number (got '$PG_PORT')"
 case "$PG_SSLMODE" in
     "" | disable | allow | prefer | require) ;;
@@ -187,10 +211,14 @@ DB=""
 DB_CREATED=0
 AUTOGROUP=/proc/sys/kernel/sched_autogroup_enabled
 AUTOGROUP_WAS="" # set when the run turned autogroup scheduling off
+AUTOGROUP_STATE=""
 SERVER_PID=""
 # BENCH_COMPARE: the other gateway, while SERVER_PID is the one being measured.
 OTHER_PID=""
 CHILD_PID=""
+PROXY_PID=""
+# The port the gateway and pgbench reach PostgreSQL on: PG_PORT, or the delay proxy's.
+DB_PORT="$PG_PORT"
 
 # run_bounded SECONDS COMMAND...: runs COMMAND with a time limit, in the
 # background so that an interrupt reaches the trap at once (which then stops
@@ -236,6 +264,10 @@ cleanup() {
         wait "$CHILD_PID" 2>/dev/null
     fi
     stop_server
+    if [ -n "$PROXY_PID" ]; then
+        kill -TERM "$PROXY_PID" 2>/dev/null
+        wait "$PROXY_PID" 2>/dev/null
+    fi
     if [ -n "$OTHER_PID" ]; then
         SERVER_PID="$OTHER_PID"
         OTHER_PID=""
@@ -321,6 +353,7 @@ KEY=""
 API_KEY=""
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/athena_rs"
 WS_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/ws_load"
+PROXY_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/delay_proxy"
 CDC_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/cdc_load"
 # The bundled config with a replication slot prefix of this run's own (scenario (h)).
 CONFIG="$OUT/config.yaml"
@@ -347,27 +380,47 @@ build_gateway() {
         cd "$ROOT"
         run_bounded "$BUILD_TIMEOUT" cargo build --release \
             || die "cargo build --release failed or timed out"
-        log "building the load clients (cargo build --release --example ws_load --example cdc_load)"
-        run_bounded "$BUILD_TIMEOUT" cargo build --release --example ws_load --example cdc_load \
+        log "building the load clients (cargo build --release --example ws_load --example cdc_load --example delay_proxy)"
+        run_bounded "$BUILD_TIMEOUT" cargo build --release --example ws_load --example cdc_load --example delay_proxy \
             || die "cargo build --release of the load clients failed or timed out"
     fi
     [ -x "$BIN" ] || die "gateway binary not found at $BIN"
     [ -x "$WS_BIN" ] || die "WebSocket load client not found at $WS_BIN"
     [ -x "$CDC_BIN" ] || die "change data capture load client not found at $CDC_BIN"
+    [ -x "$PROXY_BIN" ] || die "delay proxy not found at $PROXY_BIN"
     [ -f "$ROOT/config.yaml" ] || die "config file not found at $ROOT/config.yaml"
     sed "s/^  slot_prefix: athena_cdc /  slot_prefix: $SLOT_PREFIX /" "$ROOT/config.yaml" >"$CONFIG"
     grep -q "slot_prefix: $SLOT_PREFIX " "$CONFIG" || die "could not set cdc.slot_prefix in $CONFIG"
+}
+
+# BENCH_DB_DELAY_MS: starts the delay proxy in front of PostgreSQL and points DB_PORT at it.
+start_delay_proxy() {
+    [ "$DB_DELAY_MS" -gt 0 ] || return 0
+    local port deadline
+    port="$(free_port)" || die "could not find a free TCP port on 127.0.0.1"
+    "$PROXY_BIN" --listen "127.0.0.1:$port" --to "$PG_HOST:$PG_PORT" --delay-ms "$DB_DELAY_MS" \
+        >"$OUT/delay_proxy.log" 2>&1 </dev/null &
+    PROXY_PID=$!
+    deadline=$((SECONDS + 10))
+    until grep -q '^DELAY_PROXY listening=' "$OUT/delay_proxy.log"; do
+        kill -0 "$PROXY_PID" 2>/dev/null || die "the delay proxy did not start: $(cat "$OUT/delay_proxy.log")"
+        [ "$SECONDS" -lt "$deadline" ] || die "the delay proxy did not start within 10 s"
+        sleep 0.1
+    done
+    DB_PORT="$port"
+    log "PostgreSQL reached through the delay proxy on 127.0.0.1:$port, ${DB_DELAY_MS} ms each way"
 }
 
 # Runs a command with the gateway's environment. It replaces the calling (sub)shell, so that
 # `gateway_env ... &` leaves the command's own PID in $! for stop_server.
 gateway_env() {
     exec env \
-        ATHENA_PG_URI="postgres://postgres@$PG_HOST:$PG_PORT/$DB${PG_SSLMODE:+?sslmode=$PG_SSLMODE}" \
-        ATHENA_PG_POOL_MAX_CONNECTIONS="$POOL" \
-        ATHENA_LOGGING_URI="postgres://postgres@$PG_HOST:$PG_PORT/$DB${PG_SSLMODE:+?sslmode=$PG_SSLMODE}" \
+        ATHENA_PG_URI="postgres://postgres@$PG_HOST:$DB_PORT/$DB${PG_SSLMODE:+?sslmode=$PG_SSLMODE}" \
+        ${POOL:+ATHENA_PG_POOL_MAX_CONNECTIONS="$POOL"} \
+        ATHENA_LOGGING_URI="postgres://postgres@$PG_HOST:$DB_PORT/$DB${PG_SSLMODE:+?sslmode=$PG_SSLMODE}" \
         ATHENA_ENFORCE_API_KEYS="$ENFORCE_BOOL" \
         ATHENA_STATS_ENABLED="$STATS_BOOL" \
+        ATHENA_OWN_SESSION="$OWN_SESSION_BOOL" \
         ATHENA_KEY_12="$KEY" \
         NO_COLOR=1 \
         "$@"
@@ -394,6 +447,15 @@ await_api_key() {
         sleep 0.2
     done
     log "API key minted and accepted (enforcement: $ENFORCE_BOOL, statistics: $STATS_BOOL)"
+}
+
+# The request connections the gateway on $PORT gives the client default (its /metrics), or
+# "unknown".
+read_gateway_pool() {
+    GATEWAY_POOL="$({ curl -sf --max-time 5 -H "Authorization: Bearer $KEY" \
+        "http://127.0.0.1:$PORT/metrics" || true; } \
+        | awk '$1 == "athena_pool_connections_max{client=\"default\"}" { printf "%d", $2; n++ }
+            END { if (!n) printf "unknown" }')"
 }
 
 start_gateway() {
@@ -520,9 +582,12 @@ check_scenario() {
 }
 
 # result slots, filled per scenario
-declare -A GW_RPS GW_P50 GW_P99 GW_ERR PG_TPS PG_P50 PG_P99 PG_FAIL
+declare -A GW_RPS GW_P50 GW_P99 GW_MAX GW_ERR PG_TPS PG_P50 PG_P99 PG_MAX PG_FAIL
 
 us_to_ms() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 1000 }'; }
+
+# Whether a latency in milliseconds exceeds BENCH_P99_LIMIT_MS.
+over_limit() { [ -n "$1" ] && awk -v v="$1" -v l="$P99_LIMIT_MS" 'BEGIN { exit !(v > l) }'; }
 
 kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 
@@ -569,6 +634,7 @@ bench_gateway() {
     GW_RPS[$s]="$(awk -v v="$(kv rps "$line")" 'BEGIN { printf "%.0f", v }')"
     GW_P50[$s]="$(us_to_ms "$(kv p50_us "$line")")"
     GW_P99[$s]="$(us_to_ms "$(kv p99_us "$line")")"
+    GW_MAX[$s]="$(us_to_ms "$(kv max_us "$line")")"
     local non200 sock statuses err
     non200="$(kv non200 "$line")"
     sock="$(kv socket_errors "$line")"
@@ -577,7 +643,10 @@ bench_gateway() {
     if [ "$non200" -gt 0 ]; then err="$err [status $statuses]"; fi
     if [ "$sock" -gt 0 ]; then err="$err [socket $sock]"; fi
     GW_ERR[$s]="$err"
-    log "  gateway: ${GW_RPS[$s]} req/s, p50 ${GW_P50[$s]} ms, p99 ${GW_P99[$s]} ms, errors ${GW_ERR[$s]}"
+    log "  gateway: ${GW_RPS[$s]} req/s, p50 ${GW_P50[$s]} ms, p99 ${GW_P99[$s]} ms, max ${GW_MAX[$s]} ms, errors ${GW_ERR[$s]}"
+    if over_limit "${GW_P99[$s]}"; then
+        log "  WARNING: the gateway's p99 for $(scenario_label "$s") is ${GW_P99[$s]} ms, over ${P99_LIMIT_MS} ms"
+    fi
 }
 
 bench_pgbench() {
@@ -586,7 +655,7 @@ bench_pgbench() {
     log "pgbench: $(scenario_label "$s"), ${CONNECTIONS} clients, ${DURATION}s"
     if ! run_bounded $((DURATION + 60)) \
         pgbench -n -M prepared -c "$CONNECTIONS" -j "$THREADS" -T "$DURATION" \
-        -h "$PG_HOST" -p "$PG_PORT" -U postgres \
+        -h "$PG_HOST" -p "$DB_PORT" -U postgres \
         --log --log-prefix="$prefix" \
         -f "$BENCH/pgbench/$s.sql" "$DB" >"$out" 2>&1; then
         cat "$out" >&2
@@ -609,8 +678,9 @@ bench_pgbench() {
     i99=$(( (n * 99 + 99) / 100 ))
     PG_P50[$s]="$(us_to_ms "$(sed -n "${i50}p" "$sorted")")"
     PG_P99[$s]="$(us_to_ms "$(sed -n "${i99}p" "$sorted")")"
+    PG_MAX[$s]="$(us_to_ms "$(tail -n 1 "$sorted")")"
     rm -f "$prefix".*
-    log "  pgbench: ${PG_TPS[$s]} tps, p50 ${PG_P50[$s]} ms, p99 ${PG_P99[$s]} ms ($n transactions logged)"
+    log "  pgbench: ${PG_TPS[$s]} tps, p50 ${PG_P50[$s]} ms, p99 ${PG_P99[$s]} ms, max ${PG_MAX[$s]} ms ($n transactions logged)"
 }
 
 # (h) change data capture: commit-to-subscriber latency and loss.
@@ -662,7 +732,15 @@ bench_cdc() {
 # --------------------------------------------------------------------------
 # 6. report
 # --------------------------------------------------------------------------
-HEADERS=("scenario" "gateway req/s" "gateway p50 ms" "gateway p99 ms" "pgbench tps" "pgbench p50 ms" "pgbench p99 ms" "ratio" "errors")
+HEADERS=("scenario" "gateway req/s" "p50 ms" "p99 ms" "max ms" "pgbench tps" "p50 ms" "p99 ms" "max ms" "ratio" "errors" "flags")
+
+# The report's flags for scenario $1: each measurement whose p99 is over BENCH_P99_LIMIT_MS.
+flags_of() {
+    local f=()
+    over_limit "${GW_P99[$1]:-}" && f+=("gateway p99>${P99_LIMIT_MS}ms")
+    over_limit "${PG_P99[$1]:-}" && f+=("pgbench p99>${P99_LIMIT_MS}ms")
+    if [ "${#f[@]}" -gt 0 ]; then (IFS=,; echo "${f[*]}"); else echo "-"; fi
+}
 
 row_values() {
     local s="$1" ratio err
@@ -674,7 +752,8 @@ row_values() {
     err="${GW_ERR[$s]:-n/a}"
     if [ "${PG_FAIL[$s]:-0}" != 0 ]; then err="$err [pgbench failed ${PG_FAIL[$s]}]"; fi
     printf '%s\t' "$(scenario_label "$s")" "${GW_RPS[$s]:-n/a}" "${GW_P50[$s]:-n/a}" "${GW_P99[$s]:-n/a}" \
-        "${PG_TPS[$s]:-n/a}" "${PG_P50[$s]:-n/a}" "${PG_P99[$s]:-n/a}" "$ratio" "$err"
+        "${GW_MAX[$s]:-n/a}" "${PG_TPS[$s]:-n/a}" "${PG_P50[$s]:-n/a}" "${PG_P99[$s]:-n/a}" \
+        "${PG_MAX[$s]:-n/a}" "$ratio" "$err" "$(flags_of "$s")"
     printf '\n'
 }
 
@@ -698,15 +777,53 @@ ws_speedup() {
     fi
 }
 
+# The delay between the gateway (and pgbench) and PostgreSQL, as the report names it.
+delay_words() {
+    [ "$DB_DELAY_MS" -gt 0 ] && echo ", PostgreSQL ${DB_DELAY_MS} ms away each way (bench/delay_proxy.rs)"
+    return 0
+}
+
+# Where the gateway runs, as the report names it.
+session_words() {
+    if [ "$OWN_SESSION" = 1 ]; then
+        echo "gateway in a session of its own"
+    else
+        echo "gateway in the load client's session (BENCH_OWN_SESSION=0)"
+    fi
+}
+
+# The gateway's request pool as the report names it.
+pool_words() {
+    if [ -n "$POOL" ]; then
+        echo "gateway pool: $POOL database connections (BENCH_POOL)"
+    else
+        echo "gateway pool: ${GATEWAY_POOL:-unknown} database connections (the bundled default)"
+    fi
+}
+
+# One line naming the measurements whose p99 exceeded BENCH_P99_LIMIT_MS, or saying none did.
+flag_summary() {
+    local s f flagged=()
+    for s in "${SCENARIOS[@]}"; do
+        f="$(flags_of "$s")"
+        [ "$f" = - ] || flagged+=("$(scenario_label "$s"): $f")
+    done
+    if [ "${#flagged[@]}" -gt 0 ]; then
+        printf 'FLAGGED: p99 over %s ms in %s\n' "$P99_LIMIT_MS" "$(printf '%s; ' "${flagged[@]}" | sed 's/; $//')"
+    else
+        echo "p99 within ${P99_LIMIT_MS} ms in every measurement"
+    fi
+}
+
 print_report() {
     local peak="$1" s
-    local fmt='%-30s %13s %14s %14s %11s %14s %14s %7s  %s\n'
+    local fmt='%-30s %13s %8s %8s %8s %11s %8s %8s %8s %7s  %-8s %s\n'
     echo
     # shellcheck disable=SC2059
     printf "$fmt" "${HEADERS[@]}"
     # shellcheck disable=SC2059
-    printf "$fmt" "------------------------------" "-------------" "--------------" "--------------" \
-        "-----------" "--------------" "--------------" "-------" "------"
+    printf "$fmt" "------------------------------" "-------------" "--------" "--------" "--------" \
+        "-----------" "--------" "--------" "--------" "-------" "--------" "-----"
     for s in "${SCENARIOS[@]}"; do
         local vals=()
         IFS=$'\t' read -r -a vals < <(row_values "$s")
@@ -718,7 +835,8 @@ print_report() {
     echo "$(ws_speedup)"
     echo "change data capture (h): ${CDC_RESULT:-not run}"
     echo "gateway peak memory (VmHWM): ${peak} MiB"
-    echo "connections: $CONNECTIONS, threads: $THREADS, duration: ${DURATION}s per measurement, gateway pool: $POOL"
+    echo "connections: $CONNECTIONS, threads: $THREADS, duration: ${DURATION}s per measurement, $(pool_words), autogroup scheduling: $AUTOGROUP_STATE, $(session_words)$(delay_words)"
+    flag_summary
 
     {
         echo "# Athena gateway benchmark"
@@ -727,12 +845,12 @@ print_report() {
         echo "- revision: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
         echo "- machine: $(nproc) CPU(s), $(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
         echo "- PostgreSQL: $(psql_admin -tAc 'SHOW server_version' 2>/dev/null || echo unknown)"
-        echo "- connections: $CONNECTIONS, threads: $THREADS, duration: ${DURATION}s per measurement, gateway warmup: ${WARMUP}s, gateway pool: $POOL database connections"
+        echo "- connections: $CONNECTIONS, threads: $THREADS, duration: ${DURATION}s per measurement, gateway warmup: ${WARMUP}s, $(pool_words), autogroup scheduling: $AUTOGROUP_STATE, $(session_words)$(delay_words)"
         echo "- table: events, $ROWS rows, $USERS distinct user_id values"
         echo
         printf '| %s ' "${HEADERS[@]}"
         echo '|'
-        echo "|---|--:|--:|--:|--:|--:|--:|--:|---|"
+        echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|"
         for s in "${SCENARIOS[@]}"; do
             row_values "$s" | sed 's/\t$//; s/|/\\|/g; s/\t/ | /g; s/^/| /; s/$/ |/'
         done
@@ -747,6 +865,8 @@ print_report() {
         echo
         echo "ratio = gateway req/s as a percentage of pgbench tps for the same SQL; (g) is compared with (b)'s pgbench run."
         echo "errors = gateway responses with a status other than 200 plus socket errors."
+        echo
+        flag_summary
     } >"$OUT/results.md"
     echo "results written to $OUT/results.md"
 }
@@ -757,7 +877,7 @@ print_report() {
 # --------------------------------------------------------------------------
 # BENCH_COMPARE: enforcement and statistics off against on
 # --------------------------------------------------------------------------
-declare -A CMP_PORT CMP_PID CMP_KEY CMP_RPS CMP_CPU CMP_GWCPU CMP_LOGCPU
+declare -A CMP_PORT CMP_PID CMP_KEY CMP_RPS CMP_P99 CMP_MAX CMP_CPU CMP_GWCPU CMP_LOGCPU
 
 # CPU time the whole machine has spent busy (not idle, not waiting for I/O), in clock ticks.
 machine_busy_ticks() {
@@ -817,6 +937,8 @@ compare_slice() { # scenario side round
     [ "$(kv non200 "$line")" = 0 ] && [ "$(kv socket_errors "$line")" = 0 ] \
         || die "$s ($side): requests failed: $line"
     CMP_RPS[$s,$side]="${CMP_RPS[$s,$side]:-} $(awk -v v="$(kv rps "$line")" 'BEGIN { printf "%.0f", v }')"
+    CMP_P99[$s,$side]="${CMP_P99[$s,$side]:-} $(us_to_ms "$(kv p99_us "$line")")"
+    CMP_MAX[$s,$side]="${CMP_MAX[$s,$side]:-} $(us_to_ms "$(kv max_us "$line")")"
     # CPU per request, in microseconds: the machine's (the gateway, the load client and every
     # database process) and the gateway's own.
     requests="$(awk -v r="$(kv rps "$line")" -v d="$DURATION" 'BEGIN { print r * d }')"
@@ -825,26 +947,27 @@ compare_slice() { # scenario side round
     CMP_LOGCPU[$s,$side]="${CMP_LOGCPU[$s,$side]:-} $(awk -v t="$((log1 - log0))" -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')"
 }
 
-# With the kernel's autogroup scheduling, CPU time is shared between sessions before threads:
-# PostgreSQL, a service of its own session, and the gateways with the load client, this
-# script's, take turns. Under full load the statistics writer's backend then waits for the CPU
-# for seconds at a time (measured: runnable, unscheduled, up to 6 s), its records pile up and
-# the 'on' gateway drops them, which spares it their cost. The comparison turns autogroup off
-# for the run (it needs root; restored on exit), so that every thread competes on its own, as
-# services in the same cgroup do.
-no_autogroup() {
-    [ -r "$AUTOGROUP" ] && [ "$(cat "$AUTOGROUP")" = 1 ] || return 0
-    if echo 0 >"$AUTOGROUP" 2>/dev/null; then
-        AUTOGROUP_WAS=1
-        log "autogroup scheduling off for the run ($AUTOGROUP, restored on exit)"
-    else
-        log "WARNING: autogroup scheduling is on and cannot be turned off (not root): the statistics writer may be starved and the run fail for dropped records"
+# The kernel's autogroup scheduling shares CPU time between sessions before threads: PostgreSQL,
+# a service of its own session, and the gateway with the load client, this script's, take turns,
+# and every backend of the database shares its session's turn. Most Linux machines run with it on
+# and so do the measurements by default; BENCH_AUTOGROUP=off turns it off for the run (it needs
+# root; restored on exit), so that every thread competes on its own, as services in one cgroup do.
+apply_autogroup() {
+    [ -r "$AUTOGROUP" ] || { AUTOGROUP_STATE="not available"; return 0; }
+    if [ "$AUTOGROUP_MODE" = off ] && [ "$(cat "$AUTOGROUP")" = 1 ]; then
+        if echo 0 >"$AUTOGROUP" 2>/dev/null; then
+            AUTOGROUP_WAS=1
+            log "autogroup scheduling off for the run ($AUTOGROUP, restored on exit)"
+        else
+            die "BENCH_AUTOGROUP=off: $AUTOGROUP cannot be written (not root)"
+        fi
     fi
+    case "$(cat "$AUTOGROUP")" in 1) AUTOGROUP_STATE=on ;; *) AUTOGROUP_STATE=off ;; esac
+    log "autogroup scheduling: $AUTOGROUP_STATE, $(session_words)"
 }
 
 compare_main() {
     CLK_TCK="$(getconf CLK_TCK)"
-    no_autogroup
     local ON_ENFORCE="$ENFORCE_BOOL" ON_STATS="$STATS_BOOL"
     ensure_tools
     build_gateway
@@ -869,6 +992,7 @@ compare_main() {
             SERVER_PID=""
         else
             await_api_key
+            read_gateway_pool
         fi
     done
     for side in off on; do
@@ -940,7 +1064,7 @@ stats_accounting() {
 }
 
 compare_report() {
-    local s off on ratios mo mn mr
+    local s side off on ratios mo mn mr
     {
         if [ "$COMPARE_TLS" = 1 ]; then
             echo "# Athena: what TLS to PostgreSQL costs"
@@ -950,7 +1074,7 @@ compare_report() {
         echo
         echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
         echo "- revision: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-        echo "- machine: $(nproc) CPU(s); connections: $CONNECTIONS; gateway pool: $POOL; $COMPARE_ROUNDS rounds of ${DURATION}s per side"
+        echo "- machine: $(nproc) CPU(s); connections: $CONNECTIONS; $(pool_words); autogroup scheduling: $AUTOGROUP_STATE; $(session_words); $COMPARE_ROUNDS rounds of ${DURATION}s per side"
         if [ "$COMPARE_TLS" = 1 ]; then
             echo "- both: API-key enforcement $ON_ENFORCE, statistics $ON_STATS; off: sslmode=disable, on: sslmode=require (the gateway's client and logging database)"
         else
@@ -996,6 +1120,26 @@ compare_report() {
             read -r -a on <<<"${CMP_LOGCPU[$s,on]}"
             printf '| %.1f |\n' "$(median "${on[@]}")"
         done
+        echo
+        echo "Latency of each side, in milliseconds: p99 of every round, their median, and the largest max;"
+        echo "a p99 over ${P99_LIMIT_MS} ms is flagged."
+        echo
+        echo "| scenario | off: p99 | median | max | on: p99 | median | max | flags |"
+        echo "|---|--:|--:|--:|--:|--:|--:|---|"
+        for s in "${SCENARIOS[@]}"; do
+            local flags=() v
+            printf '| %s ' "$(scenario_label "$s")"
+            for side in off on; do
+                read -r -a off <<<"${CMP_P99[$s,$side]}"
+                read -r -a on <<<"${CMP_MAX[$s,$side]}"
+                printf '| %s | %s | %s ' "$(IFS=/; echo "${off[*]}" | sed 's|/| / |g')" \
+                    "$(median "${off[@]}")" "$(printf '%s\n' "${on[@]}" | sort -g | tail -n 1)"
+                for v in "${off[@]}"; do
+                    if over_limit "$v"; then flags+=("$side p99>${P99_LIMIT_MS}ms"); break; fi
+                done
+            done
+            if [ "${#flags[@]}" -gt 0 ]; then printf '| %s |\n' "$(IFS=,; echo "${flags[*]}")"; else echo '| - |'; fi
+        done
         if [ -n "${CMP_WRITTEN:-}" ]; then
             echo
             echo "Statistics of the 'on' gateway over the whole run (checks included): $CMP_WRITTEN request"
@@ -1006,6 +1150,7 @@ compare_report() {
 }
 
 main() {
+    apply_autogroup
     if [ "$COMPARE" = 1 ]; then
         compare_main
         return
@@ -1015,11 +1160,13 @@ main() {
         build_gateway
     fi
     setup_database
+    start_delay_proxy
 
     local peak="n/a" s
     if [ "$SKIP_GATEWAY" != 1 ]; then
         start_gateway
         mint_api_key
+        read_gateway_pool
         for s in "${SCENARIOS[@]}"; do
             check_scenario "$s"
         done
@@ -1032,7 +1179,8 @@ main() {
         if [ "$s" = fetch_ws ]; then
             # The same SQL as (b): its pgbench run is the baseline.
             PG_TPS[$s]="${PG_TPS[fetch_pk]:-}" PG_P50[$s]="${PG_P50[fetch_pk]:-}"
-            PG_P99[$s]="${PG_P99[fetch_pk]:-}" PG_FAIL[$s]="${PG_FAIL[fetch_pk]:-0}"
+            PG_P99[$s]="${PG_P99[fetch_pk]:-}" PG_MAX[$s]="${PG_MAX[fetch_pk]:-}"
+            PG_FAIL[$s]="${PG_FAIL[fetch_pk]:-0}"
         else
             bench_pgbench "$s"
         fi

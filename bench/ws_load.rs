@@ -2,7 +2,7 @@
 //! `--sockets` sockets to `/wss/gateway`, keeps `--inflight` requests in flight on each for
 //! `--duration` seconds, and prints one line in the format bench/run.sh reads from wrk:
 //!
-//! `BENCH_RESULT requests=N duration_us=N rps=X p50_us=N p99_us=N non200=N socket_errors=N statuses=CODE:N,...`
+//! `BENCH_RESULT requests=N duration_us=N rps=X p50_us=N p99_us=N max_us=N non200=N socket_errors=N statuses=CODE:N,...`
 //!
 //! The request is scenario (b)'s: a fetch of one `events` row by a random primary key, with
 //! `Cache-Control: no-cache` so that the database path is measured. Latency is from sending a
@@ -292,12 +292,13 @@ fn main() {
         parts.join(",")
     };
     println!(
-        "BENCH_RESULT requests={} duration_us={} rps={:.1} p50_us={} p99_us={} non200={} socket_errors={} statuses={}",
+        "BENCH_RESULT requests={} duration_us={} rps={:.1} p50_us={} p99_us={} max_us={} non200={} socket_errors={} statuses={}",
         total.ok + non_ok,
         args.duration * 1_000_000,
         (total.ok + non_ok) as f64 / secs,
         pct(50),
         pct(99),
+        lat.last().copied().unwrap_or(0),
         non_ok,
         total.socket_errors,
         statuses

@@ -121,8 +121,8 @@ function done(summary, latency, requests)
    local rps = 0
    if secs > 0 then rps = summary.requests / secs end
    io.write(string.format(
-      "BENCH_RESULT requests=%d duration_us=%d rps=%.1f p50_us=%d p99_us=%d non200=%d socket_errors=%d statuses=%s\n",
+      "BENCH_RESULT requests=%d duration_us=%d rps=%.1f p50_us=%d p99_us=%d max_us=%d non200=%d socket_errors=%d statuses=%s\n",
       summary.requests, summary.duration, rps,
-      latency:percentile(50), latency:percentile(99),
+      latency:percentile(50), latency:percentile(99), latency.max,
       bad, sock, "-"))
 end
