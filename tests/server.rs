@@ -393,3 +393,56 @@ async fn a_client_over_its_rate_limit_gets_429_with_retry_after() {
         "the bucket refills"
     );
 }
+
+#[tokio::test]
+async fn routes_and_habits_of_athena_rs_2_0_2_are_served_or_refused_in_words() {
+    let db = TestDb::create("").await;
+    let srv = TestServer::start(&db).await;
+    // GET /clients is GET /schema/clients under its 2.0.2 name, with the admin key.
+    let (s, listed) = get(&srv, "/clients", true).await;
+    assert_eq!(s, 200, "{listed}");
+    let (_, schema) = get(&srv, "/schema/clients", true).await;
+    assert_eq!(listed["data"]["clients"], schema["data"]["clients"]);
+    assert_eq!(listed["data"]["clients"], json!(["default"]));
+    assert_error(&get(&srv, "/clients", false).await, 401, "missing_api_key");
+    // A key in the query string is never read, and the answer says so and what to do instead.
+    for path in [
+        format!("/clients?api_key={ADMIN_KEY}"),
+        format!("/schema/clients?x=1&API_KEY={ADMIN_KEY}"),
+    ] {
+        let r = get(&srv, &path, false).await;
+        assert_error(&r, 401, "api_key_in_query");
+        assert!(
+            r.1["hint"]
+                .as_str()
+                .unwrap()
+                .contains("Authorization: Bearer"),
+            "{}",
+            r.1
+        );
+    }
+    let r = read(
+        srv.http
+            .post(srv.url(&format!("/query/sql?api_key={ADMIN_KEY}")))
+            .json(&json!({"query": "select 1", "driver": "postgresql", "db_name": "default"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&r, 401, "api_key_in_query");
+    // With the key in a header, a stray api_key parameter changes nothing.
+    let (s, _) = get(&srv, &format!("/clients?api_key={ADMIN_KEY}"), true).await;
+    assert_eq!(s, 200);
+    // The registry routes 2.0.2 read from one fixed Supabase project are gone, with directions.
+    for (path, table) in [
+        ("/registry", "api_registry"),
+        ("/registry/42", "api_registry"),
+        ("/router/registry", "pm_athena_router"),
+    ] {
+        let r = get(&srv, path, true).await;
+        assert_error(&r, 410, "route_removed");
+        let hint = r.1["hint"].as_str().unwrap();
+        assert!(hint.contains(&format!("/rest/v1/{table}")), "{hint}");
+    }
+}

@@ -1,5 +1,6 @@
 //! The admin key (`ATHENA_KEY_12`): accepted from `Authorization: Bearer`, `apikey`, `x-api-key`
-//! and `x-athena-key` (never from the query string), compared in constant time. When it is not
+//! and `x-athena-key` (never from the query string: a key put there is answered
+//! `api_key_in_query`), compared in constant time. When it is not
 //! configured, admin routes answer 503 `admin_key_not_configured` rather than opening up.
 
 use actix_web::HttpRequest;
@@ -24,6 +25,32 @@ pub fn presented_key(req: &HttpRequest) -> Option<&str> {
         .filter(|k| !k.is_empty())
 }
 
+/// Whether a query string carries an `api_key` parameter. athena_rs 2.0.2 read keys there; Athena
+/// never does, and says so ([`no_key`]).
+pub fn key_in_query(query: &str) -> bool {
+    query.split('&').any(|pair| {
+        pair.split('=')
+            .next()
+            .is_some_and(|name| name.eq_ignore_ascii_case("api_key"))
+    })
+}
+
+/// The error for a request that presents no key in a header: `missing`, or
+/// `api_key_in_query` when the key was put in the query string.
+pub fn no_key(in_query: bool, missing: ApiError) -> ApiError {
+    if !in_query {
+        return missing;
+    }
+    ApiError::new(
+        Code::ApiKeyInQuery,
+        "API keys are not read from the query string (?api_key=)",
+    )
+    .hint(
+        "a key in a URL is kept by access logs, proxies and browser histories; send it as \
+         Authorization: Bearer <key>, apikey, x-api-key or x-athena-key",
+    )
+}
+
 pub use athena_actors::keys::secret::constant_time_eq;
 
 /// Whether `presented` is the admin key (false when none is configured).
@@ -43,8 +70,11 @@ pub fn require_admin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError
         ));
     };
     let presented = presented_key(req).ok_or_else(|| {
-        ApiError::new(Code::MissingApiKey, "this route needs the admin key")
-            .hint("send it as Authorization: Bearer <key>, apikey, x-api-key or x-athena-key")
+        no_key(
+            key_in_query(req.query_string()),
+            ApiError::new(Code::MissingApiKey, "this route needs the admin key")
+                .hint("send it as Authorization: Bearer <key>, apikey, x-api-key or x-athena-key"),
+        )
     })?;
     if constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
         Ok(())

@@ -23,6 +23,11 @@ pub trait Call {
     /// The API key the request presents, if any.
     fn presented_key(&self) -> Option<&str>;
 
+    /// The request put a key in its query string (`?api_key=`), which is never read.
+    fn key_in_query(&self) -> bool {
+        false
+    }
+
     /// Null fields are dropped from rows (`X-Strip-Nulls`).
     fn strip_nulls(&self) -> bool;
 
@@ -71,6 +76,10 @@ impl Call for HttpRequest {
 
     fn presented_key(&self) -> Option<&str> {
         super::auth::presented_key(self)
+    }
+
+    fn key_in_query(&self) -> bool {
+        super::auth::key_in_query(self.query_string())
     }
 
     fn strip_nulls(&self) -> bool {

@@ -42,6 +42,7 @@ pub enum Code {
     InvalidAggregationDedup,
     PayloadTooLarge,
     MissingApiKey,
+    ApiKeyInQuery,
     InvalidApiKey,
     Forbidden,
     UnknownApiKey,
@@ -51,6 +52,7 @@ pub enum Code {
     SupabaseHostNotAllowed,
     UnsupportedByBackend,
     NotFound,
+    RouteRemoved,
     MethodNotAllowed,
     UnknownAction,
     UnsupportedFrame,
@@ -133,6 +135,7 @@ impl Code {
             Code::InvalidAggregationDedup => "invalid_aggregation_dedup",
             Code::PayloadTooLarge => "payload_too_large",
             Code::MissingApiKey => "missing_api_key",
+            Code::ApiKeyInQuery => "api_key_in_query",
             Code::InvalidApiKey => "invalid_api_key",
             Code::Forbidden => "forbidden",
             Code::UnknownApiKey => "unknown_api_key",
@@ -142,6 +145,7 @@ impl Code {
             Code::SupabaseHostNotAllowed => "supabase_host_not_allowed",
             Code::UnsupportedByBackend => "unsupported_by_backend",
             Code::NotFound => "not_found",
+            Code::RouteRemoved => "route_removed",
             Code::MethodNotAllowed => "method_not_allowed",
             Code::UnknownAction => "unknown_action",
             Code::UnsupportedFrame => "unsupported_frame",
@@ -222,7 +226,10 @@ impl Code {
             | Code::UnsupportedFrame
             | Code::UnsupportedByBackend
             | Code::InvalidBackupKey => StatusCode::BAD_REQUEST,
-            Code::MissingApiKey | Code::InvalidApiKey => StatusCode::UNAUTHORIZED,
+            Code::MissingApiKey | Code::ApiKeyInQuery | Code::InvalidApiKey => {
+                StatusCode::UNAUTHORIZED
+            }
+            Code::RouteRemoved => StatusCode::GONE,
             Code::Forbidden | Code::ConnectionTargetNotAllowed | Code::SupabaseHostNotAllowed => {
                 StatusCode::FORBIDDEN
             }
@@ -285,6 +292,7 @@ impl Code {
             404 => "Not found",
             405 => "Method not allowed",
             406 => "Not acceptable",
+            410 => "Gone",
             409 => "Conflict",
             413 => "Payload too large",
             416 => "Range not satisfiable",

@@ -16,7 +16,7 @@ use athena_actors::ops::Operation;
 use athena_actors::registry::ClientHandle;
 use athena_actors::stats::AuthRecord;
 
-use super::auth::{is_admin_key, presented_key};
+use super::auth::{is_admin_key, key_in_query, no_key, presented_key};
 use super::call::Call;
 use super::error::{ApiError, Code};
 use super::AppState;
@@ -77,11 +77,14 @@ pub fn authenticate(
         decision.failure_reason = Some("missing_api_key".into());
         record(req, decision);
         if enforced {
-            return Err(ApiError::new(
-                Code::MissingApiKey,
-                format!("requests to client {:?} need an API key", client.name),
-            )
-            .hint("send it as Authorization: Bearer <key>, apikey, x-api-key or x-athena-key"));
+            return Err(no_key(
+                req.key_in_query(),
+                ApiError::new(
+                    Code::MissingApiKey,
+                    format!("requests to client {:?} need an API key", client.name),
+                )
+                .hint("send it as Authorization: Bearer <key>, apikey, x-api-key or x-athena-key"),
+            ));
         }
         return Ok(anonymous);
     };
@@ -183,10 +186,11 @@ pub fn precheck(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     };
     let Some(presented) = presented_key(req) else {
         refuse("missing_api_key");
-        return Err(
+        return Err(no_key(
+            key_in_query(req.query_string()),
             ApiError::new(Code::MissingApiKey, "raw SQL needs an API key")
                 .hint("send a key holding gateway.query, or the admin key"),
-        );
+        ));
     };
     match key_failure(state, presented) {
         Some(f) => {

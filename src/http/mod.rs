@@ -19,6 +19,7 @@ mod metrics;
 mod pipelines;
 mod provision;
 pub(crate) mod query;
+mod removed;
 mod respond;
 pub mod rest;
 mod rpc;
@@ -158,6 +159,15 @@ pub fn routes() -> RouteTable {
     t.add(Method::PATCH, "/rest/v1/{table}", rest::update);
     t.add(Method::DELETE, "/rest/v1/{table}", rest::delete);
     t.add(Method::GET, "/schema/clients", schema::clients);
+    // athena_rs 2.0.2's name for the same list.
+    t.add(Method::GET, "/clients", schema::clients);
+    t.add(Method::GET, "/registry", removed::registry);
+    t.add(
+        Method::GET,
+        "/registry/{api_registry_id}",
+        removed::registry,
+    );
+    t.add(Method::GET, "/router/registry", removed::registry);
     t.add(Method::GET, "/schema/tables", schema::tables);
     t.add(Method::GET, "/schema/columns", schema::columns);
     t.add(Method::POST, "/admin/provision", provision::provision);

@@ -63,7 +63,7 @@ fn said(code: Code) -> (StatusCode, Option<&'static str>) {
         Code::NoPrimaryKey => (s(400), Some("42P10")),
         Code::FilterRequiresIndex | Code::FullPrimaryKeyRequired => (s(400), Some("PGRST100")),
         Code::SyntaxError => (s(400), Some("42601")),
-        Code::MissingApiKey => (s(401), Some("PGRST302")),
+        Code::MissingApiKey | Code::ApiKeyInQuery => (s(401), Some("PGRST302")),
         Code::InvalidApiKey => (s(401), Some("PGRST301")),
         Code::Forbidden => (s(403), Some("42501")),
         Code::NotFound => (s(404), Some("PGRST125")),
@@ -85,6 +85,7 @@ fn said(code: Code) -> (StatusCode, Option<&'static str>) {
         Code::BackendTimeout => (s(504), None),
         Code::DatabaseError => (s(500), Some("XX000")),
         Code::Internal => (s(500), Some("PGRSTX00")),
+        Code::RouteRemoved => (s(410), None),
         Code::MissingClientHeader
         | Code::UnknownClient
         | Code::ClientFrozen
