@@ -28,6 +28,27 @@ async fn root_health_and_ready_report_real_states() {
     assert_eq!(v["message"], "athena is online");
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(v["athena_deadpool"], "degraded");
+    // athena_rs 2.0.2's fields: the ScyllaDB state (none configured here), the version under its
+    // old name, and every route with its methods and summary.
+    assert_eq!(v["athena_scylladb"], "not_configured");
+    assert_eq!(v["cargo_toml_version"], env!("CARGO_PKG_VERSION"));
+    let routes = v["routes"].as_array().unwrap();
+    let route = |path: &str| routes.iter().find(|r| r["path"] == path).cloned().unwrap();
+    assert_eq!(route("/gateway/fetch")["methods"], json!(["POST"]));
+    assert_eq!(route("/gateway/insert")["methods"], json!(["PUT", "POST"]));
+    assert!(route("/gateway/fetch")["summary"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+    assert_eq!(
+        routes.len(),
+        athena_rs::http::routes()
+            .list()
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        "one entry per path"
+    );
     let clients = v["data"]["clients"].as_array().unwrap();
     let state = |name: &str| clients.iter().find(|c| c["name"] == name).unwrap()["state"].clone();
     assert_eq!(state("default"), "online");

@@ -1,6 +1,7 @@
 //! `GET /`, `/health`, `/ready` and the OpenAPI documents.
 
 use actix_web::{web, HttpResponse};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use athena_actors::backend::Backend;
@@ -66,19 +67,68 @@ fn logging(state: &AppState) -> Value {
 fn clients(state: &AppState) -> (Vec<Value>, &'static str) {
     let snap = state.actors.snapshot.load();
     let list: Vec<Value> = snap.clients.values().map(|c| client_json(c)).collect();
-    let states: Vec<HealthState> = snap
+    let overall = overall(snap.clients.values().map(|c| c.backend.breaker().health()));
+    (list, overall)
+}
+
+/// `online` when every state is, `degraded` when some are, `offline` when none is.
+fn overall(states: impl Iterator<Item = HealthState>) -> &'static str {
+    let (mut all, mut any) = (true, false);
+    for s in states {
+        all &= s == HealthState::Online;
+        any |= s == HealthState::Online;
+    }
+    match (all, any) {
+        (true, _) => "online",
+        (false, true) => "degraded",
+        (false, false) => "offline",
+    }
+}
+
+/// The ScyllaDB clients' state for `athena_scylladb` (athena_rs 2.0.2 reported a constant
+/// `online`): as `athena_deadpool` over them, `not_configured` when there are none.
+fn scylla_state(state: &AppState) -> &'static str {
+    let snap = state.actors.snapshot.load();
+    let mut scylla = snap
         .clients
         .values()
+        .filter(|c| matches!(c.backend, Backend::Scylla(_)))
         .map(|c| c.backend.breaker().health())
-        .collect();
-    let overall = if states.iter().all(|s| *s == HealthState::Online) {
-        "online"
-    } else if states.contains(&HealthState::Online) {
-        "degraded"
-    } else {
-        "offline"
-    };
-    (list, overall)
+        .peekable();
+    if scylla.peek().is_none() {
+        return "not_configured";
+    }
+    overall(scylla)
+}
+
+/// Every route as `GET /` lists it: the path, its methods and the summary of its first method in
+/// openapi.yaml (athena_rs 2.0.2's `routes`), built once from the route table actix serves.
+fn routes_json() -> &'static Value {
+    static ROUTES: OnceLock<Value> = OnceLock::new();
+    ROUTES.get_or_init(|| {
+        let doc: serde_yaml::Value = serde_yaml::from_str(OPENAPI).unwrap_or_default();
+        let mut paths: Vec<(String, Vec<String>)> = Vec::new();
+        for (method, path) in super::routes().list() {
+            match paths.iter_mut().find(|(p, _)| *p == path) {
+                Some((_, methods)) => methods.push(method),
+                None => paths.push((path, vec![method])),
+            }
+        }
+        let summary = |path: &str, method: &str| {
+            doc["paths"][path][method.to_ascii_lowercase().as_str()]["summary"]
+                .as_str()
+                .map(str::to_string)
+        };
+        Value::Array(
+            paths
+                .into_iter()
+                .map(|(path, methods)| {
+                    let summary = summary(&path, &methods[0]);
+                    json!({"path": path, "methods": methods, "summary": summary})
+                })
+                .collect(),
+        )
+    })
 }
 
 pub async fn root(state: web::Data<AppState>) -> HttpResponse {
@@ -90,6 +140,9 @@ pub async fn root(state: web::Data<AppState>) -> HttpResponse {
             "version": env!("CARGO_PKG_VERSION"),
             "athena_api": "online",
             "athena_deadpool": overall,
+            "athena_scylladb": scylla_state(&state),
+            "cargo_toml_version": env!("CARGO_PKG_VERSION"),
+            "routes": routes_json(),
             "data": {
                 "version": env!("CARGO_PKG_VERSION"),
                 "uptime_secs": state.started.elapsed().as_secs(),
