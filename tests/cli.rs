@@ -205,6 +205,50 @@ fn a_server_started_without_a_terminal_leads_a_session_of_its_own_unless_told_no
     }
 }
 
+#[test]
+fn the_command_line_of_athena_rs_2_0_2_still_starts_the_server_and_names_todays_forms() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = TempDir::new();
+    let pipelines = dir.0.join("pipelines.yaml");
+    std::fs::write(&pipelines, "pipelines: []\n").unwrap();
+    let (path, _cfg) = temp_config("server:\n  port: 1\nlogging:\n  migrate_at_start: false\n");
+    let log = dir.0.join("stderr.log");
+    let mut child = Command::new(BIN)
+        .arg("--api-only")
+        .args(["--port", &port.to_string()])
+        .arg("--config-path")
+        .arg(&path)
+        .arg("--pipelines")
+        .arg(&pipelines)
+        .env_remove("ATHENA_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let up = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert!(up, "the server did not start on the --port given: {err}");
+    for today in [
+        "today: athena_rs server",
+        "today: athena_rs server --port PORT",
+        "today: --config PATH",
+        "today: athena_rs server --pipelines-path PATH",
+    ] {
+        assert!(err.contains(today), "{today:?} not in {err}");
+    }
+    let (ok, out, _) = run(&["--version"], &[]);
+    assert!(ok && out.contains(env!("CARGO_PKG_VERSION")), "{out}");
+}
+
 /// Runs the binary with `args` and returns (success, stdout, stderr).
 fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let mut cmd = Command::new(BIN);

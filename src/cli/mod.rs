@@ -9,6 +9,7 @@ mod diag;
 mod fetch;
 mod health;
 mod keys;
+mod legacy;
 mod output;
 mod pipeline;
 mod provision;
@@ -49,6 +50,9 @@ pub enum Command {
         /// Port to bind (overrides server.port).
         #[arg(long, value_name = "PORT")]
         port: Option<u16>,
+        /// Pipeline definitions file (overrides pipelines.path).
+        #[arg(long, value_name = "PATH")]
+        pipelines_path: Option<PathBuf>,
     },
     /// Create (when missing) and migrate the logging database, or another database.
     ///
@@ -136,7 +140,13 @@ fn init_tracing() {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut argv = std::env::args_os();
+    let program = argv.next().unwrap_or_else(|| "athena_rs".into());
+    let rewritten = legacy::rewrite(argv.collect());
+    for note in &rewritten.notes {
+        eprintln!("{note}");
+    }
+    let cli = Cli::parse_from(std::iter::once(program).chain(rewritten.args));
     let result = match cli.command {
         Command::Version(args) => version::run(args),
         Command::Clients(args) => clients::run(args),
@@ -155,7 +165,11 @@ pub fn main() -> ExitCode {
         Command::Pipeline(args) => pipeline::run(cli.config, args),
         Command::Cdc { command } => cdc::run(cli.config, command),
         Command::Backup { command } => backup::run(cli.config, command),
-        Command::Server { host, port } => serve(cli.config, host, port),
+        Command::Server {
+            host,
+            port,
+            pipelines_path,
+        } => serve(cli.config, host, port, pipelines_path),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -166,9 +180,19 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn serve(config: Option<PathBuf>, host: Option<String>, port: Option<u16>) -> anyhow::Result<()> {
+fn serve(
+    config: Option<PathBuf>,
+    host: Option<String>,
+    port: Option<u16>,
+    pipelines_path: Option<PathBuf>,
+) -> anyhow::Result<()> {
     init_tracing();
     let mut settings = load(config)?;
+    if let Some(path) = pipelines_path {
+        settings.pipelines = crate::pipelines::Registry::load(&path)
+            .map_err(|e| anyhow::anyhow!("--pipelines-path {}: {e}", path.display()))?;
+        settings.pipelines_path = path;
+    }
     if let Some(h) = host {
         settings.server.host = h;
     }
