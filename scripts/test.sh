@@ -50,6 +50,16 @@ if ! { command -v pg_dump && command -v pg_restore; } >/dev/null; then
     exit 1
   fi
 fi
+# The compose test validates docker-compose.yml with Compose's own schema check (Debian's
+# docker-compose; `config` needs no Docker engine).
+if ! command -v docker-compose >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends docker-compose
+  else
+    echo "error: docker-compose is needed (Debian: apt-get install docker-compose)" >&2
+    exit 1
+  fi
+fi
 MOTO=5.0.28
 MOTO_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/athena/moto-$MOTO"
 if [ ! -x "$MOTO_VENV/bin/moto_server" ]; then
