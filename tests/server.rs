@@ -467,3 +467,96 @@ async fn routes_and_habits_of_athena_rs_2_0_2_are_served_or_refused_in_words() {
         assert!(hint.contains(&format!("/rest/v1/{table}")), "{hint}");
     }
 }
+
+#[tokio::test]
+async fn with_audit_headers_required_inserts_and_deletes_name_the_missing_one_and_write_nothing() {
+    let db = TestDb::create("CREATE TABLE notes (id serial PRIMARY KEY, body text);").await;
+    let yaml = config_yaml(&db.uri, "", "gateway:\n  require_audit_headers: true\n");
+    let srv = TestServer::start_yaml(&yaml).await;
+    let send = |method: reqwest::Method, path: &'static str, body: Value, ids: &[(&str, &str)]| {
+        let mut req = srv
+            .http
+            .request(method, srv.url(path))
+            .header("X-Athena-Client", "default")
+            .json(&body);
+        for (k, v) in ids {
+            req = req.header(*k, *v);
+        }
+        async move { read(req.send().await.unwrap()).await }
+    };
+    let insert = json!({"table_name": "notes", "insert_body": {"body": "hello"}});
+    let all = [
+        ("X-User-Id", "u1"),
+        ("X-Company-Id", "c1"),
+        ("X-Organization-Id", "o1"),
+    ];
+    // Each missing or blank header is named, in order; nothing is written.
+    for (given, missing) in [
+        (&all[..0], "X-User-Id"),
+        (&all[..1], "X-Company-Id"),
+        (&all[..2], "X-Organization-Id"),
+    ] {
+        let r = send(
+            reqwest::Method::PUT,
+            "/gateway/insert",
+            insert.clone(),
+            given,
+        )
+        .await;
+        assert_error(&r, 400, "missing_audit_header");
+        assert!(r.1["error"].as_str().unwrap().contains(missing), "{}", r.1);
+    }
+    let blank = [("X-User-Id", " "), all[1], all[2]];
+    let r = send(
+        reqwest::Method::PUT,
+        "/gateway/insert",
+        insert.clone(),
+        &blank,
+    )
+    .await;
+    assert_error(&r, 400, "missing_audit_header");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM notes").await.as_deref(),
+        Some("0")
+    );
+    // With all three the insert runs; fetches and updates never needed them.
+    let (s, v) = send(
+        reqwest::Method::PUT,
+        "/gateway/insert",
+        insert.clone(),
+        &all,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = send(
+        reqwest::Method::POST,
+        "/gateway/fetch",
+        json!({"table_name": "notes"}),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (s.as_u16(), v["data"]["rows"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
+    // Deletes need them too.
+    let delete = json!({"table_name": "notes", "resource_id": 1});
+    let r = send(
+        reqwest::Method::DELETE,
+        "/gateway/delete",
+        delete.clone(),
+        &all[..2],
+    )
+    .await;
+    assert_error(&r, 400, "missing_audit_header");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM notes").await.as_deref(),
+        Some("1")
+    );
+    let (s, v) = send(reqwest::Method::DELETE, "/gateway/delete", delete, &all).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM notes").await.as_deref(),
+        Some("0")
+    );
+}

@@ -425,6 +425,9 @@ pub struct GatewayConfig {
     pub force_camel_case_to_snake_case: bool,
     /// Mailbox capacity of each pool actor (and its in-flight bound).
     pub mailbox_capacity: usize,
+    /// Inserts and deletes through the gateway dialect need `X-User-Id`, `X-Company-Id` and
+    /// `X-Organization-Id` (athena_rs 2.0.2's README asked for them).
+    pub require_audit_headers: bool,
 }
 
 impl Default for GatewayConfig {
@@ -434,6 +437,7 @@ impl Default for GatewayConfig {
             max_limit: 1000,
             force_camel_case_to_snake_case: false,
             mailbox_capacity: 1024,
+            require_audit_headers: false,
         }
     }
 }

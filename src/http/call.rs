@@ -11,7 +11,7 @@ use std::cell::RefMut;
 use actix_web::HttpRequest;
 
 use super::error::{ApiError, Code};
-use super::headers::{X_ATHENA_CLIENT, X_STRIP_NULLS};
+use super::headers::{X_ATHENA_CLIENT, X_COMPANY_ID, X_ORGANIZATION_ID, X_STRIP_NULLS, X_USER_ID};
 use super::stats::{self, RequestFacts};
 
 /// One request, as the core sees it.
@@ -27,6 +27,10 @@ pub trait Call {
     fn key_in_query(&self) -> bool {
         false
     }
+
+    /// Who the request acts for, when it says: `X-User-Id`, `X-Company-Id` and
+    /// `X-Organization-Id`, each present and not blank.
+    fn audit_ids(&self) -> [Option<&str>; 3];
 
     /// Null fields are dropped from rows (`X-Strip-Nulls`).
     fn strip_nulls(&self) -> bool;
@@ -80,6 +84,16 @@ impl Call for HttpRequest {
 
     fn key_in_query(&self) -> bool {
         super::auth::key_in_query(self.query_string())
+    }
+
+    fn audit_ids(&self) -> [Option<&str>; 3] {
+        [&X_USER_ID, &X_COMPANY_ID, &X_ORGANIZATION_ID].map(|name| {
+            self.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        })
     }
 
     fn strip_nulls(&self) -> bool {

@@ -42,6 +42,7 @@ pub enum Code {
     InvalidAggregationDedup,
     PayloadTooLarge,
     MissingApiKey,
+    MissingAuditHeader,
     ApiKeyInQuery,
     InvalidApiKey,
     Forbidden,
@@ -136,6 +137,7 @@ impl Code {
             Code::PayloadTooLarge => "payload_too_large",
             Code::MissingApiKey => "missing_api_key",
             Code::ApiKeyInQuery => "api_key_in_query",
+            Code::MissingAuditHeader => "missing_audit_header",
             Code::InvalidApiKey => "invalid_api_key",
             Code::Forbidden => "forbidden",
             Code::UnknownApiKey => "unknown_api_key",
@@ -225,6 +227,7 @@ impl Code {
             | Code::UnknownAction
             | Code::UnsupportedFrame
             | Code::UnsupportedByBackend
+            | Code::MissingAuditHeader
             | Code::InvalidBackupKey => StatusCode::BAD_REQUEST,
             Code::MissingApiKey | Code::ApiKeyInQuery | Code::InvalidApiKey => {
                 StatusCode::UNAUTHORIZED

@@ -256,12 +256,29 @@ pub fn begin(kind: Kind, req: &impl Call, state: &AppState) -> Result<Begun, Api
     stats::note_operation(req, kind.operation_name(), None);
     let handle = client(req, state, None)?;
     let caller = keys::authenticate(req, state, &handle, false)?;
+    if matches!(kind, Kind::Insert | Kind::Delete) && state.settings.gateway.require_audit_headers {
+        require_audit_ids(req)?;
+    }
     let handle = retarget(req, state, handle)?;
     Ok(Begun {
         kind,
         handle,
         caller,
     })
+}
+
+/// With `gateway.require_audit_headers`, an insert or delete names who it acts for: the first of
+/// `X-User-Id`, `X-Company-Id` and `X-Organization-Id` that is missing or blank refuses it.
+fn require_audit_ids(req: &impl Call) -> Result<(), ApiError> {
+    const NAMES: [&str; 3] = ["X-User-Id", "X-Company-Id", "X-Organization-Id"];
+    match req.audit_ids().iter().position(Option::is_none) {
+        None => Ok(()),
+        Some(i) => Err(ApiError::new(
+            Code::MissingAuditHeader,
+            format!("{} is required on inserts and deletes", NAMES[i]),
+        )
+        .hint("gateway.require_audit_headers is on: send X-User-Id, X-Company-Id and X-Organization-Id")),
+    }
 }
 
 /// The rest of a gateway request: its body becomes an operation, the right is checked, the

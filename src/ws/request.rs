@@ -36,6 +36,8 @@ pub(super) struct WsCall {
     key: Option<Arc<str>>,
     strip_nulls: bool,
     no_cache: bool,
+    /// `X-User-Id`, `X-Company-Id`, `X-Organization-Id`: the message's, else the upgrade's.
+    audit: [Option<String>; 3],
     facts: RefCell<RequestFacts>,
 }
 
@@ -46,12 +48,25 @@ impl WsCall {
         client_name: &str,
         headers: &protocol::MessageHeaders,
         socket_key: Option<Arc<str>>,
+        peer: &Peer,
     ) -> WsCall {
+        let pick = |own: &Option<String>, upgrade: &Option<String>| {
+            own.as_deref()
+                .or(upgrade.as_deref())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
         WsCall {
             client_name: client_name.to_string(),
             key: headers.key.as_deref().map(Arc::from).or(socket_key),
             strip_nulls: headers.strip_nulls,
             no_cache: headers.no_cache,
+            audit: [
+                pick(&headers.user_id, &peer.user_id),
+                pick(&headers.company_id, &peer.company_id),
+                pick(&headers.organization_id, &peer.organization_id),
+            ],
             facts: RefCell::default(),
         }
     }
@@ -89,6 +104,10 @@ impl Call for WsCall {
         None
     }
 
+    fn audit_ids(&self) -> [Option<&str>; 3] {
+        [0, 1, 2].map(|i| self.audit[i].as_deref())
+    }
+
     fn facts(&self) -> RefMut<'_, RequestFacts> {
         self.facts.borrow_mut()
     }
@@ -121,7 +140,7 @@ pub async fn run(
     let action = req.action;
     let request_id = req.request_id.clone();
     let headers = req.headers.clone();
-    let call = WsCall::new(&req.client_name, &headers, socket_key);
+    let call = WsCall::new(&req.client_name, &headers, socket_key, &peer);
     let (frame, status, error) = match serve(&call, &state, req).await {
         Ok(frame) => (frame, 200, None),
         Err(e) => (

@@ -84,7 +84,7 @@ pub async fn open(
     let trace_id = RequestId::next();
     let request_id = msg.request_id.clone();
     let headers = msg.headers.clone();
-    let call = WsCall::new(&msg.client_name, &headers, socket_key);
+    let call = WsCall::new(&msg.client_name, &headers, socket_key, &peer);
     let (status, error, answer) = match admit(&call, &state, msg).await {
         Ok((subscription, required)) => (
             200,
