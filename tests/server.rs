@@ -560,3 +560,30 @@ async fn with_audit_headers_required_inserts_and_deletes_name_the_missing_one_an
         Some("0")
     );
 }
+
+#[tokio::test]
+async fn the_docs_page_is_html_rendered_here_and_fetches_nothing_from_elsewhere() {
+    let db = TestDb::create("").await;
+    let srv = TestServer::start(&db).await;
+    let r = srv.http.get(srv.url("/docs")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(header("content-type").starts_with("text/html"));
+    assert!(header("content-security-policy").contains("default-src 'none'"));
+    let page = r.text().await.unwrap();
+    for path in [
+        "/gateway/fetch",
+        "/rest/v1/{table}",
+        "/admin/clients",
+        "/docs",
+    ] {
+        assert!(page.contains(&format!("<code>{path}</code>")), "{path}");
+    }
+    assert!(!page.contains("<script"));
+}

@@ -10,6 +10,7 @@ pub(crate) mod cache;
 pub mod call;
 pub mod cdc;
 mod clients;
+mod docs;
 pub mod error;
 pub(crate) mod gateway;
 pub mod headers;
@@ -136,6 +137,7 @@ pub fn routes() -> RouteTable {
     t.add(Method::GET, "/ready", health::ready);
     t.add(Method::GET, "/openapi.yaml", health::openapi);
     t.add(Method::GET, "/openapi-wss.yaml", health::openapi_wss);
+    t.add(Method::GET, "/docs", docs::docs);
     t.add(Method::GET, "/wss/info", crate::ws::info);
     t.add(Method::GET, "/wss/gateway", crate::ws::upgrade);
     t.add(Method::GET, "/metrics", metrics::metrics);
