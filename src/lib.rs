@@ -79,6 +79,8 @@ pub fn start(settings: Settings) -> std::io::Result<Running> {
         App::new()
             .app_data(data.clone())
             .wrap(actix_web::middleware::from_fn(http::stats::middleware))
+            // Outermost: a preflight is answered before anything else runs.
+            .wrap(actix_web::middleware::from_fn(http::cors::middleware))
             .configure(http::configure)
     })
     .keep_alive(Duration::from_secs(s.keep_alive_secs))

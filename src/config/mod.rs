@@ -26,9 +26,9 @@ pub use search::{candidates, locate};
 use types::Backend;
 pub use types::{
     ApiKeysConfig, BackupScheduleConfig, BackupsConfig, BreakerSettings, CacheClientConfig,
-    CacheConfig, CdcClientConfig, CdcConfig, ClientConfig, FileConfig, GatewayConfig,
-    LoggingConfig, MetricsConfig, PipelinesConfig, PoolConfig, RateLimitConfig, RedisConfig,
-    ServerConfig, StatsConfig, SupabaseConfig, WebsocketConfig,
+    CacheConfig, CdcClientConfig, CdcConfig, ClientConfig, CorsConfig, FileConfig, GatewayConfig,
+    HttpConfig, LoggingConfig, MetricsConfig, PipelinesConfig, PoolConfig, RateLimitConfig,
+    RedisConfig, ServerConfig, StatsConfig, SupabaseConfig, WebsocketConfig,
 };
 
 /// A configuration problem, naming where it is.
@@ -88,6 +88,8 @@ pub struct Settings {
     pub supabase: SupabaseConfig,
     /// Backups to S3 and their schedules. Holds the S3 secret key: never log it.
     pub backups: BackupSpec,
+    /// `http.cors`, validated; `None` when off.
+    pub cors: Option<std::sync::Arc<crate::http::cors::Cors>>,
 }
 
 impl Settings {
@@ -289,6 +291,9 @@ impl Settings {
             websocket: file.websocket,
             supabase: clients::supabase_hosts(file.supabase, path)?,
             backups: backups::spec(&file.backups, &file.clients, path)?,
+            cors: crate::http::cors::Cors::from_config(&file.http.cors)
+                .map_err(|(key, reason)| ConfigError::new(path, key, reason))?
+                .map(std::sync::Arc::new),
         })
     }
 }

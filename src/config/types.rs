@@ -33,6 +33,72 @@ pub struct FileConfig {
     pub supabase: SupabaseConfig,
     #[serde(default)]
     pub backups: BackupsConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+/// HTTP behaviour shared by every route.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub cors: CorsConfig,
+}
+
+/// Cross-origin requests from browsers (`http.cors`); off by default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsConfig {
+    pub enabled: bool,
+    /// `https://app.example.com`, `https://*.example.com` (any subdomain), or `*` (any origin,
+    /// never with credentials).
+    pub allowed_origins: Vec<String>,
+    /// Request headers a browser may send; the default covers every header Athena reads.
+    pub allowed_headers: Vec<String>,
+    /// Response headers a page may read.
+    pub exposed_headers: Vec<String>,
+    pub max_age_secs: u64,
+    pub allow_credentials: bool,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        CorsConfig {
+            enabled: false,
+            allowed_origins: Vec::new(),
+            allowed_headers: list(&[
+                "authorization",
+                "apikey",
+                "x-api-key",
+                "x-athena-key",
+                "x-athena-client",
+                "content-type",
+                "accept",
+                "accept-profile",
+                "content-profile",
+                "prefer",
+                "range",
+                "range-unit",
+                "x-client-info",
+                "cache-control",
+                "x-strip-nulls",
+                "x-user-id",
+                "x-company-id",
+                "x-organization-id",
+                "x-supabase-url",
+                "x-supabase-key",
+            ]),
+            exposed_headers: list(&[
+                "content-range",
+                "x-athena-cache",
+                "x-athena-error-code",
+                "retry-after",
+                "location",
+            ]),
+            max_age_secs: 600,
+            allow_credentials: false,
+        }
+    }
 }
 
 /// Backups to an S3 bucket (or an S3-compatible server). Each S3 key may be overridden by the

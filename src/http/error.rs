@@ -46,6 +46,7 @@ pub enum Code {
     ApiKeyInQuery,
     InvalidApiKey,
     Forbidden,
+    CorsNotAllowed,
     UnknownApiKey,
     UnknownRight,
     UnknownPipeline,
@@ -140,6 +141,7 @@ impl Code {
             Code::MissingAuditHeader => "missing_audit_header",
             Code::InvalidApiKey => "invalid_api_key",
             Code::Forbidden => "forbidden",
+            Code::CorsNotAllowed => "cors_not_allowed",
             Code::UnknownApiKey => "unknown_api_key",
             Code::UnknownRight => "unknown_right",
             Code::UnknownPipeline => "unknown_pipeline",
@@ -233,9 +235,10 @@ impl Code {
                 StatusCode::UNAUTHORIZED
             }
             Code::RouteRemoved => StatusCode::GONE,
-            Code::Forbidden | Code::ConnectionTargetNotAllowed | Code::SupabaseHostNotAllowed => {
-                StatusCode::FORBIDDEN
-            }
+            Code::Forbidden
+            | Code::CorsNotAllowed
+            | Code::ConnectionTargetNotAllowed
+            | Code::SupabaseHostNotAllowed => StatusCode::FORBIDDEN,
             Code::UnknownClient
             | Code::UnknownTable
             | Code::UnknownFunction

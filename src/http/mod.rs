@@ -10,6 +10,7 @@ pub(crate) mod cache;
 pub mod call;
 pub mod cdc;
 mod clients;
+pub mod cors;
 mod docs;
 pub mod error;
 pub(crate) mod gateway;

@@ -87,6 +87,7 @@ fn said(code: Code) -> (StatusCode, Option<&'static str>) {
         Code::Internal => (s(500), Some("PGRSTX00")),
         Code::RouteRemoved => (s(410), None),
         Code::MissingClientHeader
+        | Code::CorsNotAllowed
         | Code::MissingAuditHeader
         | Code::UnknownClient
         | Code::ClientFrozen
