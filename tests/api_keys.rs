@@ -82,6 +82,18 @@ async fn a_key_gets_exactly_its_rights_until_it_is_revoked() {
         401,
         "missing_api_key",
     );
+    // A key in the query string is never read; the answer says where to put it.
+    let in_query = read(
+        srv.http
+            .post(srv.url("/gateway/fetch?api_key=ath_0000000000000000.secret"))
+            .header("X-Athena-Client", "default")
+            .json(&json!({"table_name": "users"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&in_query, 401, "api_key_in_query");
     let (key, record) = create_key(
         &srv,
         json!({"name": "reader", "rights": ["users.read"], "description": "tests"}),

@@ -130,10 +130,7 @@ fn a_missing_config_lists_every_place_looked_at() {
 
 #[test]
 fn server_finds_its_config_through_athena_config_and_honours_port_flags() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let (path, _dir) = temp_config("server:\n  port: 1\nlogging:\n  migrate_at_start: false\nclients:\n  default:\n    uri: postgres://postgres@127.0.0.1:5432/postgres\n");
     let mut child = Command::new(BIN)
         .args(["server", "--host", "127.0.0.1", "--port", &port.to_string()])
@@ -169,10 +166,7 @@ fn session_of(pid: &str) -> String {
 #[test]
 fn a_server_started_without_a_terminal_leads_a_session_of_its_own_unless_told_not_to() {
     for own in [true, false] {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
+        let port = free_port();
         let (path, _dir) = temp_config(&format!(
             "server:\n  port: {port}\n  own_session: {own}\nlogging:\n  migrate_at_start: false\n"
         ));
@@ -184,10 +178,7 @@ fn a_server_started_without_a_terminal_leads_a_session_of_its_own_unless_told_no
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let up = (0..100).any(|_| {
-            std::thread::sleep(Duration::from_millis(100));
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
+        let up = port_opens(port);
         let pid = child.id().to_string();
         let session = session_of(&pid);
         let _ = child.kill();
@@ -207,10 +198,7 @@ fn a_server_started_without_a_terminal_leads_a_session_of_its_own_unless_told_no
 
 #[test]
 fn the_command_line_of_athena_rs_2_0_2_still_starts_the_server_and_names_todays_forms() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let dir = TempDir::new();
     let pipelines = dir.0.join("pipelines.yaml");
     std::fs::write(&pipelines, "pipelines: []\n").unwrap();
@@ -229,10 +217,7 @@ fn the_command_line_of_athena_rs_2_0_2_still_starts_the_server_and_names_todays_
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let up = (0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    let up = port_opens(port);
     let _ = child.kill();
     let _ = child.wait();
     let err = std::fs::read_to_string(&log).unwrap();

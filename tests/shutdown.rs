@@ -17,11 +17,6 @@ use serde_json::{json, Value};
 const BIN: &str = env!("CARGO_BIN_EXE_athena_rs");
 const GRACE_SECS: u64 = 6;
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 /// The child, killed if the test fails before it exits.
 struct Server(Child);
 

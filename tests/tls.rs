@@ -616,50 +616,38 @@ fn diag_reports_each_clients_tls_state_and_cause() {
 
 #[tokio::test]
 async fn the_sdks_direct_backend_speaks_tls_as_its_url_and_ssl_setting_say() {
-    use athena_rs::sdk::AthenaClient;
     let db = TestDb::create(SEED).await;
     let url = pg_uri("athena_tls_only", &db.name, &verified());
-    let c = AthenaClient::builder()
-        .url(url.as_str())
-        .build()
-        .await
-        .unwrap();
-    c.health_check().await.unwrap();
+    sdk_health(url, None).await.unwrap();
     // ssl(true) keeps the URL's stricter verify-full: another CA is refused.
     let other = pg_uri(
         "athena_tls_only",
         &db.name,
         &format!("sslmode=verify-full&sslrootcert={}", file("other-ca.crt")),
     );
-    let c = AthenaClient::builder()
-        .url(other)
-        .ssl(true)
-        .build()
-        .await
-        .unwrap();
-    let e = c.health_check().await.unwrap_err();
-    assert!(e.to_string().contains("not trusted"), "{e}");
+    let e = sdk_health(other, Some(true)).await.unwrap_err();
+    assert!(e.contains("not trusted"), "{e}");
     // ssl(true) on a URL without sslmode requires TLS: a server without it is refused as such
     // (prefer would have gone on in plain text).
     let port = tls::refusing_tls().await;
-    let c = AthenaClient::builder()
-        .url(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
-        .ssl(true)
-        .build()
-        .await
-        .unwrap();
-    let e = c.health_check().await.unwrap_err();
-    assert!(e.to_string().contains("does not support TLS"), "{e}");
+    let plain = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let e = sdk_health(plain, Some(true)).await.unwrap_err();
+    assert!(e.contains("does not support TLS"), "{e}");
     // ssl(false) turns TLS off, which the TLS-only role refuses.
     let bare = pg_uri("athena_tls_only", &db.name, "");
-    let c = AthenaClient::builder()
-        .url(bare)
-        .ssl(false)
-        .build()
-        .await
-        .unwrap();
-    let e = c.health_check().await.unwrap_err();
-    assert!(e.to_string().contains("rejects connection"), "{e}");
+    let e = sdk_health(bare, Some(false)).await.unwrap_err();
+    assert!(e.contains("rejects connection"), "{e}");
+}
+
+/// An SDK client on `url` (with `ssl` when given) and its health check's outcome.
+async fn sdk_health(url: String, ssl: Option<bool>) -> Result<(), String> {
+    use athena_rs::sdk::AthenaClient;
+    let mut builder = AthenaClient::builder().url(url);
+    if let Some(on) = ssl {
+        builder = builder.ssl(on);
+    }
+    let client = builder.build().await.unwrap();
+    client.health_check().await.map_err(|e| e.to_string())
 }
 
 #[test]
@@ -668,11 +656,7 @@ fn a_remote_client_without_verification_starts_with_one_warning() {
         "logging:\n  migrate_at_start: false\nclients:\n  remote:\n    uri: postgres://u@db.example.invalid/app?sslmode=require\n  local:\n    uri: postgres://postgres@127.0.0.1:5432/postgres?sslmode=require\n  checked:\n    uri: postgres://u@db.example.invalid/app?{}\n",
         verified()
     ));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let log = std::fs::File::create(dir.0.join("server.log")).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_athena_rs"))
         .args([
@@ -690,11 +674,7 @@ fn a_remote_client_without_verification_starts_with_one_warning() {
         .stderr(log)
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(port_opens(port), "the server did not start");
     std::thread::sleep(Duration::from_millis(300));
     let _ = child.kill();
     let _ = child.wait();

@@ -263,6 +263,45 @@ async fn message_headers_strip_nulls_and_name_the_audit_ids_but_never_a_connecti
 }
 
 #[actix_rt::test]
+async fn with_audit_headers_required_a_socket_write_takes_them_from_the_message_or_the_upgrade() {
+    let db = seeded().await;
+    let yaml = config_yaml(&db.uri, "", "gateway:\n  require_audit_headers: true\n");
+    let srv = TestServer::start_yaml(&yaml).await;
+    let insert = |id: i64| json!({"table_name": "items", "insert_body": {"id": id, "label": "x"}});
+    // The upgrade named only the user; the message must name the rest.
+    let (mut ws, _) = Ws::connect(&srv, &[("x-user-id", "u1")]).await;
+    let refused = ws.call("1", "gateway.insert", insert(101)).await;
+    assert_frame_error(&refused, Some("1"), "missing_audit_header");
+    assert!(
+        refused["error"].as_str().unwrap().contains("X-Company-Id"),
+        "{refused}"
+    );
+    // A blank header is no header.
+    let blank = ws
+        .roundtrip(json!({"request_id": "2", "action": "gateway.insert", "client_name": "default",
+                          "body": insert(101), "headers": {"x-company-id": " ", "x-organization-id": "o"}}))
+        .await;
+    assert_frame_error(&blank, Some("2"), "missing_audit_header");
+    assert!(
+        blank["error"].as_str().unwrap().contains("X-Company-Id"),
+        "{blank}"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM items").await.as_deref(),
+        Some("100")
+    );
+    let done = ws
+        .roundtrip(json!({"request_id": "3", "action": "gateway.insert", "client_name": "default",
+                          "body": insert(101), "headers": {"x-company-id": "c", "x-organization-id": "o"}}))
+        .await;
+    assert_eq!(done["status"], "success", "{done}");
+    // Fetches never need them.
+    let fetched = ws.call("4", "gateway.fetch", by_id(101)).await;
+    assert_eq!(fetched["data"]["rows"][0]["label"], "x", "{fetched}");
+    ws.close().await;
+}
+
+#[actix_rt::test]
 async fn fetches_over_the_socket_share_the_http_cache_and_writes_invalidate_it() {
     let db = seeded().await;
     let srv = TestServer::start_yaml(&config_yaml(

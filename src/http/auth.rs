@@ -5,6 +5,7 @@
 
 use actix_web::HttpRequest;
 
+use super::call::Call;
 use super::error::{ApiError, Code};
 use super::headers::{AUTHORIZATION, KEY_HEADERS};
 use super::AppState;
@@ -27,7 +28,7 @@ pub fn presented_key(req: &HttpRequest) -> Option<&str> {
 
 /// Whether a query string carries an `api_key` parameter. athena_rs 2.0.2 read keys there; Athena
 /// never does, and says so ([`no_key`]).
-pub fn key_in_query(query: &str) -> bool {
+pub(super) fn key_in_query(query: &str) -> bool {
     query.split('&').any(|pair| {
         pair.split('=')
             .next()
@@ -37,8 +38,8 @@ pub fn key_in_query(query: &str) -> bool {
 
 /// The error for a request that presents no key in a header: `missing`, or
 /// `api_key_in_query` when the key was put in the query string.
-pub fn no_key(in_query: bool, missing: ApiError) -> ApiError {
-    if !in_query {
+pub fn no_key(req: &impl Call, missing: ApiError) -> ApiError {
+    if !req.key_in_query() {
         return missing;
     }
     ApiError::new(
@@ -71,7 +72,7 @@ pub fn require_admin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError
     };
     let presented = presented_key(req).ok_or_else(|| {
         no_key(
-            key_in_query(req.query_string()),
+            req,
             ApiError::new(Code::MissingApiKey, "this route needs the admin key")
                 .hint("send it as Authorization: Bearer <key>, apikey, x-api-key or x-athena-key"),
         )

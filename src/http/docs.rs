@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use actix_web::HttpResponse;
 use serde_yaml::Value;
 
-use super::health::OPENAPI;
+use super::health::openapi_doc;
 
 const METHODS: [&str; 7] = ["get", "head", "post", "put", "patch", "delete", "options"];
 
@@ -48,9 +48,8 @@ fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
     }
 }
 
-/// The page, rendered from `openapi.yaml`.
-pub fn render(spec: &str) -> String {
-    let doc: Value = serde_yaml::from_str(spec).unwrap_or_default();
+/// The page, rendered from an OpenAPI document.
+pub fn render(doc: &Value) -> String {
     let title = text(&doc["info"]["title"]);
     let version = text(&doc["info"]["version"]);
     let mut tags: Vec<(String, String)> = doc["tags"]
@@ -125,7 +124,7 @@ pub fn render(spec: &str) -> String {
             if let Some(params) = op["parameters"].as_sequence() {
                 h.push_str("<table><tr><th>parameter</th><th>in</th><th>description</th></tr>");
                 for p in params {
-                    let p = resolve(&doc, p);
+                    let p = resolve(doc, p);
                     let _ = write!(
                         h,
                         "<tr><td><code>{}</code>{}</td><td>{}</td><td class=\"d\">{}</td></tr>",
@@ -153,7 +152,7 @@ pub fn render(spec: &str) -> String {
                         h,
                         "<tr><td>{}</td><td class=\"d\">{}</td></tr>",
                         esc(&status),
-                        esc(text(&resolve(&doc, r)["description"]))
+                        esc(text(&resolve(doc, r)["description"]))
                     );
                 }
                 h.push_str("</table>");
@@ -166,7 +165,7 @@ pub fn render(spec: &str) -> String {
 
 pub async fn docs() -> HttpResponse {
     static PAGE: OnceLock<String> = OnceLock::new();
-    let page = PAGE.get_or_init(|| render(OPENAPI));
+    let page = PAGE.get_or_init(|| render(openapi_doc()));
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((
@@ -182,8 +181,8 @@ mod tests {
 
     #[test]
     fn every_operation_is_on_the_page_and_text_is_escaped() {
-        let page = render(OPENAPI);
-        let doc: Value = serde_yaml::from_str(OPENAPI).unwrap();
+        let doc = openapi_doc();
+        let page = render(doc);
         for (path, _) in doc["paths"].as_mapping().unwrap() {
             assert!(
                 page.contains(&format!("<code>{}</code>", esc(text(path)))),
@@ -195,7 +194,7 @@ mod tests {
             assert!(!page.contains(fetches), "{fetches}");
         }
         let tiny = "openapi: 3.1.0\ninfo: {title: T, version: '1'}\npaths:\n  /x:\n    get:\n      summary: \"<b>bold</b> & more\"\n      responses: {'200': {description: ok}}\n";
-        let page = render(tiny);
+        let page = render(&serde_yaml::from_str(tiny).unwrap());
         assert!(
             page.contains("&lt;b&gt;bold&lt;/b&gt; &amp; more"),
             "{page}"

@@ -101,15 +101,21 @@ fn scylla_state(state: &AppState) -> &'static str {
     overall(scylla)
 }
 
+/// `openapi.yaml`, parsed once (`GET /`'s route summaries, `GET /docs`).
+pub(super) fn openapi_doc() -> &'static serde_yaml::Value {
+    static DOC: OnceLock<serde_yaml::Value> = OnceLock::new();
+    DOC.get_or_init(|| serde_yaml::from_str(OPENAPI).unwrap_or_default())
+}
+
 /// Every route as `GET /` lists it: the path, its methods and the summary of its first method in
 /// openapi.yaml (athena_rs 2.0.2's `routes`), built once from the route table actix serves.
 fn routes_json() -> &'static Value {
     static ROUTES: OnceLock<Value> = OnceLock::new();
     ROUTES.get_or_init(|| {
-        let doc: serde_yaml::Value = serde_yaml::from_str(OPENAPI).unwrap_or_default();
-        let mut paths: Vec<(String, Vec<String>)> = Vec::new();
-        for (method, path) in super::routes().list() {
-            match paths.iter_mut().find(|(p, _)| *p == path) {
+        let doc = openapi_doc();
+        let mut paths: Vec<(&str, Vec<&str>)> = Vec::new();
+        for (method, path) in super::route_list() {
+            match paths.iter_mut().find(|(p, _)| p == path) {
                 Some((_, methods)) => methods.push(method),
                 None => paths.push((path, vec![method])),
             }
@@ -123,7 +129,7 @@ fn routes_json() -> &'static Value {
             paths
                 .into_iter()
                 .map(|(path, methods)| {
-                    let summary = summary(&path, &methods[0]);
+                    let summary = summary(path, methods[0]);
                     json!({"path": path, "methods": methods, "summary": summary})
                 })
                 .collect(),

@@ -16,7 +16,7 @@ use athena_actors::ops::Operation;
 use athena_actors::registry::ClientHandle;
 use athena_actors::stats::AuthRecord;
 
-use super::auth::{is_admin_key, key_in_query, no_key, presented_key};
+use super::auth::{is_admin_key, no_key, presented_key};
 use super::call::Call;
 use super::error::{ApiError, Code};
 use super::AppState;
@@ -78,7 +78,7 @@ pub fn authenticate(
         record(req, decision);
         if enforced {
             return Err(no_key(
-                req.key_in_query(),
+                req,
                 ApiError::new(
                     Code::MissingApiKey,
                     format!("requests to client {:?} need an API key", client.name),
@@ -187,7 +187,7 @@ pub fn precheck(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     let Some(presented) = presented_key(req) else {
         refuse("missing_api_key");
         return Err(no_key(
-            key_in_query(req.query_string()),
+            req,
             ApiError::new(Code::MissingApiKey, "raw SQL needs an API key")
                 .hint("send a key holding gateway.query, or the admin key"),
         ));

@@ -302,11 +302,15 @@ async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, actix_we
     })
 }
 
+/// `(METHOD, path)` of every route, listed once (405 answers' `Allow`, `GET /`'s `routes`).
+pub(crate) fn route_list() -> &'static [(String, String)] {
+    static TABLE: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| routes().list())
+}
+
 /// Methods allowed on each path, for the `Allow` header of 405 answers.
 fn allowed_methods(path: &str) -> String {
-    static TABLE: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
-    let table = TABLE.get_or_init(|| routes().list());
-    let methods: Vec<&str> = table
+    let methods: Vec<&str> = route_list()
         .iter()
         .filter(|(_, p)| p == path)
         .map(|(m, _)| m.as_str())

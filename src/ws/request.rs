@@ -34,10 +34,9 @@ pub(super) struct WsCall {
     client_name: String,
     /// The message's own key, else the socket's.
     key: Option<Arc<str>>,
-    strip_nulls: bool,
-    no_cache: bool,
-    /// `X-User-Id`, `X-Company-Id`, `X-Organization-Id`: the message's, else the upgrade's.
-    audit: [Option<String>; 3],
+    /// The message's headers; its audit ids, when absent, are the upgrade request's (`peer`).
+    headers: protocol::MessageHeaders,
+    peer: Arc<Peer>,
     facts: RefCell<RequestFacts>,
 }
 
@@ -46,27 +45,15 @@ impl WsCall {
     /// key, used when the message carries none.
     pub(super) fn new(
         client_name: &str,
-        headers: &protocol::MessageHeaders,
+        headers: protocol::MessageHeaders,
         socket_key: Option<Arc<str>>,
-        peer: &Peer,
+        peer: Arc<Peer>,
     ) -> WsCall {
-        let pick = |own: &Option<String>, upgrade: &Option<String>| {
-            own.as_deref()
-                .or(upgrade.as_deref())
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_string)
-        };
         WsCall {
             client_name: client_name.to_string(),
             key: headers.key.as_deref().map(Arc::from).or(socket_key),
-            strip_nulls: headers.strip_nulls,
-            no_cache: headers.no_cache,
-            audit: [
-                pick(&headers.user_id, &peer.user_id),
-                pick(&headers.company_id, &peer.company_id),
-                pick(&headers.organization_id, &peer.organization_id),
-            ],
+            headers,
+            peer,
             facts: RefCell::default(),
         }
     }
@@ -76,9 +63,9 @@ impl WsCall {
         self.key.clone()
     }
 
-    /// What the handlers learned, for the statistics record.
-    pub(super) fn into_facts(self) -> RequestFacts {
-        self.facts.into_inner()
+    /// What the handlers learned and the message's headers, for the statistics record.
+    pub(super) fn into_parts(self) -> (RequestFacts, protocol::MessageHeaders) {
+        (self.facts.into_inner(), self.headers)
     }
 }
 
@@ -92,11 +79,11 @@ impl Call for WsCall {
     }
 
     fn strip_nulls(&self) -> bool {
-        self.strip_nulls
+        self.headers.strip_nulls
     }
 
     fn bypass_cache(&self) -> bool {
-        self.no_cache
+        self.headers.no_cache
     }
 
     fn connection_target(&self) -> Option<&'static str> {
@@ -105,7 +92,18 @@ impl Call for WsCall {
     }
 
     fn audit_ids(&self) -> [Option<&str>; 3] {
-        [0, 1, 2].map(|i| self.audit[i].as_deref())
+        let (h, p) = (&self.headers, &self.peer);
+        [
+            (&h.user_id, &p.user_id),
+            (&h.company_id, &p.company_id),
+            (&h.organization_id, &p.organization_id),
+        ]
+        .map(|(own, upgrade)| {
+            own.as_deref()
+                .or(upgrade.as_deref())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        })
     }
 
     fn facts(&self) -> RefMut<'_, RequestFacts> {
@@ -139,8 +137,12 @@ pub async fn run(
     let trace_id = RequestId::next();
     let action = req.action;
     let request_id = req.request_id.clone();
-    let headers = req.headers.clone();
-    let call = WsCall::new(&req.client_name, &headers, socket_key, &peer);
+    let call = WsCall::new(
+        &req.client_name,
+        req.headers.clone(),
+        socket_key,
+        peer.clone(),
+    );
     let (frame, status, error) = match serve(&call, &state, req).await {
         Ok(frame) => (frame, 200, None),
         Err(e) => (
@@ -149,6 +151,7 @@ pub async fn run(
             Some(e.code.as_str()),
         ),
     };
+    let (facts, headers) = call.into_parts();
     let outcome = Outcome {
         path: action.stats_path(),
         trace_id,
@@ -158,7 +161,7 @@ pub async fn run(
         error,
         headers,
     };
-    record(&state, &peer, outcome, call.into_facts());
+    record(&state, &peer, outcome, facts);
     frame
 }
 

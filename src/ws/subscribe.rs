@@ -83,8 +83,12 @@ pub async fn open(
     let at = SystemTime::now();
     let trace_id = RequestId::next();
     let request_id = msg.request_id.clone();
-    let headers = msg.headers.clone();
-    let call = WsCall::new(&msg.client_name, &headers, socket_key, &peer);
+    let call = WsCall::new(
+        &msg.client_name,
+        msg.headers.clone(),
+        socket_key,
+        peer.clone(),
+    );
     let (status, error, answer) = match admit(&call, &state, msg).await {
         Ok((subscription, required)) => (
             200,
@@ -102,6 +106,7 @@ pub async fn open(
             Err(protocol::error_frame(Some(&request_id), &e, trace_id)),
         ),
     };
+    let (facts, headers) = call.into_parts();
     let outcome = Outcome {
         path: CdcAction::Subscribe.stats_path(),
         trace_id,
@@ -111,7 +116,7 @@ pub async fn open(
         error,
         headers,
     };
-    record(&state, &peer, outcome, call.into_facts());
+    record(&state, &peer, outcome, facts);
     answer
 }
 

@@ -487,3 +487,24 @@ pub fn temp_config(text: &str) -> (std::path::PathBuf, TempDir) {
     std::fs::write(&path, text).unwrap();
     (path, dir)
 }
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether something accepts connections on 127.0.0.1:`port` within 10 seconds.
+pub fn port_opens(port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}

@@ -43,14 +43,6 @@ pub fn verified() -> String {
     format!("sslmode=verify-full&sslrootcert={}", file("ca.crt"))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A Redis server of the test's own, serving TLS only, with the test server certificate.
 pub struct TlsRedis {
     pub port: u16,
@@ -59,7 +51,7 @@ pub struct TlsRedis {
 
 impl TlsRedis {
     pub async fn start() -> TlsRedis {
-        let port = free_port();
+        let port = super::free_port();
         let child = Command::new("redis-server")
             .args([
                 "--port",
