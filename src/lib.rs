@@ -84,6 +84,10 @@ pub fn start(settings: Settings) -> std::io::Result<Running> {
             .configure(http::configure)
     })
     .keep_alive(Duration::from_secs(s.keep_alive_secs))
+    .backlog(s.backlog)
+    .max_connections(s.max_connections)
+    .client_request_timeout(Duration::from_millis(s.client_request_timeout_ms))
+    .client_disconnect_timeout(Duration::from_millis(s.client_disconnect_timeout_ms))
     .shutdown_timeout(s.shutdown_timeout_secs)
     .disable_signals();
     if s.workers > 0 {

@@ -15,6 +15,7 @@ mod pipeline;
 mod provision;
 mod remote;
 mod session;
+mod settings;
 mod version;
 
 use std::path::PathBuf;
@@ -116,6 +117,16 @@ pub enum Command {
         #[command(subcommand)]
         command: backup::BackupCommand,
     },
+    /// Check a config file and print what the server will do with it, or rewrite athena_rs
+    /// 2.0.2's config.yaml in today's schema.
+    ///
+    /// Example: athena_rs config check --config ./config.yaml
+    ///
+    /// Example: athena_rs config migrate --config ./old/config.yaml --out ./config.yaml
+    Config {
+        #[command(subcommand)]
+        command: settings::ConfigCommand,
+    },
     /// Print the machine, the config in use and whether each client's database answers.
     ///
     /// Example: athena_rs diag --config ./config.yaml
@@ -153,6 +164,7 @@ pub fn main() -> ExitCode {
         Command::Fetch(args) => fetch::run(args),
         Command::Health(args) => health::run(args),
         Command::Diag => diag::run(cli.config),
+        Command::Config { command } => settings::run(cli.config, command),
         Command::Provision { uri, client } => {
             let target = match (uri, client) {
                 (Some(u), _) => provision::Target::Uri(u),
@@ -200,6 +212,9 @@ fn serve(
         settings.server.port = p;
     }
     tracing::info!(config = %settings.source.display(), "configuration loaded");
+    for note in &settings.notes {
+        tracing::warn!("{note}");
+    }
     match session::detach(settings.server.own_session) {
         Ok(session::Session::Own) => tracing::info!(
             "started without a terminal: running in a session of its own (server.own_session)"

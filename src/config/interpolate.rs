@@ -3,12 +3,19 @@
 
 use serde_yaml::Value;
 
+/// Looks a variable up; unset and empty are the same.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// Rewrites `value` in place. On error returns (key path, reason).
-pub fn interpolate(value: &mut Value, path: &mut Vec<String>) -> Result<(), (String, String)> {
+pub fn interpolate(
+    value: &mut Value,
+    path: &mut Vec<String>,
+    env: Lookup<'_>,
+) -> Result<(), (String, String)> {
     match value {
         Value::String(s) => {
             let whole = s.starts_with("${") && s.ends_with('}') && s.matches("${").count() == 1;
-            let out = expand(s).map_err(|reason| (path.join("."), reason))?;
+            let out = expand_with(s, env).map_err(|reason| (path.join("."), reason))?;
             if whole {
                 *value = match serde_yaml::from_str::<Value>(&out) {
                     Ok(v @ (Value::Number(_) | Value::Bool(_))) => v,
@@ -22,7 +29,7 @@ pub fn interpolate(value: &mut Value, path: &mut Vec<String>) -> Result<(), (Str
         Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 path.push(i.to_string());
-                interpolate(item, path)?;
+                interpolate(item, path, env)?;
                 path.pop();
             }
             Ok(())
@@ -30,21 +37,17 @@ pub fn interpolate(value: &mut Value, path: &mut Vec<String>) -> Result<(), (Str
         Value::Mapping(map) => {
             for (k, v) in map.iter_mut() {
                 path.push(k.as_str().unwrap_or("?").to_string());
-                interpolate(v, path)?;
+                interpolate(v, path, env)?;
                 path.pop();
             }
             Ok(())
         }
-        Value::Tagged(t) => interpolate(&mut t.value, path),
+        Value::Tagged(t) => interpolate(&mut t.value, path, env),
         Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
     }
 }
 
-/// Expands every `${…}` in `s` from the environment.
-pub fn expand(s: &str) -> Result<String, String> {
-    expand_with(s, |k| std::env::var(k).ok())
-}
-
+/// Expands every `${…}` in `s` with `lookup`.
 pub fn expand_with(s: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;

@@ -4,7 +4,9 @@
 
 mod backups;
 mod clients;
+mod describe;
 mod interpolate;
+pub mod legacy;
 mod scylla;
 mod search;
 mod tls;
@@ -90,6 +92,123 @@ pub struct Settings {
     pub backups: BackupSpec,
     /// `http.cors`, validated; `None` when off.
     pub cors: Option<std::sync::Arc<crate::http::cors::Cors>>,
+    /// The file is in athena_rs 2.0.2's shape (read through [`legacy`]).
+    pub from_2_0_2: bool,
+    /// One line for each athena_rs 2.0.2 form the file or the environment used, naming today's;
+    /// logged as warnings at start and printed by `athena_rs config check`.
+    pub notes: Vec<String>,
+}
+
+/// Variables athena_rs 2.0.2 read, honoured where today's is not set: (today's, 2.0.2's).
+const ENV_ALIASES: &[(&str, &str)] = &[("ATHENA_LOGGING_URI", "POSTGRES_ATHENA_LOGGING_URI")];
+
+/// A config file read into today's schema, its variables not yet expanded.
+pub struct Document {
+    pub value: serde_yaml::Value,
+    /// The rewritten document with its comments, when the file is in 2.0.2's shape.
+    pub migrated: Option<legacy::Doc>,
+    pub notes: Vec<String>,
+}
+
+impl Document {
+    /// Parses config text; a file in athena_rs 2.0.2's shape is rewritten into today's.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        env: interpolate::Lookup<'_>,
+    ) -> Result<Document, ConfigError> {
+        let mut value: serde_yaml::Value = serde_yaml::from_str(text)
+            .map_err(|e| ConfigError::new(path, location(&e), format!("not valid YAML: {e}")))?;
+        if value.is_null() {
+            value = serde_yaml::Value::Mapping(Default::default());
+        }
+        let mut notes = Vec::new();
+        let migrated = if legacy::is_2_0_2(&value) {
+            let converted = legacy::convert(&value, path, env)?;
+            value = converted.doc.to_value();
+            notes = converted.notes;
+            Some(converted.doc)
+        } else {
+            pool_env(&mut value, env, &mut notes, path)?;
+            None
+        };
+        for var in [
+            "ATHENA_PG_POOL_MIN_CONNECTIONS",
+            "ATHENA_PG_POOL_IDLE_TIMEOUT_SECS",
+        ] {
+            if env(var).is_some_and(|v| !v.is_empty()) {
+                notes.push(format!(
+                    "{var} (athena_rs 2.0.2) has no effect: connections are opened as requests need them"
+                ));
+            }
+        }
+        Ok(Document {
+            value,
+            migrated,
+            notes,
+        })
+    }
+}
+
+/// athena_rs 2.0.2's pool variables for the PostgreSQL clients of a file in today's shape that
+/// leave the key unset: `ATHENA_PG_POOL_ACQUIRE_TIMEOUT_SECS` (and `ATHENA_PG_POOL_MAX_CONNECTIONS`,
+/// which the bundled file reads itself). A key the file sets wins.
+fn pool_env(
+    value: &mut serde_yaml::Value,
+    env: interpolate::Lookup<'_>,
+    notes: &mut Vec<String>,
+    path: &Path,
+) -> Result<(), ConfigError> {
+    use serde_yaml::Value;
+    let vars = [
+        ("ATHENA_PG_POOL_MAX_CONNECTIONS", "max_size", 1),
+        (
+            "ATHENA_PG_POOL_ACQUIRE_TIMEOUT_SECS",
+            "acquire_timeout_ms",
+            1000,
+        ),
+    ];
+    let Some(Value::Mapping(clients)) = value.get_mut("clients") else {
+        return Ok(());
+    };
+    for (var, key, scale) in vars {
+        let Some(set) = env(var).filter(|v| !v.trim().is_empty()) else {
+            continue;
+        };
+        let n: u64 = set
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::new(path, var, format!("{set:?} is not a whole number")))?;
+        for (name, client) in clients.iter_mut() {
+            let Value::Mapping(c) = client else { continue };
+            let postgres = match c.get("backend") {
+                None => true,
+                Some(b) => b.as_str() == Some("postgres"),
+            };
+            if !postgres {
+                continue;
+            }
+            let pool = c
+                .entry("pool".into())
+                .or_insert_with(|| Value::Mapping(Default::default()));
+            let Value::Mapping(pool) = pool else { continue };
+            match pool.get(key) {
+                None => {
+                    pool.insert(key.into(), Value::Number((n * scale).into()));
+                    notes.push(format!(
+                        "{var} (athena_rs 2.0.2) sets clients.{}.pool.{key}; today the config key says it",
+                        name.as_str().unwrap_or("?")
+                    ));
+                }
+                Some(Value::String(s)) if s.contains(var) => {}
+                Some(_) => notes.push(format!(
+                    "{var} (athena_rs 2.0.2) is set, but clients.{}.pool.{key} in the file wins",
+                    name.as_str().unwrap_or("?")
+                )),
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Settings {
@@ -102,19 +221,41 @@ impl Settings {
 
     /// Parses config text as if read from `path`.
     pub fn from_yaml(text: &str, path: &Path) -> Result<Settings, ConfigError> {
-        let mut value: serde_yaml::Value = serde_yaml::from_str(text)
-            .map_err(|e| ConfigError::new(path, location(&e), format!("not valid YAML: {e}")))?;
-        if value.is_null() {
-            value = serde_yaml::Value::Mapping(Default::default());
-        }
-        interpolate::interpolate(&mut value, &mut Vec::new())
+        Settings::from_yaml_with(text, path, &|k| std::env::var(k).ok())
+    }
+
+    /// Parses config text as if read from `path`, with variables looked up in `env`.
+    pub fn from_yaml_with(
+        text: &str,
+        path: &Path,
+        env: interpolate::Lookup<'_>,
+    ) -> Result<Settings, ConfigError> {
+        let doc = Document::parse(text, path, env)?;
+        let notes = std::cell::RefCell::new(doc.notes);
+        let lookup = |name: &str| {
+            env(name).filter(|v| !v.is_empty()).or_else(|| {
+                let (_, old) = ENV_ALIASES.iter().find(|(new, _)| *new == name)?;
+                let v = env(old).filter(|v| !v.is_empty())?;
+                notes.borrow_mut().push(format!(
+                    "{old} is athena_rs 2.0.2's variable; it stands in for {name}, which is not set: rename it"
+                ));
+                Some(v)
+            })
+        };
+        let mut value = doc.value;
+        interpolate::interpolate(&mut value, &mut Vec::new(), &lookup)
             .map_err(|(key, reason)| ConfigError::new(path, key, reason))?;
         let scylla = scylla::take_clients(&mut value, path)?;
         let file: FileConfig = serde_path_to_error::deserialize(value).map_err(|e| {
             let key = e.path().to_string();
             ConfigError::new(path, key, e.into_inner().to_string())
         })?;
-        Settings::validate(file, scylla, path)
+        let mut settings = Settings::validate(file, scylla, path)?;
+        settings.from_2_0_2 = doc.migrated.is_some();
+        let mut notes = notes.into_inner();
+        notes.dedup();
+        settings.notes = notes;
+        Ok(settings)
     }
 
     fn validate(
@@ -155,6 +296,12 @@ impl Settings {
         websocket(&file.websocket, path)?;
         if file.server.max_body_bytes < 1024 {
             return err("server.max_body_bytes", "must be at least 1024");
+        }
+        if file.server.max_connections == 0 {
+            return err("server.max_connections", "must be at least 1");
+        }
+        if file.server.backlog == 0 {
+            return err("server.backlog", "must be at least 1");
         }
         if file.server.host.trim().is_empty() {
             return err("server.host", "must not be empty");
@@ -294,6 +441,8 @@ impl Settings {
             cors: crate::http::cors::Cors::from_config(&file.http.cors)
                 .map_err(|(key, reason)| ConfigError::new(path, key, reason))?
                 .map(std::sync::Arc::new),
+            from_2_0_2: false,
+            notes: Vec::new(),
         })
     }
 }

@@ -509,3 +509,263 @@ fn the_pool_is_sized_to_the_machine_unless_a_size_is_given() {
     let text = include_str!("../../config.yaml");
     assert_eq!(size(text), PoolConfig::machine_size(cpus));
 }
+
+/// Parses with a fixed environment instead of the process's.
+fn parse_env(text: &str, vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let env = |k: &str| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    };
+    Settings::from_yaml_with(text, Path::new("old.yaml"), &env)
+}
+
+const BUNDLED_2_0_2: &str = include_str!("../../tests/fixtures/athena_rs-2.0.2/config.yaml");
+const SMALL_2_0_2: &str = include_str!("../../tests/fixtures/athena_rs-2.0.2/config-small.yaml");
+
+fn noted(s: &Settings, needle: &str) -> bool {
+    s.notes.iter().any(|n| n.contains(needle))
+}
+
+#[test]
+fn the_bundled_2_0_2_file_loads_with_one_warning_per_changed_key() {
+    let logging = "postgres://postgres@127.0.0.1:5432/athena_logging?sslmode=disable";
+    let s = parse_env(
+        BUNDLED_2_0_2,
+        &[
+            ("POSTGRES_ATHENA_LOGGING_URI", logging),
+            (
+                "POSTGRES_RAILWAY_DIRECT_URI",
+                "postgres://u:pw@db.example.com/app",
+            ),
+        ],
+    )
+    .unwrap();
+    assert!(s.from_2_0_2);
+    assert_eq!(s.server.port, 4052);
+    assert_eq!(s.server.workers, 8);
+    assert_eq!(s.server.keep_alive_secs, 15);
+    assert_eq!(s.server.client_request_timeout_ms, 60_000);
+    assert_eq!(s.server.client_disconnect_timeout_ms, 60_000);
+    assert_eq!(s.server.max_connections, 10_000);
+    assert_eq!(s.server.backlog, 2048);
+    assert_eq!(s.server.host, "127.0.0.1");
+    assert_eq!(s.cache.ttl.as_secs(), 240);
+    assert!(s.gateway.force_camel_case_to_snake_case);
+    let names: Vec<&str> = s.clients.iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["athena_logging", "railway_direct"]);
+    assert_eq!(s.logging.get_dbname(), Some("athena_logging"));
+    let cors = s.cors.as_ref().expect("the origins list turns CORS on");
+    assert_eq!(cors.origins().len(), 6);
+    assert!(s.backups.s3.is_none());
+    for key in [
+        "api.port is athena_rs 2.0.2's key; today: server.port",
+        "api.cache_ttl",
+        "api.http_workers",
+        "api.cors_allowed_origins",
+        "gateway.logging_client",
+        "postgres_clients is athena_rs 2.0.2's key",
+        "postgres_clients.better_auth: ${POSTGRES_BETTER_AUTH_URI}",
+        "api.tcp_keepalive_secs has no effect",
+        "X-JDBC-URL is not served",
+    ] {
+        assert!(noted(&s, key), "no note with {key:?}: {:#?}", s.notes);
+    }
+    // Keys that meant nothing in 2.0.2 either pass silently; each changed key is noted once.
+    for silent in [
+        "urls",
+        "immortal_cache",
+        "hosts.athena",
+        "authenticator.athena",
+    ] {
+        assert!(!noted(&s, silent), "{silent} noted: {:#?}", s.notes);
+    }
+    let mut sorted = s.notes.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), s.notes.len(), "a note repeated");
+}
+
+#[test]
+fn a_2_0_2_file_with_string_values_scylla_and_cors_maps_onto_todays_settings() {
+    let s = parse_env(
+        SMALL_2_0_2,
+        &[
+            (
+                "POSTGRES_ATHENA_LOGGING_URI",
+                "postgres://postgres@127.0.0.1/athena_logging",
+            ),
+            (
+                "EXAMPLE_REPORTING_URI",
+                "postgres://postgres@127.0.0.1/reporting",
+            ),
+            ("EXAMPLE_SCYLLA_HOST", "10.0.0.5:9042"),
+            ("EXAMPLE_SCYLLA_PASSWORD", "s3cret"),
+            ("ATHENA_PG_POOL_ACQUIRE_TIMEOUT_SECS", "7"),
+            ("ATHENA_PG_POOL_MAX_CONNECTIONS", "12"),
+            ("ATHENA_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            ("ATHENA_PG_POOL_MIN_CONNECTIONS", "5"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.server.port, 4052);
+    assert_eq!(s.server.workers, 2);
+    assert_eq!(s.cache.ttl.as_secs(), 60);
+    assert!(s.cache.redis.is_some(), "ATHENA_REDIS_URL is read");
+    assert!(s.gateway.force_camel_case_to_snake_case);
+    assert_eq!(
+        s.cors.as_ref().unwrap().origins(),
+        ["https://app.example.com", "https://*.example.org"]
+    );
+    let mut pg = 0;
+    for c in &s.clients {
+        match c {
+            athena_actors::registry::ClientSpec::Postgres(p) => {
+                pg += 1;
+                assert_eq!(p.max_size, 12, "{}", p.name);
+                assert_eq!(p.acquire_timeout.as_millis(), 7000, "{}", p.name);
+            }
+            other => panic!("unexpected client {other:?}"),
+        }
+    }
+    assert_eq!(pg, 2, "the client whose variable is unset is skipped");
+    assert_eq!(s.clients.len(), 2, "no ScyllaDB client without a keyspace");
+    assert!(noted(&s, "a ScyllaDB client needs a keyspace today"));
+    assert!(noted(&s, "postgres_clients.missing"));
+    assert!(noted(
+        &s,
+        "ATHENA_PG_POOL_MIN_CONNECTIONS (athena_rs 2.0.2) has no effect"
+    ));
+    assert!(noted(&s, "api.prometheus_metrics_enabled"));
+    assert!(!s.metrics_public, "metrics stay behind the admin key");
+    assert!(
+        !noted(&s, "auth_client"),
+        "the same client as logging is silent"
+    );
+    assert!(!noted(&s, "auto_cast_uuid"), "true is today's behaviour");
+    // Without the ScyllaDB host nothing is said of it (2.0.2 fell back to a fixed address).
+    let s = parse_env(
+        SMALL_2_0_2,
+        &[
+            (
+                "POSTGRES_ATHENA_LOGGING_URI",
+                "postgres://postgres@127.0.0.1/athena_logging",
+            ),
+            (
+                "EXAMPLE_REPORTING_URI",
+                "postgres://postgres@127.0.0.1/reporting",
+            ),
+        ],
+    )
+    .unwrap();
+    assert!(!noted(&s, "ScyllaDB"));
+}
+
+#[test]
+fn a_2_0_2_file_refuses_what_neither_schema_knows() {
+    let e = parse_env("api:\n  - port: 4052\n  - prot: 1\n", &[]).unwrap_err();
+    assert_eq!((e.file.as_str(), e.key.as_str()), ("old.yaml", "api.prot"));
+    let e = parse_env("api:\n  - port: seventy\n", &[]).unwrap_err();
+    assert_eq!(e.key, "api.port");
+    assert!(e.reason.contains("whole number"), "{e}");
+    let e = parse_env("postgres_clients:\n  - a: x\nserver:\n  port: 1\n", &[]).unwrap_err();
+    assert_eq!(e.key, "server");
+    let e = parse_env("gateway:\n  - logging_client: nobody\n", &[]).unwrap_err();
+    assert_eq!(e.key, "gateway.logging_client");
+    let e = parse_env("hosts:\n  - mongo: x\n", &[]).unwrap_err();
+    assert_eq!(e.key, "hosts.mongo");
+    let e = parse_env("backup:\n  - s3_bukket: x\n", &[]).unwrap_err();
+    assert_eq!(e.key, "backup.s3_bukket");
+    let e = parse_env("api: 4052\n", &[]).unwrap_err();
+    assert_eq!(e.key, "api");
+}
+
+#[test]
+fn a_2_0_2_file_any_origin_turns_cors_on_for_every_origin() {
+    let s = parse_env(
+        "api:\n  - cors_allowed_origins: https://a.example.com\n  - cors_allow_any_origin: true\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(s.cors.unwrap().origins(), ["*"]);
+    let s = parse_env("api:\n  - cors_allow_any_origin: false\n", &[]).unwrap();
+    assert!(s.cors.is_none());
+}
+
+#[test]
+fn athena_rs_2_0_2_variables_work_where_todays_are_not_set() {
+    let bundled = include_str!("../../config.yaml");
+    let old = "postgres://postgres@127.0.0.1:5432/old_logging";
+    let s = parse_env(bundled, &[("POSTGRES_ATHENA_LOGGING_URI", old)]).unwrap();
+    assert_eq!(s.logging.get_dbname(), Some("old_logging"));
+    assert!(noted(
+        &s,
+        "POSTGRES_ATHENA_LOGGING_URI is athena_rs 2.0.2's variable"
+    ));
+    let s = parse_env(
+        bundled,
+        &[
+            ("POSTGRES_ATHENA_LOGGING_URI", old),
+            (
+                "ATHENA_LOGGING_URI",
+                "postgres://postgres@127.0.0.1:5432/new_logging",
+            ),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        s.logging.get_dbname(),
+        Some("new_logging"),
+        "today's name wins"
+    );
+    assert!(s.notes.is_empty(), "{:#?}", s.notes);
+    // The pool variables fill keys a file of today's shape leaves unset; a key it sets wins.
+    let text = "clients:\n  a:\n    uri: postgres://x@h/db\n  b:\n    uri: postgres://x@h/db\n    pool:\n      acquire_timeout_ms: 900\n";
+    let s = parse_env(text, &[("ATHENA_PG_POOL_ACQUIRE_TIMEOUT_SECS", "2")]).unwrap();
+    let timeouts: Vec<u128> = s
+        .clients
+        .iter()
+        .map(|c| match c {
+            athena_actors::registry::ClientSpec::Postgres(p) => p.acquire_timeout.as_millis(),
+            _ => 0,
+        })
+        .collect();
+    assert_eq!(timeouts, [2000, 900]);
+    assert!(noted(
+        &s,
+        "clients.b.pool.acquire_timeout_ms in the file wins"
+    ));
+}
+
+#[test]
+fn a_migrated_2_0_2_file_loads_as_todays_with_the_same_settings() {
+    let vars = [
+        (
+            "POSTGRES_ATHENA_LOGGING_URI",
+            "postgres://postgres@127.0.0.1/athena_logging",
+        ),
+        (
+            "EXAMPLE_REPORTING_URI",
+            "postgres://postgres@127.0.0.1/reporting",
+        ),
+        ("EXAMPLE_SCYLLA_HOST", "10.0.0.5"),
+    ];
+    let env = |k: &str| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    };
+    let old = parse_env(SMALL_2_0_2, &vars).unwrap();
+    let doc = Document::parse(SMALL_2_0_2, Path::new("old.yaml"), &env).unwrap();
+    let text = doc.migrated.expect("a 2.0.2 file").render();
+    assert!(
+        text.contains(
+            "  # scylladb:\n  #   backend: scylla\n  #   hosts: [\"${EXAMPLE_SCYLLA_HOST}\"]"
+        ),
+        "{text}"
+    );
+    let new = parse_env(&text, &vars).unwrap();
+    assert!(!new.from_2_0_2);
+    assert!(new.notes.is_empty(), "{:#?}", new.notes);
+    assert_eq!(old.describe(), new.describe(), "{text}");
+}

@@ -464,6 +464,14 @@ pub struct ServerConfig {
     pub shutdown_timeout_secs: u64,
     /// Started without a terminal, leave the starter's session (`src/cli/session.rs`).
     pub own_session: bool,
+    /// Connections waiting to be accepted (the listen backlog).
+    pub backlog: u32,
+    /// Connections one HTTP worker serves at once; beyond it, accepting pauses.
+    pub max_connections: usize,
+    /// How long a new connection may take to send its first request's headers (0: no limit).
+    pub client_request_timeout_ms: u64,
+    /// How long a closing connection may take to shut down (0: no limit).
+    pub client_disconnect_timeout_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -476,6 +484,10 @@ impl Default for ServerConfig {
             keep_alive_secs: 15,
             shutdown_timeout_secs: 10,
             own_session: true,
+            backlog: 1024,
+            max_connections: 25_000,
+            client_request_timeout_ms: 5_000,
+            client_disconnect_timeout_ms: 1_000,
         }
     }
 }

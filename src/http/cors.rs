@@ -3,7 +3,7 @@
 //! before authentication, statistics or any database; an actual request from an allowed origin
 //! gets `Access-Control-Allow-Origin` (and the exposed headers) on whatever it is answered. A
 //! request from an origin not allowed gets no CORS header at all, so the browser keeps the answer
-//! from the page; its preflight is answered `403 cors_origin_not_allowed`.
+//! from the page; its preflight is answered `403 cors_not_allowed`.
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -43,6 +43,18 @@ pub struct Cors {
 }
 
 impl Cors {
+    /// The allowed origins as configured (`*`, exact, or `scheme://*.domain`).
+    pub fn origins(&self) -> Vec<String> {
+        self.origins
+            .iter()
+            .map(|o| match o {
+                Origin::Any => "*".to_string(),
+                Origin::Exact(e) => e.clone(),
+                Origin::Subdomains { scheme, suffix } => format!("{scheme}*{suffix}"),
+            })
+            .collect()
+    }
+
     /// The policy, or `None` when CORS is off; `Err((key, reason))` for a bad setting.
     pub fn from_config(c: &CorsConfig) -> Result<Option<Cors>, (&'static str, String)> {
         if !c.enabled {
