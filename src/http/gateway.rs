@@ -299,7 +299,7 @@ pub async fn finish(
     let op = dialect::operation(kind, &body, &state.dialect())?;
     keys::authorize(req, &caller, &keys::required(&op))?;
     let strip = req.strip_nulls();
-    let post = match kind {
+    let mut post = match kind {
         Kind::Fetch | Kind::Update => post::parse(
             &body,
             state
@@ -309,7 +309,7 @@ pub async fn finish(
         )?,
         _ => None,
     };
-    if let Some(spec) = &post {
+    if let Some(spec) = &mut post {
         check_post_columns(&handle, &op, spec).await?;
     }
     let render = |out: &OpOutput| match &post {
@@ -364,11 +364,13 @@ async fn run(
 }
 
 /// The columns post-processing reads must be returned by the operation and exist in the table,
-/// so a misspelt column is an error even when no row comes back.
+/// so a misspelt column is an error even when no row comes back. A `time_granularity` on a
+/// `group_by` column that holds neither times nor numbers (epoch seconds) buckets each group's
+/// rows by `time_column`, `created_at` unless the request names another.
 async fn check_post_columns(
     handle: &ClientHandle,
     op: &Operation,
-    spec: &PostSpec,
+    spec: &mut PostSpec,
 ) -> Result<(), ApiError> {
     if matches!(handle.backend, Backend::Supabase(_)) {
         // PostgREST does not describe tables; there a misspelt column groups every row under
@@ -388,15 +390,44 @@ async fn check_post_columns(
         Columns::All => true,
         Columns::List(list) => list.iter().any(|l| l.column == c || l.column == "*"),
     };
+    let type_of = |c: &str| {
+        known
+            .iter()
+            .find(|k| k["column_name"] == c)
+            .and_then(|k| k["data_type"].as_str())
+            .map(str::to_ascii_lowercase)
+    };
+    if spec.granularity.is_some() && spec.time_column.is_none() {
+        let timelike = type_of(&spec.group_by).is_none_or(|t| time_or_number(&t));
+        if !timelike {
+            spec.time_column = Some("created_at".into());
+        }
+    }
     for c in spec.columns() {
         if exists(c) && returned(c) {
             continue;
         }
         let code = if c == spec.group_by {
             Code::InvalidGroupBy
+        } else if spec.time_column.as_deref() == Some(c) {
+            Code::InvalidTimeGranularity
         } else {
             Code::InvalidAggregationColumn
         };
+        if code == Code::InvalidTimeGranularity {
+            let why = if exists(c) {
+                "is not among the selected columns"
+            } else {
+                "is not a column of the table"
+            };
+            return Err(ApiError::new(
+                code,
+                format!(
+                    "group_by {:?} is not a time, so time_granularity buckets each group's rows by time_column {c:?} (created_at unless named), which {why}",
+                    spec.group_by
+                ),
+            ));
+        }
         let why = if exists(c) {
             "is not among the selected columns"
         } else {
@@ -405,6 +436,28 @@ async fn check_post_columns(
         return Err(ApiError::new(code, format!("column {c:?} {why}")));
     }
     Ok(())
+}
+
+/// A column type whose values `time_granularity` buckets itself: times, dates and numbers
+/// (epoch seconds), as PostgreSQL's `format_type` and ScyllaDB name them.
+fn time_or_number(data_type: &str) -> bool {
+    const PREFIXES: [&str; 14] = [
+        "timestamp",
+        "date",
+        "smallint",
+        "integer",
+        "bigint",
+        "numeric",
+        "decimal",
+        "real",
+        "double",
+        "int",
+        "tinyint",
+        "varint",
+        "float",
+        "counter",
+    ];
+    PREFIXES.iter().any(|p| data_type.starts_with(p))
 }
 
 pub async fn fetch(

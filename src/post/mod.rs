@@ -28,6 +28,9 @@ use number::{Num, Total};
 pub struct PostSpec {
     pub group_by: String,
     pub granularity: Option<Granularity>,
+    /// With a granularity, the time column that buckets each group's rows, when `group_by` is not
+    /// a time itself: every group then carries a `series` of buckets in time order.
+    pub time_column: Option<String>,
     pub aggregation: Option<Aggregation>,
 }
 
@@ -82,12 +85,14 @@ impl std::error::Error for PostError {}
 
 const GROUP_BY: &str = "group_by";
 const TIME_GRANULARITY: &str = "time_granularity";
+const TIME_COLUMN: &str = "time_column";
 const AGGREGATION_COLUMN: &str = "aggregation_column";
 const AGGREGATION_STRATEGY: &str = "aggregation_strategy";
 const AGGREGATION_DEDUP: &str = "aggregation_dedup";
-const FIELDS: [&str; 5] = [
+const FIELDS: [&str; 6] = [
     GROUP_BY,
     TIME_GRANULARITY,
+    TIME_COLUMN,
     AGGREGATION_COLUMN,
     AGGREGATION_STRATEGY,
     AGGREGATION_DEDUP,
@@ -97,7 +102,7 @@ impl PostError {
     fn new(field: &'static str, message: impl Into<String>) -> PostError {
         let code = match field {
             GROUP_BY => "invalid_group_by",
-            TIME_GRANULARITY => "invalid_time_granularity",
+            TIME_GRANULARITY | TIME_COLUMN => "invalid_time_granularity",
             AGGREGATION_COLUMN => "invalid_aggregation_column",
             AGGREGATION_STRATEGY => "invalid_aggregation_strategy",
             _ => "invalid_aggregation_dedup",
@@ -156,6 +161,11 @@ impl PostSpec {
     /// The columns the spec reads (group column first), so the caller can check they exist.
     pub fn columns(&self) -> Vec<&str> {
         let mut out = vec![self.group_by.as_str()];
+        if let Some(t) = &self.time_column {
+            if *t != self.group_by {
+                out.push(t);
+            }
+        }
         if let Some(c) = self.aggregation.as_ref().and_then(|a| a.column.as_deref()) {
             if c != self.group_by {
                 out.push(c);
@@ -202,6 +212,13 @@ pub fn parse(
         &Granularity::ALL,
         Granularity::name,
     )?;
+    let time_column = column_name(TIME_COLUMN)?;
+    if time_column.is_some() && granularity.is_none() {
+        return Err(PostError::new(
+            TIME_COLUMN,
+            "time_column buckets each group's rows by time: it needs time_granularity",
+        ));
+    }
     let column = column_name(AGGREGATION_COLUMN)?;
     let strategy = choice(
         AGGREGATION_STRATEGY,
@@ -247,6 +264,7 @@ pub fn parse(
     Ok(Some(PostSpec {
         group_by,
         granularity,
+        time_column,
         aggregation,
     }))
 }
@@ -346,8 +364,19 @@ pub fn apply(spec: &PostSpec, rows: &[Value]) -> Result<Value, PostError> {
     let mut running = Total::zero();
     let mut grouped = Vec::with_capacity(groups.len());
     for g in groups.into_values() {
+        let series = match (&spec.time_column, spec.granularity) {
+            (Some(column), Some(granularity)) => Some(series(spec, column, granularity, &g)?),
+            _ => None,
+        };
+        // A group with a series totals its own rows; otherwise cumulative sums run across groups.
+        let mut own = Total::zero();
+        let total = if series.is_some() {
+            &mut own
+        } else {
+            &mut running
+        };
         let aggregation = match &spec.aggregation {
-            Some(a) => Some(aggregate(a, &g, &mut running)?),
+            Some(a) => Some(aggregate(a, &g, total)?),
             None => None,
         };
         let mut o = Map::new();
@@ -357,6 +386,9 @@ pub fn apply(spec: &PostSpec, rows: &[Value]) -> Result<Value, PostError> {
         if let Some(v) = aggregation {
             o.insert("aggregation".to_string(), v);
         }
+        if let Some(series) = series {
+            o.insert("series".to_string(), Value::Array(series));
+        }
         grouped.push(Value::Object(o));
     }
     let mut out = Map::new();
@@ -364,17 +396,96 @@ pub fn apply(spec: &PostSpec, rows: &[Value]) -> Result<Value, PostError> {
     Ok(Value::Object(out))
 }
 
+/// A group's rows bucketed by `column` at `granularity`, in time order (rows without a time
+/// last): `[{"label", "count", "aggregation"?}]`. A cumulative sum runs through the group's
+/// buckets; with `aggregation_dedup` a value counts once in the group, in its earliest bucket.
+fn series(
+    spec: &PostSpec,
+    column: &str,
+    granularity: Granularity,
+    g: &Group,
+) -> Result<Vec<Value>, PostError> {
+    let mut timed = Vec::with_capacity(g.rows.len());
+    for (i, row) in g.rows.iter().enumerate() {
+        let v = row.get(column).ok_or_else(|| {
+            PostError::new(
+                TIME_COLUMN,
+                format!(
+                    "a row of group {} has no column \"{column}\" to bucket by",
+                    shown(&g.label)
+                ),
+            )
+        })?;
+        let bucket = if v.is_null() {
+            None
+        } else {
+            let secs = time::seconds(v).ok_or_else(|| {
+                PostError::new(
+                    TIME_COLUMN,
+                    format!(
+                        "column \"{column}\" holds {}, which is not a time",
+                        shown(v)
+                    ),
+                )
+            })?;
+            Some(time::bucket(secs, granularity))
+        };
+        timed.push((bucket, i));
+    }
+    // Stable: rows of one bucket keep their order; rows without a time come last.
+    timed.sort_by_key(|(b, _)| b.as_ref().map_or(i64::MAX, |(start, _)| *start));
+    let mut buckets: Vec<Group> = Vec::new();
+    let mut starts: Vec<Option<i64>> = Vec::new();
+    let mut seen = HashSet::new();
+    for (bucket, i) in timed {
+        let start = bucket.as_ref().map(|(s, _)| *s);
+        if starts.last() != Some(&start) || buckets.is_empty() {
+            starts.push(start);
+            buckets.push(Group {
+                label: bucket.map_or(Value::Null, |(_, label)| Value::String(label)),
+                rows: Vec::new(),
+                values: Vec::new(),
+                counted: 0,
+                seen: HashSet::new(),
+            });
+        }
+        let b = buckets.last_mut().expect("a bucket was just pushed");
+        b.rows.push(Value::Null);
+        if let Some(a) = &spec.aggregation {
+            if let Some(c) = &a.column {
+                b.seen = std::mem::take(&mut seen);
+                let res = collect(b, a, c, g.rows[i].get(c), i);
+                seen = std::mem::take(&mut b.seen);
+                res?;
+            }
+        }
+    }
+    let mut running = Total::zero();
+    buckets
+        .into_iter()
+        .map(|b| {
+            let mut o = Map::new();
+            o.insert("count".to_string(), Value::from(b.rows.len()));
+            if let Some(a) = &spec.aggregation {
+                o.insert("aggregation".to_string(), aggregate(a, &b, &mut running)?);
+            }
+            o.insert("label".to_string(), b.label);
+            Ok(Value::Object(o))
+        })
+        .collect()
+}
+
 /// The group of a value, and the bucket label when grouping by time.
 fn group_key(spec: &PostSpec, v: &Value) -> Result<(Key, Option<String>), PostError> {
     if v.is_null() {
         return Ok((Key::Null, None));
     }
-    if let Some(g) = spec.granularity {
+    if let Some(g) = spec.granularity.filter(|_| spec.time_column.is_none()) {
         let secs = time::seconds(v).ok_or_else(|| {
             PostError::new(
                 TIME_GRANULARITY,
                 format!(
-                    "column \"{}\" holds {}, which is not a time",
+                    "column \"{}\" holds {}, which is not a time; to bucket each group's rows by a time column instead, name it in time_column",
                     spec.group_by,
                     shown(v)
                 ),

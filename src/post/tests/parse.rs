@@ -27,6 +27,7 @@ fn parse_reads_every_field_case_insensitively() {
         PostSpec {
             group_by: "created_at".into(),
             granularity: Some(Granularity::Week),
+            time_column: None,
             aggregation: Some(Aggregation {
                 column: Some("amount".into()),
                 strategy: Strategy::CumulativeSum,

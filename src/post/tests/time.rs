@@ -127,3 +127,67 @@ fn not_a_time_is_invalid_time_granularity() {
         assert!(e.message.contains(&bad.to_string()), "{}", e.message);
     }
 }
+
+#[test]
+fn a_time_column_gives_each_group_a_series_in_time_order() {
+    let out = run(
+        json!({"group_by": "user_id", "time_granularity": "hour", "time_column": "created_at",
+               "aggregation_column": "value", "aggregation_strategy": "cumulative_sum",
+               "aggregation_dedup": true}),
+        json!([
+            {"user_id": "user-2", "value": 5, "created_at": "2026-12-07T10:30:00Z"},
+            {"user_id": "user-1", "value": 10, "created_at": "2026-12-07T11:05:00Z"},
+            {"user_id": "user-1", "value": 30, "created_at": "2026-12-07T10:15:00Z"},
+            {"user_id": "user-1", "value": 30, "created_at": "2026-12-07T11:45:00Z"},
+            {"user_id": "user-1", "value": 2, "created_at": null},
+            {"user_id": "user-2", "value": 7, "created_at": "2026-12-07T10:40:00Z"},
+        ]),
+    );
+    let g = out["grouped"].as_array().unwrap();
+    assert_eq!(g.len(), 2);
+    assert_eq!(g[0]["label"], "user-1");
+    assert_eq!(g[0]["count"], 4);
+    // Each group totals its own rows (30 once, with dedup), not a total running across groups.
+    assert_eq!(g[0]["aggregation"], from_text("42"));
+    assert_eq!(
+        g[0]["series"],
+        json!([
+            {"label": "2026-12-07 10:00", "count": 1, "aggregation": from_text("30")},
+            {"label": "2026-12-07 11:00", "count": 2, "aggregation": from_text("40")},
+            {"label": null, "count": 1, "aggregation": from_text("42")},
+        ])
+    );
+    assert_eq!(g[1]["label"], "user-2");
+    assert_eq!(g[1]["aggregation"], from_text("12"));
+    assert_eq!(
+        g[1]["series"],
+        json!([{"label": "2026-12-07 10:00", "count": 2, "aggregation": from_text("12")}])
+    );
+    // The rows of each group stay in the order the database returned them.
+    assert_eq!(g[0]["rows"][0]["value"], json!(10));
+}
+
+#[test]
+fn a_time_column_must_hold_times_and_needs_a_granularity() {
+    let e = apply_err(
+        json!({"group_by": "g", "time_granularity": "day", "time_column": "t"}),
+        json!([{"g": "a", "t": "soon"}]),
+    );
+    assert_eq!(
+        (e.code, e.field),
+        ("invalid_time_granularity", "time_column")
+    );
+    assert!(e.message.contains("\"soon\""), "{}", e.message);
+    let e = apply_err(
+        json!({"group_by": "g", "time_granularity": "day", "time_column": "t"}),
+        json!([{"g": "a"}]),
+    );
+    assert_eq!(e.field, "time_column");
+    let e = parse_err(json!({"group_by": "g", "time_column": "t"}));
+    assert_eq!(
+        (e.code, e.field),
+        ("invalid_time_granularity", "time_column")
+    );
+    let e = parse_err(json!({"group_by": "g", "time_granularity": "day", "time_column": 3}));
+    assert_eq!(e.field, "time_column");
+}
