@@ -806,3 +806,137 @@ async fn pipeline_finds_its_server_through_a_saved_target_as_fetch_does() {
     assert!(!ok && out.is_empty(), "{out}");
     assert!(err.starts_with("error: 409 unique_violation"), "{err}");
 }
+
+#[test]
+fn a_clients_file_of_athena_rs_2_0_2_is_read_and_converted_never_silently_rewritten() {
+    let dir = TempDir::new();
+    let path = dir.0.join("clients.json");
+    let p = path.to_str().unwrap();
+    let old = r#"{
+  "default": "reporting",
+  "clients": {
+    "reporting": "postgres://user:secret@db.example.com:5432/reporting",
+    "staging": "postgres://user:secret@staging.example.com:5432/app"
+  }
+}"#;
+    std::fs::write(&path, old).unwrap();
+    let (ok, out, err) = run(&["clients", "list", "--json", "--clients-path", p], &[]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["default"], "reporting");
+    let list = v["clients"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["name"], "reporting");
+    assert_eq!(list[0]["url"], "-");
+    assert_eq!(
+        list[0]["database"],
+        "postgres://user:***@db.example.com:5432/reporting"
+    );
+    assert!(!out.contains("secret"), "passwords are never listed: {out}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        old,
+        "listing never writes"
+    );
+
+    // 2.0.2's `clients add NAME URI`: saved, with a note; the old file is kept beside the new.
+    let (ok, out, err) = run(
+        &[
+            "clients",
+            "add",
+            "archive",
+            "postgres://user:pw2@archive.example.com/db",
+            "--clients-path",
+            p,
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("athena_rs 2.0.2's form"), "{err}");
+    assert!(err.contains("the old file kept as"), "{err}");
+    assert!(!out.contains("pw2"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(dir.0.join("clients.json.2.0.2")).unwrap(),
+        old
+    );
+    let now: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(now["default"], "reporting");
+    assert_eq!(
+        now["clients"]["staging"]["database"],
+        "postgres://user:secret@staging.example.com:5432/app"
+    );
+    assert!(now["clients"]["archive"]["url"].is_null());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "a file holding database URIs is private");
+    }
+    // Written once in today's shape, it is read as today's: no second note.
+    let (ok, _, err) = run(
+        &["clients", "set-default", "staging", "--clients-path", p],
+        &[],
+    );
+    assert!(ok && !err.contains("2.0.2"), "{err}");
+    // A server URL as the positional argument is --url; anything else is refused.
+    let (ok, _, err) = run(
+        &[
+            "clients",
+            "add",
+            "web",
+            "http://127.0.0.1:4052",
+            "--clients-path",
+            p,
+        ],
+        &[],
+    );
+    assert!(
+        ok && err.contains("today: clients add NAME --url URL"),
+        "{err}"
+    );
+    fails(
+        run(
+            &[
+                "clients",
+                "add",
+                "odd",
+                "mysql://u:pw9@h/db",
+                "--clients-path",
+                p,
+            ],
+            &[],
+        ),
+        "neither a server URL",
+    );
+    // A target without a server URL needs --url on the command that uses it.
+    let (ok, _, err) = run(
+        &[
+            "fetch",
+            "--client",
+            "staging",
+            "--body-json",
+            "{\"table_name\": \"t\"}",
+            "--clients-path",
+            p,
+        ],
+        &[],
+    );
+    assert!(!ok && err.contains("--url"), "{err}");
+    // pipeline takes 2.0.2's -c for --client.
+    let (ok, _, err) = run(
+        &[
+            "pipeline",
+            "-c",
+            "staging",
+            "--url",
+            "http://127.0.0.1:9",
+            "--payload-json",
+            "{}",
+            "--clients-path",
+            p,
+        ],
+        &[],
+    );
+    assert!(!ok && !err.contains("unexpected argument"), "{err}");
+}

@@ -12,6 +12,11 @@
 //! environment variable, preferred; or `key`, stored in the file, which is then made readable by
 //! its owner only) and the `X-Athena-Client` it routes to (`athena_client`, default the target's
 //! name). Keys are never printed. The server does not read this file.
+//!
+//! athena_rs 2.0.2's file (`{"default", "clients": {NAME: "postgres://…"}}`, names of databases)
+//! is read too: each entry becomes a target without a server URL that keeps the URI as its
+//! `database`. The first command that writes the file says so and keeps the old one beside it
+//! (`clients.json.2.0.2`); listing never writes.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,14 +34,23 @@ pub struct Catalog {
     pub default: Option<String>,
     #[serde(default)]
     pub clients: BTreeMap<String, Target>,
+    /// Read from a file in athena_rs 2.0.2's shape.
+    #[serde(skip)]
+    from_2_0_2: bool,
 }
 
 /// One gateway target.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
-    /// The server's base URL.
-    pub url: String,
+    /// The server's base URL; absent for an entry of athena_rs 2.0.2's file, which named a
+    /// database only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The PostgreSQL URI athena_rs 2.0.2's file gave the name (its `clients add NAME URI`).
+    /// Kept for the operator, shown without its password, never used to connect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
     /// The environment variable holding the key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_env: Option<String>,
@@ -69,27 +83,86 @@ pub fn path(explicit: Option<PathBuf>) -> PathBuf {
 }
 
 impl Catalog {
-    /// Reads the catalog; a missing file is an empty catalog.
+    /// Reads the catalog; a missing file is an empty catalog. athena_rs 2.0.2's file (names
+    /// mapped to database URIs) is converted.
     pub fn load(path: &Path) -> anyhow::Result<Catalog> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map_err(|e| anyhow::anyhow!("{} is not a clients catalog: {e}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Catalog::default()),
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Catalog::default()),
             Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+        };
+        let bad = |e: &dyn std::fmt::Display| {
+            anyhow::anyhow!("{} is not a clients catalog: {e}", path.display())
+        };
+        let value: Value = serde_json::from_str(&text).map_err(|e| bad(&e))?;
+        let old_shape = value["clients"]
+            .as_object()
+            .is_some_and(|m| m.values().any(Value::is_string));
+        if !old_shape {
+            return serde_json::from_value(value).map_err(|e| bad(&e));
         }
+        let mut catalog = Catalog {
+            from_2_0_2: true,
+            ..Catalog::default()
+        };
+        catalog.default = match &value["default"] {
+            Value::Null => None,
+            Value::String(s) => Some(s.clone()),
+            other => return Err(bad(&format!("default must be a name, not {other}"))),
+        };
+        for (name, entry) in value["clients"].as_object().into_iter().flatten() {
+            let target = match entry {
+                Value::String(uri) => Target {
+                    url: None,
+                    database: Some(uri.clone()),
+                    key_env: None,
+                    key: None,
+                    athena_client: None,
+                },
+                other => serde_json::from_value(other.clone())
+                    .map_err(|e| bad(&format!("clients.{name}: {e}")))?,
+            };
+            catalog.clients.insert(name.clone(), target);
+        }
+        Ok(catalog)
     }
 
-    /// Writes the catalog, readable by its owner only when it holds a key.
+    /// Writes the catalog, readable by its owner only when it holds a key or a database URI.
+    /// A file read in athena_rs 2.0.2's shape is first copied to `<path>.2.0.2`, and a note
+    /// says so.
     fn save(&self, path: &Path) -> anyhow::Result<()> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
         }
+        if self.from_2_0_2 {
+            let mut kept = path.as_os_str().to_owned();
+            kept.push(".2.0.2");
+            let kept = PathBuf::from(kept);
+            if !kept.exists() {
+                std::fs::copy(path, &kept).map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot keep a copy of {} at {}: {e}",
+                        path.display(),
+                        kept.display()
+                    )
+                })?;
+            }
+            eprintln!(
+                "note: {} was in athena_rs 2.0.2's shape (names of database URIs); it is written in today's (gateway targets; each old entry keeps its URI as \"database\"), the old file kept as {}",
+                path.display(),
+                kept.display()
+            );
+        }
         let text = serde_json::to_string_pretty(self)? + "\n";
         std::fs::write(path, text)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
         #[cfg(unix)]
-        if self.clients.values().any(|t| t.key.is_some()) {
+        if self
+            .clients
+            .values()
+            .any(|t| t.key.is_some() || t.database.is_some())
+        {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         }
@@ -128,15 +201,19 @@ enum ClientsCommand {
     },
     /// Save a target: a server URL, where its key comes from, the X-Athena-Client to send.
     ///
-    /// The first target saved becomes the default.
+    /// The first target saved becomes the default. athena_rs 2.0.2's form, `clients add NAME
+    /// URI` with a database URI, saves the name with that URI and no server URL (a note says so).
     ///
     /// Example: athena_rs clients add prod --url https://athena.example.com --key-env ATHENA_PROD_KEY --athena-client reporting
     Add {
         /// The target's name (also the X-Athena-Client sent unless --athena-client says otherwise).
         name: String,
+        /// athena_rs 2.0.2's form: a database URI (postgres://…), or a server URL (as --url).
+        #[arg(value_name = "URI", conflicts_with = "url")]
+        uri: Option<String>,
         /// The server's base URL, e.g. http://127.0.0.1:4052.
-        #[arg(long, value_name = "URL")]
-        url: String,
+        #[arg(long, value_name = "URL", required_unless_present = "uri")]
+        url: Option<String>,
         /// The environment variable holding the key (read when a command runs), e.g. ATHENA_PROD_KEY.
         #[arg(long, value_name = "VAR", conflicts_with = "key")]
         key_env: Option<String>,
@@ -170,6 +247,18 @@ enum ClientsCommand {
     },
 }
 
+/// A connection URI with its password replaced by `***`.
+fn redact(uri: &str) -> String {
+    match reqwest::Url::parse(uri) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(_) => uri.to_string(),
+        Err(_) => "(not a URI)".into(),
+    }
+}
+
 fn check_url(url: &str) -> anyhow::Result<()> {
     let parsed =
         reqwest::Url::parse(url).map_err(|e| anyhow::anyhow!("--url {url:?} is not a URL: {e}"))?;
@@ -194,7 +283,8 @@ pub fn run(args: ClientsArgs) -> anyhow::Result<()> {
                     json!({
                         "name": name,
                         "default": catalog.default.as_deref() == Some(name.as_str()),
-                        "url": t.url,
+                        "url": t.url.clone().unwrap_or_else(|| "-".into()),
+                        "database": t.database.as_deref().map(redact),
                         "athena_client": t.athena_client.clone().unwrap_or_else(|| name.clone()),
                         "key": match (&t.key_env, &t.key) {
                             (Some(var), _) => format!("env:{var}"),
@@ -228,6 +318,7 @@ pub fn run(args: ClientsArgs) -> anyhow::Result<()> {
         }
         ClientsCommand::Add {
             name,
+            uri,
             url,
             key_env,
             key,
@@ -238,7 +329,25 @@ pub fn run(args: ClientsArgs) -> anyhow::Result<()> {
             if name.trim().is_empty() {
                 anyhow::bail!("the target needs a name");
             }
-            check_url(&url)?;
+            let (url, database) = match (url, uri) {
+                (Some(url), _) => (Some(url), None),
+                (None, Some(u)) if u.starts_with("http://") || u.starts_with("https://") => {
+                    eprintln!("note: clients add NAME URL is athena_rs 2.0.2's form; today: clients add NAME --url URL");
+                    (Some(u), None)
+                }
+                (None, Some(u)) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                    eprintln!("note: clients add NAME URI (a database) is athena_rs 2.0.2's form: {name} is saved with that database and no server URL, so commands using it need --url (or: clients add {name} --url URL --force). The server's databases are its config's clients or POST /admin/clients");
+                    (None, Some(u))
+                }
+                (None, Some(u)) => anyhow::bail!(
+                    "{:?} is neither a server URL (http://, https://) nor a PostgreSQL URI (postgres://)",
+                    redact(&u)
+                ),
+                (None, None) => anyhow::bail!("--url is required"),
+            };
+            if let Some(url) = &url {
+                check_url(url)?;
+            }
             if catalog.clients.contains_key(&name) && !force {
                 anyhow::bail!(
                     "a target named {name:?} exists in {}; use --force to replace it",
@@ -252,7 +361,8 @@ pub fn run(args: ClientsArgs) -> anyhow::Result<()> {
                 );
             }
             let target = Target {
-                url: url.trim_end_matches('/').to_string(),
+                url: url.map(|u| u.trim_end_matches('/').to_string()),
+                database,
                 key_env,
                 key,
                 athena_client,
@@ -265,12 +375,17 @@ pub fn run(args: ClientsArgs) -> anyhow::Result<()> {
             if as_json {
                 println!(
                     "{}",
-                    json!({"name": name, "url": target.url, "key_env": target.key_env,
+                    json!({"name": name, "url": target.url, "database": target.database.as_deref().map(redact), "key_env": target.key_env,
                            "key_stored": target.key.is_some(), "athena_client": target.athena_client,
                            "default": catalog.default.as_deref() == Some(name.as_str())})
                 );
             } else {
-                println!("saved {name} ({}) in {}", target.url, path.display());
+                let what = target
+                    .url
+                    .clone()
+                    .or_else(|| target.database.as_deref().map(redact))
+                    .unwrap_or_default();
+                println!("saved {name} ({what}) in {}", path.display());
             }
         }
         ClientsCommand::Remove { name } => {

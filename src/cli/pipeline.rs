@@ -19,7 +19,7 @@ pub struct PipelineArgs {
     /// (athena_rs clients) or, when none has that name, the X-Athena-Client to send.
     ///
     /// Example: --client default
-    #[arg(long, value_name = "CLIENT")]
+    #[arg(long, short = 'c', value_name = "CLIENT")]
     client: Option<String>,
     /// Inline stages or overrides as JSON.
     ///

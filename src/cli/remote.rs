@@ -58,7 +58,7 @@ pub fn resolve_with(
     let (athena_client, target_url) = match &target {
         Some((name, t)) => (
             Some(t.athena_client.clone().unwrap_or_else(|| name.clone())),
-            Some(t.url.clone()),
+            t.url.clone(),
         ),
         None => (client.map(str::to_string), None),
     };
