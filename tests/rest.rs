@@ -385,6 +385,53 @@ async fn post_inserts_objects_and_arrays_with_each_return_preference() {
         json!([{"mail": "g@x.io", "name": "G"}, {"mail": "h@x.io", "name": null}])
     );
 
+    // supabase-js's .insert(...).select().order(...): the returned rows in that order, by a
+    // column that is not even returned.
+    let a = write(
+        &srv,
+        Method::POST,
+        "/rest/v1/users?select=email&order=name.desc.nullslast",
+        &[("Prefer", "return=representation")],
+        Some(r#"[{"email":"o1@x.io","name":"A"},{"email":"o2@x.io"},{"email":"o3@x.io","name":"Z"}]"#),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(
+        a.json(),
+        json!([{"email": "o3@x.io"}, {"email": "o1@x.io"}, {"email": "o2@x.io"}])
+    );
+    let a = write(
+        &srv,
+        Method::DELETE,
+        "/rest/v1/users?email=like.o*&select=email&order=email.desc",
+        &[("Prefer", "return=representation")],
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.json(),
+        json!([{"email": "o3@x.io"}, {"email": "o2@x.io"}, {"email": "o1@x.io"}])
+    );
+    let a = write(
+        &srv,
+        Method::POST,
+        "/rest/v1/users?order=nosuch",
+        &[("Prefer", "return=representation")],
+        Some(r#"{"email":"o4@x.io"}"#),
+    )
+    .await;
+    assert_eq!(
+        a.status, 400,
+        "an unknown order column is refused: {}",
+        a.body
+    );
+    assert_eq!(
+        count().await.as_deref(),
+        Some("8"),
+        "and nothing is written"
+    );
+
     let a = write(
         &srv,
         Method::POST,
@@ -538,10 +585,11 @@ async fn patch_and_delete_change_only_the_filtered_rows() {
             .as_deref(),
         Some("active,x,active,banned,active")
     );
+    // `order` orders the rows a write returns, as PostgREST 13 does; `limit` stays refused.
     let a = write(
         &srv,
         Method::PATCH,
-        "/rest/v1/users?age=eq.25&select=id,state:status&order=id",
+        "/rest/v1/users?age=eq.25&select=id,state:status&order=id&limit=1",
         &[("Prefer", "return=representation")],
         Some(r#"{"status":"y"}"#),
     )
@@ -550,17 +598,15 @@ async fn patch_and_delete_change_only_the_filtered_rows() {
     let a = write(
         &srv,
         Method::PATCH,
-        "/rest/v1/users?age=eq.25&select=id,state:status",
+        "/rest/v1/users?age=eq.25&select=id,state:status&order=id.desc",
         &[("Prefer", "return=representation")],
         Some(r#"{"status":"y"}"#),
     )
     .await;
     assert_eq!(a.status, 200, "{}", a.body);
-    let mut rows = a.json().as_array().unwrap().clone();
-    rows.sort_by_key(|r| r["id"].as_i64());
     assert_eq!(
-        Value::Array(rows),
-        json!([{"id": 2, "state": "y"}, {"id": 5, "state": "y"}])
+        a.json(),
+        json!([{"id": 5, "state": "y"}, {"id": 2, "state": "y"}])
     );
 
     // The single-object media type commits only a write that touched exactly one row.

@@ -191,6 +191,7 @@ fn fetch(t: &str, filters: Vec<Filter>, limit: u64) -> Fetch {
 
 fn insert(t: &str, rows: Vec<Value>, on_conflict: OnConflict) -> Operation {
     Operation::Insert(Insert {
+        order: Vec::new(),
         table: table(t),
         rows: rows
             .into_iter()
@@ -538,6 +539,7 @@ async fn writes_name_rows_by_their_whole_primary_key_and_counters_increment() {
     assert_eq!(again.row_count, 0);
     let key = || vec![cond("k", Op::Eq, json!("a")), cond("c", Op::Eq, json!(1))];
     let upd = Operation::Update(Update {
+        order: Vec::new(),
         table: table("w"),
         set: json!({"v": "uno"}).as_object().unwrap().clone(),
         filter: Filter::And(key()),
@@ -547,6 +549,7 @@ async fn writes_name_rows_by_their_whole_primary_key_and_counters_increment() {
     let got = rows(&run(&c.h, Operation::Fetch(fetch("w", key(), 10))).await);
     assert_eq!(got[0]["v"], json!("uno"));
     let partial = Operation::Update(Update {
+        order: Vec::new(),
         table: table("w"),
         set: json!({"v": "x"}).as_object().unwrap().clone(),
         filter: cond("k", Op::Eq, json!("a")),
@@ -557,6 +560,7 @@ async fn writes_name_rows_by_their_whole_primary_key_and_counters_increment() {
         Err(OpError::FullPrimaryKeyRequired(_))
     ));
     let del = Operation::Delete(Delete {
+        order: Vec::new(),
         table: table("w"),
         target: DeleteTarget::ResourceId(json!({"k": "a", "c": 1})),
         returning: Columns::All,
@@ -571,6 +575,7 @@ async fn writes_name_rows_by_their_whole_primary_key_and_counters_increment() {
     // Single-row writes: an update or delete of a missing row touches none and writes nothing.
     let upd_one = |v: &str| {
         Operation::Update(Update {
+            order: Vec::new(),
             table: table("w"),
             set: json!({ "v": v }).as_object().unwrap().clone(),
             filter: Filter::And(key()),
@@ -606,6 +611,7 @@ async fn writes_name_rows_by_their_whole_primary_key_and_counters_increment() {
         run(
             &c.h,
             Operation::Update(Update {
+                order: Vec::new(),
                 table: table("hits"),
                 set: json!({"n": n}).as_object().unwrap().clone(),
                 filter: cond("page", Op::Eq, json!("/")),

@@ -76,6 +76,7 @@ pub fn insert(body: &Body, opts: &DialectOptions) -> Result<Insert, ApiError> {
         on_conflict,
         returning: columns(body.get("columns"), "columns", opts)?,
         default_to_null: opt_bool(body, "default_to_null")?.unwrap_or(false),
+        order: Vec::new(),
     })
 }
 
@@ -127,6 +128,7 @@ pub fn update(body: &Body, opts: &DialectOptions) -> Result<Update, ApiError> {
         table,
         set,
         filter,
+        order: Vec::new(),
         returning,
     })
 }
@@ -159,5 +161,6 @@ pub fn delete(body: &Body, opts: &DialectOptions) -> Result<Delete, ApiError> {
         table,
         target,
         returning: columns(body.get("columns"), "columns", opts)?,
+        order: Vec::new(),
     })
 }

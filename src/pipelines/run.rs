@@ -160,6 +160,7 @@ fn insert(sink: &Sink, rows: Vec<Map<String, Value>>) -> Operation {
         table: sink.table.clone(),
         rows,
         columns: Vec::new(),
+        order: Vec::new(),
         on_conflict: match sink.mode {
             Mode::Insert => OnConflict::Error,
             Mode::Upsert => OnConflict::Update {

@@ -135,6 +135,8 @@ pub struct Insert {
     pub returning: Columns,
     /// A column that some rows omit gets NULL (true) or its default (false).
     pub default_to_null: bool,
+    /// The order of the returned rows (PostgREST's `order` on a write); empty: as written.
+    pub order: Vec<Order>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -144,6 +146,8 @@ pub struct Update {
     /// Required: an update never runs without a filter.
     pub filter: Filter,
     pub returning: Columns,
+    /// The order of the returned rows; empty: as written.
+    pub order: Vec<Order>,
 }
 
 /// How a delete selects its rows.
@@ -160,6 +164,8 @@ pub struct Delete {
     pub table: TableRef,
     pub target: DeleteTarget,
     pub returning: Columns,
+    /// The order of the returned rows; empty: as deleted.
+    pub order: Vec<Order>,
 }
 
 /// Raw SQL with positional parameters (`$1`, `$2`, …).

@@ -9,7 +9,8 @@
 //! ignored (`limit` on PATCH, `Prefer: max-affected`) is a 400, never silently dropped.
 //!
 //! Not supported, deliberately: embedding related tables, casts and JSON paths in `select`,
-//! full-text and range operators, `limit`/`order` on PATCH and DELETE, PUT.
+//! full-text and range operators, `limit` on PATCH and DELETE, PUT. `order` on a write orders the
+//! rows it returns, as PostgREST does.
 
 mod headers;
 mod select;
@@ -236,7 +237,6 @@ pub fn insert(table: TableRef, q: Query, prefer: &Prefer, body: Value) -> Result
         "POST",
         &[
             ("filters", !q.filters.is_empty()),
-            ("order", !q.order.is_empty()),
             ("limit", q.limit.is_some()),
             ("offset", q.offset.is_some()),
         ],
@@ -272,6 +272,7 @@ pub fn insert(table: TableRef, q: Query, prefer: &Prefer, body: Value) -> Result
         on_conflict,
         returning: q.select,
         default_to_null: !prefer.missing_default,
+        order: q.order,
     })
 }
 
@@ -294,7 +295,6 @@ pub fn update(table: TableRef, q: Query, body: Value) -> Result<Update, ApiError
         "PATCH",
         &[
             ("on_conflict", q.on_conflict.is_some()),
-            ("order", !q.order.is_empty()),
             ("limit", q.limit.is_some()),
             ("offset", q.offset.is_some()),
         ],
@@ -327,6 +327,7 @@ pub fn update(table: TableRef, q: Query, body: Value) -> Result<Update, ApiError
         set,
         filter,
         returning: q.select,
+        order: q.order,
     })
 }
 
@@ -337,7 +338,6 @@ pub fn delete(table: TableRef, q: Query) -> Result<Delete, ApiError> {
         &[
             ("on_conflict", q.on_conflict.is_some()),
             ("columns", q.columns.is_some()),
-            ("order", !q.order.is_empty()),
             ("limit", q.limit.is_some()),
             ("offset", q.offset.is_some()),
         ],
@@ -347,5 +347,6 @@ pub fn delete(table: TableRef, q: Query) -> Result<Delete, ApiError> {
         table,
         target: DeleteTarget::Filter(filter),
         returning: q.select,
+        order: q.order,
     })
 }

@@ -344,10 +344,14 @@ fn writes_take_their_shapes_and_refuse_what_they_cannot_honour() {
     assert_eq!(
         code(delete(
             users(),
-            q(&[("id", "gt.1"), ("order", "id")]).unwrap()
+            q(&[("id", "gt.1"), ("offset", "1")]).unwrap()
         )),
         Code::InvalidField
     );
+    // `order` orders the rows a write returns.
+    let d = delete(users(), q(&[("id", "gt.1"), ("order", "id.desc")]).unwrap()).unwrap();
+    assert_eq!(d.order.len(), 1);
+    assert!(d.order[0].descending);
     assert!(matches!(
         delete(users(), filtered()).unwrap().target,
         DeleteTarget::Filter(_)

@@ -141,8 +141,25 @@ pub fn plan_insert(ins: &Insert, t: &TableInfo) -> Result<Plan, OpError> {
         format!(" ({}) VALUES {}", col_list.join(", "), tuples.join(", "))
     };
     let conflict = conflict_sql(&mut b, &ins.on_conflict, &cols)?;
-    let ret = b.json_row(&ins.returning)?;
-    b.sql = format!("INSERT INTO {tbl} AS {ALIAS}{values}{conflict} RETURNING {ret}");
+    let dml = format!("INSERT INTO {tbl} AS {ALIAS}{values}{conflict}");
+    returning(b, dml, &ins.returning, &ins.order)
+}
+
+/// A write statement returning its rows as JSON: `… RETURNING <row>`, or, when they are to be
+/// ordered, the written rows in a CTE selected in that order (as PostgREST does).
+fn returning(
+    mut b: Builder<'_>,
+    dml: String,
+    cols: &crate::ops::Columns,
+    order: &[crate::ops::Order],
+) -> Result<Plan, OpError> {
+    let ret = b.json_row(cols)?;
+    b.sql = if order.is_empty() {
+        format!("{dml} RETURNING {ret}")
+    } else {
+        let order = b.order_sql(order)?;
+        format!("WITH w AS ({dml} RETURNING {ALIAS}.*) SELECT {ret} FROM w AS {ALIAS}{order}")
+    };
     b.finish(Shape::Rows)
 }
 
@@ -241,13 +258,12 @@ pub fn plan_update(u: &Update, t: &TableInfo) -> Result<Plan, OpError> {
     }
     let sets = set_list(&mut b, &u.set)?;
     let filter = b.filter_sql(&u.filter)?;
-    let ret = b.json_row(&u.returning)?;
     let tbl = table_sql(t);
-    b.sql = format!(
-        "UPDATE {tbl} AS {ALIAS} SET {} WHERE {filter} RETURNING {ret}",
+    let dml = format!(
+        "UPDATE {tbl} AS {ALIAS} SET {} WHERE {filter}",
         sets.join(", ")
     );
-    b.finish(Shape::Rows)
+    returning(b, dml, &u.returning, &u.order)
 }
 
 /// The filter selecting a row by its primary key.
@@ -304,10 +320,9 @@ pub fn plan_delete(d: &Delete, t: &TableInfo) -> Result<Plan, OpError> {
     };
     let mut b = Builder::new(t);
     let where_sql = b.filter_sql(&filter)?;
-    let ret = b.json_row(&d.returning)?;
     let tbl = table_sql(t);
-    b.sql = format!("DELETE FROM {tbl} AS {ALIAS} WHERE {where_sql} RETURNING {ret}");
-    b.finish(Shape::Rows)
+    let dml = format!("DELETE FROM {tbl} AS {ALIAS} WHERE {where_sql}");
+    returning(b, dml, &d.returning, &d.order)
 }
 
 #[cfg(test)]

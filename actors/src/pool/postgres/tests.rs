@@ -128,6 +128,7 @@ fn count_reuses_the_filter() {
 #[test]
 fn insert_rows_with_different_columns_use_default() {
     let ins = Insert {
+        order: Vec::new(),
         table: TableRef {
             schema: None,
             name: "e".into(),
@@ -173,6 +174,7 @@ fn insert_rows_with_different_columns_use_default() {
 #[test]
 fn delete_by_resource_id_uses_the_primary_key() {
     let d = Delete {
+        order: Vec::new(),
         table: TableRef {
             schema: None,
             name: "e".into(),
@@ -193,6 +195,7 @@ fn delete_by_resource_id_uses_the_primary_key() {
 #[test]
 fn update_needs_columns() {
     let u = Update {
+        order: Vec::new(),
         table: TableRef {
             schema: None,
             name: "e".into(),
@@ -231,6 +234,7 @@ fn selections_expand_star_and_name_each_column_once() {
 fn update_and_delete_refuse_filters_that_select_everything() {
     let everything = Filter::And(vec![Filter::And(vec![])]);
     let u = Update {
+        order: Vec::new(),
         table: TableRef {
             schema: None,
             name: "e".into(),
@@ -244,6 +248,7 @@ fn update_and_delete_refuse_filters_that_select_everything() {
         Err(OpError::MissingFilter(_))
     ));
     let d = Delete {
+        order: Vec::new(),
         table: TableRef {
             schema: None,
             name: "e".into(),
@@ -317,6 +322,7 @@ fn counted_fetches_render_rows_like_plain_ones() {
 #[test]
 fn an_insert_column_list_chooses_the_columns_and_ignores_other_keys() {
     let ins = Insert {
+        order: Vec::new(),
         table: TableRef {
             schema: None,
             name: "e".into(),
@@ -346,4 +352,30 @@ fn an_insert_column_list_chooses_the_columns_and_ignores_other_keys() {
         plan_insert(&bad, &table()),
         Err(OpError::UnknownColumn { .. })
     ));
+}
+
+#[test]
+fn an_ordered_write_selects_its_returned_rows_in_that_order() {
+    let d = Delete {
+        order: vec![Order {
+            column: "status".into(),
+            descending: true,
+            nulls_first: Some(false),
+        }],
+        table: TableRef {
+            schema: None,
+            name: "e".into(),
+        },
+        target: DeleteTarget::ResourceId(json!("7")),
+        returning: Columns::List(vec!["id".into()]),
+    };
+    let p = plan_delete(&d, &table()).unwrap();
+    assert!(
+        p.sql.starts_with("WITH w AS (DELETE FROM \"public\".\"ev\"\"ents\" AS r WHERE \"id\" = $1 RETURNING r.*) SELECT json_build_object($2::text, r.\"id\") FROM w AS r ORDER BY \"status\" DESC NULLS LAST"),
+        "{}",
+        p.sql
+    );
+    let mut bad = d.clone();
+    bad.order[0].column = "nope".into();
+    assert!(plan_delete(&bad, &table()).is_err());
 }

@@ -93,7 +93,18 @@ fn echo(
     })
 }
 
+/// Ordering the rows a write returns is PostgREST's; a ScyllaDB write returns the rows it was
+/// given, so an order is refused rather than ignored.
+fn no_order(order: &[crate::ops::Order]) -> Result<(), OpError> {
+    if order.is_empty() {
+        Ok(())
+    } else {
+        Err(unsupported("ordering the rows a write returns"))
+    }
+}
+
 pub fn plan_insert(i: &Insert, info: &TableInfo) -> Result<WritePlan, OpError> {
+    no_order(&i.order)?;
     if info.has_counters() {
         return Err(unsupported(
             "insert into a counter table: counters are written with update (they are incremented)",
@@ -284,6 +295,7 @@ fn key_where(key: &[(&Column, CqlValue)], values: &mut Vec<Option<CqlValue>>) ->
 }
 
 pub fn plan_update(u: &Update, info: &TableInfo) -> Result<WritePlan, OpError> {
+    no_order(&u.order)?;
     if u.set.is_empty() {
         return Err(OpError::InvalidRequest(
             "update needs at least one column to set".into(),
@@ -334,6 +346,7 @@ pub fn plan_update(u: &Update, info: &TableInfo) -> Result<WritePlan, OpError> {
 }
 
 pub fn plan_delete(d: &Delete, info: &TableInfo) -> Result<WritePlan, OpError> {
+    no_order(&d.order)?;
     let (id, filter) = match &d.target {
         DeleteTarget::ResourceId(v) => (Some(v), None),
         DeleteTarget::Filter(f) => (None, Some(f)),

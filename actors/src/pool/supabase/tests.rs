@@ -242,6 +242,7 @@ fn row(v: Value) -> Map<String, Value> {
 
 fn insert(on_conflict: OnConflict) -> Insert {
     Insert {
+        order: Vec::new(),
         table: t("users"),
         rows: vec![
             row(json!({"email": "a@x"})),
@@ -308,6 +309,7 @@ fn inserts_upserts_and_ignores_use_prefer_and_on_conflict() {
 fn updates_and_deletes_need_a_filter_and_resource_id_needs_a_configured_key() {
     let k: PrimaryKeys = [("users".to_string(), vec!["id".to_string()])].into();
     let update = Update {
+        order: Vec::new(),
         table: t("users"),
         set: row(json!({"name": "Z"})),
         filter: cond("id", Op::Eq, json!(1)),
@@ -318,6 +320,7 @@ fn updates_and_deletes_need_a_filter_and_resource_id_needs_a_configured_key() {
     assert_eq!(req.query, vec![p("id", "eq.1")]);
     assert_eq!(req.body, Some(json!({"name": "Z"})));
     let unfiltered = Update {
+        order: Vec::new(),
         filter: Filter::And(vec![]),
         ..update
     };
@@ -326,6 +329,7 @@ fn updates_and_deletes_need_a_filter_and_resource_id_needs_a_configured_key() {
 
     let delete = |target| {
         Operation::Delete(Delete {
+            order: Vec::new(),
             table: t("users"),
             target,
             returning: Columns::All,

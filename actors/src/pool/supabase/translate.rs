@@ -96,7 +96,7 @@ pub fn translate(op: &Operation, keys: &PrimaryKeys, single: bool) -> Result<Req
                 Method::Delete,
                 &d.table,
                 filter.as_ref(),
-                &d.returning,
+                (&d.returning, &d.order),
                 None,
             )?
         }
@@ -326,6 +326,9 @@ fn insert(i: &Insert) -> Result<Request, OpError> {
     if let Some(s) = select(&i.returning)? {
         req.query.push(("select".into(), s));
     }
+    if let Some(o) = order(&i.order)? {
+        req.query.push(("order".into(), o));
+    }
     req.headers.push(("Prefer", prefer.join(",")));
     req.body = Some(Value::Array(
         i.rows.iter().cloned().map(Value::Object).collect(),
@@ -344,7 +347,7 @@ fn update(u: &Update) -> Result<Request, OpError> {
         Method::Patch,
         &u.table,
         Some(&u.filter),
-        &u.returning,
+        (&u.returning, &u.order),
         Some(Value::Object(u.set.clone())),
     )
 }
@@ -354,7 +357,7 @@ fn write(
     method: Method,
     table: &TableRef,
     filter: Option<&Filter>,
-    returning: &Columns,
+    (returning, ordered): (&Columns, &[Order]),
     body: Option<Value>,
 ) -> Result<Request, OpError> {
     let mut req = base(method, &[ident(&table.name)?]);
@@ -373,6 +376,9 @@ fn write(
     req.query.extend(params);
     if let Some(s) = select(returning)? {
         req.query.push(("select".into(), s));
+    }
+    if let Some(o) = order(ordered)? {
+        req.query.push(("order".into(), o));
     }
     req.headers.push(("Prefer", "return=representation".into()));
     req.body = body;

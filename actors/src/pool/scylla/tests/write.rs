@@ -12,6 +12,7 @@ fn row(v: Value) -> Map<String, Value> {
 
 fn insert(rows: Vec<Value>, on_conflict: OnConflict) -> Insert {
     Insert {
+        order: Vec::new(),
         table: TableRef {
             schema: None,
             name: "events".into(),
@@ -123,6 +124,7 @@ fn listed_insert_columns_bind_null_only_when_asked() {
 
 fn update(set: Value, filters: Vec<Filter>) -> Update {
     Update {
+        order: Vec::new(),
         table: TableRef {
             schema: None,
             name: "events".into(),
@@ -211,6 +213,7 @@ fn counters_are_incremented() {
 
 fn delete(target: DeleteTarget) -> Delete {
     Delete {
+        order: Vec::new(),
         table: TableRef {
             schema: None,
             name: "events".into(),
