@@ -251,6 +251,132 @@ async fn inserts_updates_and_deletes_through_the_gateway_reach_a_subscriber_as_j
     assert_eq!(logged.as_deref(), Some("3"));
 }
 
+/// `X-Publish-Event: true` on a gateway write: an event for the table's subscribers, after the
+/// write's own change and in commit order; on a table that is not captured, a note in the
+/// request log; without the header, nothing.
+#[tokio::test]
+async fn a_write_with_x_publish_event_reaches_the_tables_subscribers_as_an_event() {
+    let _shared = exclusive().read().await;
+    let env = Env::new().await;
+    let srv = env.start().await;
+    wait_role(&srv, "default", "leader", Duration::from_secs(20)).await;
+    let mut sub = subscribe(&srv, "items", None).await;
+    let items = |name: &str, publish: Option<&'static str>| {
+        let rb = srv
+            .http
+            .put(srv.url("/gateway/insert"))
+            .header("X-Athena-Client", "default")
+            .header("X-User-Id", "u-7")
+            .json(&json!({"table_name": "items", "insert_body": {"name": name}}));
+        match publish {
+            Some(v) => rb.header("X-Publish-Event", v).send(),
+            None => rb.send(),
+        }
+    };
+    for (name, publish) in [
+        ("a", Some("true")),
+        ("b", None),
+        ("c", Some("false")),
+        ("d", Some("1")),
+    ] {
+        let res = items(name, publish).await.unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "{}",
+            res.text().await.unwrap()
+        );
+    }
+    let evs = changes(&mut sub, 5, Duration::from_secs(10)).await;
+    let seen: Vec<(ChangeOp, String)> = evs
+        .iter()
+        .map(|e| {
+            (
+                e.op,
+                e.row
+                    .get("name")
+                    .or(e.row.get("operation"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(ChangeOp, String)> = [
+        (ChangeOp::Insert, "a"),
+        (ChangeOp::Event, "insert"),
+        (ChangeOp::Insert, "b"),
+        (ChangeOp::Insert, "c"),
+        (ChangeOp::Insert, "d"),
+    ]
+    .into_iter()
+    .map(|(op, n)| (op, n.to_string()))
+    .collect();
+    assert_eq!(
+        seen, want,
+        "only true and 1 publish; each event follows its write"
+    );
+    let event = &evs[1];
+    assert_eq!(event.table, "items");
+    assert_eq!(event.row["row_count"], json!(1));
+    assert_eq!(event.row["user_id"], "u-7");
+    assert!(
+        event.row["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "{:?}",
+        event.row
+    );
+    let last = changes(&mut sub, 1, Duration::from_secs(10)).await;
+    assert_eq!(
+        (last[0].op, last[0].row["operation"].as_str()),
+        (ChangeOp::Event, Some("insert"))
+    );
+    let wire = serde_json::to_value(CdcMessage::Change(evs[1].clone())).unwrap();
+    assert_eq!(
+        (wire["type"].as_str(), wire["op"].as_str()),
+        (Some("change"), Some("event"))
+    );
+    // The event is in the log: a subscriber from an earlier seq replays it.
+    let mut replay = subscribe(&srv, "items", Some(0)).await;
+    let again = changes(&mut replay, 2, Duration::from_secs(10)).await;
+    assert_eq!((again[1].op, again[1].seq), (ChangeOp::Event, evs[1].seq));
+
+    // A table that is not captured: the write succeeds, the request log says why nothing was
+    // published.
+    let res = srv
+        .http
+        .put(srv.url("/gateway/insert"))
+        .header("X-Athena-Client", "default")
+        .header("X-Publish-Event", "true")
+        .json(&json!({"table_name": "other_t", "insert_body": {"id": 1, "label": "x"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let start = Instant::now();
+    let note = loop {
+        let note = env
+            .log
+            .scalar("SELECT message FROM gateway_request_log WHERE table_name = 'other_t' AND operation = 'insert'")
+            .await;
+        if note.is_some() || start.elapsed() > Duration::from_secs(10) {
+            break note;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let note = note.expect("the request is logged with a note");
+    assert!(
+        note.contains("X-Publish-Event: not published") && note.contains("other_t is not captured"),
+        "{note}"
+    );
+}
+
 fn dialect() -> athena_rs::dialect::DialectOptions {
     athena_rs::dialect::DialectOptions {
         default_limit: 100,

@@ -43,7 +43,7 @@ async fn preflights_are_answered_for_every_method_and_header_the_routes_use_with
     );
     let srv = TestServer::start_yaml(&yaml).await;
     let headers = "authorization, apikey, x-athena-client, content-type, prefer, range, \
-                   accept-profile, content-profile, x-client-info, cache-control, x-strip-nulls, \
+                   accept-profile, content-profile, x-client-info, cache-control, x-strip-nulls, x-publish-event, \
                    x-user-id, x-company-id, x-organization-id";
     for (path, methods) in [
         ("/gateway/fetch", &["POST"][..]),

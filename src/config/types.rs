@@ -82,6 +82,7 @@ impl Default for CorsConfig {
                 "x-client-info",
                 "cache-control",
                 "x-strip-nulls",
+                "x-publish-event",
                 "x-user-id",
                 "x-company-id",
                 "x-organization-id",

@@ -11,7 +11,9 @@ use std::cell::RefMut;
 use actix_web::HttpRequest;
 
 use super::error::{ApiError, Code};
-use super::headers::{X_ATHENA_CLIENT, X_COMPANY_ID, X_ORGANIZATION_ID, X_STRIP_NULLS, X_USER_ID};
+use super::headers::{
+    X_ATHENA_CLIENT, X_COMPANY_ID, X_ORGANIZATION_ID, X_PUBLISH_EVENT, X_STRIP_NULLS, X_USER_ID,
+};
 use super::stats::{self, RequestFacts};
 
 /// One request, as the core sees it.
@@ -34,6 +36,9 @@ pub trait Call {
 
     /// Null fields are dropped from rows (`X-Strip-Nulls`).
     fn strip_nulls(&self) -> bool;
+
+    /// A write publishes an event to the table's change subscribers (`X-Publish-Event`).
+    fn publish_event(&self) -> bool;
 
     /// The cache is skipped for this request, read and write (`Cache-Control: no-cache`).
     fn bypass_cache(&self) -> bool;
@@ -99,6 +104,13 @@ impl Call for HttpRequest {
     fn strip_nulls(&self) -> bool {
         self.headers()
             .get(&X_STRIP_NULLS)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(truthy)
+    }
+
+    fn publish_event(&self) -> bool {
+        self.headers()
+            .get(&X_PUBLISH_EVENT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(truthy)
     }

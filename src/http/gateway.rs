@@ -341,15 +341,82 @@ pub async fn finish(
         _ => None,
     };
     let res = execute(&handle, op).await;
-    if let Some(table) = written {
-        cache::written(state, &handle.name, &table).await;
+    if let Some(table) = &written {
+        cache::written(state, &handle.name, table).await;
     }
     let out = res?;
     stats::note_rows(req, out.row_count);
+    if let Some(table) = written.filter(|_| req.publish_event()) {
+        let operation = match kind {
+            Kind::Insert => "insert",
+            Kind::Update => "update",
+            _ => "delete",
+        };
+        publish(req, state, &handle, operation, &table, out.row_count).await;
+    }
     Ok(Answer {
         body: render(&out)?.into(),
         cache: None,
     })
+}
+
+/// `X-Publish-Event: true` on a successful write. When change data capture captures the table,
+/// an event (the operation, its row count, the request id and audit ids) is emitted into the
+/// client database's WAL as a logical decoding message; the capture reader keeps it in the
+/// table's change log in commit order, so the table's subscribers receive it (op `event`) and can
+/// replay it. Otherwise the request log records why it was not published. The write's answer is
+/// the same either way: the event comes after the write has committed.
+async fn publish(
+    req: &impl Call,
+    state: &AppState,
+    handle: &ClientHandle,
+    operation: &str,
+    table: &athena_actors::ops::TableRef,
+    rows: u64,
+) {
+    let schema = table.schema.as_deref().unwrap_or("public");
+    let label = athena_actors::cdc::event::label(schema, &table.name);
+    let captured = matches!(handle.backend, Backend::Postgres(_))
+        && state.actors.cdc.status().clients.iter().any(|c| {
+            c.client == handle.name
+                && c.tables
+                    .iter()
+                    .any(|t| t.state == "capturing" && t.schema == schema && t.name == table.name)
+        });
+    let not_published = |why: String| {
+        if let Some(op) = req.facts().operation.as_mut() {
+            op.message = Some(format!("X-Publish-Event: not published: {why}"));
+        }
+    };
+    if !captured {
+        return not_published(format!(
+            "{label} is not captured by change data capture (POST /admin/cdc/tables captures it)"
+        ));
+    }
+    let [user_id, company_id, organization_id] = req.audit_ids();
+    let event = serde_json::json!({
+        "schema": schema,
+        "table": table.name,
+        "event": {
+            "operation": operation,
+            "row_count": rows,
+            "request_id": stats::current_request_id().map(|id| id.to_string()),
+            "user_id": user_id,
+            "company_id": company_id,
+            "organization_id": organization_id,
+        },
+    });
+    let emit = Operation::Sql(athena_actors::ops::Sql {
+        query: format!(
+            "SELECT pg_logical_emit_message(true, '{}', $1::text)",
+            athena_actors::cdc::pgoutput::EVENT_PREFIX
+        ),
+        params: vec![serde_json::Value::String(event.to_string())],
+    });
+    if let Err(e) = execute(handle, emit).await {
+        tracing::warn!(client = %handle.name, table = %label, error = %e.detail, "X-Publish-Event: the event was not published");
+        not_published(e.detail);
+    }
 }
 
 async fn run(

@@ -108,6 +108,8 @@ pub struct MessageHeaders {
     /// `x-athena-key`), in place of the socket's.
     pub key: Option<String>,
     pub strip_nulls: bool,
+    /// `X-Publish-Event`: a write publishes an event to the table's change subscribers.
+    pub publish_event: bool,
     /// `Cache-Control: no-cache` or `no-store`.
     pub no_cache: bool,
     pub user_id: Option<String>,
@@ -228,6 +230,7 @@ fn headers(v: Option<&Value>, client_name: &str) -> Result<MessageHeaders, ApiEr
             "x-api-key" => keys[2] = text(),
             "x-athena-key" => keys[3] = text(),
             "x-strip-nulls" => out.strip_nulls = truthy(value),
+            "x-publish-event" => out.publish_event = truthy(value),
             "cache-control" => out.no_cache = no_cache([value]),
             "x-user-id" => out.user_id = text(),
             "x-company-id" => out.company_id = text(),

@@ -82,6 +82,10 @@ impl Call for WsCall {
         self.headers.strip_nulls
     }
 
+    fn publish_event(&self) -> bool {
+        self.headers.publish_event
+    }
+
     fn bypass_cache(&self) -> bool {
         self.headers.no_cache
     }

@@ -17,6 +17,8 @@ pub enum ChangeOp {
     Insert,
     Update,
     Delete,
+    /// An event a write published (`X-Publish-Event`): `row` is the event, not a row.
+    Event,
 }
 
 impl ChangeOp {
@@ -25,6 +27,7 @@ impl ChangeOp {
             ChangeOp::Insert => "insert",
             ChangeOp::Update => "update",
             ChangeOp::Delete => "delete",
+            ChangeOp::Event => "event",
         }
     }
 
@@ -33,6 +36,7 @@ impl ChangeOp {
             "insert" => ChangeOp::Insert,
             "update" => ChangeOp::Update,
             "delete" => ChangeOp::Delete,
+            "event" => ChangeOp::Event,
             _ => return None,
         })
     }

@@ -3,7 +3,11 @@
 //! the relations it was told about and assembles each transaction's row changes, handing back a
 //! whole [`Txn`] at its commit.
 //!
-//! What it deliberately leaves out: truncations, origins, type announcements and logical
+//! Logical decoding messages (`pg_logical_emit_message`, sent when the reader asks for them) are
+//! read too: a transactional one with the prefix [`EVENT_PREFIX`] is a published event (a write
+//! made with `X-Publish-Event`), which becomes a change of its table with the op `event`.
+//!
+//! What it deliberately leaves out: truncations, origins, type announcements and other logical
 //! messages (read and skipped), and streamed or two-phase transactions (protocol versions 2 and
 //! up, which the reader never asks for).
 
@@ -13,6 +17,10 @@ use serde_json::{Map, Value};
 
 use super::event::ChangeOp;
 use super::values;
+
+/// The prefix of the logical decoding messages that carry published events. Their content is
+/// JSON: `{"schema", "table", "event": {…}}`.
+pub const EVENT_PREFIX: &str = "athena.event";
 
 /// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
 pub const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
@@ -86,7 +94,13 @@ pub enum Message {
         rel: u32,
         old: Old,
     },
-    /// Truncate, origin, type, logical message: nothing a change stream carries.
+    /// A logical decoding message; a transactional one arrives inside its transaction.
+    Logical {
+        transactional: bool,
+        prefix: String,
+        content: Vec<u8>,
+    },
+    /// Truncate, origin, type: nothing a change stream carries.
     Skipped,
 }
 
@@ -239,7 +253,18 @@ pub fn parse(buf: &[u8]) -> Result<Message, DecodeError> {
                 old: r.old(marker)?,
             }
         }
-        b'T' | b'O' | b'Y' | b'M' => Message::Skipped,
+        b'M' => {
+            let flags = r.u8()?;
+            let _lsn = r.u64()?;
+            let prefix = r.cstring()?;
+            let len = r.u32()? as usize;
+            Message::Logical {
+                transactional: flags & 1 == 1,
+                prefix,
+                content: r.take(len)?.to_vec(),
+            }
+        }
+        b'T' | b'O' | b'Y' => Message::Skipped,
         other => return Err(DecodeError::UnknownMessage(other as char)),
     })
 }
@@ -310,7 +335,18 @@ impl Decoder {
                 let row = old_row(rel, &old);
                 self.push(rel_change(rel, ChangeOp::Delete, row.clone(), Some(row)))?;
             }
-            Message::Skipped => {}
+            Message::Logical {
+                transactional: true,
+                prefix,
+                content,
+            } if prefix == EVENT_PREFIX => {
+                // Anyone with the right to call pg_logical_emit_message can send one: content
+                // that is not a well-formed event is skipped, never fatal to the reader.
+                if let Some(change) = published(&content) {
+                    self.push(change)?;
+                }
+            }
+            Message::Logical { .. } | Message::Skipped => {}
         }
         Ok(None)
     }
@@ -328,6 +364,23 @@ impl Decoder {
             .push(change);
         Ok(())
     }
+}
+
+/// A published event's change: `{"schema", "table", "event": {…}}`.
+fn published(content: &[u8]) -> Option<Change> {
+    let v: Value = serde_json::from_slice(content).ok()?;
+    let schema = v.get("schema")?.as_str()?.to_string();
+    let table = v.get("table")?.as_str()?.to_string();
+    let Value::Object(event) = v.get("event")?.clone() else {
+        return None;
+    };
+    Some(Change {
+        schema,
+        table,
+        op: ChangeOp::Event,
+        row: event,
+        old: None,
+    })
 }
 
 fn rel_change(

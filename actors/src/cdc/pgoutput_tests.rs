@@ -153,3 +153,53 @@ fn malformed_messages_are_errors_not_panics() {
     );
     assert_eq!(d.feed(&[b'T', 0, 0, 0, 0]).unwrap(), None);
 }
+
+fn message(transactional: bool, prefix: &str, content: &[u8]) -> Vec<u8> {
+    let mut b = vec![b'M', u8::from(transactional)];
+    b.extend(0x2346_8200u64.to_be_bytes());
+    b.extend(prefix.as_bytes());
+    b.push(0);
+    b.extend((content.len() as u32).to_be_bytes());
+    b.extend(content);
+    b
+}
+
+#[test]
+fn published_events_become_event_changes_and_other_messages_are_skipped() {
+    let mut d = Decoder::default();
+    assert_eq!(d.feed(&begin()).unwrap(), None);
+    let event =
+        br#"{"schema": "public", "table": "t", "event": {"operation": "insert", "row_count": 2}}"#;
+    for m in [
+        message(true, EVENT_PREFIX, event),
+        message(true, "someone.else", event),
+        message(false, EVENT_PREFIX, event),
+        message(true, EVENT_PREFIX, b"not json"),
+        message(
+            true,
+            EVENT_PREFIX,
+            br#"{"schema": "public", "table": "t", "event": 3}"#,
+        ),
+    ] {
+        assert_eq!(d.feed(&m).unwrap(), None);
+    }
+    let txn = d
+        .feed(&commit(0x9000))
+        .unwrap()
+        .expect("a committed transaction");
+    assert_eq!(txn.changes.len(), 1, "{:?}", txn.changes);
+    let c = &txn.changes[0];
+    assert_eq!(
+        (c.schema.as_str(), c.table.as_str(), c.op),
+        ("public", "t", ChangeOp::Event)
+    );
+    assert_eq!(
+        Value::Object(c.row.clone()),
+        json!({"operation": "insert", "row_count": 2})
+    );
+    assert_eq!(c.old, None);
+    // A message cut short is an error, like any other.
+    let mut short = message(true, EVENT_PREFIX, event);
+    short.truncate(short.len() - 3);
+    assert_eq!(parse(&short), Err(DecodeError::Truncated));
+}

@@ -315,6 +315,7 @@ async fn lead(
     }
     tracing::info!(client = %spec.client, slot = %spec.slot, "reading the replication slot");
     let mut decoder = Decoder::default();
+    let messages = setup::has_messages(&src).await?;
     // Polls start every `poll_interval` (or as soon as the last one is done, when it took
     // longer): a poll's own work is not added to the wait.
     let mut tick = tokio::time::interval(spec.poll_interval);
@@ -332,7 +333,7 @@ async fn lead(
             tick.tick().await;
             continue;
         }
-        let rows = setup::peek(&src, &spec.slot, upto, spec.max_changes).await?;
+        let rows = setup::peek(&src, &spec.slot, upto, spec.max_changes, messages).await?;
         let truncated = rows.len() >= spec.max_changes as usize;
         let mut txns: Vec<Txn> = Vec::new();
         for (_, data) in &rows {

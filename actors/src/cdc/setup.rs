@@ -330,18 +330,31 @@ pub async fn peek(
     slot: &str,
     upto: u64,
     max: i32,
+    messages: bool,
 ) -> Result<Vec<(u64, Vec<u8>)>, tokio_postgres::Error> {
+    // Logical decoding messages (published events) are asked for where pgoutput has them (14+).
+    let sql = if messages {
+        "SELECT lsn, data FROM pg_logical_slot_peek_binary_changes($1, $2, $3, \
+         'proto_version', '1', 'publication_names', $4, 'messages', 'true')"
+    } else {
+        "SELECT lsn, data FROM pg_logical_slot_peek_binary_changes($1, $2, $3, \
+         'proto_version', '1', 'publication_names', $4)"
+    };
     let rows = db
-        .query(
-            "SELECT lsn, data FROM pg_logical_slot_peek_binary_changes($1, $2, $3, \
-             'proto_version', '1', 'publication_names', $4)",
-            &[&slot, &PgLsn::from(upto), &max, &slot],
-        )
+        .query(sql, &[&slot, &PgLsn::from(upto), &max, &slot])
         .await?;
     Ok(rows
         .iter()
         .map(|r| (u64::from(r.get::<_, PgLsn>(0)), r.get(1)))
         .collect())
+}
+
+/// Whether the server's pgoutput sends logical decoding messages (PostgreSQL 14 and later).
+pub async fn has_messages(db: &Client) -> Result<bool, tokio_postgres::Error> {
+    let r = db
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await?;
+    Ok(r.get::<_, i32>(0) >= 140_000)
 }
 
 /// The position up to which WAL is flushed: everything committed before it can be decoded.

@@ -61,6 +61,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "request_shapes",
         sql: include_str!("../../../sql/0008_request_shapes.sql"),
     },
+    Migration {
+        version: 9,
+        name: "published_events",
+        sql: include_str!("../../../sql/0009_published_events.sql"),
+    },
 ];
 
 /// The tables a provisioned logging database holds (`gateway_request_log` is a view joining
