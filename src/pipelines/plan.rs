@@ -1,7 +1,7 @@
 //! Turning a request (and the named definition it refers to) into a [`Resolved`] pipeline:
 //! every stage validated before anything runs.
 
-use athena_actors::ops::{Fetch, Filter, TableRef};
+use athena_actors::ops::{Columns, Fetch, Filter, TableRef};
 use serde_json::{Map, Value};
 
 use super::{Registry, DEFAULT_PAGE, MAX_PAGE};
@@ -131,10 +131,21 @@ pub fn resolve(
         stage(body, "sink", def.map(|d| &d.sink))?.ok_or_else(|| dialect::missing("sink"))?;
     let transform = stage(body, "transform", def.and_then(|d| d.transform.as_ref()))?;
     let dry_run = dialect::opt_bool(body, "dry_run")?.unwrap_or(false);
+    let mut source = source_stage(&source, opts)?;
+    let transform = transform_stage(transform.as_ref(), opts)?;
+    // The source reads the columns the grouping needs, whether or not its list names them (as
+    // athena_rs 2.0.2's README example expects: columns [id, email], grouped by region).
+    if let (Some(spec), Columns::List(list)) = (&transform.post, &mut source.fetch.columns) {
+        for c in spec.columns() {
+            if !list.iter().any(|s| s.column == c || s.column == "*") {
+                list.push(c.into());
+            }
+        }
+    }
     Ok(Resolved {
         name: name.map(str::to_string),
-        source: source_stage(&source, opts)?,
-        transform: transform_stage(transform.as_ref(), opts)?,
+        source,
+        transform,
         sink: sink_stage(&sink)?,
         dry_run,
     })
