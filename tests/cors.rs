@@ -115,7 +115,12 @@ async fn answers_to_allowed_origins_carry_cors_headers_and_others_none() {
         Some("https://app.example.com")
     );
     let exposed = header(&r, "access-control-expose-headers").unwrap();
-    for h in ["content-range", "x-athena-cache", "x-athena-error-code"] {
+    for h in [
+        "content-range",
+        "x-athena-cache",
+        "x-athena-error-code",
+        "x-request-id",
+    ] {
         assert!(exposed.contains(h), "{h} not in {exposed}");
     }
     assert!(header(&r, "vary").unwrap().contains("Origin"));
@@ -123,6 +128,10 @@ async fn answers_to_allowed_origins_carry_cors_headers_and_others_none() {
     let r = fetch("https://app.example.com", "missing").await.unwrap();
     assert_eq!(r.status(), 404);
     assert!(header(&r, "access-control-allow-origin").is_some());
+    // The request id a page can read is the error's trace_id.
+    let id = header(&r, "x-request-id").expect("every answer names its request");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["trace_id"].as_str(), Some(id.as_str()));
     // Another origin: answered (the browser keeps it from the page), without CORS headers.
     let r = fetch("https://evil.example.com", "users").await.unwrap();
     assert!(header(&r, "access-control-allow-origin").is_none());

@@ -93,6 +93,7 @@ impl Default for CorsConfig {
                 "content-range",
                 "x-athena-cache",
                 "x-athena-error-code",
+                "x-request-id",
                 "retry-after",
                 "location",
             ]),

@@ -10,6 +10,8 @@ pub use actix_web::http::header::{AUTHORIZATION, USER_AGENT};
 pub static X_ATHENA_CLIENT: HeaderName = HeaderName::from_static("x-athena-client");
 pub static X_STRIP_NULLS: HeaderName = HeaderName::from_static("x-strip-nulls");
 pub static X_PUBLISH_EVENT: HeaderName = HeaderName::from_static("x-publish-event");
+/// Sent on every answer: the request's id (the error envelope's `trace_id`).
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub static X_USER_ID: HeaderName = HeaderName::from_static("x-user-id");
 pub static X_COMPANY_ID: HeaderName = HeaderName::from_static("x-company-id");
 pub static X_ORGANIZATION_ID: HeaderName = HeaderName::from_static("x-organization-id");

@@ -17,6 +17,7 @@ use std::time::{Instant, SystemTime};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::HeaderValue;
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest};
@@ -25,7 +26,7 @@ use athena_actors::stats::{AuthRecord, Observation, OperationRecord, RequestId, 
 use super::call::Call;
 use super::error::ApiError;
 use super::headers::{
-    text, USER_AGENT, X_ATHENA_CLIENT, X_COMPANY_ID, X_ORGANIZATION_ID, X_USER_ID,
+    text, USER_AGENT, X_ATHENA_CLIENT, X_COMPANY_ID, X_ORGANIZATION_ID, X_REQUEST_ID, X_USER_ID,
 };
 use super::AppState;
 
@@ -110,7 +111,14 @@ pub async fn middleware(
     let started = Instant::now();
     let at = SystemTime::now();
     let id = RequestId::next();
-    let res = REQUEST_ID.scope(id, next.call(req)).await;
+    let mut res = REQUEST_ID.scope(id, next.call(req)).await;
+    // Every answer names its request: the error envelope's `trace_id`, the request log's
+    // `request_id`.
+    if let Ok(r) = res.as_mut() {
+        if let Ok(v) = HeaderValue::from_bytes(&id.hex()) {
+            r.headers_mut().insert(X_REQUEST_ID.clone(), v);
+        }
+    }
     // Handlers turn their errors into responses and the router answers every path, so an `Err`
     // here comes from actix itself; it is rendered after this returns, unrecorded.
     if let Ok(r) = &res {
