@@ -56,6 +56,7 @@ pub fn start(settings: Settings) -> std::io::Result<Running> {
         create_database: settings.logging_create_database,
         migrate: settings.logging_migrate_at_start,
         client_template: settings.catalog_client_template.clone(),
+        import_2_0_2: settings.logging_import_2_0_2.clone(),
     });
     let actors = athena_actors::spawn_all(
         settings.clients.clone(),

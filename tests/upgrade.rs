@@ -87,7 +87,8 @@ fn check(path: &Path, env: &[(&str, &str)]) -> Value {
 #[tokio::test]
 async fn the_bundled_2_0_2_config_and_command_line_start_the_server_and_serve() {
     let db = TestDb::create(README_SEED).await;
-    let log = TestDb::create("").await;
+    // The logging database as athena_rs 2.0.2 left it, with its tables and its keys.
+    let log = TestDb::create(OLD_LOGGING).await;
     let port = free_port();
     let dir = TempDir::new();
     let stderr = dir.0.join("stderr.log");
@@ -112,20 +113,28 @@ async fn the_bundled_2_0_2_config_and_command_line_start_the_server_and_serve() 
     let up = port_opens(port);
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let fetched = if up {
+    // A key of 2.0.2's logging database works once Athena has imported it (at its first start,
+    // in the background).
+    let mut fetched = None;
+    let start = std::time::Instant::now();
+    while up && start.elapsed() < std::time::Duration::from_secs(20) {
         let res = http
             .post(format!("{base}/gateway/fetch"))
             .header("X-Athena-Client", "railway_direct")
-            .header("apikey", ADMIN_KEY)
+            .header("apikey", "ath_0123456789abcdef.secret-one")
             .json(
                 &json!({"table_name": "users", "columns": ["email"], "order_by": "id", "limit": 2}),
             )
             .send()
             .await;
-        Some(read(res.unwrap()).await)
-    } else {
-        None
-    };
+        let got = read(res.unwrap()).await;
+        let done = got.0 == StatusCode::OK;
+        fetched = Some(got);
+        if done {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     let root = if up {
         let res = http.get(format!("{base}/")).send().await.unwrap();
         Some(read(res).await)
@@ -137,7 +146,7 @@ async fn the_bundled_2_0_2_config_and_command_line_start_the_server_and_serve() 
     let err = std::fs::read_to_string(&stderr).unwrap();
     assert!(up, "the server did not start: {err}");
     let fetched = fetched.unwrap();
-    assert_eq!(fetched.0, StatusCode::OK, "{}", fetched.1);
+    assert_eq!(fetched.0, StatusCode::OK, "{} {err}", fetched.1);
     assert_eq!(
         rows(&fetched),
         vec![
@@ -147,7 +156,26 @@ async fn the_bundled_2_0_2_config_and_command_line_start_the_server_and_serve() 
     );
     let root = root.unwrap();
     assert_eq!(root.0, StatusCode::OK);
+    // 2.0.2's tables are as they were; Athena's are in a schema of their own.
+    assert_eq!(
+        log.scalar("SELECT count(*) FROM public.api_keys")
+            .await
+            .as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        log.scalar("SELECT count(*) FROM athena.api_keys")
+            .await
+            .as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        log.scalar("SELECT to_regclass('public.athena_migrations')::text")
+            .await,
+        None
+    );
     for warning in [
+        "imported athena_rs 2.0.2's API keys and clients",
         "api.port is athena_rs 2.0.2's key; today: server.port",
         "postgres_clients.better_auth",
         "note: --api-only is athena_rs 2.0.2's form",
@@ -465,4 +493,170 @@ async fn every_request_example_of_the_2_0_2_readme_succeeds_as_written() {
     )
     .await;
     assert_error(&res, 400, "missing_audit_header");
+}
+
+/// A logging database as athena_rs 2.0.2 left it: its key, right, grant, enforcement and catalog
+/// tables (the grants table with column names of its own, joined through its foreign keys), one
+/// key for every table's reads, one for a single table, a disabled client and a deleted one.
+const OLD_LOGGING: &str = "
+CREATE TABLE api_keys (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    api_keys_id uuid NOT NULL DEFAULT gen_random_uuid() UNIQUE,
+    public_id text NOT NULL UNIQUE,
+    name text NOT NULL,
+    description text,
+    client_name text,
+    key_salt text NOT NULL,
+    key_hash text NOT NULL,
+    is_active boolean NOT NULL DEFAULT true,
+    expires_at timestamptz,
+    last_used_at timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE api_key_rights (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name text NOT NULL UNIQUE,
+    description text
+);
+CREATE TABLE api_key_right_grants (
+    key_ref bigint NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+    granted_right uuid NOT NULL REFERENCES api_key_rights (id) ON DELETE CASCADE,
+    PRIMARY KEY (key_ref, granted_right)
+);
+CREATE TABLE api_key_config (
+    id uuid PRIMARY KEY DEFAULT '00000000-0000-0000-0000-000000000000',
+    enforce_api_keys boolean NOT NULL DEFAULT false,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE api_key_client_config (
+    client_name text PRIMARY KEY,
+    enforce_api_keys boolean NOT NULL
+);
+CREATE TABLE athena_clients (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    client_name text NOT NULL,
+    description text,
+    pg_uri text,
+    pg_uri_env_var text,
+    config_uri_template text,
+    source text,
+    is_active boolean DEFAULT true,
+    is_frozen boolean DEFAULT false,
+    metadata jsonb,
+    deleted_at timestamptz
+);
+CREATE TABLE gateway_request_log (id bigint, request_id text, ipv4 text, status_code int);
+INSERT INTO api_keys (public_id, name, key_salt, key_hash) VALUES
+    ('0123456789abcdef', 'reader', 'salt1',
+     encode(sha256(convert_to('salt1:secret-one', 'UTF8')), 'hex')),
+    ('fedcba9876543210', 'users only', 'salt2',
+     encode(sha256(convert_to('salt2:secret-two', 'UTF8')), 'hex'));
+INSERT INTO api_key_rights (name) VALUES ('gateway.read'), ('users.read'), ('management.tables.write');
+INSERT INTO api_key_right_grants SELECT k.id, r.id FROM api_keys k, api_key_rights r
+    WHERE (k.public_id = '0123456789abcdef' AND r.name = 'gateway.read')
+       OR (k.public_id = 'fedcba9876543210' AND r.name IN ('users.read', 'management.tables.write'));
+INSERT INTO api_key_config (enforce_api_keys) VALUES (true);
+INSERT INTO api_key_client_config VALUES ('Reporting', true);
+";
+
+#[tokio::test]
+async fn the_keys_and_clients_of_a_2_0_2_logging_database_are_imported_and_keep_working() {
+    let data = TestDb::create(README_SEED).await;
+    let old = TestDb::create(OLD_LOGGING).await;
+    old.execute(&format!(
+        "INSERT INTO athena_clients (client_name, pg_uri, source, is_active) VALUES
+             ('Legacy_DB', '{uri}', 'merged', true),
+             ('gone', '{uri}', 'database', true),
+             ('from_config', NULL, 'config', true);
+         UPDATE athena_clients SET deleted_at = now() WHERE client_name = 'gone';",
+        uri = data.uri
+    ))
+    .await;
+    let new = TestDb::create("").await;
+
+    // Athena never migrates 2.0.2's tables in place: the old database is refused, untouched.
+    let (ok, _, err) = run(&["provision", "--uri", &old.uri], &[]);
+    assert!(!ok && err.contains("most likely athena_rs 2.0.2"), "{err}");
+    assert_eq!(
+        old.scalar("SELECT to_regclass('athena_migrations')::text")
+            .await,
+        None,
+        "nothing was changed"
+    );
+
+    let (ok, out, err) = run(
+        &["provision", "--uri", &new.uri, "--import-from", &old.uri],
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("2 API keys (0 already present), 3 grants, 1 clients (0 already present), 1 per-client enforcement settings, enforcement on"),
+        "{out}"
+    );
+    assert!(
+        out.contains("gateway.read (every table in athena_rs 2.0.2) is granted as *.read"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\"from_config\" was skipped") || out.contains("from_config was skipped"),
+        "{out}"
+    );
+    // Again: nothing new.
+    let (ok, out, err) = run(
+        &["provision", "--uri", &new.uri, "--import-from", &old.uri],
+        &[],
+    );
+    assert!(
+        ok && out.contains("0 API keys (2 already present)"),
+        "{out}{err}"
+    );
+
+    let yaml = format!(
+        "server:\n  host: 127.0.0.1\n  port: 0\n  workers: 2\nlogging:\n  uri: {log}\n\
+         cache:\n  enabled: false\nclients:\n  reporting:\n    uri: {uri}\n",
+        log = new.uri,
+        uri = data.uri
+    );
+    let srv = TestServer::start_yaml(&yaml).await;
+    wait_logging_ready(&srv).await;
+    let fetch = |client: &'static str, key: &'static str, table: &'static str| {
+        srv.http
+            .post(srv.url("/gateway/fetch"))
+            .header("X-Athena-Client", client)
+            .header("apikey", key)
+            .json(&json!({"table_name": table, "limit": 1}))
+            .send()
+    };
+    let reader = "ath_0123456789abcdef.secret-one";
+    let users_only = "ath_fedcba9876543210.secret-two";
+    let r = read(fetch("reporting", reader, "events").await.unwrap()).await;
+    assert_eq!(r.0, StatusCode::OK, "the 2.0.2 key works: {}", r.1);
+    let r = read(fetch("reporting", users_only, "users").await.unwrap()).await;
+    assert_eq!(r.0, StatusCode::OK, "{}", r.1);
+    let r = read(fetch("reporting", users_only, "events").await.unwrap()).await;
+    assert_error(&r, 403, "forbidden");
+    let r = read(
+        fetch("reporting", "ath_0123456789abcdef.wrong", "events")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.0, StatusCode::UNAUTHORIZED, "{}", r.1);
+    // The catalog client, under its name in lower case, serves too.
+    let start = std::time::Instant::now();
+    loop {
+        let r = read(fetch("legacy_db", reader, "users").await.unwrap()).await;
+        if r.0 == StatusCode::OK {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "the imported client never served: {}",
+            r.1
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let r = read(fetch("gone", reader, "users").await.unwrap()).await;
+    assert_error(&r, 404, "unknown_client");
 }

@@ -68,6 +68,13 @@ pub enum Command {
         /// A client of the config whose database to provision.
         #[arg(long, value_name = "NAME")]
         client: Option<String>,
+        /// athena_rs 2.0.2's logging database, only read: once provisioned, the logging database
+        /// receives its API keys (the same ath_ keys keep working), their rights, the enforcement
+        /// settings and its live catalog clients. Running it again adds nothing.
+        ///
+        /// Example: --import-from postgres://athena@old-db:5432/athena_logging
+        #[arg(long, value_name = "URI", conflicts_with = "client")]
+        import_from: Option<String>,
     },
     /// Create, list and revoke API keys in the logging database.
     ///
@@ -165,13 +172,17 @@ pub fn main() -> ExitCode {
         Command::Health(args) => health::run(args),
         Command::Diag => diag::run(cli.config),
         Command::Config { command } => settings::run(cli.config, command),
-        Command::Provision { uri, client } => {
+        Command::Provision {
+            uri,
+            client,
+            import_from,
+        } => {
             let target = match (uri, client) {
                 (Some(u), _) => provision::Target::Uri(u),
                 (None, Some(c)) => provision::Target::Client(c),
                 (None, None) => provision::Target::Logging,
             };
-            provision::run(cli.config, target)
+            provision::run(cli.config, target, import_from)
         }
         Command::Keys { command } => keys::run(cli.config, command),
         Command::Pipeline(args) => pipeline::run(cli.config, args),

@@ -1,4 +1,5 @@
-//! `athena_rs provision`: create (when missing) and migrate a logging database.
+//! `athena_rs provision`: create (when missing) and migrate a logging database, and, with
+//! `--import-from`, copy what athena_rs 2.0.2's logging database held into it.
 
 use std::path::PathBuf;
 
@@ -11,7 +12,11 @@ pub enum Target {
     Logging,
 }
 
-pub fn run(config: Option<PathBuf>, target: Target) -> anyhow::Result<()> {
+pub fn run(
+    config: Option<PathBuf>,
+    target: Target,
+    import_from: Option<String>,
+) -> anyhow::Result<()> {
     let (pg, create, what) = match target {
         Target::Uri(uri) => {
             let pg: athena_actors::pg::PgConfig = uri
@@ -58,6 +63,39 @@ pub fn run(config: Option<PathBuf>, target: Target) -> anyhow::Result<()> {
     }
     for m in &report.already_applied {
         println!("already applied {m}");
+    }
+    if let Some(old_uri) = import_from {
+        let old: athena_actors::pg::PgConfig = old_uri.parse().map_err(|e| {
+            anyhow::anyhow!("--import-from is not a PostgreSQL connection URI: {e}")
+        })?;
+        if old.get_hosts() == pg.get_hosts()
+            && old.get_ports() == pg.get_ports()
+            && old.get_dbname() == pg.get_dbname()
+            && old.get_options() == pg.get_options()
+        {
+            anyhow::bail!("--import-from names the database being provisioned; give athena_rs 2.0.2's own logging database");
+        }
+        let imported = rt.block_on(async {
+            let old = provision::connect(&old).await?;
+            let mut new = provision::connect(&pg).await?;
+            provision::import_2_0_2(&old, &mut new).await
+        })?;
+        println!(
+            "imported from athena_rs 2.0.2: {} API keys ({} already present), {} grants, {} clients ({} already present), {} per-client enforcement settings{}",
+            imported.keys_imported,
+            imported.keys_present,
+            imported.grants,
+            imported.clients_imported,
+            imported.clients_present,
+            imported.client_overrides,
+            match imported.enforce_api_keys {
+                Some(e) => format!(", enforcement {}", if e { "on" } else { "off" }),
+                None => String::new(),
+            }
+        );
+        for n in &imported.notes {
+            println!("note: {n}");
+        }
     }
     Ok(())
 }

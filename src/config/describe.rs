@@ -95,7 +95,16 @@ impl Settings {
                 "require_audit_headers": self.gateway.require_audit_headers,
             },
             "clients": clients,
-            "logging": pg_target(&self.logging),
+            "logging": {
+                "target": pg_target(&self.logging),
+                "schema": self
+                    .logging
+                    .get_options()
+                    .and_then(|o| o.split("search_path=").nth(1))
+                    .and_then(|v| v.split_whitespace().next())
+                    .unwrap_or("public"),
+                "import_2_0_2": self.logging_import_2_0_2.is_some(),
+            },
             "admin_key": self.admin_key.is_some(),
             "api_keys": {"enforce": self.keys.enforce_default},
             "stats": {"enabled": self.stats_enabled, "flush_interval_ms": ms(self.stats.flush_interval)},

@@ -472,7 +472,20 @@ pub fn convert(raw: &Value, file: &Path, env: Lookup<'_>) -> Result<Converted, C
             }
             Some((_, Value::String(uri))) => {
                 doc.set(&["logging", "uri"], Value::String(uri.clone()), format!("gateway.logging_client {name}"));
+                doc.set(
+                    &["logging", "schema"],
+                    "athena".into(),
+                    "Athena's tables, beside athena_rs 2.0.2's (in public), which stay as they are",
+                );
+                doc.set(
+                    &["logging", "import_2_0_2"],
+                    Value::Bool(true),
+                    "its API keys, rights, enforcement and catalog clients, copied once at the first start",
+                );
                 renamed(&mut notes, "gateway.logging_client", "logging.uri (the URI itself)");
+                notes.push(format!(
+                    "the logging database of gateway.logging_client {name} keeps athena_rs 2.0.2's tables as they are: Athena keeps its own in the schema athena of that database (logging.schema) and, at its first start there, copies 2.0.2's API keys (they keep working), rights, enforcement settings and catalog clients into it (logging.import_2_0_2)"
+                ));
             }
             Some(_) => notes.push(format!(
                 "gateway.logging_client {name}: its URI is not set, so logging.uri keeps its default (the athena_logging database on 127.0.0.1)"

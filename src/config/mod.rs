@@ -67,6 +67,9 @@ pub struct Settings {
     pub logging: athena_actors::pg::PgConfig,
     pub logging_create_database: bool,
     pub logging_migrate_at_start: bool,
+    /// athena_rs 2.0.2's logging tables to import at the first migration (`logging.import_2_0_2`):
+    /// the logging database without Athena's schema. Holds the password: never log it.
+    pub logging_import_2_0_2: Option<athena_actors::pg::PgConfig>,
     /// Pool settings for clients defined only in the catalog: the defaults of a config client.
     pub catalog_client_template: PostgresSpec,
     /// API key enforcement and the default per-key rate limit.
@@ -383,6 +386,37 @@ impl Settings {
                 "must name a database",
             ));
         }
+        let schema = file.logging.schema.as_str();
+        if schema.is_empty()
+            || schema.len() > 63
+            || schema.starts_with("pg_")
+            || !schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            || !schema
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return err(
+                "logging.schema",
+                "a schema name: lower-case letters, digits and '_', not starting with a digit or pg_",
+            );
+        }
+        let logging_import_2_0_2 = match (file.logging.import_2_0_2, schema) {
+            (false, _) => None,
+            (true, "public") => return err(
+                "logging.import_2_0_2",
+                "needs logging.schema other than public: athena_rs 2.0.2's tables are in public",
+            ),
+            (true, _) => Some(logging.clone()),
+        };
+        let mut logging = logging;
+        if schema != "public" {
+            // Every connection to the logging database reads and writes Athena's schema.
+            let options = match logging.get_options() {
+                Some(o) if !o.trim().is_empty() => format!("{o} -c search_path={schema}"),
+                _ => format!("-c search_path={schema}"),
+            };
+            logging.options(&options);
+        }
         let catalog_client_template = {
             let pool = PoolConfig::default();
             let client: ClientConfig = serde_yaml::from_str("uri: postgres://localhost/x")
@@ -421,6 +455,7 @@ impl Settings {
             logging,
             logging_create_database: file.logging.create_database,
             logging_migrate_at_start: file.logging.migrate_at_start,
+            logging_import_2_0_2,
             catalog_client_template,
             stats: StatsSpec {
                 mailbox_capacity: file.stats.mailbox_capacity,

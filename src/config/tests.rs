@@ -769,3 +769,27 @@ fn a_migrated_2_0_2_file_loads_as_todays_with_the_same_settings() {
     assert!(new.notes.is_empty(), "{:#?}", new.notes);
     assert_eq!(old.describe(), new.describe(), "{text}");
 }
+
+#[test]
+fn the_logging_schema_sets_every_logging_connections_search_path() {
+    let s = parse("logging:\n  uri: postgres://u@h/log?options=-c%20statement_timeout%3D5000\n  schema: athena\n  import_2_0_2: true\n").unwrap();
+    assert_eq!(
+        s.logging.get_options(),
+        Some("-c statement_timeout=5000 -c search_path=athena")
+    );
+    let old = s
+        .logging_import_2_0_2
+        .clone()
+        .expect("2.0.2's tables are read without the schema");
+    assert_eq!(old.get_options(), Some("-c statement_timeout=5000"));
+    assert_eq!(s.describe()["logging"]["schema"], "athena");
+    let e = parse("logging:\n  import_2_0_2: true\n").unwrap_err();
+    assert_eq!(e.key, "logging.import_2_0_2");
+    for bad in ["Athena", "pg_x", "1a", "a-b", "a;b", ""] {
+        let e = parse(&format!("logging:\n  schema: '{bad}'\n")).unwrap_err();
+        assert_eq!(e.key, "logging.schema", "{bad}");
+    }
+    let s = parse("").unwrap();
+    assert_eq!(s.logging.get_options(), None);
+    assert!(s.logging_import_2_0_2.is_none());
+}

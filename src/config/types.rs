@@ -410,6 +410,11 @@ pub struct LoggingConfig {
     pub migrate_at_start: bool,
     /// TLS to the logging database, winning over the URI's parameters.
     pub tls: PgTlsConfig,
+    /// The schema Athena's tables live in (created when missing); `public` by default.
+    pub schema: String,
+    /// At the first migration of `schema`, import athena_rs 2.0.2's API keys, rights,
+    /// enforcement settings and catalog clients from the same database's `public` schema.
+    pub import_2_0_2: bool,
 }
 
 /// `clients.<name>.tls` and `logging.tls`: libpq's TLS parameters, each winning over the same
@@ -448,6 +453,8 @@ impl Default for LoggingConfig {
             create_database: true,
             migrate_at_start: true,
             tls: PgTlsConfig::default(),
+            schema: "public".into(),
+            import_2_0_2: false,
         }
     }
 }

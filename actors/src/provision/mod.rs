@@ -5,11 +5,14 @@
 //!
 //! This module does not decide *when* to migrate; the server, the CLI and the admin API call it.
 
+mod import;
+
 use std::fmt::Write as _;
 
 use tokio_postgres::Client;
 
 use crate::pg::PgConfig as Config;
+pub use import::{import_2_0_2, translate_right, ImportReport};
 
 /// One numbered migration.
 #[derive(Debug, Clone, Copy)]
@@ -97,6 +100,19 @@ const LEDGER: &str = "CREATE TABLE IF NOT EXISTS athena_migrations (\
     version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, \
     applied_at timestamptz NOT NULL DEFAULT now())";
 
+/// The tables of Athena's names (in the connection's schema) laid out as athena_rs 2.0.2 laid them:
+/// `api_keys` without `rate_limit_per_minute`, `athena_clients` without `backend`, a
+/// `gateway_request_log` with 2.0.2's `ipv4`.
+const FOREIGN_TABLES: &str = "\
+    SELECT t.name FROM (VALUES ('api_keys', 'rate_limit_per_minute'), ('athena_clients', 'backend')) \
+        AS t(name, col) \
+     WHERE to_regclass(t.name) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a \
+           WHERE a.attrelid = to_regclass(t.name) AND a.attname = t.col AND NOT a.attisdropped) \
+    UNION ALL \
+    SELECT 'gateway_request_log' WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a \
+           WHERE a.attrelid = to_regclass('gateway_request_log') AND a.attname = 'ipv4' \
+           AND NOT a.attisdropped)";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
     #[error("cannot connect to the database: {0}")]
@@ -109,6 +125,14 @@ pub enum ProvisionError {
     },
     #[error("migration {version} ({name}) was applied with different contents")]
     Changed { version: i32, name: &'static str },
+    #[error(
+        "the database already holds tables of Athena's names in another layout ({}) and no \
+         record of Athena's migrations: another program provisioned it, most likely athena_rs 2.0.2, whose logging \
+         tables Athena does not change in place. Nothing was changed. Point logging.uri at a new \
+         database (Athena creates and migrates it) and keep this one as it is",
+        tables.join(", ")
+    )]
+    Foreign { tables: Vec<String> },
     #[error("{0}")]
     Sql(String),
 }
@@ -223,7 +247,64 @@ pub async fn apply_through(client: &Client, last: i32) -> Result<Report, Provisi
     result
 }
 
+/// Creates the first schema of the connection's `search_path` when it does not exist (a
+/// logging database whose tables live in a schema of their own, `logging.schema`).
+async fn ensure_schema(client: &Client) -> Result<(), ProvisionError> {
+    let row = client
+        .query_one(
+            "SELECT current_schema() IS NULL, current_setting('search_path')",
+            &[],
+        )
+        .await
+        .map_err(sql_err)?;
+    if !row.get::<_, bool>(0) {
+        return Ok(());
+    }
+    let path: String = row.get(1);
+    let first = path
+        .split(',')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_matches('"');
+    if first.is_empty() || first.starts_with('$') {
+        return Ok(());
+    }
+    let quoted = format!("\"{}\"", first.replace('"', "\"\""));
+    client
+        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {quoted}"))
+        .await
+        .map_err(sql_err)
+}
+
 async fn apply_locked(client: &Client, last: i32) -> Result<Report, ProvisionError> {
+    ensure_schema(client).await?;
+    // A database with tables of Athena's names in another layout and no migration applied by
+    // Athena holds another program's schema (athena_rs 2.0.2's logging tables): migrating over it
+    // would half-succeed. (Athena's own files run by hand converge, as the files are idempotent.)
+    let ledger: bool = client
+        .query_one("SELECT to_regclass('athena_migrations') IS NOT NULL", &[])
+        .await
+        .map_err(sql_err)?
+        .get(0);
+    let recorded = ledger
+        && client
+            .query_one("SELECT EXISTS (SELECT 1 FROM athena_migrations)", &[])
+            .await
+            .map_err(sql_err)?
+            .get::<_, bool>(0);
+    if !recorded {
+        let foreign = client
+            .query(FOREIGN_TABLES, &[])
+            .await
+            .map_err(sql_err)?
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>();
+        if !foreign.is_empty() {
+            return Err(ProvisionError::Foreign { tables: foreign });
+        }
+    }
     client.batch_execute(LEDGER).await.map_err(sql_err)?;
     let rows = client
         .query("SELECT version, checksum FROM athena_migrations", &[])

@@ -137,7 +137,37 @@ impl RegistryActor {
         let Some(spec) = self.logging_spec.clone() else {
             return;
         };
-        let fut = async move { provision::provision(&spec.config, spec.create_database).await };
+        let fut = async move {
+            let report = provision::provision(&spec.config, spec.create_database).await?;
+            // athena_rs 2.0.2's keys and clients, once: when this start created Athena's tables.
+            let fresh = report
+                .applied
+                .first()
+                .is_some_and(|m| m.starts_with("0001_"));
+            if let Some(old) = spec.import_2_0_2.as_ref().filter(|_| fresh) {
+                let imported = async {
+                    let old = provision::connect(old).await?;
+                    let mut new = provision::connect(&spec.config).await?;
+                    provision::import_2_0_2(&old, &mut new).await
+                }
+                .await;
+                match imported {
+                    Ok(r) => tracing::info!(
+                        keys = r.keys_imported,
+                        grants = r.grants,
+                        clients = r.clients_imported,
+                        enforce = ?r.enforce_api_keys,
+                        notes = ?r.notes,
+                        "imported athena_rs 2.0.2's API keys and clients into the logging database"
+                    ),
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        "athena_rs 2.0.2's API keys and clients were not imported; run athena_rs provision --import-from with its logging database"
+                    ),
+                }
+            }
+            Ok::<_, provision::ProvisionError>(report)
+        };
         ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {
             match res {
                 Ok(report) => {

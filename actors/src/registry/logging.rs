@@ -17,6 +17,9 @@ pub struct LoggingSpec {
     /// Pool settings for clients defined only in the catalog (its name and connection settings
     /// are replaced by the row's).
     pub client_template: PostgresSpec,
+    /// athena_rs 2.0.2's logging tables (the same database outside Athena's schema), imported
+    /// when a start applies the first migration. Holds the password: never log it.
+    pub import_2_0_2: Option<Config>,
 }
 
 impl std::fmt::Debug for LoggingSpec {
