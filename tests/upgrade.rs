@@ -602,6 +602,28 @@ async fn the_keys_and_clients_of_a_2_0_2_logging_database_are_imported_and_keep_
         out.contains("\"from_config\" was skipped") || out.contains("from_config was skipped"),
         "{out}"
     );
+    // 2.0.2's `provision --uri URI --client-name N --register` saves the database in the catalog.
+    let dir = TempDir::new();
+    let catalog = dir.0.join("clients.json");
+    let (ok, out, err) = run(
+        &[
+            "provision",
+            "--uri",
+            &new.uri,
+            "--client-name",
+            "logs",
+            "--register",
+            "--clients-path",
+            catalog.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        ok && err.contains("provision --register is athena_rs 2.0.2's form"),
+        "{out}{err}"
+    );
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&catalog).unwrap()).unwrap();
+    assert_eq!(saved["clients"]["logs"]["database"], json!(new.uri));
     // Again: nothing new.
     let (ok, out, err) = run(
         &["provision", "--uri", &new.uri, "--import-from", &old.uri],

@@ -247,6 +247,30 @@ enum ClientsCommand {
     },
 }
 
+/// athena_rs 2.0.2's `provision --register --client-name NAME`: saves the database under NAME, as
+/// its `clients add NAME URI` does, with a note naming today's forms.
+pub fn register_database(name: &str, uri: &str, path: Option<PathBuf>) -> anyhow::Result<()> {
+    let path = self::path(path);
+    let mut catalog = Catalog::load(&path)?;
+    eprintln!("note: provision --register is athena_rs 2.0.2's form: {name} is saved in {} with its database and no server URL (commands using it need --url); the server's databases are its config's clients or POST /admin/clients", path.display());
+    catalog.clients.insert(
+        name.to_string(),
+        Target {
+            url: None,
+            database: Some(uri.to_string()),
+            key_env: None,
+            key: None,
+            athena_client: None,
+        },
+    );
+    if catalog.default.is_none() {
+        catalog.default = Some(name.to_string());
+    }
+    catalog.save(&path)?;
+    println!("saved {name} ({}) in {}", redact(uri), path.display());
+    Ok(())
+}
+
 /// A connection URI with its password replaced by `***`.
 fn redact(uri: &str) -> String {
     match reqwest::Url::parse(uri) {

@@ -75,6 +75,17 @@ pub enum Command {
         /// Example: --import-from postgres://athena@old-db:5432/athena_logging
         #[arg(long, value_name = "URI", conflicts_with = "client")]
         import_from: Option<String>,
+        /// athena_rs 2.0.2's form: once provisioned, save --uri in the clients catalog under
+        /// --client-name, as clients add NAME URI does (a target without a server URL).
+        #[arg(long, requires_all = ["uri", "client_name"])]
+        register: bool,
+        /// athena_rs 2.0.2's form: the name --register saves the database under.
+        #[arg(long, value_name = "NAME", requires = "register")]
+        client_name: Option<String>,
+        /// The clients catalog --register writes (default: $ATHENA_CLIENTS_PATH, else
+        /// config/clients.json).
+        #[arg(long, value_name = "PATH", requires = "register")]
+        clients_path: Option<PathBuf>,
     },
     /// Create, list and revoke API keys in the logging database.
     ///
@@ -176,13 +187,23 @@ pub fn main() -> ExitCode {
             uri,
             client,
             import_from,
+            register,
+            client_name,
+            clients_path,
         } => {
+            let registered = match (register, client_name, &uri) {
+                (true, Some(name), Some(u)) => Some((name, u.clone(), clients_path)),
+                _ => None,
+            };
             let target = match (uri, client) {
                 (Some(u), _) => provision::Target::Uri(u),
                 (None, Some(c)) => provision::Target::Client(c),
                 (None, None) => provision::Target::Logging,
             };
-            provision::run(cli.config, target, import_from)
+            provision::run(cli.config, target, import_from).and_then(|()| match registered {
+                Some((name, uri, path)) => clients::register_database(&name, &uri, path),
+                None => Ok(()),
+            })
         }
         Command::Keys { command } => keys::run(cli.config, command),
         Command::Pipeline(args) => pipeline::run(cli.config, args),
