@@ -123,7 +123,7 @@ async fn read(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<Body, ApiError> {
-    body::read_object(req, payload, state.settings.server.max_body_bytes).await
+    body::read_storable_object(req, payload, state.settings.server.max_body_bytes).await
 }
 
 const KEY_FIELDS: &[&str] = &[

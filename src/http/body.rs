@@ -60,6 +60,44 @@ pub async fn read_object(
     object(&read(req, payload, limit).await?)
 }
 
+/// [`read_object`] for a body whose texts are stored in PostgreSQL as they are (the admin
+/// routes): a NUL character anywhere in it, which PostgreSQL cannot store, is a 400 naming where.
+pub async fn read_storable_object(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<Map<String, Value>, ApiError> {
+    let body = read_object(req, payload, limit).await?;
+    for (k, v) in &body {
+        storable(v, k)?;
+    }
+    Ok(body)
+}
+
+/// Refuses a NUL character in any string (or key) of `value`, naming the field it is under.
+pub fn storable(value: &Value, field: &str) -> Result<(), ApiError> {
+    let refuse = |at: &str| {
+        Err(ApiError::new(
+            Code::InvalidValue,
+            format!("{at} holds a NUL character (U+0000), which PostgreSQL cannot store"),
+        ))
+    };
+    if field.contains('\0') {
+        return refuse("a field name");
+    }
+    match value {
+        Value::String(s) if s.contains('\0') => refuse(field),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| storable(v, &format!("{field}[{i}]"))),
+        Value::Object(m) => m
+            .iter()
+            .try_for_each(|(k, v)| storable(v, &format!("{field}.{k}"))),
+        _ => Ok(()),
+    }
+}
+
 /// Like [`read_object`], but an empty body is an empty object.
 pub async fn read_optional_object(
     req: &HttpRequest,

@@ -112,7 +112,8 @@ pub async fn freeze(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth::require_admin(&req, &state)?;
-    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
+    let body =
+        body::read_storable_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let frozen = crate::dialect::opt_bool(&body, "is_frozen")?
         .ok_or_else(|| ApiError::new(Code::MissingField, "is_frozen is required"))?;
     let reason = crate::dialect::opt_str(&body, "reason")?
@@ -236,7 +237,8 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth::require_admin(&req, &state)?;
-    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
+    let body =
+        body::read_storable_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let name = crate::dialect::opt_str(&body, "client_name")?
         .ok_or_else(|| ApiError::new(Code::MissingField, "client_name is required"))?
         .trim()
@@ -288,7 +290,8 @@ pub async fn update(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth::require_admin(&req, &state)?;
-    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
+    let body =
+        body::read_storable_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let description = crate::dialect::opt_str(&body, "description")?;
     let (uri, env_var) = connection_fields(&body, false)?;
     let active = crate::dialect::opt_bool(&body, "is_active")?;

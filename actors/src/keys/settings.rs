@@ -94,27 +94,34 @@ pub async fn update_right(
 ) -> Result<Value, AdminError> {
     let name = name.map(right_name).transpose()?;
     let tx = db.transaction().await?;
+    // The row is locked until the commit: a delete racing this update waits for it, or wins
+    // before it, in which case the right is unknown (never an answer about no right).
     let id: i64 = tx
         .query_opt(
-            &format!("SELECT r.id FROM api_key_rights r {BY_IDENT}"),
+            &format!("SELECT r.id FROM api_key_rights r {BY_IDENT} FOR UPDATE"),
             &[&ident],
         )
         .await?
         .ok_or_else(|| unknown_right(ident))?
         .get(0);
-    tx.execute(
-        "UPDATE api_key_rights SET name = coalesce($2, name), \
-         description = CASE WHEN $3 THEN $4 ELSE description END, updated_at = now() WHERE id = $1",
-        &[&id, &name, &description.is_some(), &description.flatten()],
-    )
-    .await
-    .map_err(|e| conflict(e, "a right with that name"))?;
+    let changed = tx
+        .execute(
+            "UPDATE api_key_rights SET name = coalesce($2, name), \
+             description = CASE WHEN $3 THEN $4 ELSE description END, updated_at = now() WHERE id = $1",
+            &[&id, &name, &description.is_some(), &description.flatten()],
+        )
+        .await
+        .map_err(|e| conflict(e, "a right with that name"))?;
+    if changed != 1 {
+        return Err(unknown_right(ident));
+    }
     let rows = tx
         .query(&format!("{RIGHT} WHERE r.id = $1"), &[&id])
         .await?;
+    let right = first(rows).ok_or_else(|| unknown_right(ident))?;
     notify(&tx).await?;
     tx.commit().await?;
-    Ok(first(rows).unwrap_or(Value::Null))
+    Ok(right)
 }
 
 /// Deletes a right and every grant of it.

@@ -326,7 +326,14 @@ pub async fn create(
     keys::authorize(&req, &w.caller, &keys::required(&op))?;
     let statuses = (StatusCode::CREATED, StatusCode::CREATED);
     if empty {
-        // Nothing to insert, so nothing runs and nothing is invalidated.
+        // Nothing to insert, so nothing runs and nothing is invalidated; the table must still
+        // exist (a Supabase project's PostgREST describes no table, and answers for itself).
+        if !matches!(
+            w.handle.backend,
+            athena_actors::backend::Backend::Supabase(_)
+        ) {
+            gateway::execute(&w.handle, Operation::DescribeTable(w.table.clone())).await?;
+        }
         stats::note_rows(&req, 0);
         let out = OpOutput {
             rows_json: "[]".into(),

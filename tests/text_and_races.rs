@@ -1,0 +1,185 @@
+//! Texts PostgreSQL cannot store, and writes racing each other: a NUL character in raw SQL or in
+//! an admin field is a 400 naming the field (never a 500), a right updated while it is deleted is
+//! either updated or unknown (never an answer about no right), and an empty insert into a table
+//! that does not exist is a 404.
+
+mod common;
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+async fn started() -> (TestDb, TestDb, TestServer) {
+    let db = TestDb::create("CREATE TABLE users (id serial PRIMARY KEY, name text);").await;
+    let logging = TestDb::create("").await;
+    let yaml = config_yaml(&db.uri, "", &format!("logging:\n  uri: {}\n", logging.uri));
+    let srv = TestServer::start_yaml(&yaml).await;
+    wait_logging_ready(&srv).await;
+    (db, logging, srv)
+}
+
+#[tokio::test]
+async fn a_nul_character_in_raw_sql_or_an_admin_field_is_a_400_naming_the_field() {
+    let (_db, logging, srv) = started().await;
+    let (_, record) = create_key(&srv, json!({"name": "base", "rights": ["users.read"]})).await;
+    let id = record["id"].as_str().unwrap().to_string();
+    let (s, v) = admin(
+        &srv,
+        Method::POST,
+        "/admin/api-key-rights",
+        Some(json!({"name": "orders.read"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let count =
+        "SELECT (SELECT count(*) FROM api_keys) || '/' || (SELECT count(*) FROM api_key_rights)";
+    let before = logging.scalar(count).await;
+
+    let nul = "a\u{0}b";
+    let cases: Vec<(Method, String, Value, &str)> = vec![
+        (
+            Method::POST,
+            "/gateway/query".into(),
+            json!({"query": format!("SELECT 1 {nul}")}),
+            "query",
+        ),
+        (
+            Method::POST,
+            "/query/sql".into(),
+            json!({"query": format!("SELECT 1 {nul}"), "driver": "postgresql", "db_name": "default"}),
+            "query",
+        ),
+        (
+            Method::POST,
+            "/admin/api-keys".into(),
+            json!({"name": nul}),
+            "name",
+        ),
+        (
+            Method::POST,
+            "/admin/api-keys".into(),
+            json!({"name": "k", "description": nul}),
+            "description",
+        ),
+        (
+            Method::POST,
+            "/admin/api-keys".into(),
+            json!({"name": "k", "client_name": nul}),
+            "client_name",
+        ),
+        (
+            Method::POST,
+            "/admin/api-keys".into(),
+            json!({"name": "k", "rights": [nul]}),
+            "rights[0]",
+        ),
+        (
+            Method::PATCH,
+            format!("/admin/api-keys/{id}"),
+            json!({"name": nul}),
+            "name",
+        ),
+        (
+            Method::POST,
+            "/admin/api-key-rights".into(),
+            json!({"name": nul}),
+            "name",
+        ),
+        (
+            Method::PATCH,
+            "/admin/api-key-rights/orders.read".into(),
+            json!({"description": nul}),
+            "description",
+        ),
+        (
+            Method::POST,
+            "/admin/clients".into(),
+            json!({"client_name": "x", "pg_uri": nul}),
+            "pg_uri",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (method, path, body, field) in cases {
+        let res = read(
+            srv.http
+                .request(method.clone(), srv.url(&path))
+                .bearer_auth(ADMIN_KEY)
+                .header("X-Athena-Client", "default")
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let named = res.1["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with(field));
+        if res.0 != StatusCode::BAD_REQUEST || res.1["code"] != "invalid_value" || !named {
+            wrong.push(format!("{method} {path} {body}: {} {}", res.0, res.1));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    assert_eq!(logging.scalar(count).await, before, "nothing was written");
+}
+
+#[tokio::test]
+async fn a_right_updated_while_it_is_deleted_is_updated_or_unknown_never_null() {
+    let (_db, _logging, srv) = started().await;
+    let _ = create_key(&srv, json!({"name": "base", "rights": []})).await;
+    let mut nulls = Vec::new();
+    for i in 0..40 {
+        let name = format!("race{i}.read");
+        let (s, v) = admin(
+            &srv,
+            Method::POST,
+            "/admin/api-key-rights",
+            Some(json!({"name": name})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let path = format!("/admin/api-key-rights/{name}");
+        let (patched, deleted) = tokio::join!(
+            admin(
+                &srv,
+                Method::PATCH,
+                &path,
+                Some(json!({"description": "changed"}))
+            ),
+            admin(&srv, Method::DELETE, &path, None),
+        );
+        assert_eq!(deleted.0, StatusCode::OK, "{}", deleted.1);
+        let fine = match patched.0 {
+            StatusCode::OK => patched.1["data"]["right"]["description"] == "changed",
+            StatusCode::NOT_FOUND => patched.1["code"] == "unknown_right",
+            _ => false,
+        };
+        if !fine {
+            nulls.push(format!("{} {}", patched.0, patched.1));
+        }
+    }
+    assert!(nulls.is_empty(), "{nulls:#?}");
+}
+
+#[tokio::test]
+async fn an_empty_insert_into_a_table_that_does_not_exist_is_a_404() {
+    let (_db, _logging, srv) = started().await;
+    for (path, body) in [("/rest/v1/nosuchtable", "[]"), ("/rest/v1/users", "[]")] {
+        let res = srv
+            .http
+            .post(srv.url(path))
+            .header("X-Athena-Client", "default")
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        if path.ends_with("users") {
+            assert_eq!(status, StatusCode::CREATED, "{text}");
+        } else {
+            assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
+            assert!(text.contains("nosuchtable"), "{text}");
+        }
+    }
+}
