@@ -241,7 +241,7 @@ async fn query_sql_routes_by_driver() {
             Some(ADMIN_KEY),
         )
         .await,
-        501,
+        400,
         "driver_not_available",
     );
     assert_error(

@@ -329,6 +329,19 @@ async fn every_data_request_is_logged_once_with_its_status_operation_and_totals(
     assert_eq!(s["total_cached_requests"], 0);
     assert_eq!(s["total_operations"], with_ops);
     assert!(s["last_request_at"].is_string() && s["last_operation_at"].is_string());
+    // RFC 3339, as the document says: `2026-12-07T10:00:00.123456+00:00`.
+    let rfc3339 = |v: &Value| {
+        let t = v.as_str().unwrap_or_default();
+        t.len() >= 25
+            && t.as_bytes()[10] == b'T'
+            && (t.ends_with('Z') || t.as_bytes()[t.len() - 3] == b':')
+    };
+    for field in ["last_request_at", "last_operation_at", "updated_at"] {
+        assert!(rfc3339(&s[field]), "{field}: {}", s[field]);
+    }
+    for t in stats["tables"].as_array().unwrap() {
+        assert!(rfc3339(&t["last_operation_at"]), "{t}");
+    }
     let mut per_table: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
     for s in &mine {
         if let Some((op, Some(t))) = s.operation {

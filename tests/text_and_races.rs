@@ -1,7 +1,8 @@
-//! Texts PostgreSQL cannot store, and writes racing each other: a NUL character in raw SQL or in
-//! an admin field is a 400 naming the field (never a 500), a right updated while it is deleted is
-//! either updated or unknown (never an answer about no right), and an empty insert into a table
-//! that does not exist is a 404.
+//! Texts PostgreSQL cannot store, writes racing each other, and fields as strict as the document:
+//! a NUL character in raw SQL or in an admin field is a 400 naming the field (never a 500), a
+//! right updated while it is deleted is either updated or unknown (never an answer about no
+//! right), an empty insert into a table that does not exist is a 404, a null where the document
+//! allows none is a 400 (never the default), and a boolean query parameter takes true or false.
 
 mod common;
 
@@ -181,5 +182,105 @@ async fn an_empty_insert_into_a_table_that_does_not_exist_is_a_404() {
             assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
             assert!(text.contains("nosuchtable"), "{text}");
         }
+    }
+}
+
+#[tokio::test]
+async fn a_null_where_the_document_allows_none_is_a_400_never_the_default() {
+    let (db, _logging, srv) = started().await;
+    db.execute("CREATE TABLE copy_of_users (id int PRIMARY KEY, name text); INSERT INTO users (name) VALUES ('a');")
+        .await;
+    let (_, record) = create_key(&srv, json!({"name": "base", "rights": []})).await;
+    let id = record["id"].as_str().unwrap().to_string();
+    let cases: Vec<(Method, String, Value, &str)> = vec![
+        (
+            Method::POST,
+            "/admin/api-keys".into(),
+            json!({"name": "k", "rights": null}),
+            "rights",
+        ),
+        (
+            Method::PATCH,
+            format!("/admin/api-keys/{id}"),
+            json!({"rights": null}),
+            "rights",
+        ),
+        (
+            Method::PATCH,
+            format!("/admin/api-keys/{id}"),
+            json!({"is_active": null}),
+            "is_active",
+        ),
+        (
+            Method::PATCH,
+            "/admin/clients/default".into(),
+            json!({"is_active": null}),
+            "is_active",
+        ),
+        (
+            Method::PUT,
+            "/admin/clients/default/freeze".into(),
+            json!({"is_frozen": true, "reason": null}),
+            "reason",
+        ),
+        (
+            Method::POST,
+            "/pipelines".into(),
+            json!({"source": {"table_name": "users"}, "sink": {"table_name": "copy_of_users"}, "dry_run": null}),
+            "dry_run",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (method, path, body, field) in cases {
+        let res = read(
+            srv.http
+                .request(method.clone(), srv.url(&path))
+                .bearer_auth(ADMIN_KEY)
+                .header("X-Athena-Client", "default")
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let named = res.1["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with(field));
+        if res.0 != StatusCode::BAD_REQUEST || !named {
+            wrong.push(format!("{method} {path} {body}: {} {}", res.0, res.1));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM copy_of_users")
+            .await
+            .as_deref(),
+        Some("0"),
+        "a null dry_run wrote nothing"
+    );
+    assert_eq!(
+        srv.actors
+            .snapshot
+            .load()
+            .get("default")
+            .map(|c| c.name.clone()),
+        Some("default".into())
+    );
+
+    for (q, status) in [
+        ("true", 200),
+        ("false", 200),
+        ("TRUE", 200),
+        ("1", 400),
+        ("yes", 400),
+    ] {
+        let (s, v) = admin(
+            &srv,
+            Method::GET,
+            &format!("/admin/api-keys?include_revoked={q}"),
+            None,
+        )
+        .await;
+        assert_eq!(s.as_u16(), status, "include_revoked={q}: {v}");
     }
 }

@@ -36,6 +36,21 @@ pub(crate) fn invalid(field: &str, expected: &str) -> ApiError {
     ApiError::new(Code::InvalidField, format!("{field} must be {expected}"))
 }
 
+/// Refuses `null` for fields the contract does not let be null (where the dialect would read it
+/// as absent, and so as the default).
+pub(crate) fn not_null(body: &Body, fields: &[&str]) -> Result<(), ApiError> {
+    match fields
+        .iter()
+        .find(|f| body.get(**f).is_some_and(Value::is_null))
+    {
+        Some(f) => Err(invalid(
+            f,
+            "a value, not null (leave it out for the default)",
+        )),
+        None => Ok(()),
+    }
+}
+
 pub(crate) fn missing(field: &str) -> ApiError {
     ApiError::new(Code::MissingField, format!("{field} is required"))
 }

@@ -93,8 +93,9 @@ fn nullable_rate(body: &Body) -> Result<Option<Option<i32>>, ApiError> {
 }
 
 fn rights(body: &Body) -> Result<Option<Vec<String>>, ApiError> {
+    crate::dialect::not_null(body, &["rights", "is_active"])?;
     match body.get("rights") {
-        None | Some(Value::Null) => Ok(None),
+        None => Ok(None),
         Some(Value::Array(items)) => items
             .iter()
             .map(|v| v.as_str().map(str::to_string))
@@ -139,10 +140,20 @@ const KEY_FIELDS: &[&str] = &[
 /// `GET /admin/api-keys[?include_revoked=true]`
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth::require_admin(&req, &state)?;
-    let include_revoked = req
-        .query_string()
-        .split('&')
-        .any(|p| p == "include_revoked=true");
+    let include_revoked = match body::query_map(&req)?
+        .get("include_revoked")
+        .map(|v| v.to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::new(
+                Code::InvalidField,
+                format!("include_revoked must be true or false, not {other:?}"),
+            ))
+        }
+    };
     let db = catalog(&state).await?;
     let keys = admin::list_keys(&db, include_revoked)
         .await

@@ -116,6 +116,7 @@ pub async fn freeze(
         body::read_storable_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let frozen = crate::dialect::opt_bool(&body, "is_frozen")?
         .ok_or_else(|| ApiError::new(Code::MissingField, "is_frozen is required"))?;
+    crate::dialect::not_null(&body, &["is_frozen", "reason"])?;
     let reason = crate::dialect::opt_str(&body, "reason")?
         .unwrap_or("")
         .to_string();
@@ -294,6 +295,7 @@ pub async fn update(
         body::read_storable_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let description = crate::dialect::opt_str(&body, "description")?;
     let (uri, env_var) = connection_fields(&body, false)?;
+    crate::dialect::not_null(&body, &["is_active"])?;
     let active = crate::dialect::opt_bool(&body, "is_active")?;
     if description.is_none() && uri.is_none() && env_var.is_none() && active.is_none() {
         return Err(ApiError::new(

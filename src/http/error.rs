@@ -268,7 +268,7 @@ impl Code {
             | Code::ConstraintViolation
             | Code::BackupIncomplete
             | Code::BackupCorrupt => StatusCode::UNPROCESSABLE_ENTITY,
-            Code::DriverNotAvailable => StatusCode::NOT_IMPLEMENTED,
+            Code::DriverNotAvailable => StatusCode::BAD_REQUEST,
             Code::AdminKeyNotConfigured
             | Code::ClientFrozen
             | Code::BackendUnavailable
@@ -402,10 +402,7 @@ impl ApiError {
     /// The error envelope, `{"status":"error","message","error","code","hint"?,"trace_id"}`,
     /// as every edge answers it. Server errors are logged here, with their trace id.
     pub fn envelope(&self, trace_id: &str) -> serde_json::Value {
-        if self.code.status().is_server_error()
-            && !self.quiet
-            && !matches!(self.code, Code::DriverNotAvailable)
-        {
+        if self.code.status().is_server_error() && !self.quiet {
             tracing::warn!(code = self.code.as_str(), %trace_id, detail = %self.detail, "request failed");
         }
         let mut body = json!({

@@ -43,8 +43,8 @@ async fn logging_db(state: &AppState) -> Result<tokio_postgres::Client, ApiError
 }
 
 const CLIENT_ROW: &str = "client_name, total_requests, successful_requests, failed_requests, \
-    total_cached_requests, total_operations, last_request_at::text, last_operation_at::text, \
-    updated_at::text";
+    total_cached_requests, total_operations, (to_json(last_request_at) #>> '{}'), (to_json(last_operation_at) #>> '{}'), \
+    (to_json(updated_at) #>> '{}')";
 
 fn client_json(r: &tokio_postgres::Row) -> Value {
     json!({
@@ -131,7 +131,7 @@ pub async fn client(
     let tables = db
         .query(
             "SELECT client_name, table_name, operation, total_operations, error_operations, \
-             last_operation_at::text FROM client_table_statistics WHERE client_name = $1 \
+             (to_json(last_operation_at) #>> '{}') FROM client_table_statistics WHERE client_name = $1 \
              ORDER BY table_name, operation",
             &[&name],
         )

@@ -130,6 +130,7 @@ pub fn resolve(
     let sink =
         stage(body, "sink", def.map(|d| &d.sink))?.ok_or_else(|| dialect::missing("sink"))?;
     let transform = stage(body, "transform", def.and_then(|d| d.transform.as_ref()))?;
+    dialect::not_null(body, &["dry_run"])?;
     let dry_run = dialect::opt_bool(body, "dry_run")?.unwrap_or(false);
     let mut source = source_stage(&source, opts)?;
     let transform = transform_stage(transform.as_ref(), opts)?;

@@ -107,7 +107,16 @@ pub fn range(header: Option<&str>, unit: Option<&str>) -> Result<Option<Range>, 
             return Err(unsatisfiable(format!("Range-Unit {u:?} is not items")));
         }
     }
-    let spec = raw.strip_prefix("items=").unwrap_or(raw);
+    let spec = match raw.split_once('=') {
+        Some((u, rest)) if u.trim().eq_ignore_ascii_case("items") => rest,
+        Some((u, _)) => {
+            return Err(unsatisfiable(format!(
+                "the range unit {:?} is not items: ranges count rows",
+                u.trim()
+            )))
+        }
+        None => raw,
+    };
     let parse = |s: &str| {
         s.trim()
             .parse::<u64>()
@@ -127,7 +136,7 @@ pub fn range(header: Option<&str>, unit: Option<&str>) -> Result<Option<Range>, 
     });
     parsed.map(Some).ok_or_else(|| {
         unsatisfiable(format!(
-            "the range {raw:?} is not <first>-<last> with first <= last"
+            "the range {raw:?} is not <first>-<last> (row numbers from 0, first <= last) or <first>-"
         ))
     })
 }

@@ -220,6 +220,21 @@ fn range_headers_parse_or_are_unsatisfiable() {
         code(range(Some("0-9"), Some("bytes"))),
         Code::RangeNotSatisfiable
     );
+    // A byte range says what is wrong with it: its unit, not its bounds.
+    let e = range(Some("bytes=0-0"), None).unwrap_err();
+    assert_eq!(e.code, Code::RangeNotSatisfiable);
+    assert!(
+        e.detail.contains("unit \"bytes\" is not items"),
+        "{}",
+        e.detail
+    );
+    assert_eq!(
+        range(Some("ITEMS=0-0"), None).unwrap(),
+        Some(Range {
+            first: 0,
+            last: Some(0)
+        })
+    );
 }
 
 #[test]

@@ -154,10 +154,7 @@ impl ResponseError for RestError {
 
     fn error_response(&self) -> HttpResponse {
         let (status, code) = status_and_code(&self.api);
-        if status.is_server_error()
-            && !self.api.quiet
-            && !matches!(self.api.code, Code::DriverNotAvailable)
-        {
+        if status.is_server_error() && !self.api.quiet {
             let trace_id = crate::http::stats::current_request_id()
                 .map(|id| id.to_string())
                 .unwrap_or_default();
