@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config;
 pub mod dialect;
+pub mod fuzzing;
 pub mod http;
 pub mod pipelines;
 pub mod post;

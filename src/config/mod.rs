@@ -5,7 +5,7 @@
 mod backups;
 mod clients;
 mod describe;
-mod interpolate;
+pub mod interpolate;
 pub mod legacy;
 mod scylla;
 mod search;
