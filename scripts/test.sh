@@ -28,9 +28,10 @@ command -v redis-server >/dev/null && command -v redis-cli >/dev/null || {
 }
 
 # The OpenAPI test validates both documents with openapi-spec-validator; the WebSocket contract
-# test validates real messages with jsonschema, which comes with it.
-if ! python3 -c 'import openapi_spec_validator, jsonschema' 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator
+# test validates real messages with jsonschema, and tests/nul_fields.py reads openapi.yaml with
+# PyYAML, both of which come with it.
+if ! python3 -c 'import openapi_spec_validator, jsonschema, yaml' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator pyyaml
 fi
 # The /rest/v1 tests drive the server with postgrest-py, a real PostgREST client library.
 POSTGREST_PY=2.34.1

@@ -113,10 +113,16 @@ pub async fn read_optional_object(
 
 /// Parses a body that must be one JSON object.
 /// The query string's parameters (the last of a repeated name wins); a malformed one is a 400.
+/// A NUL character in a name or a value is a 400 naming the parameter.
 pub fn query_map(req: &HttpRequest) -> Result<std::collections::HashMap<String, String>, ApiError> {
-    web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
-        .map(web::Query::into_inner)
-        .map_err(|e| ApiError::new(Code::InvalidField, format!("bad query string: {e}")))
+    let map =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+            .map(web::Query::into_inner)
+            .map_err(|e| ApiError::new(Code::InvalidField, format!("bad query string: {e}")))?;
+    for (k, v) in &map {
+        storable(&Value::String(v.clone()), &format!("query parameter {k}"))?;
+    }
+    Ok(map)
 }
 
 pub fn object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {

@@ -57,6 +57,12 @@ fn query(req: &HttpRequest) -> Result<dialect::Query, ApiError> {
     let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
         .map_err(|e| dialect_error(format!("the query string cannot be read: {e}")))?
         .into_inner();
+    for (k, v) in &pairs {
+        super::body::storable(
+            &serde_json::Value::String(v.clone()),
+            &format!("query parameter {k}"),
+        )?;
+    }
     dialect::query(&pairs)
 }
 
