@@ -234,19 +234,8 @@ fn the_command_line_of_athena_rs_2_0_2_still_starts_the_server_and_names_todays_
     assert!(ok && out.contains(env!("CARGO_PKG_VERSION")), "{out}");
 }
 
-/// Runs the binary with `args` and returns (success, stdout, stderr).
 fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).env_remove("ATHENA_API_KEY");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_bin(args, env)
 }
 
 #[track_caller]

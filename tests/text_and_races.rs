@@ -19,6 +19,36 @@ async fn started() -> (TestDb, TestDb, TestServer) {
     (db, logging, srv)
 }
 
+/// (method, path, body, the field the refusal must name).
+type Case = (Method, String, Value, &'static str);
+
+/// The cases (sent with the admin key to client `default`) not answered 400 with an error naming
+/// their field (and with `code`, when given).
+async fn not_refused(srv: &TestServer, cases: Vec<Case>, code: Option<&str>) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for (method, path, body, field) in cases {
+        let res = read(
+            srv.http
+                .request(method.clone(), srv.url(&path))
+                .bearer_auth(ADMIN_KEY)
+                .header("X-Athena-Client", "default")
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let named = res.1["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with(field));
+        let coded = code.is_none_or(|c| res.1["code"] == c);
+        if res.0 != StatusCode::BAD_REQUEST || !coded || !named {
+            wrong.push(format!("{method} {path} {body}: {} {}", res.0, res.1));
+        }
+    }
+    wrong
+}
+
 #[tokio::test]
 async fn a_nul_character_in_raw_sql_or_an_admin_field_is_a_400_naming_the_field() {
     let (_db, logging, srv) = started().await;
@@ -37,7 +67,7 @@ async fn a_nul_character_in_raw_sql_or_an_admin_field_is_a_400_naming_the_field(
     let before = logging.scalar(count).await;
 
     let nul = "a\u{0}b";
-    let cases: Vec<(Method, String, Value, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             Method::POST,
             "/gateway/query".into(),
@@ -99,26 +129,7 @@ async fn a_nul_character_in_raw_sql_or_an_admin_field_is_a_400_naming_the_field(
             "pg_uri",
         ),
     ];
-    let mut wrong = Vec::new();
-    for (method, path, body, field) in cases {
-        let res = read(
-            srv.http
-                .request(method.clone(), srv.url(&path))
-                .bearer_auth(ADMIN_KEY)
-                .header("X-Athena-Client", "default")
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        let named = res.1["error"]
-            .as_str()
-            .is_some_and(|e| e.starts_with(field));
-        if res.0 != StatusCode::BAD_REQUEST || res.1["code"] != "invalid_value" || !named {
-            wrong.push(format!("{method} {path} {body}: {} {}", res.0, res.1));
-        }
-    }
+    let wrong = not_refused(&srv, cases, Some("invalid_value")).await;
     assert!(wrong.is_empty(), "{wrong:#?}");
     assert_eq!(logging.scalar(count).await, before, "nothing was written");
 }
@@ -192,7 +203,7 @@ async fn a_null_where_the_document_allows_none_is_a_400_never_the_default() {
         .await;
     let (_, record) = create_key(&srv, json!({"name": "base", "rights": []})).await;
     let id = record["id"].as_str().unwrap().to_string();
-    let cases: Vec<(Method, String, Value, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             Method::POST,
             "/admin/api-keys".into(),
@@ -230,26 +241,7 @@ async fn a_null_where_the_document_allows_none_is_a_400_never_the_default() {
             "dry_run",
         ),
     ];
-    let mut wrong = Vec::new();
-    for (method, path, body, field) in cases {
-        let res = read(
-            srv.http
-                .request(method.clone(), srv.url(&path))
-                .bearer_auth(ADMIN_KEY)
-                .header("X-Athena-Client", "default")
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        let named = res.1["error"]
-            .as_str()
-            .is_some_and(|e| e.starts_with(field));
-        if res.0 != StatusCode::BAD_REQUEST || !named {
-            wrong.push(format!("{method} {path} {body}: {} {}", res.0, res.1));
-        }
-    }
+    let wrong = not_refused(&srv, cases, None).await;
     assert!(wrong.is_empty(), "{wrong:#?}");
     assert_eq!(
         db.scalar("SELECT count(*) FROM copy_of_users")

@@ -53,19 +53,8 @@ CREATE TABLE users_backup (
 );
 ";
 
-/// Runs the binary; returns (success, stdout, stderr).
 fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).env_remove("ATHENA_CONFIG");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_bin(args, env)
 }
 
 /// `config check --json` of a file.
@@ -602,6 +591,15 @@ async fn the_keys_and_clients_of_a_2_0_2_logging_database_are_imported_and_keep_
         out.contains("\"from_config\" was skipped") || out.contains("from_config was skipped"),
         "{out}"
     );
+    // Importing a database into itself is refused.
+    let (ok, _, err) = run(
+        &["provision", "--uri", &new.uri, "--import-from", &new.uri],
+        &[],
+    );
+    assert!(
+        !ok && err.contains("names the database being provisioned"),
+        "{err}"
+    );
     // 2.0.2's `provision --uri URI --client-name N --register` saves the database in the catalog.
     let dir = TempDir::new();
     let catalog = dir.0.join("clients.json");
@@ -652,7 +650,15 @@ async fn the_keys_and_clients_of_a_2_0_2_logging_database_are_imported_and_keep_
     };
     let reader = "ath_0123456789abcdef.secret-one";
     let users_only = "ath_fedcba9876543210.secret-two";
-    let r = read(fetch("reporting", reader, "events").await.unwrap()).await;
+    // The key store reads the imported keys once the server has loaded its catalog.
+    let start = std::time::Instant::now();
+    let r = loop {
+        let r = read(fetch("reporting", reader, "events").await.unwrap()).await;
+        if r.0 == StatusCode::OK || start.elapsed() > std::time::Duration::from_secs(15) {
+            break r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert_eq!(r.0, StatusCode::OK, "the 2.0.2 key works: {}", r.1);
     let r = read(fetch("reporting", users_only, "users").await.unwrap()).await;
     assert_eq!(r.0, StatusCode::OK, "{}", r.1);

@@ -30,6 +30,16 @@ const ONLY_2_0_2: &[&str] = &[
     "postgres_clients",
 ];
 
+/// The `api` keys that are numbers under another name today: (2.0.2's key, section, key).
+const API_RENAMED: &[(&str, &str, &str)] = &[
+    ("port", "server", "port"),
+    ("cache_ttl", "cache", "ttl_secs"),
+    ("keep_alive_secs", "server", "keep_alive_secs"),
+    ("http_workers", "server", "workers"),
+    ("http_max_connections", "server", "max_connections"),
+    ("http_backlog", "server", "backlog"),
+];
+
 /// Whether `doc` is in athena_rs 2.0.2's shape.
 pub fn is_2_0_2(doc: &Value) -> bool {
     let Value::Mapping(m) = doc else {
@@ -310,36 +320,17 @@ pub fn convert(raw: &Value, file: &Path, env: Lookup<'_>) -> Result<Converted, C
     let mut origins: Vec<Value> = Vec::new();
     for (key, v) in entries(top, "api", file)? {
         let path = format!("api.{key}");
-        let num =
-            |r: &Reader, doc: &mut Doc, to: &[&str], comment: &str| -> Result<(), ConfigError> {
-                doc.set(to, r.number(&v, &path)?, comment);
-                Ok(())
+        // A number under a new name: api.<key> → <section>.<name>.
+        if let Some((_, section, name)) = API_RENAMED.iter().find(|(k, _, _)| *k == key) {
+            let comment = match key.as_str() {
+                "http_max_connections" => format!("{path}: per HTTP worker"),
+                _ => path.clone(),
             };
+            doc.set(&[section, name], r.number(&v, &path)?, comment);
+            renamed(&mut notes, &path, &format!("{section}.{name}"));
+            continue;
+        }
         match key.as_str() {
-            "port" => {
-                num(&r, &mut doc, &["server", "port"], "api.port")?;
-                renamed(&mut notes, &path, "server.port");
-            }
-            "cache_ttl" => {
-                num(&r, &mut doc, &["cache", "ttl_secs"], "api.cache_ttl")?;
-                renamed(&mut notes, &path, "cache.ttl_secs");
-            }
-            "keep_alive_secs" => {
-                num(&r, &mut doc, &["server", "keep_alive_secs"], "api.keep_alive_secs")?;
-                renamed(&mut notes, &path, "server.keep_alive_secs");
-            }
-            "http_workers" => {
-                num(&r, &mut doc, &["server", "workers"], "api.http_workers")?;
-                renamed(&mut notes, &path, "server.workers");
-            }
-            "http_max_connections" => {
-                num(&r, &mut doc, &["server", "max_connections"], "api.http_max_connections: per HTTP worker")?;
-                renamed(&mut notes, &path, "server.max_connections");
-            }
-            "http_backlog" => {
-                num(&r, &mut doc, &["server", "backlog"], "api.http_backlog")?;
-                renamed(&mut notes, &path, "server.backlog");
-            }
             "client_request_timeout_secs" | "client_disconnect_timeout_secs" => {
                 let new = key.replace("_secs", "_ms");
                 let ms = r.number_now(&v, &path)?.saturating_mul(1000);

@@ -735,6 +735,8 @@ fn athena_rs_2_0_2_variables_work_where_todays_are_not_set() {
         &s,
         "clients.b.pool.acquire_timeout_ms in the file wins"
     ));
+    let e = parse_env(text, &[("ATHENA_PG_POOL_ACQUIRE_TIMEOUT_SECS", "soon")]).unwrap_err();
+    assert_eq!(e.key, "ATHENA_PG_POOL_ACQUIRE_TIMEOUT_SECS");
 }
 
 #[test]

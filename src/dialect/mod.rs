@@ -296,12 +296,7 @@ pub fn sql(body: &Body) -> Result<Sql, ApiError> {
     if query.trim().is_empty() {
         return Err(invalid("query", "a non-empty string"));
     }
-    if query.contains('\0') {
-        return Err(ApiError::new(
-            Code::InvalidValue,
-            "query holds a NUL character (U+0000), which no statement can contain",
-        ));
-    }
+    crate::http::body::storable_text(query, "query")?;
     let params = match body.get("params") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items.clone(),

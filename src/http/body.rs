@@ -74,27 +74,60 @@ pub async fn read_storable_object(
     Ok(body)
 }
 
-/// Refuses a NUL character in any string (or key) of `value`, naming the field it is under.
+/// Refuses a NUL character in any string (or key) of `value`, naming the field it is under. The
+/// path is built only for the refusal, so a clean body costs a scan and nothing else.
 pub fn storable(value: &Value, field: &str) -> Result<(), ApiError> {
-    let refuse = |at: &str| {
-        Err(ApiError::new(
-            Code::InvalidValue,
-            format!("{at} holds a NUL character (U+0000), which PostgreSQL cannot store"),
-        ))
-    };
     if field.contains('\0') {
-        return refuse("a field name");
+        return Err(nul("a field name"));
     }
+    match nul_at(value) {
+        None => Ok(()),
+        Some(Nul::Key) => Err(nul("a field name")),
+        Some(Nul::At(rest)) => Err(nul(&format!("{field}{rest}"))),
+    }
+}
+
+/// Refuses a NUL character in `text`, naming `field` (formatted only for the refusal).
+pub fn storable_text(text: &str, field: impl std::fmt::Display) -> Result<(), ApiError> {
+    match text.contains('\0') {
+        true => Err(nul(&field.to_string())),
+        false => Ok(()),
+    }
+}
+
+fn nul(at: &str) -> ApiError {
+    ApiError::new(
+        Code::InvalidValue,
+        format!("{at} holds a NUL character (U+0000), which PostgreSQL cannot store"),
+    )
+}
+
+/// Where a NUL character is below a value: the rest of its path (`[2].name`), or a key.
+enum Nul {
+    At(String),
+    Key,
+}
+
+fn nul_at(value: &Value) -> Option<Nul> {
     match value {
-        Value::String(s) if s.contains('\0') => refuse(field),
+        Value::String(s) => s.contains('\0').then(|| Nul::At(String::new())),
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .try_for_each(|(i, v)| storable(v, &format!("{field}[{i}]"))),
-        Value::Object(m) => m
-            .iter()
-            .try_for_each(|(k, v)| storable(v, &format!("{field}.{k}"))),
-        _ => Ok(()),
+            .find_map(|(i, v)| match nul_at(v)? {
+                Nul::At(rest) => Some(Nul::At(format!("[{i}]{rest}"))),
+                Nul::Key => Some(Nul::Key),
+            }),
+        Value::Object(m) => m.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                return Some(Nul::Key);
+            }
+            match nul_at(v)? {
+                Nul::At(rest) => Some(Nul::At(format!(".{k}{rest}"))),
+                Nul::Key => Some(Nul::Key),
+            }
+        }),
+        _ => None,
     }
 }
 
@@ -120,7 +153,8 @@ pub fn query_map(req: &HttpRequest) -> Result<std::collections::HashMap<String, 
             .map(web::Query::into_inner)
             .map_err(|e| ApiError::new(Code::InvalidField, format!("bad query string: {e}")))?;
     for (k, v) in &map {
-        storable(&Value::String(v.clone()), &format!("query parameter {k}"))?;
+        storable_text(k, "a query parameter's name")?;
+        storable_text(v, format_args!("query parameter {k}"))?;
     }
     Ok(map)
 }

@@ -508,3 +508,21 @@ pub fn port_opens(port: u16) -> bool {
     }
     true
 }
+
+/// Runs the built binary with `args` (and `env` set, `ATHENA_CONFIG` and `ATHENA_API_KEY` unset
+/// unless `env` names them) and returns (success, stdout, stderr).
+pub fn run_bin(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_athena_rs"));
+    cmd.args(args)
+        .env_remove("ATHENA_CONFIG")
+        .env_remove("ATHENA_API_KEY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("the binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -58,10 +58,8 @@ fn query(req: &HttpRequest) -> Result<dialect::Query, ApiError> {
         .map_err(|e| dialect_error(format!("the query string cannot be read: {e}")))?
         .into_inner();
     for (k, v) in &pairs {
-        super::body::storable(
-            &serde_json::Value::String(v.clone()),
-            &format!("query parameter {k}"),
-        )?;
+        super::body::storable_text(k, "a query parameter's name")?;
+        super::body::storable_text(v, format_args!("query parameter {k}"))?;
     }
     dialect::query(&pairs)
 }
