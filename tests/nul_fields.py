@@ -1,12 +1,16 @@
-"""A NUL character in every text field of every route openapi.yaml lists, one at a time.
+"""A NUL character in every text field, and a null in every field, of every route openapi.yaml
+lists, one at a time.
 
-Driven by tests/nul_fields.rs against a running server: argv is the server's base URL and the
-admin key. For each operation with a JSON body, a body is built from the document (the required
-fields, with their examples, defaults or enum values) and sent once per string field with that
-field set to a text holding U+0000; each query parameter of type string is sent the same way. The
-answer must be a 4xx: PostgreSQL cannot store the character, so no such request may succeed or
-fail with a 5xx. Routes that destroy the fixture (DELETE, freezing) and the backup routes
-(documented 503 without a bucket) are left out, as is the WebSocket upgrade.
+Driven by tests/nul_fields.rs against a running server: argv is the server's base URL, the admin
+key, the document and the id of an API key to edit. For each operation with a JSON body, a valid
+body is taken from the document (the operation's example, else one built from the schema's
+required fields, examples, defaults and enum values). It is sent once per string field with that
+field set to a text holding U+0000, and each query parameter of type string is sent the same way:
+PostgreSQL cannot store the character, so the answer must be 400 `invalid_value` naming the field
+(a 4xx for a query parameter). Then each field is sent as null: where the document does not admit
+a null the answer must be a 400 naming the field; where it does, the answer the body without the
+field gets. Routes that destroy the fixture (DELETE, freezing) and the backup routes (documented
+503 without a bucket) are left out, as is the WebSocket upgrade.
 """
 
 import json
@@ -20,6 +24,15 @@ import yaml
 BASE, ADMIN_KEY = sys.argv[1], sys.argv[2]
 NUL = "a\u0000b"
 SKIP_PATHS = ("/admin/backups", "/wss/gateway")
+# What a path parameter names in the fixture tests/nul_fields.rs creates ("reporting" is the
+# client the document's example of POST /admin/clients adds).
+PATH_VALUES = {
+    "table": "users",
+    "right": "users.read",
+    "client_name": "reporting",
+    "function": "add_numbers",
+    "id": sys.argv[4] if len(sys.argv) > 4 else "x",
+}
 
 
 def resolve(doc, schema, depth=0):
@@ -75,6 +88,18 @@ def sample(doc, schema, depth=0):
     return "x"
 
 
+def example_body(doc, content):
+    """The operation's own example body where the document gives one, else one built from the
+    schema."""
+    if isinstance(content.get("example"), dict):
+        return content["example"]
+    for ex in content.get("examples", {}).values():
+        ex = resolve(doc, ex)
+        if isinstance(ex.get("value"), dict):
+            return ex["value"]
+    return sample(doc, content["schema"])
+
+
 def string_fields(doc, schema):
     """The body's top-level fields that take a string."""
     s = resolve(doc, schema)
@@ -86,6 +111,21 @@ def string_fields(doc, schema):
         if "string" in types or (ty is None and "enum" not in p and "properties" not in p):
             out.append(name)
     return out
+
+
+def nullable(doc, prop):
+    """Whether the document lets the field be null."""
+    p = resolve(doc, prop)
+    ty = p.get("type")
+    if p.get("nullable") or (isinstance(ty, list) and "null" in ty) or ty == "null":
+        return True
+    branches = prop.get("anyOf", []) + prop.get("oneOf", []) if isinstance(prop, dict) else []
+    return any(resolve(doc, b).get("type") == "null" or nullable(doc, b) for b in branches)
+
+
+def fields(doc, schema):
+    """The body's top-level fields and their schemas."""
+    return resolve(doc, schema).get("properties", {})
 
 
 def send(method, path, body=None, query=None):
@@ -105,43 +145,88 @@ def send(method, path, body=None, query=None):
         return e.code, e.read()[:300]
 
 
+def check_nulls(route, base_body, schema_fields, doc, wrong):
+    """Each field of the body as null, one at a time."""
+    method, concrete = route.split(" ", 1)
+    for field, prop in schema_fields.items():
+        body = dict(base_body)
+        body[field] = None
+        status, answer = send(method, concrete, body)
+        if not nullable(doc, prop):
+            if status != 400 or field.encode() not in answer:
+                wrong.append(f"{route} body.{field} = null: {status} {answer!r}")
+            continue
+        # A null the document admits reads as the field's absence: the same status (a create
+        # sent twice conflicts the second time; an edit without its only field edits nothing).
+        without = {k: v for k, v in body.items() if k != field}
+        status_without, answer_without = send(method, concrete, without)
+        created_twice = status // 100 == 2 and status_without == 409
+        if status >= 500 or (status != status_without and not created_twice and without):
+            wrong.append(
+                f"{route} body.{field} = null: {status} {answer!r}, "
+                f"left out: {status_without} {answer_without!r}"
+            )
+    return len(schema_fields)
+
+
 def main():
     with open(sys.argv[3] if len(sys.argv) > 3 else "openapi.yaml") as f:
         doc = yaml.safe_load(f)
-    wrong, sent = [], 0
+    wrong, sent, nulls, typed, served = [], 0, 0, 0, 0
     for path, item in doc["paths"].items():
         if path.startswith(SKIP_PATHS):
             continue
         for method, op in item.items():
             if method not in ("get", "post", "put", "patch") or "freeze" in path:
                 continue
+            route = method.upper() + " "
             params = [resolve(doc, p) for p in item.get("parameters", []) + op.get("parameters", [])]
             concrete = path
             for p in params:
                 if p.get("in") == "path":
-                    concrete = concrete.replace("{%s}" % p["name"], "users" if "table" in p["name"] else "x")
-            content = op.get("requestBody", {}).get("content", {}).get("application/json")
+                    concrete = concrete.replace("{%s}" % p["name"], PATH_VALUES.get(p["name"], "x"))
+            route += concrete
+            content = resolve(doc, op.get("requestBody", {})).get("content", {}).get("application/json")
+            base_body = example_body(doc, content) if content and "schema" in content else None
             cases = []
-            if content and "schema" in content:
-                base_body = sample(doc, content["schema"])
-                if isinstance(base_body, dict):
-                    for field in string_fields(doc, content["schema"]):
-                        body = dict(base_body)
-                        body[field] = NUL
-                        cases.append(("body." + field, body, None))
+            if isinstance(base_body, dict):
+                # The example itself, so that the refusals below are not for another reason.
+                status, _ = send(method, concrete, base_body)
+                served += status // 100 == 2
+                for field in string_fields(doc, content["schema"]):
+                    body = dict(base_body)
+                    body[field] = NUL
+                    cases.append(("body." + field, body, None))
             for p in params:
                 schema = resolve(doc, p.get("schema", {}))
                 if p.get("in") == "query" and schema.get("type") == "string" and "enum" not in schema:
-                    body = sample(doc, content["schema"]) if content and "schema" in content else None
-                    cases.append(("query " + p["name"], body, {p["name"]: NUL}))
+                    cases.append(("query " + p["name"], base_body, {p["name"]: NUL}))
+                if p.get("in") == "query" and schema.get("type") in ("integer", "boolean"):
+                    bad = ["many", "1.5"] if schema["type"] == "integer" else ["maybe", "1"]
+                    if schema["type"] == "integer" and schema.get("minimum", -1) >= 0:
+                        bad.append("-1")
+                    for value in bad:
+                        typed += 1
+                        status, answer = send(method, concrete, base_body, {p["name"]: value})
+                        if status != 400 or p["name"].encode() not in answer:
+                            wrong.append(f"{route}?{p['name']}={value}: {status} {answer!r}")
             for what, body, query in cases:
                 sent += 1
                 status, answer = send(method, concrete, body, query)
                 if not 400 <= status < 500:
-                    wrong.append(f"{method.upper()} {concrete} {what}: {status} {answer!r}")
+                    wrong.append(f"{route} {what}: {status} {answer!r}")
+                elif what.startswith("body.") and (
+                    b'"invalid_value"' not in answer or what[5:].encode() not in answer
+                ):
+                    wrong.append(f"{route} {what}: not refused naming it: {answer!r}")
+            if isinstance(base_body, dict):
+                nulls += check_nulls(route, base_body, fields(doc, content["schema"]), doc, wrong)
     print(f"{sent} requests with a NUL character")
-    if sent < 50:
-        wrong.append(f"only {sent} requests were built from the document")
+    print(f"{nulls} requests with a null in a field")
+    print(f"{typed} requests with a query parameter of the wrong type")
+    print(f"{served} documented examples served")
+    if sent < 50 or nulls < 100 or served < 15:
+        wrong.append("too few requests were built from the document")
     if wrong:
         print("\n".join(wrong))
         sys.exit(1)

@@ -229,6 +229,18 @@ async fn a_null_where_the_document_allows_none_is_a_400_never_the_default() {
             "is_active",
         ),
         (
+            Method::PATCH,
+            "/admin/clients/default".into(),
+            json!({"pg_uri": null}),
+            "pg_uri",
+        ),
+        (
+            Method::PATCH,
+            "/admin/api-key-rights/users.read".into(),
+            json!({"name": null}),
+            "name",
+        ),
+        (
             Method::PUT,
             "/admin/clients/default/freeze".into(),
             json!({"is_frozen": true, "reason": null}),
@@ -258,6 +270,28 @@ async fn a_null_where_the_document_allows_none_is_a_400_never_the_default() {
             .map(|c| c.name.clone()),
         Some("default".into())
     );
+
+    // Where the document admits a null in an edit, it clears the value.
+    let (s, v) = admin(
+        &srv,
+        Method::PATCH,
+        "/admin/clients/default",
+        Some(json!({"description": "the main database"})),
+    )
+    .await;
+    assert_eq!(
+        v["data"]["client"]["description"], "the main database",
+        "{s} {v}"
+    );
+    let (s, v) = admin(
+        &srv,
+        Method::PATCH,
+        "/admin/clients/default",
+        Some(json!({"description": null})),
+    )
+    .await;
+    assert_eq!(s.as_u16(), 200, "{v}");
+    assert!(v["data"]["client"]["description"].is_null(), "{v}");
 
     for (q, status) in [
         ("true", 200),

@@ -545,3 +545,42 @@ async fn raw_sql_over_the_socket_needs_a_key_even_where_keys_are_not_enforced() 
         .await;
     assert_eq!(v["data"]["rows"], json!([{"one": 1}]), "{v}");
 }
+
+#[actix_rt::test]
+async fn a_nul_character_anywhere_in_a_message_is_refused_naming_where_and_writes_nothing() {
+    let db = seeded().await;
+    let srv = TestServer::start(&db).await;
+    let (mut ws, _) = Ws::connect(&srv, &[]).await;
+    let cases = [
+        (
+            json!({"request_id": "1", "action": "gateway.insert", "client_name": "default",
+                   "body": {"table_name": "items", "insert_body": {"id": 500, "label": "a\u{0}b"}}}),
+            "body.insert_body.label",
+        ),
+        (
+            json!({"request_id": "2", "action": "gateway.insert", "client_name": "default",
+                   "body": {"table_name": "items", "insert_body": [{"id": 501, "label": "ok"},
+                                                                   {"id": 502, "label": "\u{0}"}]}}),
+            "body.insert_body[1].label",
+        ),
+        (
+            json!({"request_id": "3", "action": "gateway.fetch", "client_name": "default",
+                   "body": by_id(1), "headers": {"x-user-id": "u\u{0}1"}}),
+            "headers.x-user-id",
+        ),
+    ];
+    for (message, field) in cases {
+        let id = message["request_id"].as_str().unwrap().to_string();
+        let refused = ws.roundtrip(message).await;
+        assert_frame_error(&refused, Some(&id), "invalid_value");
+        assert!(
+            refused["error"].as_str().unwrap().contains(field),
+            "{field}: {refused}"
+        );
+    }
+    let count = db
+        .scalar("SELECT count(*) FROM items WHERE id >= 500")
+        .await;
+    assert_eq!(count.as_deref(), Some("0"), "nothing was written");
+    ws.close().await;
+}

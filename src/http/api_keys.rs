@@ -124,7 +124,7 @@ async fn read(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<Body, ApiError> {
-    body::read_storable_object(req, payload, state.settings.server.max_body_bytes).await
+    body::read_object(req, payload, state.settings.server.max_body_bytes).await
 }
 
 const KEY_FIELDS: &[&str] = &[
@@ -294,6 +294,7 @@ pub async fn update_right(
     auth::require_admin(&req, &state)?;
     let body = read(&req, payload, &state).await?;
     unknown_fields(&body, &["name", "description"])?;
+    crate::dialect::not_null(&body, &["name"])?;
     if body.is_empty() {
         return Err(ApiError::new(
             Code::MissingField,

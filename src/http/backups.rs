@@ -79,8 +79,7 @@ pub async fn create(
     auth::require_admin(&req, &state)?;
     let backups = &state.actors.backups;
     backups.store()?;
-    let body =
-        body::read_storable_object(&req, payload, state.settings.server.max_body_bytes).await?;
+    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let client = required_client(&body)?;
     let label = crate::dialect::opt_str(&body, "label")?.map(str::to_string);
     if let Some(l) = &label {
@@ -193,8 +192,7 @@ pub async fn restore(
     let key = path_key(&req)?;
     let backups = &state.actors.backups;
     backups.check_key(&key)?;
-    let body =
-        body::read_storable_object(&req, payload, state.settings.server.max_body_bytes).await?;
+    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let client = required_client(&body)?;
     let job = backups.restore(&key, &client).await?;
     // The database's contents changed wholesale: no cached fetch of it may be served again.

@@ -51,27 +51,13 @@ pub async fn read(
     Ok(buf.freeze())
 }
 
-/// Reads and parses a body that must be one JSON object.
+/// Reads and parses a body that must be one JSON object, with no NUL character in it.
 pub async fn read_object(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
 ) -> Result<Map<String, Value>, ApiError> {
     object(&read(req, payload, limit).await?)
-}
-
-/// [`read_object`] for a body whose texts are stored in PostgreSQL as they are (the admin
-/// routes): a NUL character anywhere in it, which PostgreSQL cannot store, is a 400 naming where.
-pub async fn read_storable_object(
-    req: &HttpRequest,
-    payload: web::Payload,
-    limit: usize,
-) -> Result<Map<String, Value>, ApiError> {
-    let body = read_object(req, payload, limit).await?;
-    for (k, v) in &body {
-        storable(v, k)?;
-    }
-    Ok(body)
 }
 
 /// Refuses a NUL character in any string (or key) of `value`, naming the field it is under. The
@@ -144,7 +130,6 @@ pub async fn read_optional_object(
     object(&bytes)
 }
 
-/// Parses a body that must be one JSON object.
 /// The query string's parameters (the last of a repeated name wins); a malformed one is a 400.
 /// A NUL character in a name or a value is a 400 naming the parameter.
 pub fn query_map(req: &HttpRequest) -> Result<std::collections::HashMap<String, String>, ApiError> {
@@ -159,6 +144,9 @@ pub fn query_map(req: &HttpRequest) -> Result<std::collections::HashMap<String, 
     Ok(map)
 }
 
+/// Parses a body that must be one JSON object. PostgreSQL cannot store a NUL character (U+0000),
+/// so one anywhere in the body, in a value or a field name, is a 400 naming where, before any
+/// field is read.
 pub fn object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(
@@ -173,11 +161,39 @@ pub fn object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
         )
     })?;
     match value {
-        Value::Object(m) => Ok(m),
+        Value::Object(m) => {
+            for (k, v) in &m {
+                storable(v, k)?;
+            }
+            Ok(m)
+        }
         other => Err(ApiError::new(
             Code::InvalidBody,
             format!("the body must be a JSON object, not {}", kind(&other)),
         )),
+    }
+}
+
+/// Parses a body of JSON of any shape (the `/rest/v1` writes), refusing a NUL character anywhere
+/// in it as [`object`] does.
+pub fn json(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(
+            Code::InvalidBody,
+            "the request body is empty; send JSON",
+        ));
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            Code::InvalidJson,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    match nul_at(&value) {
+        None => Ok(value),
+        Some(Nul::Key) => Err(nul("a field name")),
+        Some(Nul::At(rest)) if rest.is_empty() => Err(nul("the body")),
+        Some(Nul::At(rest)) => Err(nul(rest.trim_start_matches('.'))),
     }
 }
 

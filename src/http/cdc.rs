@@ -297,8 +297,7 @@ pub async fn add_table(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth::require_admin(&req, &state)?;
-    let body =
-        body::read_storable_object(&req, payload, state.settings.server.max_body_bytes).await?;
+    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let client = dialect::opt_str(&body, "client_name")?
         .map(|c| c.trim().to_ascii_lowercase())
         .filter(|c| !c.is_empty())

@@ -112,8 +112,7 @@ pub async fn freeze(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth::require_admin(&req, &state)?;
-    let body =
-        body::read_storable_object(&req, payload, state.settings.server.max_body_bytes).await?;
+    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let frozen = crate::dialect::opt_bool(&body, "is_frozen")?
         .ok_or_else(|| ApiError::new(Code::MissingField, "is_frozen is required"))?;
     crate::dialect::not_null(&body, &["is_frozen", "reason"])?;
@@ -238,8 +237,7 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth::require_admin(&req, &state)?;
-    let body =
-        body::read_storable_object(&req, payload, state.settings.server.max_body_bytes).await?;
+    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let name = crate::dialect::opt_str(&body, "client_name")?
         .ok_or_else(|| ApiError::new(Code::MissingField, "client_name is required"))?
         .trim()
@@ -291,13 +289,19 @@ pub async fn update(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth::require_admin(&req, &state)?;
-    let body =
-        body::read_storable_object(&req, payload, state.settings.server.max_body_bytes).await?;
+    let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
+    // A null description clears it; the connection and the state cannot be null.
+    let clear_description = body.get("description").is_some_and(Value::is_null);
     let description = crate::dialect::opt_str(&body, "description")?;
+    crate::dialect::not_null(&body, &["pg_uri", "pg_uri_env_var", "is_active"])?;
     let (uri, env_var) = connection_fields(&body, false)?;
-    crate::dialect::not_null(&body, &["is_active"])?;
     let active = crate::dialect::opt_bool(&body, "is_active")?;
-    if description.is_none() && uri.is_none() && env_var.is_none() && active.is_none() {
+    if !clear_description
+        && description.is_none()
+        && uri.is_none()
+        && env_var.is_none()
+        && active.is_none()
+    {
         return Err(ApiError::new(
             Code::MissingField,
             "give at least one of description, pg_uri, pg_uri_env_var, is_active",
@@ -323,9 +327,9 @@ pub async fn update(
     let row = db
         .query_one(
             &format!(
-                "UPDATE athena_clients SET description = coalesce($2, description),                  pg_uri = CASE WHEN $3::text IS NOT NULL THEN $3 WHEN $4::text IS NOT NULL THEN NULL ELSE pg_uri END,                  pg_uri_env_var = CASE WHEN $4::text IS NOT NULL THEN $4 WHEN $3::text IS NOT NULL THEN NULL ELSE pg_uri_env_var END,                  is_active = coalesce($5, is_active), updated_at = now()                  WHERE lower(client_name) = lower($1) AND deleted_at IS NULL RETURNING {ROW}"
+                "UPDATE athena_clients SET description = CASE WHEN $6 THEN NULL ELSE coalesce($2, description) END,                  pg_uri = CASE WHEN $3::text IS NOT NULL THEN $3 WHEN $4::text IS NOT NULL THEN NULL ELSE pg_uri END,                  pg_uri_env_var = CASE WHEN $4::text IS NOT NULL THEN $4 WHEN $3::text IS NOT NULL THEN NULL ELSE pg_uri_env_var END,                  is_active = coalesce($5, is_active), updated_at = now()                  WHERE lower(client_name) = lower($1) AND deleted_at IS NULL RETURNING {ROW}"
             ),
-            &[&name, &description, &uri, &env_var, &active],
+            &[&name, &description, &uri, &env_var, &active, &clear_description],
         )
         .await
         .map_err(db_error)?;

@@ -210,19 +210,7 @@ async fn json_body(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<serde_json::Value, ApiError> {
-    let bytes = body::read(req, payload, state.settings.server.max_body_bytes).await?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(
-            Code::InvalidBody,
-            "the request body is empty; send JSON",
-        ));
-    }
-    serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::new(
-            Code::InvalidJson,
-            format!("the body is not valid JSON: {e}"),
-        )
-    })
+    body::json(&body::read(req, payload, state.settings.server.max_body_bytes).await?)
 }
 
 /// Runs a write, invalidates the table's cache entries whatever the outcome, and answers in

@@ -48,19 +48,12 @@ pub async fn post(
     let args = if bytes.iter().all(u8::is_ascii_whitespace) {
         Map::new()
     } else {
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(m)) => m,
-            Ok(_) => {
+        match body::json(&bytes)? {
+            Value::Object(m) => m,
+            _ => {
                 return Err(ApiError::new(
                     Code::InvalidBody,
                     "the body of a function call must be a JSON object of its arguments",
-                )
-                .into())
-            }
-            Err(e) => {
-                return Err(ApiError::new(
-                    Code::InvalidJson,
-                    format!("the body is not valid JSON: {e}"),
                 )
                 .into())
             }
