@@ -2,7 +2,8 @@
 //! a NUL character in raw SQL or in an admin field is a 400 naming the field (never a 500), a
 //! right updated while it is deleted is either updated or unknown (never an answer about no
 //! right), an empty insert into a table that does not exist is a 404, a null where the document
-//! allows none is a 400 (never the default), and a boolean query parameter takes true or false.
+//! allows none is a 400 (never the default), a boolean query parameter takes true or false, and an
+//! audit header is stored as UTF-8 text or refused naming it.
 
 mod common;
 
@@ -308,5 +309,55 @@ async fn a_null_where_the_document_allows_none_is_a_400_never_the_default() {
         )
         .await;
         assert_eq!(s.as_u16(), status, "include_revoked={q}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn audit_headers_are_kept_as_utf8_text_and_other_bytes_are_refused_naming_the_header() {
+    let (db, logging, srv) = started().await;
+    let insert = |name: &str, header: &'static str, value: &[u8]| {
+        srv.http
+            .put(srv.url("/gateway/insert"))
+            .header("X-Athena-Client", "default")
+            .header(
+                header,
+                reqwest::header::HeaderValue::from_bytes(value).unwrap(),
+            )
+            .json(&json!({"table_name": "users", "insert_body": {"name": name}}))
+            .send()
+    };
+    let r = insert("kept", "X-User-Id", "José".as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for (header, value) in [
+        ("X-User-Id", &b"a\xffb"[..]),
+        ("X-Company-Id", &b"\xc3"[..]),
+        ("X-Organization-Id", &b"\xed\xa0\x80"[..]),
+    ] {
+        let (status, v) = read(insert("refused", header, value).await.unwrap()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{header}: {v}");
+        assert_eq!(v["code"], "invalid_field", "{v}");
+        assert!(v["error"].as_str().unwrap().contains(header), "{v}");
+    }
+    assert_eq!(
+        db.scalar("SELECT string_agg(name, ',') FROM users")
+            .await
+            .as_deref(),
+        Some("kept")
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let ids = logging
+            .scalar("SELECT string_agg(coalesce(user_id, '-'), ',' ORDER BY created_at) FROM gateway_request_log")
+            .await;
+        if ids.as_deref() == Some("José,-,-,-") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "logged user ids: {ids:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

@@ -11,9 +11,7 @@ use std::cell::RefMut;
 use actix_web::HttpRequest;
 
 use super::error::{ApiError, Code};
-use super::headers::{
-    X_ATHENA_CLIENT, X_COMPANY_ID, X_ORGANIZATION_ID, X_PUBLISH_EVENT, X_STRIP_NULLS, X_USER_ID,
-};
+use super::headers::{utf8, AUDIT_HEADERS, X_ATHENA_CLIENT, X_PUBLISH_EVENT, X_STRIP_NULLS};
 use super::stats::{self, RequestFacts};
 
 /// One request, as the core sees it.
@@ -92,13 +90,7 @@ impl Call for HttpRequest {
     }
 
     fn audit_ids(&self) -> [Option<&str>; 3] {
-        [&X_USER_ID, &X_COMPANY_ID, &X_ORGANIZATION_ID].map(|name| {
-            self.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-        })
+        AUDIT_HEADERS.map(|(name, _)| utf8(self.headers(), name))
     }
 
     fn strip_nulls(&self) -> bool {

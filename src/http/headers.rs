@@ -2,7 +2,7 @@
 //! name parsed again on every lookup, and the per-request ones (the client, the API key, the
 //! audit headers the statistics record) are read on every request.
 
-use actix_web::http::header::HeaderName;
+use actix_web::http::header::{HeaderMap, HeaderName};
 use actix_web::HttpRequest;
 
 pub use actix_web::http::header::{AUTHORIZATION, USER_AGENT};
@@ -22,14 +22,35 @@ pub static KEY_HEADERS: [HeaderName; 3] = [
     HeaderName::from_static("x-athena-key"),
 ];
 
-/// A header's value, trimmed; `None` when it is absent, empty or not visible ASCII.
+/// A header's value as UTF-8 text, trimmed; `None` when it is absent, empty or not UTF-8.
 pub fn text(req: &HttpRequest, name: &HeaderName) -> Option<String> {
-    req.headers()
+    utf8(req.headers(), name).map(str::to_string)
+}
+
+/// [`text`], borrowed.
+pub fn utf8<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    headers
         .get(name)
-        .and_then(|v| v.to_str().ok())
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
         .map(str::trim)
         .filter(|v| !v.is_empty())
-        .map(str::to_string)
+}
+
+/// The audit headers, which the request log stores as text, in the order they are read.
+pub static AUDIT_HEADERS: [(&HeaderName, &str); 3] = [
+    (&X_USER_ID, "X-User-Id"),
+    (&X_COMPANY_ID, "X-Company-Id"),
+    (&X_ORGANIZATION_ID, "X-Organization-Id"),
+];
+
+/// The first audit header present whose value is not UTF-8 text (which the log cannot store).
+pub fn undecodable_audit_header(headers: &HeaderMap) -> Option<&'static str> {
+    AUDIT_HEADERS.iter().find_map(|(name, shown)| {
+        headers
+            .get(*name)
+            .filter(|v| std::str::from_utf8(v.as_bytes()).is_err())
+            .map(|_| *shown)
+    })
 }
 
 #[cfg(test)]
@@ -47,5 +68,22 @@ mod tests {
         assert_eq!(text(&req, &X_COMPANY_ID), None, "blank");
         assert_eq!(text(&req, &X_ORGANIZATION_ID), None, "absent");
         assert_eq!(KEY_HEADERS[1].as_str(), "x-api-key");
+    }
+
+    #[test]
+    fn audit_headers_are_utf8_text_and_other_bytes_are_named() {
+        let req = TestRequest::default()
+            .insert_header(("X-User-Id", "José"))
+            .insert_header((
+                "X-Company-Id",
+                actix_web::http::header::HeaderValue::from_bytes(b"a\xffb").unwrap(),
+            ))
+            .to_http_request();
+        assert_eq!(text(&req, &X_USER_ID).as_deref(), Some("José"));
+        assert_eq!(text(&req, &X_COMPANY_ID), None);
+        assert_eq!(
+            undecodable_audit_header(req.headers()),
+            Some("X-Company-Id")
+        );
     }
 }

@@ -20,13 +20,14 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::HeaderValue;
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::{web, HttpMessage, HttpRequest};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use athena_actors::stats::{AuthRecord, Observation, OperationRecord, RequestId, RequestRecord};
 
 use super::call::Call;
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use super::headers::{
-    text, USER_AGENT, X_ATHENA_CLIENT, X_COMPANY_ID, X_ORGANIZATION_ID, X_REQUEST_ID, X_USER_ID,
+    text, undecodable_audit_header, USER_AGENT, X_ATHENA_CLIENT, X_COMPANY_ID, X_ORGANIZATION_ID,
+    X_REQUEST_ID, X_USER_ID,
 };
 use super::AppState;
 
@@ -106,12 +107,32 @@ fn logged(path: &str) -> bool {
 
 pub async fn middleware(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let at = SystemTime::now();
     let id = RequestId::next();
-    let mut res = REQUEST_ID.scope(id, next.call(req)).await;
+    let mut res = REQUEST_ID
+        .scope(id, async move {
+            // The log stores the audit headers as text: one that is not UTF-8 is refused here,
+            // for every route, rather than dropped from the record.
+            match undecodable_audit_header(req.headers()) {
+                None => next
+                    .call(req)
+                    .await
+                    .map(ServiceResponse::map_into_left_body),
+                Some(name) => {
+                    let err =
+                        ApiError::new(Code::InvalidField, format!("{name} is not UTF-8 text"));
+                    let resp = match req.path().starts_with("/rest/v1/") {
+                        true => HttpResponse::from_error(super::rest::RestError::from(err)),
+                        false => HttpResponse::from_error(err),
+                    };
+                    Ok(req.into_response(resp).map_into_right_body())
+                }
+            }
+        })
+        .await;
     // Every answer names its request: the error envelope's `trace_id`, the request log's
     // `request_id`.
     if let Ok(r) = res.as_mut() {
