@@ -15,30 +15,27 @@ use super::{auth, body, respond, AppState};
 const MAX_LABEL: usize = 200;
 
 impl From<BackupError> for ApiError {
+    /// The code is the one the backup actor reports (also in job reports), read against the
+    /// table of codes; the edge adds only the hints.
     fn from(e: BackupError) -> Self {
-        let detail = e.to_string();
-        match e {
-            BackupError::NotConfigured(_) => ApiError::new(Code::BackupsNotConfigured, detail)
-                .hint("set backups.bucket and its credentials in the config, or ATHENA_BACKUP_S3_BUCKET and friends"),
-            BackupError::InvalidKey(_) => ApiError::new(Code::InvalidBackupKey, detail)
-                .hint("GET /admin/backups lists the keys of backups"),
-            BackupError::UnknownClient(_) => ApiError::new(Code::UnknownClient, detail),
-            BackupError::Unsupported(_) => ApiError::new(Code::UnsupportedByBackend, detail)
-                .hint("backups are taken of PostgreSQL clients"),
-            BackupError::NotFound(_) => ApiError::new(Code::BackupNotFound, detail),
-            BackupError::UnknownJob(_) => ApiError::new(Code::UnknownBackupJob, detail)
-                .hint("jobs are kept in memory by the instance that ran them"),
-            BackupError::Incomplete(_) => ApiError::new(Code::BackupIncomplete, detail),
-            BackupError::Corrupt { .. } => ApiError::new(Code::BackupCorrupt, detail)
-                .hint("nothing was restored; choose another backup"),
-            BackupError::ToolMissing(_) => ApiError::new(Code::BackupToolMissing, detail),
-            BackupError::DumpFailed(_) => ApiError::new(Code::BackupFailed, detail),
-            BackupError::RestoreFailed(_) => ApiError::new(Code::RestoreFailed, detail),
-            BackupError::Storage(_) => ApiError::new(Code::BackupStorageUnavailable, detail),
-            BackupError::Overloaded => ApiError::new(Code::Overloaded, detail)
-                .hint("backups.max_jobs jobs run at once; retry when one has finished"),
-            BackupError::Interrupted => ApiError::new(Code::BackupInterrupted, detail),
-            BackupError::Internal(_) => ApiError::new(Code::Internal, detail),
+        let code = Code::parse(e.code()).unwrap_or(Code::Internal);
+        let hint = match e {
+            BackupError::NotConfigured(_) => Some(
+                "set backups.bucket and its credentials in the config, or ATHENA_BACKUP_S3_BUCKET and friends",
+            ),
+            BackupError::InvalidKey(_) => Some("GET /admin/backups lists the keys of backups"),
+            BackupError::Unsupported(_) => Some("backups are taken of PostgreSQL clients"),
+            BackupError::UnknownJob(_) => Some("jobs are kept in memory by the instance that ran them"),
+            BackupError::Corrupt { .. } => Some("nothing was restored; choose another backup"),
+            BackupError::Overloaded => {
+                Some("backups.max_jobs jobs run at once; retry when one has finished")
+            }
+            _ => None,
+        };
+        let err = ApiError::new(code, e.to_string());
+        match hint {
+            Some(h) => err.hint(h),
+            None => err,
         }
     }
 }
@@ -201,4 +198,37 @@ pub async fn restore(
         &format!("Restored {key} into {}", job.client),
         json!({"job_id": job.id, "job": job_json(&job)}),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_backup_error_reports_a_declared_code() {
+        let s = || "x".to_string();
+        for e in [
+            BackupError::NotConfigured(s()),
+            BackupError::InvalidKey(s()),
+            BackupError::UnknownClient(s()),
+            BackupError::Unsupported(s()),
+            BackupError::NotFound(s()),
+            BackupError::UnknownJob(s()),
+            BackupError::Incomplete(s()),
+            BackupError::Corrupt {
+                key: s(),
+                reason: s(),
+            },
+            BackupError::ToolMissing(s()),
+            BackupError::DumpFailed(s()),
+            BackupError::RestoreFailed(s()),
+            BackupError::Storage(s()),
+            BackupError::Overloaded,
+            BackupError::Interrupted,
+            BackupError::Internal(s()),
+        ] {
+            assert!(Code::parse(e.code()).is_some(), "{:?}", e.code());
+            assert_eq!(ApiError::from(e.clone()).code.as_str(), e.code());
+        }
+    }
 }

@@ -1,5 +1,5 @@
-//! `ApiError`: the one error type of the HTTP edge. Every error code maps to exactly one status
-//! in an exhaustive `match` (no catch-all arm), and renders as the error envelope:
+//! `ApiError`: the one error type of the HTTP edge. Every error code is declared once, in one
+//! table with its status, summary and PostgREST mapping, and an error renders as the envelope:
 //! `{"status":"error","message","error","code","hint"?,"trace_id"}`. The `trace_id` is the
 //! request id the statistics middleware gave the request (the `request_id` of its log rows).
 
@@ -8,313 +8,162 @@ use actix_web::{HttpResponse, ResponseError};
 use athena_actors::ops::OpError;
 use serde_json::json;
 
-/// Stable, snake_case error codes. Callers match on these; never rename one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    InvalidJson,
-    InvalidBody,
-    MissingField,
-    InvalidField,
-    MissingClientHeader,
-    UnknownClient,
-    UnknownTable,
-    UnknownColumn,
-    UnknownFunction,
-    UnknownArgument,
-    MissingArgument,
-    AmbiguousFunction,
-    VolatileFunction,
-    InvalidValue,
-    InvalidFilter,
-    FilterTooDeep,
-    MissingFilter,
-    LimitExceeded,
-    NoPrimaryKey,
-    FilterRequiresIndex,
-    FullPrimaryKeyRequired,
-    InvalidQuery,
-    SyntaxError,
-    UnknownDriver,
-    InvalidGroupBy,
-    InvalidTimeGranularity,
-    InvalidAggregationColumn,
-    InvalidAggregationStrategy,
-    InvalidAggregationDedup,
-    PayloadTooLarge,
-    MissingApiKey,
-    MissingAuditHeader,
-    ApiKeyInQuery,
-    InvalidApiKey,
-    Forbidden,
-    CorsNotAllowed,
-    UnknownApiKey,
-    UnknownRight,
-    UnknownPipeline,
-    ConnectionTargetNotAllowed,
-    SupabaseHostNotAllowed,
-    UnsupportedByBackend,
-    NotFound,
-    RouteRemoved,
-    MethodNotAllowed,
-    UnknownAction,
-    UnsupportedFrame,
-    UpgradeRequired,
-    NotAcceptable,
-    NotOneRow,
-    RangeNotSatisfiable,
-    UniqueViolation,
-    SerializationFailure,
-    ForeignKeyViolation,
-    NotNullViolation,
-    CheckViolation,
-    ExclusionViolation,
-    ConstraintViolation,
-    DriverNotAvailable,
-    AdminKeyNotConfigured,
-    RateLimited,
-    TooManyInFlight,
-    TooManySubscriptions,
-    UnknownSubscription,
-    ClientFrozen,
-    BackendUnavailable,
-    BackendAuthFailed,
-    BadBackendResponse,
-    BackendTimeout,
-    WriteOutcomeUnknown,
-    Overloaded,
-    NotReady,
-    LoggingUnavailable,
-    CdcUnavailable,
-    CdcNotCaptured,
-    CdcTableFromConfig,
-    BackupsNotConfigured,
-    InvalidBackupKey,
-    BackupNotFound,
-    UnknownBackupJob,
-    BackupIncomplete,
-    BackupCorrupt,
-    BackupToolMissing,
-    BackupFailed,
-    RestoreFailed,
-    BackupStorageUnavailable,
-    BackupInterrupted,
-    StatementTimeout,
-    DatabaseError,
-    Internal,
+/// Declares every error code once: its variant, the stable text callers match on, its HTTP
+/// status, the envelope's `message` (a summary of the status), and, after `=>`, the status and
+/// code a PostgREST client sees on `/rest/v1` (PostgREST's own code or the SQLSTATE PostgreSQL
+/// reports for the cause); a code without one is said there with its own status and text.
+/// Everything else (`as_str`, `status`, the `/rest/v1` mapping, reading a code an actor
+/// reports, the list the OpenAPI documents are checked against) comes from this table.
+macro_rules! error_codes {
+    ($($variant:ident = $text:literal, $status:literal, $summary:literal
+        $(=> ($pg_status:literal, $pg_code:literal))?;)*) => {
+        /// Stable, snake_case error codes. Callers match on these; never rename one.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Code {
+            $($variant,)*
+        }
+
+        impl Code {
+            /// Every code, in the order of the table.
+            pub const ALL: &'static [Code] = &[$(Code::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $text,)*
+                }
+            }
+
+            fn status_u16(self) -> u16 {
+                match self {
+                    $(Code::$variant => $status,)*
+                }
+            }
+
+            /// The envelope's `message`.
+            pub fn summary(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $summary,)*
+                }
+            }
+
+            /// PostgREST's status and code for the cause, where PostgREST has one.
+            pub fn postgrest(self) -> Option<(u16, &'static str)> {
+                match self {
+                    $(Code::$variant => error_codes!(@postgrest $($pg_status, $pg_code)?),)*
+                }
+            }
+        }
+    };
+    (@postgrest) => { None };
+    (@postgrest $status:literal, $code:literal) => { Some(($status, $code)) };
+}
+
+error_codes! {
+    InvalidJson = "invalid_json", 400, "Invalid request" => (400, "PGRST102");
+    InvalidBody = "invalid_body", 400, "Invalid request" => (400, "PGRST102");
+    MissingField = "missing_field", 400, "Invalid request" => (400, "PGRST100");
+    InvalidField = "invalid_field", 400, "Invalid request" => (400, "PGRST100");
+    MissingClientHeader = "missing_client_header", 400, "Invalid request";
+    UnknownClient = "unknown_client", 404, "Not found";
+    UnknownTable = "unknown_table", 404, "Not found" => (404, "42P01");
+    UnknownColumn = "unknown_column", 400, "Invalid request" => (400, "42703");
+    // PostgREST says "could not find the function" whenever no version takes the arguments.
+    UnknownFunction = "unknown_function", 404, "Not found" => (404, "PGRST202");
+    UnknownArgument = "unknown_argument", 400, "Invalid request" => (404, "PGRST202");
+    MissingArgument = "missing_argument", 400, "Invalid request" => (404, "PGRST202");
+    AmbiguousFunction = "ambiguous_function", 400, "Invalid request" => (300, "PGRST203");
+    // PostgREST runs GET in a read-only transaction, which a writing function fails in.
+    VolatileFunction = "volatile_function", 405, "Method not allowed" => (405, "25006");
+    InvalidValue = "invalid_value", 400, "Invalid request" => (400, "22P02");
+    InvalidFilter = "invalid_filter", 400, "Invalid request" => (400, "PGRST100");
+    FilterTooDeep = "filter_too_deep", 400, "Invalid request" => (400, "PGRST100");
+    MissingFilter = "missing_filter", 400, "Invalid request" => (400, "21000");
+    LimitExceeded = "limit_exceeded", 400, "Invalid request" => (400, "54000");
+    NoPrimaryKey = "no_primary_key", 400, "Invalid request" => (400, "42P10");
+    FilterRequiresIndex = "filter_requires_index", 400, "Invalid request" => (400, "PGRST100");
+    FullPrimaryKeyRequired = "full_primary_key_required", 400, "Invalid request" => (400, "PGRST100");
+    InvalidQuery = "invalid_query", 400, "Invalid request" => (400, "PGRST100");
+    SyntaxError = "syntax_error", 400, "Invalid request" => (400, "42601");
+    UnknownDriver = "unknown_driver", 400, "Invalid request";
+    InvalidGroupBy = "invalid_group_by", 400, "Invalid request";
+    InvalidTimeGranularity = "invalid_time_granularity", 400, "Invalid request";
+    InvalidAggregationColumn = "invalid_aggregation_column", 400, "Invalid request";
+    InvalidAggregationStrategy = "invalid_aggregation_strategy", 400, "Invalid request";
+    InvalidAggregationDedup = "invalid_aggregation_dedup", 400, "Invalid request";
+    PayloadTooLarge = "payload_too_large", 413, "Payload too large" => (413, "PGRST102");
+    MissingApiKey = "missing_api_key", 401, "Authentication required" => (401, "PGRST302");
+    MissingAuditHeader = "missing_audit_header", 400, "Invalid request";
+    ApiKeyInQuery = "api_key_in_query", 401, "Authentication required" => (401, "PGRST302");
+    InvalidApiKey = "invalid_api_key", 401, "Authentication required" => (401, "PGRST301");
+    Forbidden = "forbidden", 403, "Forbidden" => (403, "42501");
+    CorsNotAllowed = "cors_not_allowed", 403, "Forbidden";
+    UnknownApiKey = "unknown_api_key", 404, "Not found";
+    UnknownRight = "unknown_right", 404, "Not found";
+    UnknownPipeline = "unknown_pipeline", 404, "Not found";
+    ConnectionTargetNotAllowed = "connection_target_not_allowed", 403, "Forbidden";
+    SupabaseHostNotAllowed = "supabase_host_not_allowed", 403, "Forbidden";
+    UnsupportedByBackend = "unsupported_by_backend", 400, "Invalid request";
+    NotFound = "not_found", 404, "Not found" => (404, "PGRST125");
+    RouteRemoved = "route_removed", 410, "Gone";
+    MethodNotAllowed = "method_not_allowed", 405, "Method not allowed" => (405, "PGRST117");
+    // The WebSocket gateway's own codes; /rest/v1 never answers them.
+    UnknownAction = "unknown_action", 400, "Invalid request";
+    UnsupportedFrame = "unsupported_frame", 400, "Invalid request";
+    UpgradeRequired = "upgrade_required", 426, "Upgrade required";
+    NotAcceptable = "not_acceptable", 406, "Not acceptable" => (406, "PGRST107");
+    NotOneRow = "not_one_row", 406, "Not acceptable" => (406, "PGRST116");
+    RangeNotSatisfiable = "range_not_satisfiable", 416, "Range not satisfiable" => (416, "PGRST103");
+    UniqueViolation = "unique_violation", 409, "Conflict" => (409, "23505");
+    SerializationFailure = "serialization_failure", 409, "Conflict" => (409, "40001");
+    ForeignKeyViolation = "foreign_key_violation", 422, "Constraint violation" => (409, "23503");
+    NotNullViolation = "not_null_violation", 422, "Constraint violation" => (400, "23502");
+    CheckViolation = "check_violation", 422, "Constraint violation" => (400, "23514");
+    ExclusionViolation = "exclusion_violation", 422, "Constraint violation" => (409, "23P01");
+    ConstraintViolation = "constraint_violation", 422, "Constraint violation" => (400, "23000");
+    DriverNotAvailable = "driver_not_available", 400, "Invalid request";
+    AdminKeyNotConfigured = "admin_key_not_configured", 503, "Service unavailable";
+    RateLimited = "rate_limited", 429, "Too many requests";
+    TooManyInFlight = "too_many_in_flight", 429, "Too many requests";
+    TooManySubscriptions = "too_many_subscriptions", 429, "Too many requests";
+    UnknownSubscription = "unknown_subscription", 404, "Not found";
+    ClientFrozen = "client_frozen", 503, "Service unavailable";
+    BackendUnavailable = "backend_unavailable", 503, "Service unavailable" => (503, "PGRST000");
+    BackendAuthFailed = "backend_auth_failed", 502, "Bad gateway";
+    BadBackendResponse = "bad_backend_response", 502, "Bad gateway";
+    BackendTimeout = "backend_timeout", 504, "Backend timeout";
+    WriteOutcomeUnknown = "write_outcome_unknown", 503, "Service unavailable";
+    Overloaded = "overloaded", 503, "Service unavailable" => (503, "PGRST003");
+    NotReady = "not_ready", 503, "Service unavailable" => (503, "PGRST002");
+    LoggingUnavailable = "logging_unavailable", 503, "Service unavailable";
+    CdcUnavailable = "cdc_unavailable", 503, "Service unavailable";
+    CdcNotCaptured = "cdc_not_captured", 404, "Not found";
+    CdcTableFromConfig = "cdc_table_from_config", 409, "Conflict";
+    // The admin backup routes' codes; /rest/v1 never answers them.
+    BackupsNotConfigured = "backups_not_configured", 503, "Service unavailable";
+    InvalidBackupKey = "invalid_backup_key", 400, "Invalid request";
+    BackupNotFound = "backup_not_found", 404, "Not found";
+    UnknownBackupJob = "unknown_backup_job", 404, "Not found";
+    BackupIncomplete = "backup_incomplete", 422, "Backup cannot be restored";
+    BackupCorrupt = "backup_corrupt", 422, "Backup cannot be restored";
+    BackupToolMissing = "backup_tool_missing", 503, "Service unavailable";
+    BackupFailed = "backup_failed", 502, "Bad gateway";
+    RestoreFailed = "restore_failed", 502, "Bad gateway";
+    BackupStorageUnavailable = "backup_storage_unavailable", 503, "Service unavailable";
+    BackupInterrupted = "backup_interrupted", 503, "Service unavailable";
+    StatementTimeout = "statement_timeout", 504, "Statement timeout" => (504, "57014");
+    DatabaseError = "database_error", 500, "Internal error" => (500, "XX000");
+    Internal = "internal_error", 500, "Internal error" => (500, "PGRSTX00");
 }
 
 impl Code {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::InvalidJson => "invalid_json",
-            Code::InvalidBody => "invalid_body",
-            Code::MissingField => "missing_field",
-            Code::InvalidField => "invalid_field",
-            Code::MissingClientHeader => "missing_client_header",
-            Code::UnknownClient => "unknown_client",
-            Code::UnknownTable => "unknown_table",
-            Code::UnknownColumn => "unknown_column",
-            Code::UnknownFunction => "unknown_function",
-            Code::UnknownArgument => "unknown_argument",
-            Code::MissingArgument => "missing_argument",
-            Code::AmbiguousFunction => "ambiguous_function",
-            Code::VolatileFunction => "volatile_function",
-            Code::InvalidValue => "invalid_value",
-            Code::InvalidFilter => "invalid_filter",
-            Code::FilterTooDeep => "filter_too_deep",
-            Code::MissingFilter => "missing_filter",
-            Code::LimitExceeded => "limit_exceeded",
-            Code::NoPrimaryKey => "no_primary_key",
-            Code::FilterRequiresIndex => "filter_requires_index",
-            Code::FullPrimaryKeyRequired => "full_primary_key_required",
-            Code::InvalidQuery => "invalid_query",
-            Code::SyntaxError => "syntax_error",
-            Code::UnknownDriver => "unknown_driver",
-            Code::InvalidGroupBy => "invalid_group_by",
-            Code::InvalidTimeGranularity => "invalid_time_granularity",
-            Code::InvalidAggregationColumn => "invalid_aggregation_column",
-            Code::InvalidAggregationStrategy => "invalid_aggregation_strategy",
-            Code::InvalidAggregationDedup => "invalid_aggregation_dedup",
-            Code::PayloadTooLarge => "payload_too_large",
-            Code::MissingApiKey => "missing_api_key",
-            Code::ApiKeyInQuery => "api_key_in_query",
-            Code::MissingAuditHeader => "missing_audit_header",
-            Code::InvalidApiKey => "invalid_api_key",
-            Code::Forbidden => "forbidden",
-            Code::CorsNotAllowed => "cors_not_allowed",
-            Code::UnknownApiKey => "unknown_api_key",
-            Code::UnknownRight => "unknown_right",
-            Code::UnknownPipeline => "unknown_pipeline",
-            Code::ConnectionTargetNotAllowed => "connection_target_not_allowed",
-            Code::SupabaseHostNotAllowed => "supabase_host_not_allowed",
-            Code::UnsupportedByBackend => "unsupported_by_backend",
-            Code::NotFound => "not_found",
-            Code::RouteRemoved => "route_removed",
-            Code::MethodNotAllowed => "method_not_allowed",
-            Code::UnknownAction => "unknown_action",
-            Code::UnsupportedFrame => "unsupported_frame",
-            Code::UpgradeRequired => "upgrade_required",
-            Code::NotAcceptable => "not_acceptable",
-            Code::NotOneRow => "not_one_row",
-            Code::RangeNotSatisfiable => "range_not_satisfiable",
-            Code::UniqueViolation => "unique_violation",
-            Code::SerializationFailure => "serialization_failure",
-            Code::ForeignKeyViolation => "foreign_key_violation",
-            Code::NotNullViolation => "not_null_violation",
-            Code::CheckViolation => "check_violation",
-            Code::ExclusionViolation => "exclusion_violation",
-            Code::ConstraintViolation => "constraint_violation",
-            Code::DriverNotAvailable => "driver_not_available",
-            Code::AdminKeyNotConfigured => "admin_key_not_configured",
-            Code::RateLimited => "rate_limited",
-            Code::TooManyInFlight => "too_many_in_flight",
-            Code::TooManySubscriptions => "too_many_subscriptions",
-            Code::UnknownSubscription => "unknown_subscription",
-            Code::ClientFrozen => "client_frozen",
-            Code::BackendUnavailable => "backend_unavailable",
-            Code::BackendAuthFailed => "backend_auth_failed",
-            Code::BadBackendResponse => "bad_backend_response",
-            Code::BackendTimeout => "backend_timeout",
-            Code::WriteOutcomeUnknown => "write_outcome_unknown",
-            Code::Overloaded => "overloaded",
-            Code::NotReady => "not_ready",
-            Code::LoggingUnavailable => "logging_unavailable",
-            Code::CdcUnavailable => "cdc_unavailable",
-            Code::CdcNotCaptured => "cdc_not_captured",
-            Code::CdcTableFromConfig => "cdc_table_from_config",
-            Code::BackupsNotConfigured => "backups_not_configured",
-            Code::InvalidBackupKey => "invalid_backup_key",
-            Code::BackupNotFound => "backup_not_found",
-            Code::UnknownBackupJob => "unknown_backup_job",
-            Code::BackupIncomplete => "backup_incomplete",
-            Code::BackupCorrupt => "backup_corrupt",
-            Code::BackupToolMissing => "backup_tool_missing",
-            Code::BackupFailed => "backup_failed",
-            Code::RestoreFailed => "restore_failed",
-            Code::BackupStorageUnavailable => "backup_storage_unavailable",
-            Code::BackupInterrupted => "backup_interrupted",
-            Code::StatementTimeout => "statement_timeout",
-            Code::DatabaseError => "database_error",
-            Code::Internal => "internal_error",
-        }
-    }
-
     pub fn status(self) -> StatusCode {
-        match self {
-            Code::InvalidJson
-            | Code::InvalidBody
-            | Code::MissingField
-            | Code::InvalidField
-            | Code::MissingClientHeader
-            | Code::UnknownColumn
-            | Code::UnknownArgument
-            | Code::MissingArgument
-            | Code::AmbiguousFunction
-            | Code::InvalidValue
-            | Code::InvalidFilter
-            | Code::FilterTooDeep
-            | Code::MissingFilter
-            | Code::LimitExceeded
-            | Code::NoPrimaryKey
-            | Code::FilterRequiresIndex
-            | Code::FullPrimaryKeyRequired
-            | Code::InvalidQuery
-            | Code::SyntaxError
-            | Code::UnknownDriver
-            | Code::InvalidGroupBy
-            | Code::InvalidTimeGranularity
-            | Code::InvalidAggregationColumn
-            | Code::InvalidAggregationStrategy
-            | Code::InvalidAggregationDedup
-            | Code::UnknownAction
-            | Code::UnsupportedFrame
-            | Code::UnsupportedByBackend
-            | Code::MissingAuditHeader
-            | Code::InvalidBackupKey => StatusCode::BAD_REQUEST,
-            Code::MissingApiKey | Code::ApiKeyInQuery | Code::InvalidApiKey => {
-                StatusCode::UNAUTHORIZED
-            }
-            Code::RouteRemoved => StatusCode::GONE,
-            Code::Forbidden
-            | Code::CorsNotAllowed
-            | Code::ConnectionTargetNotAllowed
-            | Code::SupabaseHostNotAllowed => StatusCode::FORBIDDEN,
-            Code::UnknownClient
-            | Code::UnknownTable
-            | Code::UnknownFunction
-            | Code::UnknownApiKey
-            | Code::UnknownRight
-            | Code::UnknownPipeline
-            | Code::CdcNotCaptured
-            | Code::UnknownSubscription
-            | Code::BackupNotFound
-            | Code::UnknownBackupJob
-            | Code::NotFound => StatusCode::NOT_FOUND,
-            Code::MethodNotAllowed | Code::VolatileFunction => StatusCode::METHOD_NOT_ALLOWED,
-            Code::NotAcceptable | Code::NotOneRow => StatusCode::NOT_ACCEPTABLE,
-            Code::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
-            Code::UniqueViolation | Code::SerializationFailure | Code::CdcTableFromConfig => {
-                StatusCode::CONFLICT
-            }
-            Code::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
-            Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Code::RateLimited | Code::TooManyInFlight | Code::TooManySubscriptions => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
-            Code::ForeignKeyViolation
-            | Code::NotNullViolation
-            | Code::CheckViolation
-            | Code::ExclusionViolation
-            | Code::ConstraintViolation
-            | Code::BackupIncomplete
-            | Code::BackupCorrupt => StatusCode::UNPROCESSABLE_ENTITY,
-            Code::DriverNotAvailable => StatusCode::BAD_REQUEST,
-            Code::AdminKeyNotConfigured
-            | Code::ClientFrozen
-            | Code::BackendUnavailable
-            | Code::WriteOutcomeUnknown
-            | Code::Overloaded
-            | Code::NotReady
-            | Code::LoggingUnavailable
-            | Code::CdcUnavailable
-            | Code::BackupsNotConfigured
-            | Code::BackupToolMissing
-            | Code::BackupStorageUnavailable
-            | Code::BackupInterrupted => StatusCode::SERVICE_UNAVAILABLE,
-            Code::BackendAuthFailed
-            | Code::BadBackendResponse
-            | Code::BackupFailed
-            | Code::RestoreFailed => StatusCode::BAD_GATEWAY,
-            Code::StatementTimeout | Code::BackendTimeout => StatusCode::GATEWAY_TIMEOUT,
-            Code::DatabaseError | Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        StatusCode::from_u16(self.status_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
-    pub fn summary(self) -> &'static str {
-        match self.status().as_u16() {
-            400 => "Invalid request",
-            401 => "Authentication required",
-            403 => "Forbidden",
-            404 => "Not found",
-            405 => "Method not allowed",
-            406 => "Not acceptable",
-            410 => "Gone",
-            409 => "Conflict",
-            413 => "Payload too large",
-            416 => "Range not satisfiable",
-            426 => "Upgrade required",
-            429 => "Too many requests",
-            422 if matches!(self, Code::BackupCorrupt | Code::BackupIncomplete) => {
-                "Backup cannot be restored"
-            }
-            422 => "Constraint violation",
-            501 => "Not implemented",
-            502 => "Bad gateway",
-            503 => "Service unavailable",
-            504 if self == Code::BackendTimeout => "Backend timeout",
-            504 => "Statement timeout",
-            _ => "Internal error",
-        }
+    /// The code whose text is `text`, as the actors report theirs (backup jobs,
+    /// post-processing).
+    pub fn parse(text: &str) -> Option<Code> {
+        Code::ALL.iter().copied().find(|c| c.as_str() == text)
     }
 }
 
@@ -362,15 +211,7 @@ impl ApiError {
 
 impl From<crate::post::PostError> for ApiError {
     fn from(e: crate::post::PostError) -> Self {
-        let code = match e.code {
-            "invalid_group_by" => Code::InvalidGroupBy,
-            "invalid_time_granularity" => Code::InvalidTimeGranularity,
-            "invalid_aggregation_column" => Code::InvalidAggregationColumn,
-            "invalid_aggregation_strategy" => Code::InvalidAggregationStrategy,
-            "invalid_aggregation_dedup" => Code::InvalidAggregationDedup,
-            _ => Code::InvalidField,
-        };
-        ApiError::new(code, e.message)
+        ApiError::new(Code::parse(e.code).unwrap_or(Code::InvalidField), e.message)
     }
 }
 
@@ -537,6 +378,20 @@ pub fn sqlstate_code(state: &str) -> Code {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_code_is_declared_once_with_a_valid_status() {
+        let mut texts = std::collections::BTreeSet::new();
+        for code in Code::ALL {
+            assert!(texts.insert(code.as_str()), "{code:?} is declared twice");
+            assert_eq!(code.status().as_u16(), code.status_u16(), "{code:?}");
+            assert_eq!(Code::parse(code.as_str()), Some(*code));
+            if let Some((status, _)) = code.postgrest() {
+                assert!(StatusCode::from_u16(status).is_ok(), "{code:?}");
+            }
+        }
+        assert_eq!(Code::parse("no_such_code"), None);
+    }
 
     #[test]
     fn sqlstates_map_to_their_causes() {

@@ -2,11 +2,11 @@
 //! PostgREST's statuses, and the gateway's stable code in `X-Athena-Error-Code`.
 //!
 //! Every error is an [`ApiError`] first, so both surfaces name each cause the same way; this
-//! module only chooses how it is said to a PostgREST client. The choice is one exhaustive match
-//! on [`Code`] (no catch-all arm): the SQLSTATE when the database reported the error (`23505`,
-//! `22P02`, …), else PostgREST's code for the cause (`PGRST100` for a bad query string,
-//! `PGRST116` for not exactly one row, `42703` for an unknown column, …), else the gateway's own
-//! code for what PostgREST has no word for (clients, freezing, rate limits).
+//! module only chooses how it is said to a PostgREST client: the SQLSTATE when the database
+//! reported the error (`23505`, `22P02`, …), else PostgREST's code for the cause, declared with
+//! the code in [`Code`]'s table (`PGRST100` for a bad query string, `PGRST116` for not exactly one
+//! row, `42703` for an unknown column, …), else the gateway's own code for what PostgREST has no
+//! word for (clients, freezing, rate limits).
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
@@ -36,102 +36,15 @@ impl std::fmt::Display for RestError {
     }
 }
 
-/// PostgREST's status and code for a gateway code: a PostgREST code or the SQLSTATE PostgreSQL
-/// reports for the cause; `None` where PostgREST has no word for it.
+/// PostgREST's status and code for a gateway code (declared with the code in
+/// [`Code`]'s table); the code's own status where PostgREST has no word for the cause.
 fn said(code: Code) -> (StatusCode, Option<&'static str>) {
-    let s = |n: u16| StatusCode::from_u16(n).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    match code {
-        Code::InvalidJson | Code::InvalidBody => (s(400), Some("PGRST102")),
-        Code::PayloadTooLarge => (s(413), Some("PGRST102")),
-        Code::MissingField
-        | Code::InvalidField
-        | Code::InvalidFilter
-        | Code::FilterTooDeep
-        | Code::InvalidQuery => (s(400), Some("PGRST100")),
-        Code::UnknownTable => (s(404), Some("42P01")),
-        // PostgREST says "could not find the function" whenever no version takes the arguments.
-        Code::UnknownFunction | Code::UnknownArgument | Code::MissingArgument => {
-            (s(404), Some("PGRST202"))
-        }
-        Code::AmbiguousFunction => (s(300), Some("PGRST203")),
-        // PostgREST runs GET in a read-only transaction, which a writing function fails in.
-        Code::VolatileFunction => (s(405), Some("25006")),
-        Code::UnknownColumn => (s(400), Some("42703")),
-        Code::InvalidValue => (s(400), Some("22P02")),
-        Code::MissingFilter => (s(400), Some("21000")),
-        Code::LimitExceeded => (s(400), Some("54000")),
-        Code::NoPrimaryKey => (s(400), Some("42P10")),
-        Code::FilterRequiresIndex | Code::FullPrimaryKeyRequired => (s(400), Some("PGRST100")),
-        Code::SyntaxError => (s(400), Some("42601")),
-        Code::MissingApiKey | Code::ApiKeyInQuery => (s(401), Some("PGRST302")),
-        Code::InvalidApiKey => (s(401), Some("PGRST301")),
-        Code::Forbidden => (s(403), Some("42501")),
-        Code::NotFound => (s(404), Some("PGRST125")),
-        Code::MethodNotAllowed => (s(405), Some("PGRST117")),
-        Code::NotAcceptable => (s(406), Some("PGRST107")),
-        Code::NotOneRow => (s(406), Some("PGRST116")),
-        Code::RangeNotSatisfiable => (s(416), Some("PGRST103")),
-        Code::UniqueViolation => (s(409), Some("23505")),
-        Code::ForeignKeyViolation => (s(409), Some("23503")),
-        Code::ExclusionViolation => (s(409), Some("23P01")),
-        Code::SerializationFailure => (s(409), Some("40001")),
-        Code::NotNullViolation => (s(400), Some("23502")),
-        Code::CheckViolation => (s(400), Some("23514")),
-        Code::ConstraintViolation => (s(400), Some("23000")),
-        Code::BackendUnavailable => (s(503), Some("PGRST000")),
-        Code::NotReady => (s(503), Some("PGRST002")),
-        Code::Overloaded => (s(503), Some("PGRST003")),
-        Code::StatementTimeout => (s(504), Some("57014")),
-        Code::BackendTimeout => (s(504), None),
-        Code::DatabaseError => (s(500), Some("XX000")),
-        Code::Internal => (s(500), Some("PGRSTX00")),
-        Code::RouteRemoved => (s(410), None),
-        Code::MissingClientHeader
-        | Code::CorsNotAllowed
-        | Code::MissingAuditHeader
-        | Code::UnknownClient
-        | Code::ClientFrozen
-        | Code::RateLimited
-        | Code::UnknownDriver
-        | Code::DriverNotAvailable
-        | Code::ConnectionTargetNotAllowed
-        | Code::SupabaseHostNotAllowed
-        | Code::UnsupportedByBackend
-        | Code::BackendAuthFailed
-        | Code::BadBackendResponse
-        | Code::UnknownApiKey
-        | Code::UnknownRight
-        | Code::AdminKeyNotConfigured
-        | Code::WriteOutcomeUnknown
-        | Code::LoggingUnavailable
-        | Code::CdcUnavailable
-        | Code::CdcNotCaptured
-        | Code::CdcTableFromConfig
-        | Code::UnknownPipeline
-        | Code::InvalidGroupBy
-        | Code::InvalidTimeGranularity
-        | Code::InvalidAggregationColumn
-        | Code::InvalidAggregationStrategy
-        | Code::InvalidAggregationDedup
-        // The WebSocket gateway's own codes; /rest/v1 never answers them.
-        | Code::UnknownAction
-        | Code::UnsupportedFrame
-        | Code::UpgradeRequired
-        | Code::TooManyInFlight
-        | Code::TooManySubscriptions
-        | Code::UnknownSubscription
-        // The admin backup routes' codes; /rest/v1 never answers them.
-        | Code::BackupsNotConfigured
-        | Code::InvalidBackupKey
-        | Code::BackupNotFound
-        | Code::UnknownBackupJob
-        | Code::BackupIncomplete
-        | Code::BackupCorrupt
-        | Code::BackupToolMissing
-        | Code::BackupFailed
-        | Code::RestoreFailed
-        | Code::BackupStorageUnavailable
-        | Code::BackupInterrupted => (code.status(), None),
+    match code.postgrest() {
+        Some((status, pg)) => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            Some(pg),
+        ),
+        None => (code.status(), None),
     }
 }
 
