@@ -10,6 +10,7 @@ pub mod backend;
 pub mod backup;
 pub mod cache;
 pub mod cdc;
+pub mod civil;
 pub mod keys;
 pub mod ops;
 pub mod pg;

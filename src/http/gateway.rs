@@ -63,10 +63,6 @@ pub fn named(req: &impl Call, state: &AppState, name: &str) -> Result<Arc<Client
             Code::ClientFrozen,
             format!("client {name:?} is frozen"),
         )),
-        Lifecycle::Deleted => Err(ApiError::new(
-            Code::UnknownClient,
-            format!("no client named {name:?}"),
-        )),
     }
 }
 

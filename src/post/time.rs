@@ -3,6 +3,7 @@
 //! The calendar arithmetic is Howard Hinnant's days-from-civil / civil-from-days, so no date
 //! crate is needed.
 
+use athena_actors::civil::{civil_from_days, days_from_civil, days_in_month, DAY};
 use serde_json::Value;
 
 use super::number::Num;
@@ -13,7 +14,6 @@ use super::Granularity;
 /// five digits) that are not ISO 8601 anyway.
 const MIN_YEAR: i64 = 1;
 const MAX_YEAR: i64 = 9999;
-const DAY: i64 = 86_400;
 
 /// Seconds since 1970-01-01 00:00 UTC, floored (the finest bucket is a minute, so sub-second
 /// digits never matter). `None` when the value is not a time.
@@ -86,6 +86,7 @@ fn datetime(s: &str) -> Option<i64> {
     if !(MIN_YEAR..=MAX_YEAR).contains(&y) || !(1..=12).contains(&mo) {
         return None;
     }
+    let (mo, d) = (mo as u32, u32::try_from(d).ok()?);
     if d < 1 || d > days_in_month(y, mo) {
         return None;
     }
@@ -182,42 +183,4 @@ impl Cursor<'_> {
         self.i += n;
         Some(v)
     }
-}
-
-fn is_leap(y: i64) -> bool {
-    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day count since 1970-01-01 (Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }

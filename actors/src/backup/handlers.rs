@@ -8,8 +8,8 @@ use actix::prelude::*;
 
 use super::job::{self, BackupWork, Progress, RestoreWork};
 use super::messages::{Delete, GetJob, Restore, StartBackup};
-use super::store::rfc3339;
 use super::{unix_now, BackupActor, BackupError, Job, JobError, JobView, Manifest};
+use crate::civil::rfc3339_secs;
 
 impl Actor for BackupActor {
     type Context = Context<Self>;
@@ -32,7 +32,7 @@ impl Actor for BackupActor {
 
 impl Supervised for BackupActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
-        let now = rfc3339(unix_now());
+        let now = rfc3339_secs(unix_now());
         for job in self.jobs.values_mut() {
             if job.view.state == "running" {
                 job.view.state = "failed";
@@ -104,7 +104,7 @@ impl BackupActor {
             key,
             label,
             trigger,
-            started_at: rfc3339(unix_now()),
+            started_at: rfc3339_secs(unix_now()),
             finished_at: None,
             bytes: 0,
             parts: 0,
@@ -127,7 +127,7 @@ impl BackupActor {
         self.running = self.running.saturating_sub(1);
         let job = self.jobs.get_mut(id)?;
         job.view = job.view();
-        job.view.finished_at = Some(rfc3339(unix_now()));
+        job.view.finished_at = Some(rfc3339_secs(unix_now()));
         match outcome {
             Ok(m) => {
                 job.view.state = "succeeded";

@@ -73,7 +73,7 @@ pub async fn backup(w: BackupWork) -> Result<Manifest, BackupError> {
     meta.insert("athena-trigger".to_string(), w.trigger.to_string());
     meta.insert(
         "athena-created-at".to_string(),
-        super::store::rfc3339(created_unix),
+        crate::civil::rfc3339_secs(created_unix),
     );
     // Metadata travels in HTTP headers: only a plain ASCII label fits (the manifest has them all).
     if let Some(l) = w
@@ -141,7 +141,7 @@ pub async fn backup(w: BackupWork) -> Result<Manifest, BackupError> {
         client: w.client,
         label: w.label,
         trigger: w.trigger.to_string(),
-        created_at: super::store::rfc3339(created_unix),
+        created_at: crate::civil::rfc3339_secs(created_unix),
         created_unix,
         size,
         sha256,

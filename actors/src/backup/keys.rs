@@ -46,7 +46,7 @@ pub fn stamp(t: SystemTime) -> String {
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
         .as_secs() as i64;
-    let (y, m, d) = crate::cdc::event::civil_from_days(secs.div_euclid(86_400));
+    let (y, m, d) = crate::civil::civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
     format!(
         "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
@@ -73,12 +73,7 @@ pub fn parse_stamp(s: &str) -> Option<i64> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 59 {
         return None;
     }
-    Some(
-        crate::cdc::event::days_from_civil(y, mo as u32, d as u32) * 86_400
-            + h * 3600
-            + mi * 60
-            + se,
-    )
+    Some(crate::civil::days_from_civil(y, mo as u32, d as u32) * 86_400 + h * 3600 + mi * 60 + se)
 }
 
 /// What a backup key says about its backup.

@@ -134,7 +134,7 @@ impl Cron {
     pub fn matches(&self, t: i64) -> bool {
         let days = t.div_euclid(86_400);
         let rem = t.rem_euclid(86_400);
-        let (_, month, day) = crate::cdc::event::civil_from_days(days);
+        let (_, month, day) = crate::civil::civil_from_days(days);
         // 1970-01-01 was a Thursday (4).
         let weekday = (days + 4).rem_euclid(7) as u32;
         let bit = |set: u64, v: u32| set & (1 << v) != 0;
@@ -157,7 +157,7 @@ impl Cron {
         let floor = m - 4 * 366 * 86_400;
         while m >= floor {
             let days = m.div_euclid(86_400);
-            let (_, month, _) = crate::cdc::event::civil_from_days(days);
+            let (_, month, _) = crate::civil::civil_from_days(days);
             if self.months & (1 << month) == 0 {
                 // Jump to the last minute of the previous day.
                 m = days * 86_400 - 60;

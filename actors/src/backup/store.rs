@@ -291,7 +291,7 @@ impl Store {
                     size: *size,
                     last_modified: modified.clone(),
                     complete: manifests.contains(k.as_str()),
-                    created_at: parsed.created.map(rfc3339),
+                    created_at: parsed.created.map(crate::civil::rfc3339_secs),
                     created_unix: parsed.created,
                     label: None,
                     trigger: None,
@@ -612,18 +612,6 @@ fn copy_source(bucket: &str, key: &str) -> String {
         .remove(b'.')
         .remove(b'~');
     format!("{bucket}/{}", utf8_percent_encode(key, KEEP))
-}
-
-/// `2024-05-01T12:00:00Z` from seconds since the epoch.
-pub fn rfc3339(secs: i64) -> String {
-    let (y, m, d) = crate::cdc::event::civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
 }
 
 #[cfg(test)]

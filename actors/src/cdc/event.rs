@@ -88,7 +88,10 @@ impl Serialize for ChangeEvent {
         if let Some(old) = &self.old {
             m.serialize_entry("old", old)?;
         }
-        m.serialize_entry("committed_at", &rfc3339(self.committed_at))?;
+        m.serialize_entry(
+            "committed_at",
+            &crate::civil::rfc3339(self.committed_at, crate::civil::Fraction::Micros),
+        )?;
         m.end()
     }
 }
@@ -202,28 +205,6 @@ impl Subscription {
     }
 }
 
-/// `2024-05-01T12:00:00.123456Z`.
-pub fn rfc3339(t: SystemTime) -> String {
-    let (secs, micros) = match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => (d.as_secs() as i64, d.subsec_micros()),
-        Err(e) => {
-            let d = e.duration();
-            let whole = d.as_secs() as i64 + i64::from(d.subsec_micros() > 0);
-            let micros = (1_000_000 - d.subsec_micros()) % 1_000_000;
-            (-whole, micros)
-        }
-    };
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
-}
-
 /// Microseconds since the Unix epoch → `SystemTime`.
 pub fn from_unix_micros(micros: i64) -> SystemTime {
     if micros >= 0 {
@@ -231,33 +212,6 @@ pub fn from_unix_micros(micros: i64) -> SystemTime {
     } else {
         UNIX_EPOCH - Duration::from_micros(micros.unsigned_abs())
     }
-}
-
-/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar
-/// (H. Hinnant's algorithm).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// (year, month, day) in the proleptic Gregorian calendar → days since 1970-01-01 (the inverse
-/// of [`civil_from_days`]).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -268,6 +222,7 @@ mod tests {
 
     #[test]
     fn times_are_rfc3339_in_utc_with_microseconds() {
+        let rfc3339 = |t| crate::civil::rfc3339(t, crate::civil::Fraction::Micros);
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
         assert_eq!(
             rfc3339(from_unix_micros(1_714_564_800_123_456)),

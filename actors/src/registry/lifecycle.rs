@@ -6,7 +6,6 @@ use std::time::SystemTime;
 pub enum Lifecycle {
     Active,
     Frozen { since: SystemTime, reason: String },
-    Deleted,
 }
 
 impl Lifecycle {
@@ -14,18 +13,17 @@ impl Lifecycle {
         match self {
             Lifecycle::Active => "active",
             Lifecycle::Frozen { .. } => "frozen",
-            Lifecycle::Deleted => "deleted",
         }
     }
 
-    /// Freezes an active client; a frozen one keeps its first freeze. Deleted clients stay deleted.
+    /// Freezes an active client; a frozen one keeps its first freeze.
     pub fn freeze(&mut self, reason: String, now: SystemTime) -> bool {
         match self {
             Lifecycle::Active => {
                 *self = Lifecycle::Frozen { since: now, reason };
                 true
             }
-            Lifecycle::Frozen { .. } | Lifecycle::Deleted => false,
+            Lifecycle::Frozen { .. } => false,
         }
     }
 
@@ -35,7 +33,7 @@ impl Lifecycle {
                 *self = Lifecycle::Active;
                 true
             }
-            Lifecycle::Active | Lifecycle::Deleted => false,
+            Lifecycle::Active => false,
         }
     }
 }
@@ -53,8 +51,5 @@ mod tests {
         assert_eq!(l.as_str(), "frozen");
         assert!(l.unfreeze());
         assert!(!l.unfreeze());
-        let mut d = Lifecycle::Deleted;
-        assert!(!d.freeze("x".into(), now));
-        assert!(!d.unfreeze());
     }
 }

@@ -35,7 +35,7 @@ pub use logging::{LoggingSpec, LoggingState};
 
 use crate::backend::Backend;
 use crate::keys::{KeySettings, KeyStore};
-use crate::pool::scylla::{ScyllaActor, ScyllaHandle, ScyllaSpec};
+use crate::pool::scylla::ScyllaSpec;
 use crate::pool::supabase::{SupabaseActor, SupabaseHandle, SupabaseSpec};
 use crate::pool::{PoolActor, PoolHandle, PostgresSpec};
 
@@ -300,13 +300,8 @@ impl RegistryActor {
             old.arbiter.stop();
         }
         let arbiter = Arbiter::new();
-        let (actor, shared) = ScyllaActor::new(spec);
-        let addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| actor);
-        self.install(
-            name,
-            Backend::Scylla(ScyllaHandle::new(addr, shared)),
-            arbiter,
-        );
+        let handle = crate::pool::scylla::start_in(spec, &arbiter.handle());
+        self.install(name, Backend::Scylla(handle), arbiter);
     }
 
     fn install(&mut self, name: String, backend: Backend, arbiter: Arbiter) {

@@ -9,7 +9,6 @@ use scylla::value::{
 use serde_json::{json, Value};
 
 use super::tests::{err, ok, round};
-use super::time::*;
 use super::*;
 use crate::pool::scylla::types::{CqlType, Udt};
 
@@ -147,16 +146,6 @@ fn text_operands_follow_the_column_type() {
     ));
     assert_eq!(from_text(&CqlType::Int, "null").unwrap(), None);
     assert!(from_text(&CqlType::Int, "1; DROP TABLE x").is_err());
-}
-
-#[test]
-fn calendar_conversions_agree_over_a_wide_range() {
-    for days in (-1_000_000..1_000_000).step_by(997) {
-        let (y, m, d) = civil_from_days(days);
-        assert_eq!(days_from_civil(y, m, d), days);
-    }
-    assert_eq!(civil_from_days(0), (1970, 1, 1));
-    assert_eq!(civil_from_days(19_844), (2024, 5, 1));
 }
 
 #[test]
