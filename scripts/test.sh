@@ -68,7 +68,7 @@ if [ ! -x "$MOTO_VENV/bin/moto_server" ]; then
   "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO"
 fi
 export ATHENA_TEST_MOTO_SERVER="${ATHENA_TEST_MOTO_SERVER:-$MOTO_VENV/bin/moto_server}"
-# The contract test runs schemathesis against a real server (tests/schemathesis.rs): pinned, in a
+# The contract test runs schemathesis against a real server (tests/it/schemathesis.rs): pinned, in a
 # virtualenv of its own, from this path unless ATHENA_TEST_SCHEMATHESIS names another `st`.
 SCHEMATHESIS=4.32.5
 ST_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/athena/schemathesis-$SCHEMATHESIS"

@@ -1,6 +1,6 @@
 //! Entry points for fuzzing the parsers that read what callers and operators send: each takes
 //! arbitrary bytes and must return without panicking, whatever they hold. The cargo-fuzz targets
-//! in `fuzz/` call them under libFuzzer; `tests/fuzz_corpus.rs` replays every input of
+//! in `fuzz/` call them under libFuzzer; `tests/it/fuzz_corpus.rs` replays every input of
 //! `fuzz/corpus/` (seeds and any crash found since) through them on every test run.
 
 use serde_json::Value;

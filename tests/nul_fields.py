@@ -1,16 +1,16 @@
 """A NUL character in every text field, and a null in every field, of every route openapi.yaml
 lists, one at a time.
 
-Driven by tests/nul_fields.rs against a running server: argv is the server's base URL, the admin
-key, the document and the id of an API key to edit. For each operation with a JSON body, a valid
-body is taken from the document (the operation's example, else one built from the schema's
-required fields, examples, defaults and enum values). It is sent once per string field with that
-field set to a text holding U+0000, and each query parameter of type string is sent the same way:
-PostgreSQL cannot store the character, so the answer must be 400 `invalid_value` naming the field
-(a 4xx for a query parameter). Then each field is sent as null: where the document does not admit
-a null the answer must be a 400 naming the field; where it does, the answer the body without the
-field gets. Routes that destroy the fixture (DELETE, freezing) and the backup routes (documented
-503 without a bucket) are left out, as is the WebSocket upgrade.
+Driven by tests/it/nul_fields.rs against a running server: argv is the server's base URL, the
+admin key, the document, the id of an API key to edit and the URI of the test's database. For each
+operation with a JSON body, a valid body is taken from the document (the operation's example, else
+one built from the schema's required fields, examples, defaults and enum values). It is sent once
+per string field with that field set to a text holding U+0000, and each query parameter of type
+string is sent the same way: PostgreSQL cannot store the character, so the answer must be 400
+`invalid_value` naming the field (a 4xx for a query parameter). Then each field is sent as null:
+where the document does not admit a null the answer must be a 400 naming the field; where it does,
+the answer the body without the field gets. Routes that destroy the fixture (DELETE, freezing) and
+the backup routes (documented 503 without a bucket) are left out, as is the WebSocket upgrade.
 """
 
 import json
@@ -22,9 +22,10 @@ import urllib.request
 import yaml
 
 BASE, ADMIN_KEY = sys.argv[1], sys.argv[2]
+DB_URI = sys.argv[5] if len(sys.argv) > 5 else ""
 NUL = "a\u0000b"
 SKIP_PATHS = ("/admin/backups", "/wss/gateway")
-# What a path parameter names in the fixture tests/nul_fields.rs creates ("reporting" is the
+# What a path parameter names in the fixture tests/it/nul_fields.rs creates ("reporting" is the
 # client the document's example of POST /admin/clients adds).
 PATH_VALUES = {
     "table": "users",
@@ -90,14 +91,21 @@ def sample(doc, schema, depth=0):
 
 def example_body(doc, content):
     """The operation's own example body where the document gives one, else one built from the
-    schema."""
+    schema. An example naming a connection by environment variable names the test's database
+    instead (the server's environment is the test process's, shared with other tests)."""
+    body = None
     if isinstance(content.get("example"), dict):
-        return content["example"]
+        body = content["example"]
     for ex in content.get("examples", {}).values():
         ex = resolve(doc, ex)
-        if isinstance(ex.get("value"), dict):
-            return ex["value"]
-    return sample(doc, content["schema"])
+        if body is None and isinstance(ex.get("value"), dict):
+            body = ex["value"]
+    if body is None:
+        return sample(doc, content["schema"])
+    if "pg_uri_env_var" in body:
+        body = {k: v for k, v in body.items() if k != "pg_uri_env_var"}
+        body["pg_uri"] = DB_URI
+    return body
 
 
 def string_fields(doc, schema):

@@ -2,8 +2,8 @@
 
 Usage: python3 tests/rest_client.py <base_url>
 
-The database is the seed of tests/rest.rs (users, orders, flags, other.things). Prints one line
-per check and exits with status 1 when any check fails. Run by tests/rest.rs, which starts the
+The database is the seed of tests/it/rest.rs (users, orders, flags, other.things). Prints one line
+per check and exits with status 1 when any check fails. Run by tests/it/rest.rs, which starts the
 server and creates the database.
 """
 
