@@ -25,6 +25,9 @@ use athena_actors::ActorHandles;
 use crate::config::Settings;
 
 use crate::http::AppState;
+
+/// Connections the admin and statistics routes share to the logging database.
+const LOGGING_DB_CONNECTIONS: usize = 4;
 /// The reference SDK's module path (`athena_rs::client::query_builder::OrderDirection`).
 pub use crate::sdk as client;
 pub use crate::sdk::{AthenaClient, AthenaClientBuilder, BackendType, QueryResult, SdkError};
@@ -69,7 +72,11 @@ pub fn start(settings: Settings) -> std::io::Result<Running> {
         settings.backups.clone(),
     );
     let drain = shutdown::Drain::default();
+    let logging_db = settings
+        .logging
+        .side_pool("athena_admin", LOGGING_DB_CONNECTIONS);
     let state = AppState {
+        logging_db,
         settings: Arc::new(settings),
         actors: actors.clone(),
         started: Instant::now(),

@@ -138,8 +138,11 @@ const KEY_FIELDS: &[&str] = &[
 ];
 
 /// `GET /admin/api-keys[?include_revoked=true]`
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
+pub async fn list(
+    _admin: auth::Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let include_revoked = match body::query_map(&req)?
         .get("include_revoked")
         .map(|v| v.to_ascii_lowercase())
@@ -167,11 +170,11 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 /// `POST /admin/api-keys {name, rights, description?, client_name?, expires_at?,
 /// rate_limit_per_minute?}`: the answer holds the key; it is never shown again.
 pub async fn create(
+    _admin: auth::Admin,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let body = read(&req, payload, &state).await?;
     unknown_fields(&body, &KEY_FIELDS[..6])?;
     let new = NewKey {
@@ -198,12 +201,12 @@ pub async fn create(
 /// `PATCH /admin/api-keys/{id}`: any of the creation fields and `is_active`; `null` clears
 /// description, client_name, expires_at and rate_limit_per_minute; `rights` replaces the set.
 pub async fn update(
+    _admin: auth::Admin,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let body = read(&req, payload, &state).await?;
     unknown_fields(&body, KEY_FIELDS)?;
     if body.is_empty() {
@@ -234,11 +237,10 @@ pub async fn update(
 
 /// `DELETE /admin/api-keys/{id}`: revokes the key on every instance; its row stays for the audit.
 pub async fn revoke(
-    req: HttpRequest,
+    _admin: auth::Admin,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let mut db = catalog(&state).await?;
     let record = admin::revoke_key(&mut db, &path)
         .await
@@ -252,10 +254,9 @@ pub async fn revoke(
 
 /// `GET /admin/api-key-rights`
 pub async fn list_rights(
-    req: HttpRequest,
+    _admin: auth::Admin,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let db = catalog(&state).await?;
     let rights = settings::list_rights(&db)
         .await
@@ -268,11 +269,11 @@ pub async fn list_rights(
 
 /// `POST /admin/api-key-rights {name, description?}`
 pub async fn create_right(
+    _admin: auth::Admin,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let body = read(&req, payload, &state).await?;
     unknown_fields(&body, &["name", "description"])?;
     let name = opt_str(&body, "name")?.ok_or_else(|| missing("name"))?;
@@ -286,12 +287,12 @@ pub async fn create_right(
 
 /// `PATCH /admin/api-key-rights/{right}` (by id or name) `{name?, description?}`
 pub async fn update_right(
+    _admin: auth::Admin,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let body = read(&req, payload, &state).await?;
     unknown_fields(&body, &["name", "description"])?;
     crate::dialect::not_null(&body, &["name"])?;
@@ -318,11 +319,10 @@ pub async fn update_right(
 
 /// `DELETE /admin/api-key-rights/{right}` (by id or name): keys lose it at once.
 pub async fn delete_right(
-    req: HttpRequest,
+    _admin: auth::Admin,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let mut db = catalog(&state).await?;
     let right = settings::delete_right(&mut db, &path)
         .await
@@ -338,10 +338,9 @@ fn enforce_field(body: &Body) -> Result<bool, ApiError> {
 
 /// `GET /admin/api-key-config`: the global setting and every client override.
 pub async fn get_config(
-    req: HttpRequest,
+    _admin: auth::Admin,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let db = catalog(&state).await?;
     let config = settings::get_config(&db)
         .await
@@ -351,11 +350,11 @@ pub async fn get_config(
 
 /// `PUT /admin/api-key-config {enforce_api_keys}`
 pub async fn put_config(
+    _admin: auth::Admin,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let enforce = enforce_field(&read(&req, payload, &state).await?)?;
     let mut db = catalog(&state).await?;
     let global = settings::set_global(&mut db, enforce)
@@ -370,10 +369,9 @@ pub async fn put_config(
 
 /// `GET /admin/api-key-clients`
 pub async fn list_clients(
-    req: HttpRequest,
+    _admin: auth::Admin,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let db = catalog(&state).await?;
     let clients = settings::list_client_config(&db)
         .await
@@ -386,12 +384,12 @@ pub async fn list_clients(
 
 /// `PUT /admin/api-key-clients/{client_name} {enforce_api_keys}`
 pub async fn put_client(
+    _admin: auth::Admin,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let enforce = enforce_field(&read(&req, payload, &state).await?)?;
     let mut db = catalog(&state).await?;
     let client = settings::set_client(&mut db, &path, enforce)
@@ -406,11 +404,10 @@ pub async fn put_client(
 
 /// `DELETE /admin/api-key-clients/{client_name}`: the global setting applies to it again.
 pub async fn delete_client(
-    req: HttpRequest,
+    _admin: auth::Admin,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let mut db = catalog(&state).await?;
     let name = settings::delete_client(&mut db, &path)
         .await

@@ -63,6 +63,23 @@ pub fn is_admin_key(state: &AppState, presented: &str) -> bool {
         .is_some_and(|admin| constant_time_eq(presented.as_bytes(), admin.as_bytes()))
 }
 
+/// The admin key, checked before an admin route's handler runs: every admin handler takes one,
+/// so none can forget the check, and none repeats it.
+pub struct Admin;
+
+impl actix_web::FromRequest for Admin {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Admin, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let checked = match req.app_data::<actix_web::web::Data<AppState>>() {
+            Some(state) => require_admin(req, state).map(|()| Admin),
+            None => Err(ApiError::new(Code::Internal, "the server state is missing")),
+        };
+        std::future::ready(checked)
+    }
+}
+
 pub fn require_admin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     let Some(expected) = &state.settings.admin_key else {
         return Err(ApiError::new(

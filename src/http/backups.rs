@@ -69,11 +69,11 @@ fn job_json(job: &athena_actors::backup::JobView) -> Value {
 
 /// `POST /admin/backups {client_name, label?}` → 202 with the job.
 pub async fn create(
+    _admin: auth::Admin,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let backups = &state.actors.backups;
     backups.store()?;
     let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
@@ -102,8 +102,11 @@ pub async fn create(
 }
 
 /// `GET /admin/backups/jobs/{id}`.
-pub async fn job(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
+pub async fn job(
+    _admin: auth::Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let id = req.match_info().get("id").unwrap_or_default();
     let job = state.actors.backups.job(id).await?;
     Ok(respond::data(
@@ -113,8 +116,11 @@ pub async fn job(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
 }
 
 /// `GET /admin/backups[?client_name=]`: every backup, newest first.
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
+pub async fn list(
+    _admin: auth::Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     state.actors.backups.store()?;
     let query = body::query_map(&req)?;
     let client = query
@@ -138,10 +144,10 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 
 /// `GET /admin/backups/{key}/download`: the dump, streamed as S3 sends it.
 pub async fn download(
+    _admin: auth::Admin,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let key = path_key(&req)?;
     let (body, len) = state.actors.backups.open(&key).await?;
     let stream = futures_util::stream::unfold(body, |mut b| async move {
@@ -170,10 +176,10 @@ pub async fn download(
 
 /// `DELETE /admin/backups/{key}`.
 pub async fn delete(
+    _admin: auth::Admin,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let key = path_key(&req)?;
     state.actors.backups.delete(&key).await?;
     Ok(respond::data("Deleted 1 backup", json!({"key": key})))
@@ -181,11 +187,11 @@ pub async fn delete(
 
 /// `POST /admin/backups/{key}/restore {client_name}`: verified, then restored; answers when done.
 pub async fn restore(
+    _admin: auth::Admin,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let key = path_key(&req)?;
     let backups = &state.actors.backups;
     backups.check_key(&key)?;

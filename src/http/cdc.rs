@@ -256,10 +256,9 @@ pub fn summary(state: &AppState) -> Value {
 
 /// `GET /admin/cdc`: every captured client as this instance sees it.
 pub async fn status(
-    req: HttpRequest,
+    _admin: auth::Admin,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let status = state.actors.cdc.status();
     Ok(respond::data(
         &format!("Change data capture is {}", status.state.replace('_', " ")),
@@ -269,10 +268,10 @@ pub async fn status(
 
 /// `GET /admin/cdc/tables[?client_name=]`.
 pub async fn list_tables(
+    _admin: auth::Admin,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let query = super::body::query_map(&req)?;
     let only = query
         .get("client_name")
@@ -292,11 +291,11 @@ pub async fn list_tables(
 
 /// `POST /admin/cdc/tables {client_name, table, replica_identity_full?}` (201).
 pub async fn add_table(
+    _admin: auth::Admin,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let client = dialect::opt_str(&body, "client_name")?
         .map(|c| c.trim().to_ascii_lowercase())
@@ -313,11 +312,10 @@ pub async fn add_table(
 
 /// `DELETE /admin/cdc/tables/{client_name}/{table}`: tables added by the admin API only.
 pub async fn remove_table(
-    req: HttpRequest,
+    _admin: auth::Admin,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let (client, table) = path.into_inner();
     let client = client.trim().to_ascii_lowercase();
     let key = table_key(&table, None, "table")?;

@@ -3,7 +3,6 @@
 //! the registry by a message, so they survive restarts.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use athena_actors::provision;
 use athena_actors::registry::messages::{ReloadCatalog, SetFrozen};
 use serde_json::{json, Value};
 
@@ -30,15 +29,14 @@ pub fn redact_uri(uri: &str) -> String {
     }
 }
 
-pub(super) async fn catalog(state: &AppState) -> Result<tokio_postgres::Client, ApiError> {
-    provision::connect(&state.settings.logging)
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                Code::BackendUnavailable,
-                format!("the logging database is unavailable: {e}"),
-            )
-        })
+/// A connection to the logging database, which holds the catalog, from the shared pool.
+pub(super) async fn catalog(state: &AppState) -> Result<deadpool_postgres::Object, ApiError> {
+    state.logging_db.get().await.map_err(|e| {
+        ApiError::new(
+            Code::BackendUnavailable,
+            format!("the logging database is unavailable: {e}"),
+        )
+    })
 }
 
 fn db_error(e: tokio_postgres::Error) -> ApiError {
@@ -88,8 +86,10 @@ fn row_json(r: &tokio_postgres::Row, state: &AppState) -> Value {
     })
 }
 
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
+pub async fn list(
+    _admin: auth::Admin,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let db = catalog(&state).await?;
     let rows = db
         .query(
@@ -106,12 +106,12 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 }
 
 pub async fn freeze(
+    _admin: auth::Admin,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let frozen = crate::dialect::opt_bool(&body, "is_frozen")?
         .ok_or_else(|| ApiError::new(Code::MissingField, "is_frozen is required"))?;
@@ -232,11 +232,11 @@ async fn reload(state: &AppState) -> Result<(), ApiError> {
 /// `POST /admin/clients {client_name, pg_uri | pg_uri_env_var, description?}`: registers a client
 /// in the catalog; its pool starts at once.
 pub async fn create(
+    _admin: auth::Admin,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let name = crate::dialect::opt_str(&body, "client_name")?
         .ok_or_else(|| ApiError::new(Code::MissingField, "client_name is required"))?
@@ -283,12 +283,12 @@ pub async fn create(
 /// edits the catalog row (a new URI reconnects the client; `is_active: false` takes it out of the
 /// registry until reactivated). Config clients keep their connection settings in config.yaml.
 pub async fn update(
+    _admin: auth::Admin,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let body = body::read_object(&req, payload, state.settings.server.max_body_bytes).await?;
     // A null description clears it; the connection and the state cannot be null.
     let clear_description = body.get("description").is_some_and(Value::is_null);
@@ -344,11 +344,10 @@ pub async fn update(
 /// `DELETE /admin/clients/{client_name}`: soft-deletes the catalog row and removes the client
 /// from the registry; config clients stay deleted across restarts.
 pub async fn delete(
-    req: HttpRequest,
+    _admin: auth::Admin,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let name = path.into_inner();
     let db = catalog(&state).await?;
     let row = db

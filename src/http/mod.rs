@@ -48,6 +48,9 @@ pub struct AppState {
     pub started: Instant,
     /// Whether the server is stopping, for the WebSocket sessions (see [`crate::shutdown`]).
     pub drain: crate::shutdown::Drain,
+    /// The admin and statistics routes' connections to the logging database, shared (made on
+    /// demand, a few at most) instead of one opened per request.
+    pub logging_db: deadpool_postgres::Pool,
 }
 
 impl AppState {

@@ -61,11 +61,11 @@ fn provision_error(e: ProvisionError) -> ApiError {
 }
 
 pub async fn provision(
+    _admin: auth::Admin,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let body =
         body::read_optional_object(&req, payload, state.settings.server.max_body_bytes).await?;
     let uri = dialect::opt_str(&body, "uri")?;
@@ -89,10 +89,10 @@ pub async fn provision(
 }
 
 pub async fn status(
+    _admin: auth::Admin,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let query = super::body::query_map(&req)?;
     let client = query
         .get("client_name")

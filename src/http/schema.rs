@@ -10,10 +10,9 @@ use super::{auth, keys, respond, AppState};
 use athena_actors::keys::{Action, Required};
 
 pub async fn clients(
-    req: HttpRequest,
+    _admin: auth::Admin,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let snap = state.actors.snapshot.load();
     let names: Vec<&str> = snap
         .clients

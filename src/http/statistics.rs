@@ -3,8 +3,7 @@
 //! the actor to write what it holds, then rebuilds both tables from the logs in one transaction.
 //! Without a ready logging database these answer 503 `logging_unavailable`.
 
-use actix_web::{web, HttpRequest, HttpResponse};
-use athena_actors::provision;
+use actix_web::{web, HttpResponse};
 use athena_actors::registry::LoggingState;
 use athena_actors::stats::writer::{self, WriteError};
 use serde_json::{json, Value};
@@ -31,13 +30,15 @@ fn db_error(e: tokio_postgres::Error) -> ApiError {
 }
 
 /// A connection to the logging database, unless it is known not to be ready.
-async fn logging_db(state: &AppState) -> Result<tokio_postgres::Client, ApiError> {
+async fn logging_db(state: &AppState) -> Result<deadpool_postgres::Object, ApiError> {
     if let LoggingState::Pending { .. } = state.actors.snapshot.load().logging {
         return Err(unavailable(
             "the logging database is not ready yet (it is being created or migrated)",
         ));
     }
-    provision::connect(&state.settings.logging)
+    state
+        .logging_db
+        .get()
         .await
         .map_err(|_| unavailable("the logging database is unavailable"))
 }
@@ -76,18 +77,19 @@ async fn all_clients(db: &tokio_postgres::Client) -> Result<HttpResponse, ApiErr
 }
 
 /// `GET /admin/clients/statistics`.
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
+pub async fn list(
+    _admin: auth::Admin,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let db = logging_db(&state).await?;
     all_clients(&db).await
 }
 
 /// `POST /admin/clients/statistics/refresh`: write pending records, rebuild, list.
 pub async fn refresh(
-    req: HttpRequest,
+    _admin: auth::Admin,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let mut db = logging_db(&state).await?;
     state
         .actors
@@ -107,11 +109,10 @@ pub async fn refresh(
 
 /// `GET /admin/clients/{client_name}/statistics`.
 pub async fn client(
-    req: HttpRequest,
+    _admin: auth::Admin,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth::require_admin(&req, &state)?;
     let name = path.into_inner().trim().to_ascii_lowercase();
     let db = logging_db(&state).await?;
     let row = db

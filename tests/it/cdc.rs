@@ -989,6 +989,7 @@ async fn subscribing_needs_the_read_right_on_the_table_where_keys_are_enforced()
         athena_rs::config::Settings::from_yaml(&yaml, std::path::Path::new("t.yaml")).unwrap();
     settings.admin_key = Some(ADMIN_KEY.into());
     let state = athena_rs::http::AppState {
+        logging_db: settings.logging.side_pool("athena_admin", 1),
         settings: Arc::new(settings),
         actors: srv.actors.clone(),
         started: Instant::now(),

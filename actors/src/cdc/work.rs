@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::Pool;
 
 use super::admin::Target;
 use super::api::{slot_name, CdcError, MAX_SLOT_NAME};
@@ -27,25 +27,7 @@ const EXPIRE_EVERY: u64 = 60;
 const READ_POOL: usize = 4;
 
 fn read_pool(config: &crate::pg::PgConfig) -> Pool {
-    let mut cfg = config.clone();
-    if cfg.get_connect_timeout().is_none() {
-        cfg.connect_timeout(Duration::from_secs(5));
-    }
-    cfg.application_name("athena_cdc");
-    let manager = Manager::from_connect(
-        cfg.pg().clone(),
-        cfg.pool_connect(),
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Pool::builder(manager)
-        .max_size(READ_POOL)
-        .wait_timeout(Some(Duration::from_secs(10)))
-        .create_timeout(Some(Duration::from_secs(5)))
-        .runtime(Runtime::Tokio1)
-        .build()
-        .expect("a runtime and a positive max_size are always set")
+    config.side_pool("athena_cdc", READ_POOL)
 }
 
 impl CdcHub {

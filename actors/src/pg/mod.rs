@@ -327,6 +327,32 @@ impl PgConfig {
         PoolConnect(self.tls.clone())
     }
 
+    /// A small pool of connections to this database for a side task (the change data capture
+    /// log, the admin routes' catalog): made on demand, at most `max_size`, `application_name`
+    /// set, and a connect timeout of five seconds unless the URI gives one.
+    pub fn side_pool(&self, application_name: &str, max_size: usize) -> deadpool_postgres::Pool {
+        use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+        let mut cfg = self.clone();
+        if cfg.get_connect_timeout().is_none() {
+            cfg.connect_timeout(std::time::Duration::from_secs(5));
+        }
+        cfg.application_name(application_name);
+        let manager = Manager::from_connect(
+            cfg.pg().clone(),
+            cfg.pool_connect(),
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        Pool::builder(manager)
+            .max_size(max_size)
+            .wait_timeout(Some(std::time::Duration::from_secs(10)))
+            .create_timeout(Some(std::time::Duration::from_secs(5)))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .expect("a runtime and a positive max_size are always set")
+    }
+
     /// The TLS connector a cancel request uses: the same settings as the connection's.
     pub fn cancel_tls(&self) -> tls::MakeTls {
         connector_of(&self.tls).make(None)
