@@ -9,13 +9,15 @@ use crate::backup::{BackupActor, BackupHandle, BackupSpec};
 use crate::cache::{CacheActor, CacheHandle, CacheSpec};
 use crate::cdc::{CdcHandle, CdcHub, CdcSpec};
 use crate::keys::KeySettings;
-use crate::registry::{ClientSpec, LoggingSpec, RegistryActor, RegistrySnapshot, SnapshotCell};
+use crate::registry::{
+    ClientSpec, LoggingSpec, RegistryActor, RegistryHandle, RegistrySnapshot, SnapshotCell,
+};
 use crate::stats::{StatsActor, StatsHandle, StatsSpec};
 
 /// Addresses and published state of the running actors.
 #[derive(Clone)]
 pub struct ActorHandles {
-    pub registry: Addr<RegistryActor>,
+    pub registry: RegistryHandle,
     /// The registry's published snapshot; read it with `.load()`.
     pub snapshot: SnapshotCell,
     /// Where the edges report every served request.
@@ -66,7 +68,7 @@ pub fn spawn_all(
     let (cache_actor, cache_shared) = CacheActor::new(cache);
     let cache_addr = Supervisor::start(move |_| cache_actor);
     ActorHandles {
-        registry,
+        registry: RegistryHandle::new(registry),
         snapshot,
         stats: StatsHandle::new(stats_addr, counters, shards, &stats, stats_logged),
         cache: CacheHandle {

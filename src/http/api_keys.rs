@@ -8,7 +8,6 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use athena_actors::keys::admin::{self, AdminError, KeyPatch, NewKey};
 use athena_actors::keys::settings;
-use athena_actors::registry::messages::ReloadKeys;
 use serde_json::{json, Map, Value};
 
 use super::clients::catalog;
@@ -60,10 +59,8 @@ fn admin_error(state: &AppState, e: AdminError, not_found: Code) -> ApiError {
 /// Applies committed changes to this instance before answering. Other instances follow through
 /// the notification; if this reload fails, the periodic resync still applies the change.
 async fn reload(state: &AppState) {
-    match state.actors.registry.send(ReloadKeys).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "could not reload API keys after a change"),
-        Err(_) => tracing::warn!("the registry did not answer a key reload"),
+    if let Err(e) = state.actors.registry.reload_keys().await {
+        tracing::warn!(error = %e, "could not reload API keys after a change");
     }
 }
 

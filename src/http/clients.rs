@@ -1,9 +1,10 @@
 //! `/admin/clients`: the client catalog (in the logging database) beside each client's runtime
-//! state, and freezing. Admin key only. Changes are written to the catalog first, then applied to
-//! the registry by a message, so they survive restarts.
+//! state, and freezing. Admin key only. The registry owns the catalog: each change is a message
+//! it answers once the change is written, announced to the other instances and served here, so
+//! changes survive restarts. This module reads the request and renders the answer.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use athena_actors::registry::messages::{ReloadCatalog, SetFrozen};
+use athena_actors::registry::admin::{CatalogChange, CatalogEntry, CatalogError};
 use serde_json::{json, Value};
 
 use super::error::{ApiError, Code};
@@ -30,6 +31,8 @@ pub fn redact_uri(uri: &str) -> String {
 }
 
 /// A connection to the logging database, which holds the catalog, from the shared pool.
+/// A connection to the logging database, which holds the catalog and the keys, from the
+/// routes' shared pool.
 pub(super) async fn catalog(state: &AppState) -> Result<deadpool_postgres::Object, ApiError> {
     state.logging_db.get().await.map_err(|e| {
         ApiError::new(
@@ -39,49 +42,45 @@ pub(super) async fn catalog(state: &AppState) -> Result<deadpool_postgres::Objec
     })
 }
 
-fn db_error(e: tokio_postgres::Error) -> ApiError {
-    match e.as_db_error() {
-        Some(db) if db.code().code() == "42P01" => ApiError::new(
-            Code::BackendUnavailable,
-            "the logging database is not provisioned yet",
-        )
-        .hint("POST /admin/provision"),
-        Some(db) if db.code().code() == "23505" => ApiError::new(
-            Code::UniqueViolation,
-            "a client with that name already exists",
-        ),
-        Some(db) if db.code().code() == "23514" => ApiError::new(
-            Code::InvalidField,
-            "client_name must be 1 to 63 lower-case letters, digits, '_' or '-'",
-        ),
-        Some(db) => ApiError::new(Code::InvalidQuery, db.message().to_string()),
-        None => ApiError::new(
-            Code::BackendUnavailable,
-            "the logging database is unavailable",
-        ),
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        let detail = e.to_string();
+        match e {
+            CatalogError::Unavailable(_) | CatalogError::NotApplied(_) => {
+                ApiError::new(Code::BackendUnavailable, detail)
+            }
+            CatalogError::NotProvisioned => {
+                ApiError::new(Code::BackendUnavailable, detail).hint("POST /admin/provision")
+            }
+            CatalogError::Exists => ApiError::new(Code::UniqueViolation, detail),
+            CatalogError::InvalidName | CatalogError::ConfigConnection => {
+                ApiError::new(Code::InvalidField, detail)
+            }
+            CatalogError::UnknownClient(_) => ApiError::new(Code::UnknownClient, detail),
+            CatalogError::Refused(_) => ApiError::new(Code::InvalidQuery, detail),
+        }
     }
 }
 
-const ROW: &str = "client_name, source, description, backend, pg_uri, pg_uri_env_var, is_active, \
-    is_frozen, frozen_reason, frozen_at::text, created_at::text, updated_at::text";
-
-fn row_json(r: &tokio_postgres::Row, state: &AppState) -> Value {
-    let name: String = r.get(0);
+/// A catalog row with the client's runtime state, its URI's password redacted.
+fn client_json(c: &CatalogEntry, state: &AppState) -> Value {
     let snap = state.actors.snapshot.load();
-    let runtime = snap.get(&name).map(|c| super::health::client_json(c));
+    let runtime = snap
+        .get(&c.client_name)
+        .map(|h| super::health::client_json(h));
     json!({
-        "client_name": name,
-        "source": r.get::<_, String>(1),
-        "description": r.get::<_, Option<String>>(2),
-        "backend": r.get::<_, String>(3),
-        "pg_uri": r.get::<_, Option<String>>(4).map(|u| redact_uri(&u)),
-        "pg_uri_env_var": r.get::<_, Option<String>>(5),
-        "is_active": r.get::<_, bool>(6),
-        "is_frozen": r.get::<_, bool>(7),
-        "frozen_reason": r.get::<_, Option<String>>(8),
-        "frozen_at": r.get::<_, Option<String>>(9),
-        "created_at": r.get::<_, String>(10),
-        "updated_at": r.get::<_, String>(11),
+        "client_name": c.client_name,
+        "source": c.source,
+        "description": c.description,
+        "backend": c.backend,
+        "pg_uri": c.pg_uri.as_deref().map(redact_uri),
+        "pg_uri_env_var": c.pg_uri_env_var,
+        "is_active": c.is_active,
+        "is_frozen": c.is_frozen,
+        "frozen_reason": c.frozen_reason,
+        "frozen_at": c.frozen_at,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
         "runtime": runtime,
     })
 }
@@ -90,21 +89,15 @@ pub async fn list(
     _admin: auth::Admin,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let db = catalog(&state).await?;
-    let rows = db
-        .query(
-            &format!("SELECT {ROW} FROM athena_clients WHERE deleted_at IS NULL ORDER BY lower(client_name)"),
-            &[],
-        )
-        .await
-        .map_err(db_error)?;
-    let clients: Vec<Value> = rows.iter().map(|r| row_json(r, &state)).collect();
+    let rows = state.actors.registry.list_catalog().await?;
+    let clients: Vec<Value> = rows.iter().map(|c| client_json(c, &state)).collect();
     Ok(respond::data(
         &respond::counted(clients.len(), "client"),
         json!({"clients": clients}),
     ))
 }
 
+/// `PUT /admin/clients/{client_name}/freeze {is_frozen, reason?}`.
 pub async fn freeze(
     _admin: auth::Admin,
     req: HttpRequest,
@@ -119,48 +112,20 @@ pub async fn freeze(
     let reason = crate::dialect::opt_str(&body, "reason")?
         .unwrap_or("")
         .to_string();
-    let name = path.into_inner();
-    let db = catalog(&state).await?;
-    let row = db
-        .query_opt(
-            &format!(
-                "UPDATE athena_clients SET is_frozen = $2, \
-                 frozen_reason = CASE WHEN $2 THEN nullif($3, '') END, \
-                 frozen_at = CASE WHEN $2 THEN now() END, updated_at = now() \
-                 WHERE lower(client_name) = lower($1) AND deleted_at IS NULL RETURNING {ROW}"
-            ),
-            &[&name, &frozen, &reason],
-        )
-        .await
-        .map_err(db_error)?
-        .ok_or_else(|| unknown_client(&name))?;
-    let client_name: String = row.get(0);
-    notify(&db, &client_name).await;
-    state
-        .actors
-        .registry
-        .send(SetFrozen {
-            name: client_name.to_ascii_lowercase(),
-            frozen,
-            reason,
-        })
-        .await
-        .map_err(|_| ApiError::new(Code::Internal, "the registry did not answer"))?;
+    let change = CatalogChange::Freeze {
+        name: path.into_inner(),
+        frozen,
+        reason,
+    };
+    let client = state.actors.registry.change_catalog(change).await?;
     Ok(respond::data(
         if frozen {
             "Client frozen"
         } else {
             "Client unfrozen"
         },
-        json!({"client": row_json(&row, &state)}),
+        json!({"client": client_json(&client, &state)}),
     ))
-}
-
-fn unknown_client(name: &str) -> ApiError {
-    ApiError::new(
-        Code::UnknownClient,
-        format!("no client named {name:?} in the catalog"),
-    )
 }
 
 /// `pg_uri` or `pg_uri_env_var` (never both), checked to name a PostgreSQL URI. `required`:
@@ -201,34 +166,6 @@ fn connection_fields(
     Ok((uri, env_var))
 }
 
-/// Tells every instance following the catalog that `name` changed.
-async fn notify(db: &tokio_postgres::Client, name: &str) {
-    let channel = athena_actors::registry::listener::CHANNEL;
-    if let Err(e) = db
-        .execute("SELECT pg_notify($1, $2)", &[&channel, &name])
-        .await
-    {
-        // The periodic resync of the other instances still picks the change up.
-        tracing::warn!(error = %e, "could not announce a catalog change");
-    }
-}
-
-/// Applies the catalog to the registry and waits until it is applied.
-async fn reload(state: &AppState) -> Result<(), ApiError> {
-    state
-        .actors
-        .registry
-        .send(ReloadCatalog)
-        .await
-        .map_err(|_| ApiError::new(Code::Internal, "the registry did not answer"))?
-        .map_err(|e| {
-            ApiError::new(
-                Code::BackendUnavailable,
-                format!("the catalog could not be applied: {e}"),
-            )
-        })
-}
-
 /// `POST /admin/clients {client_name, pg_uri | pg_uri_env_var, description?}`: registers a client
 /// in the catalog; its pool starts at once.
 pub async fn create(
@@ -248,33 +185,19 @@ pub async fn create(
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
     {
-        return Err(ApiError::new(
-            Code::InvalidField,
-            "client_name must be 1 to 63 lower-case letters, digits, '_' or '-'",
-        ));
+        return Err(CatalogError::InvalidName.into());
     }
-    let description = crate::dialect::opt_str(&body, "description")?;
+    let description = crate::dialect::opt_str(&body, "description")?.map(str::to_string);
     let (uri, env_var) = connection_fields(&body, true)?;
-    if state.settings.clients.iter().any(|c| c.name() == name) {
-        return Err(ApiError::new(
-            Code::UniqueViolation,
-            "a client with that name already exists",
-        ));
-    }
-    let db = catalog(&state).await?;
-    let row = db
-        .query_one(
-            &format!(
-                "INSERT INTO athena_clients (client_name, source, pg_uri, pg_uri_env_var, description)                  VALUES ($1, 'admin', $2, $3, $4) RETURNING {ROW}"
-            ),
-            &[&name, &uri, &env_var, &description],
-        )
-        .await
-        .map_err(db_error)?;
-    notify(&db, &name).await;
-    reload(&state).await?;
+    let change = CatalogChange::Create {
+        name,
+        pg_uri: uri.map(str::to_string),
+        pg_uri_env_var: env_var.map(str::to_string),
+        description,
+    };
+    let client = state.actors.registry.change_catalog(change).await?;
     Ok(HttpResponse::Created().content_type("application/json").body(
-        json!({"status": "success", "message": "Client created", "data": {"client": row_json(&row, &state)}})
+        json!({"status": "success", "message": "Client created", "data": {"client": client_json(&client, &state)}})
             .to_string(),
     ))
 }
@@ -307,37 +230,20 @@ pub async fn update(
             "give at least one of description, pg_uri, pg_uri_env_var, is_active",
         ));
     }
-    let name = path.into_inner();
-    let db = catalog(&state).await?;
-    let current = db
-        .query_opt(
-            "SELECT source FROM athena_clients WHERE lower(client_name) = lower($1) AND deleted_at IS NULL",
-            &[&name],
-        )
-        .await
-        .map_err(db_error)?
-        .ok_or_else(|| unknown_client(&name))?;
-    let source: String = current.get(0);
-    if source == "config" && (uri.is_some() || env_var.is_some()) {
-        return Err(ApiError::new(
-            Code::InvalidField,
-            "this client's connection settings live in config.yaml",
-        ));
-    }
-    let row = db
-        .query_one(
-            &format!(
-                "UPDATE athena_clients SET description = CASE WHEN $6 THEN NULL ELSE coalesce($2, description) END,                  pg_uri = CASE WHEN $3::text IS NOT NULL THEN $3 WHEN $4::text IS NOT NULL THEN NULL ELSE pg_uri END,                  pg_uri_env_var = CASE WHEN $4::text IS NOT NULL THEN $4 WHEN $3::text IS NOT NULL THEN NULL ELSE pg_uri_env_var END,                  is_active = coalesce($5, is_active), updated_at = now()                  WHERE lower(client_name) = lower($1) AND deleted_at IS NULL RETURNING {ROW}"
-            ),
-            &[&name, &description, &uri, &env_var, &active, &clear_description],
-        )
-        .await
-        .map_err(db_error)?;
-    notify(&db, &name).await;
-    reload(&state).await?;
+    let change = CatalogChange::Update {
+        name: path.into_inner(),
+        description: match (clear_description, description) {
+            (true, _) => Some(None),
+            (false, d) => d.map(|d| Some(d.to_string())),
+        },
+        pg_uri: uri.map(str::to_string),
+        pg_uri_env_var: env_var.map(str::to_string),
+        is_active: active,
+    };
+    let client = state.actors.registry.change_catalog(change).await?;
     Ok(respond::data(
         "Client updated",
-        json!({"client": row_json(&row, &state)}),
+        json!({"client": client_json(&client, &state)}),
     ))
 }
 
@@ -348,23 +254,13 @@ pub async fn delete(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = path.into_inner();
-    let db = catalog(&state).await?;
-    let row = db
-        .query_opt(
-            &format!(
-                "UPDATE athena_clients SET deleted_at = now(), updated_at = now()                  WHERE lower(client_name) = lower($1) AND deleted_at IS NULL RETURNING {ROW}"
-            ),
-            &[&name],
-        )
-        .await
-        .map_err(db_error)?
-        .ok_or_else(|| unknown_client(&name))?;
-    notify(&db, &name).await;
-    reload(&state).await?;
+    let change = CatalogChange::Delete {
+        name: path.into_inner(),
+    };
+    let client = state.actors.registry.change_catalog(change).await?;
     Ok(respond::data(
         "Client deleted",
-        json!({"client": row_json(&row, &state)}),
+        json!({"client": client_json(&client, &state)}),
     ))
 }
 

@@ -292,15 +292,10 @@ async fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
 
 #[tokio::test]
 async fn a_frozen_client_answers_503_and_serves_again_when_unfrozen() {
-    use athena_actors::registry::messages::SetFrozen;
     let db = TestDb::create("CREATE TABLE t (id int); INSERT INTO t VALUES (1);").await;
     let srv = TestServer::start(&db).await;
-    let freeze = |frozen: bool| SetFrozen {
-        name: "default".into(),
-        frozen,
-        reason: "maintenance".into(),
-    };
-    assert!(srv.actors.registry.send(freeze(true)).await.unwrap());
+    let registry = &srv.actors.registry;
+    assert!(registry.set_frozen("default", true, "maintenance").await);
     let r = srv
         .post_response("/gateway/fetch", json!({"table_name": "t"}))
         .await;
@@ -308,7 +303,7 @@ async fn a_frozen_client_answers_503_and_serves_again_when_unfrozen() {
     assert_error(&read(r).await, 503, "client_frozen");
     let (_, v) = get(&srv, "/", false).await;
     assert_eq!(v["data"]["clients"][0]["lifecycle"], "frozen");
-    assert!(srv.actors.registry.send(freeze(false)).await.unwrap());
+    assert!(registry.set_frozen("default", false, "maintenance").await);
     assert_eq!(
         rows(&srv.post("/gateway/fetch", json!({"table_name": "t"})).await).len(),
         1

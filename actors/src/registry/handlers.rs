@@ -5,9 +5,22 @@ use std::time::{Duration, SystemTime};
 
 use actix::prelude::*;
 
-use super::messages::{AddClient, ReloadCatalog, ReloadKeys, RemoveClient, SetFrozen};
+use super::admin::{self, CatalogEntry, CatalogError};
+use super::messages::{ChangeCatalog, ListCatalog, ReloadCatalog, ReloadKeys, SetFrozen};
 use super::{LoggingState, RegistryActor};
 use crate::{keys, provision};
+
+/// A connection from the registry's pool to the logging database.
+async fn connection(
+    pool: Option<deadpool_postgres::Pool>,
+) -> Result<deadpool_postgres::Object, CatalogError> {
+    let pool = pool.ok_or_else(|| {
+        CatalogError::Unavailable("no logging database is configured".to_string())
+    })?;
+    pool.get()
+        .await
+        .map_err(|e| CatalogError::Unavailable(e.to_string()))
+}
 
 /// Pause between attempts to migrate an unreachable logging database.
 const LOGGING_RETRY: Duration = Duration::from_secs(2);
@@ -46,7 +59,8 @@ impl RegistryActor {
     /// Reads the catalog (recording config clients it has never seen) and applies it.
     /// Reads the catalog, then the keys (which name catalog clients).
     pub(super) fn load_catalog(&mut self, ctx: &mut Context<Self>) {
-        ctx.spawn(self.catalog_future().map(|res, act, ctx| {
+        // Waited for: no change of the catalog is applied while it is read (see the module).
+        ctx.wait(self.catalog_future().map(|res, act, ctx| {
             if let Err(e) = res {
                 tracing::warn!(error = %e, "could not read the client catalog");
             }
@@ -55,7 +69,9 @@ impl RegistryActor {
     }
 
     fn load_keys(&mut self, ctx: &mut Context<Self>) {
-        ctx.spawn(self.keys_future().map(|res, _, _| {
+        // Waited for, like every read of the logging database here: a future paused while
+        // another is waited for must not hold one of the pool's connections.
+        ctx.wait(self.keys_future().map(|res, _, _| {
             if let Err(e) = res {
                 tracing::warn!(error = %e, "could not read the API keys");
             }
@@ -64,16 +80,15 @@ impl RegistryActor {
 
     /// The read of the keys as a future whose result the caller can await.
     fn keys_future(&mut self) -> ResponseActFuture<Self, Result<(), String>> {
-        let Some(spec) = self.logging_spec.clone() else {
+        if self.logging_spec.is_none() {
             return Box::pin(fut::ready(Err(
                 "no logging database is configured".to_string()
             )));
-        };
+        }
         let settings = self.key_settings;
+        let pool = self.catalog_db.clone();
         let fut = async move {
-            let client = provision::connect(&spec.config)
-                .await
-                .map_err(|e| e.to_string())?;
+            let client = connection(pool).await.map_err(|e| e.to_string())?;
             keys::load::load(&client, settings.enforce_default)
                 .await
                 .map_err(|e| e.to_string())
@@ -102,29 +117,21 @@ impl RegistryActor {
 
     /// The read-and-apply of the catalog as a future whose result the caller can await.
     fn catalog_future(&mut self) -> ResponseActFuture<Self, Result<(), String>> {
-        let Some(spec) = self.logging_spec.clone() else {
+        if self.logging_spec.is_none() {
             return Box::pin(fut::ready(Err(
                 "no logging database is configured".to_string()
             )));
-        };
+        }
         let names = self.config_names.clone();
-        let began = self.direct_changes;
+        let pool = self.catalog_db.clone();
         let fut = async move {
-            let client = provision::connect(&spec.config)
-                .await
-                .map_err(|e| e.to_string())?;
+            let client = connection(pool).await.map_err(|e| e.to_string())?;
             super::catalog::reconcile(&client, &names)
                 .await
                 .map_err(|e| e.to_string())
         };
-        Box::pin(fut.into_actor(self).map(move |res, act, ctx| {
+        Box::pin(fut.into_actor(self).map(move |res, act, _| {
             let rows = res?;
-            if act.direct_changes != began {
-                // The rows may predate a change the admin API has applied since (a freeze
-                // answered 200 must hold from the next request): read again.
-                ctx.spawn(act.catalog_future().map(|_, _, _| ()));
-                return Ok(());
-            }
             act.apply_catalog(rows);
             act.catalog_loaded = true;
             act.publish();
@@ -168,6 +175,17 @@ impl RegistryActor {
             }
             Ok::<_, provision::ProvisionError>(report)
         };
+        // A task of its own: the migration holds locks in the logging database, and a future of
+        // this actor is paused while the actor waits for a change of the catalog, which could
+        // then wait for those locks.
+        let task = actix_rt::spawn(fut);
+        let fut = async move {
+            task.await.unwrap_or_else(|e| {
+                Err(provision::ProvisionError::Connect(format!(
+                    "the migration stopped: {e}"
+                )))
+            })
+        };
         ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {
             match res {
                 Ok(report) => {
@@ -205,35 +223,10 @@ impl Supervised for RegistryActor {
     }
 }
 
-impl Handler<AddClient> for RegistryActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: AddClient, _: &mut Context<Self>) {
-        self.direct_changes += 1;
-        self.add_postgres(msg.0);
-        self.publish();
-    }
-}
-
-impl Handler<RemoveClient> for RegistryActor {
-    type Result = bool;
-
-    fn handle(&mut self, msg: RemoveClient, _: &mut Context<Self>) -> bool {
-        self.direct_changes += 1;
-        let Some(entry) = self.clients.remove(&msg.0) else {
-            return false;
-        };
-        entry.arbiter.stop();
-        self.publish();
-        true
-    }
-}
-
 impl Handler<SetFrozen> for RegistryActor {
     type Result = bool;
 
     fn handle(&mut self, msg: SetFrozen, _: &mut Context<Self>) -> bool {
-        self.direct_changes += 1;
         let Some(entry) = self.clients.get_mut(&msg.name) else {
             return false;
         };
@@ -252,17 +245,53 @@ impl Handler<SetFrozen> for RegistryActor {
 }
 
 impl Handler<ReloadCatalog> for RegistryActor {
-    type Result = ResponseActFuture<Self, Result<(), String>>;
+    type Result = AtomicResponse<Self, Result<(), String>>;
 
     fn handle(&mut self, _: ReloadCatalog, _: &mut Context<Self>) -> Self::Result {
-        self.catalog_future()
+        AtomicResponse::new(self.catalog_future())
+    }
+}
+
+impl Handler<ListCatalog> for RegistryActor {
+    type Result = ResponseFuture<Result<Vec<CatalogEntry>, CatalogError>>;
+
+    fn handle(&mut self, _: ListCatalog, _: &mut Context<Self>) -> Self::Result {
+        let pool = self.catalog_db.clone();
+        Box::pin(async move { admin::list(&*connection(pool).await?).await })
+    }
+}
+
+impl Handler<ChangeCatalog> for RegistryActor {
+    type Result = AtomicResponse<Self, Result<CatalogEntry, CatalogError>>;
+
+    /// Writes the change, then reads the whole catalog back and applies it, all before the next
+    /// message: the answer means the change is served.
+    fn handle(&mut self, msg: ChangeCatalog, _: &mut Context<Self>) -> Self::Result {
+        let pool = self.catalog_db.clone();
+        let names = self.config_names.clone();
+        let config: Vec<String> = names.iter().map(|(n, _)| n.clone()).collect();
+        let fut = async move {
+            let db = connection(pool).await?;
+            let written = admin::write(&db, &msg.0, &config).await?;
+            let rows = super::catalog::reconcile(&db, &names)
+                .await
+                .map_err(|e| CatalogError::NotApplied(e.to_string()))?;
+            Ok::<_, CatalogError>((written, rows))
+        };
+        AtomicResponse::new(Box::pin(fut.into_actor(self).map(|res, act, _| {
+            let (written, rows) = res?;
+            act.apply_catalog(rows);
+            act.catalog_loaded = true;
+            act.publish();
+            Ok(written)
+        })))
     }
 }
 
 impl Handler<ReloadKeys> for RegistryActor {
-    type Result = ResponseActFuture<Self, Result<(), String>>;
+    type Result = AtomicResponse<Self, Result<(), String>>;
 
     fn handle(&mut self, _: ReloadKeys, _: &mut Context<Self>) -> Self::Result {
-        self.keys_future()
+        AtomicResponse::new(self.keys_future())
     }
 }

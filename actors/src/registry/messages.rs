@@ -1,20 +1,12 @@
-//! Messages a [`RegistryActor`](super::RegistryActor) accepts.
+//! Messages a [`RegistryActor`](super::RegistryActor) accepts. The edges send them through
+//! [`RegistryHandle`](super::RegistryHandle).
 
 use actix::Message;
 
-use crate::pool::PostgresSpec;
+use super::admin::{CatalogChange, CatalogEntry, CatalogError};
 
-/// Registers (or replaces) a PostgreSQL client.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct AddClient(pub PostgresSpec);
-
-/// Removes a client and stops its pool actor.
-#[derive(Message)]
-#[rtype(result = "bool")]
-pub struct RemoveClient(pub String);
-
-/// Freezes or unfreezes a client. Returns false when the client does not exist.
+/// Freezes or unfreezes a client in this instance only (the catalog is not written). Returns
+/// false when the client does not exist.
 #[derive(Message)]
 #[rtype(result = "bool")]
 pub struct SetFrozen {
@@ -32,3 +24,14 @@ pub struct ReloadCatalog;
 #[derive(Message)]
 #[rtype(result = "Result<(), String>")]
 pub struct ReloadKeys;
+
+/// The catalog's live rows.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<CatalogEntry>, CatalogError>")]
+pub struct ListCatalog;
+
+/// Writes a change to the client catalog, announces it to the other instances and applies it
+/// here; answers the row written once the change is served.
+#[derive(Message)]
+#[rtype(result = "Result<CatalogEntry, CatalogError>")]
+pub struct ChangeCatalog(pub CatalogChange);

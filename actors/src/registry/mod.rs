@@ -12,12 +12,18 @@
 //!   clients the catalog has never seen) and applies it: deleted or inactive clients leave,
 //!   catalog-only clients join, every client takes its frozen state. `ReloadCatalog` repeats this;
 //!   the [`listener`] sends it on every `NOTIFY athena_clients`, and a 10 s resync backs it up.
+//!   The admin API's changes to the catalog are the registry's too (`ChangeCatalog`): written,
+//!   announced and applied before the answer. Every read and change of the logging database
+//!   (catalog and keys) runs one at a time, the actor waiting for each: a read never applies rows
+//!   older than a change, and no paused future holds one of the registry's connections.
 //! * **Keys**: after the catalog it loads the API keys into a [`KeyStore`] published in the
 //!   snapshot; `ReloadKeys` (admin API, `NOTIFY athena_api_keys`, the same resync) repeats it.
 //!   Until the first load the store enforces as config says and knows no keys.
-//! * **Senders**: `spawn_all` at start; the admin API (`SetFrozen`, `ReloadCatalog`).
+//! * **Senders**: `spawn_all` at start; the admin API, through [`RegistryHandle`].
 
+pub mod admin;
 pub mod catalog;
+mod handle;
 pub mod handlers;
 mod lifecycle;
 pub mod listener;
@@ -30,6 +36,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use arc_swap::ArcSwap;
 
+pub use handle::RegistryHandle;
 pub use lifecycle::Lifecycle;
 pub use logging::{LoggingSpec, LoggingState};
 
@@ -110,6 +117,9 @@ impl RegistrySnapshot {
 
 pub type SnapshotCell = Arc<ArcSwap<RegistrySnapshot>>;
 
+/// Connections the registry keeps to the logging database (catalog and keys).
+const CATALOG_CONNECTIONS: usize = 2;
+
 struct ClientEntry {
     handle: Arc<ClientHandle>,
     /// The pool actor's own thread; stopped when the client is removed.
@@ -132,9 +142,8 @@ pub struct RegistryActor {
     /// The URI each catalog-only client was started with, to notice changes.
     catalog_uris: BTreeMap<String, String>,
     catalog_loaded: bool,
-    /// Changes applied by message from the admin API (add, remove, freeze), counted: a catalog
-    /// read that began before one of them is stale, and is read again instead of applied.
-    direct_changes: u64,
+    /// Connections to the logging database for the catalog and the keys, made on demand.
+    catalog_db: Option<deadpool_postgres::Pool>,
     key_settings: KeySettings,
     keys: Arc<KeyStore>,
 }
@@ -159,7 +168,9 @@ impl RegistryActor {
                 .collect(),
             catalog_uris: BTreeMap::new(),
             catalog_loaded: false,
-            direct_changes: 0,
+            catalog_db: logging
+                .as_ref()
+                .map(|l| l.config.side_pool("athena_catalog", CATALOG_CONNECTIONS)),
             initial,
             loaded: false,
             logging_spec: logging,

@@ -45,6 +45,7 @@ pub mod messages;
 pub mod metrics;
 pub mod record;
 pub mod shape;
+pub mod totals;
 pub mod writer;
 
 use std::cell::RefCell;
