@@ -3,8 +3,11 @@
 //! pools execute.
 //!
 //! This crate knows nothing about HTTP. The edges (actix-web routes, the CLI) parse caller input
-//! into [`ops::Operation`]s, look the client up in the [`registry`] snapshot and send the
-//! operation to that client's [`pool::PoolActor`] with a bounded mailbox.
+//! into [`ops::Operation`]s, look the client up in the [`registry`] snapshot and run the operation
+//! through that client's handle ([`pool::PoolHandle`] and its peers): on the caller's runtime,
+//! with the pool, schema and circuit breaker its actor published, within the handle's in-flight
+//! bound. Only what changes that state (schema loads, breaker reports) goes through the actor's
+//! mailbox.
 
 pub mod backend;
 pub mod backup;

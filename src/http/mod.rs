@@ -1,5 +1,6 @@
 //! The HTTP edge: actix-web routes, one file per surface. Handlers parse and validate, look the
-//! client up in the registry snapshot, send one typed message to its pool actor, and render the
+//! client up in the registry snapshot, run the operation through the client's handle (on the
+//! worker that received the request, with what the pool actor published), and render the
 //! envelope. They hold no state of their own.
 
 mod api_keys;

@@ -8,7 +8,7 @@
 //!   [`SdkError::Api`] with the server's `code`, status, message, hint and trace id.
 //! * [`BackendType::PostgreSQL`]: a PostgreSQL database directly, through the server's own
 //!   translation: the same dialect parser builds the backend-neutral operation and the server's
-//!   pool actor runs it in process (identifiers checked against the live catalog and quoted,
+//!   pool handle runs it in process (identifiers checked against the live catalog and quoted,
 //!   every value bound, update and delete refused without a filter, a circuit breaker, a
 //!   statement timeout). Its errors carry the code the gateway would answer.
 //!

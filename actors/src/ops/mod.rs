@@ -213,7 +213,7 @@ pub struct RpcOutput {
     pub returns: Returns,
 }
 
-/// Everything a pool actor can be asked to do.
+/// Everything a client's handle can be asked to run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operation {
     Fetch(Fetch),
