@@ -4,7 +4,7 @@
 //!
 //! This crate knows nothing about HTTP. The edges (actix-web routes, the CLI) parse caller input
 //! into [`ops::Operation`]s, look the client up in the [`registry`] snapshot and run the operation
-//! through that client's handle ([`pool::PoolHandle`] and its peers): on the caller's runtime,
+//! through that client's handle ([`backend::postgres::PoolHandle`] and its peers): on the caller's runtime,
 //! with the pool, schema and circuit breaker its actor published, within the handle's in-flight
 //! bound. Only what changes that state (schema loads, breaker reports) goes through the actor's
 //! mailbox.
@@ -17,7 +17,7 @@ pub mod civil;
 pub mod keys;
 pub mod ops;
 pub mod pg;
-pub mod pool;
+
 pub mod provision;
 pub mod registry;
 pub mod stats;

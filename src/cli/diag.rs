@@ -60,7 +60,7 @@ pub fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
                 let target = format!("{}/{}", s.hosts.join(","), s.keyspace);
                 let mut spec = s.clone();
                 spec.connect_timeout = spec.connect_timeout.min(Duration::from_secs(3));
-                match rt.block_on(athena_actors::pool::scylla::check(spec)) {
+                match rt.block_on(athena_actors::backend::scylla::check(spec)) {
                     Ok(()) => println!("client {:<12} ok        scylla {target}", s.name),
                     Err(e) => println!("client {:<12} failing   scylla {target}: {e}", s.name),
                 }

@@ -7,8 +7,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use athena_actors::pool::supabase::{SupabaseSpec, Target};
-use athena_actors::pool::{BreakerConfig, PostgresSpec, RateLimit};
+use athena_actors::backend::postgres::{BreakerConfig, PostgresSpec, RateLimit};
+use athena_actors::backend::supabase::{SupabaseSpec, Target};
 
 use super::types::{ClientConfig, GatewayConfig, SupabaseConfig};
 use super::ConfigError;

@@ -15,11 +15,11 @@ mod types;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use athena_actors::backend::postgres::{BreakerConfig, PostgresSpec, RateLimit};
 use athena_actors::backup::BackupSpec;
 use athena_actors::cache::{CacheSpec, ClientTtl, RedisSpec};
 use athena_actors::cdc::CdcSpec;
 use athena_actors::keys::KeySettings;
-use athena_actors::pool::{BreakerConfig, PostgresSpec, RateLimit};
 use athena_actors::registry::ClientSpec;
 use athena_actors::stats::StatsSpec;
 pub use clients::{host_allowed, project_url, valid_key};
@@ -433,7 +433,7 @@ impl Settings {
                 probe_interval: Duration::from_millis(client.probe_interval_ms),
                 shards: workers,
                 rate_limit: None,
-                breaker: athena_actors::pool::BreakerConfig::default(),
+                breaker: athena_actors::backend::postgres::BreakerConfig::default(),
             }
         };
         let keys = KeySettings {

@@ -22,8 +22,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use athena_actors::pool::scylla::{parse_consistency, ScyllaSpec};
-use athena_actors::pool::{BreakerConfig, RateLimit};
+use athena_actors::backend::postgres::{BreakerConfig, RateLimit};
+use athena_actors::backend::scylla::{parse_consistency, ScyllaSpec};
 use serde::Deserialize;
 
 use super::types::{BreakerSettings, RateLimitConfig};

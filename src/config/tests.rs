@@ -312,7 +312,7 @@ fn scylla_clients_become_specs_with_documented_defaults() {
     assert_eq!(c.keyspace, "events");
     assert_eq!(
         c.consistency,
-        athena_actors::pool::scylla::Consistency::LocalQuorum
+        athena_actors::backend::scylla::Consistency::LocalQuorum
     );
     assert!(!c.allow_filtering);
     assert_eq!(c.page_size, 1000);
@@ -321,7 +321,10 @@ fn scylla_clients_become_specs_with_documented_defaults() {
     assert_eq!(c.mailbox_capacity, s.gateway.mailbox_capacity);
     assert!(c.username.is_none() && c.password.is_none());
     assert!(c.rate_limit.is_none());
-    assert_eq!(c.breaker, athena_actors::pool::BreakerConfig::default());
+    assert_eq!(
+        c.breaker,
+        athena_actors::backend::postgres::BreakerConfig::default()
+    );
 }
 
 #[test]
@@ -357,7 +360,10 @@ fn scylla_clients_read_every_setting() {
     let ClientSpec::Scylla(c) = &s.clients[0] else {
         unreachable!()
     };
-    assert_eq!(c.consistency, athena_actors::pool::scylla::Consistency::One);
+    assert_eq!(
+        c.consistency,
+        athena_actors::backend::scylla::Consistency::One
+    );
     assert!(c.allow_filtering);
     assert_eq!(c.page_size, 50);
     assert_eq!(c.username.as_deref(), Some("u"));

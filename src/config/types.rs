@@ -596,7 +596,7 @@ pub struct BreakerSettings {
 
 impl Default for BreakerSettings {
     fn default() -> Self {
-        let d = athena_actors::pool::BreakerConfig::default();
+        let d = athena_actors::backend::postgres::BreakerConfig::default();
         BreakerSettings {
             failure_threshold: d.failure_threshold,
             window_ms: d.window.as_millis() as u64,

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use athena_actors::backend::supabase::Target;
 use athena_actors::backend::Backend;
 use athena_actors::cache::Cached;
 use athena_actors::ops::{Columns, OpError, OpOutput, Operation, Rpc, RpcOutput};
-use athena_actors::pool::supabase::Target;
 use athena_actors::registry::{ClientHandle, Lifecycle};
 use bytes::Bytes;
 
@@ -181,7 +181,7 @@ pub(crate) fn pool_error(handle: &ClientHandle, e: OpError) -> ApiError {
                 handle.name
             ),
         )
-        .hint(if backend == athena_actors::pool::scylla::BACKEND {
+        .hint(if backend == athena_actors::backend::scylla::BACKEND {
             "docs/scylla.md: what CQL can serve; the rest needs a PostgreSQL client"
         } else {
             "use a PostgreSQL client for this"

@@ -4,8 +4,8 @@ use actix_web::{web, HttpResponse};
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use athena_actors::backend::postgres::{BreakerCell, HealthState};
 use athena_actors::backend::Backend;
-use athena_actors::pool::{BreakerCell, HealthState};
 use athena_actors::registry::ClientHandle;
 use serde_json::{json, Value};
 

@@ -4,8 +4,8 @@
 //! admin key unless `metrics.public` is set.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use athena_actors::pool::breaker::StateKind;
-use athena_actors::pool::HealthState;
+use athena_actors::backend::breaker::StateKind;
+use athena_actors::backend::postgres::HealthState;
 use athena_actors::registry::Lifecycle;
 use athena_actors::stats::metrics::{family, sample};
 use athena_actors::stats::StatsCounters;

@@ -51,7 +51,7 @@ pub async fn run(
     // Pipelines read in a read-only transaction and write in one transaction: PostgreSQL only.
     fn only_postgres(
         c: &athena_actors::registry::ClientHandle,
-    ) -> Result<&athena_actors::pool::PoolHandle, ApiError> {
+    ) -> Result<&athena_actors::backend::postgres::PoolHandle, ApiError> {
         c.backend.postgres("pipelines").map_err(|e| match e {
             athena_actors::ops::OpError::Unsupported { backend, feature } => ApiError::new(
                 super::error::Code::UnsupportedByBackend,

@@ -139,7 +139,7 @@ pub async fn query_sql(
     // SQL runs on PostgreSQL clients (a Supabase client refuses it as any raw SQL), CQL on
     // ScyllaDB clients; a client that does not speak the driver's language is refused before
     // the query right is looked at.
-    let is_scylla = handle.backend.kind() == athena_actors::pool::scylla::BACKEND;
+    let is_scylla = handle.backend.kind() == athena_actors::backend::scylla::BACKEND;
     if is_scylla != (language == "cql") {
         return Err(ApiError::new(
             Code::UnsupportedByBackend,

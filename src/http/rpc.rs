@@ -12,10 +12,10 @@
 use std::collections::HashSet;
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use athena_actors::backend::postgres::functions::Volatility;
+use athena_actors::backend::postgres::schema::ValueKind;
 use athena_actors::keys::Required;
 use athena_actors::ops::{Filter, OpError, Rpc, TableRef};
-use athena_actors::pool::functions::Volatility;
-use athena_actors::pool::schema::ValueKind;
 use athena_actors::registry::ClientHandle;
 use serde_json::{Map, Value};
 

@@ -1,9 +1,9 @@
 //! Running a [`Resolved`] pipeline: stream the source a page at a time, transform each page,
 //! write it into the sink's transaction, and commit at the end (or roll back on any failure).
 
+use athena_actors::backend::postgres::{PoolHandle, Transaction};
 use athena_actors::ops::eval;
 use athena_actors::ops::{Columns, Insert, OnConflict, OpError, Operation};
-use athena_actors::pool::{PoolHandle, Transaction};
 use serde_json::{Map, Value};
 
 use super::plan::{Mode, Resolved, Sink, Transform};

@@ -272,7 +272,10 @@ impl AthenaClientBuilder {
         })
     }
 
-    fn postgres(&self, url: &str) -> Result<athena_actors::pool::PostgresSpec, SdkError> {
+    fn postgres(
+        &self,
+        url: &str,
+    ) -> Result<athena_actors::backend::postgres::PostgresSpec, SdkError> {
         Self::refuse(
             "postgresql",
             &[
@@ -319,7 +322,7 @@ impl AthenaClientBuilder {
         let connect = self
             .connection_timeout
             .unwrap_or(Duration::from_millis(pool.connect_timeout_ms));
-        let mut breaker = athena_actors::pool::BreakerConfig::default();
+        let mut breaker = athena_actors::backend::postgres::BreakerConfig::default();
         if let Some(n) = self.circuit_breaker_threshold {
             if n == 0 {
                 return Err(SdkError::Config(
@@ -335,7 +338,7 @@ impl AthenaClientBuilder {
             breaker.cooldown = t;
         }
         let gateway = crate::config::GatewayConfig::default();
-        Ok(athena_actors::pool::PostgresSpec {
+        Ok(athena_actors::backend::postgres::PostgresSpec {
             name: self.client.clone().unwrap_or_else(|| "sdk".into()),
             config,
             max_size: self.max_connections.unwrap_or_else(|| pool.size()),

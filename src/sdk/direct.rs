@@ -10,8 +10,8 @@
 //! stops when the last clone of the client is dropped.
 
 use actix::Supervisor;
+use athena_actors::backend::postgres::{PoolActor, PoolHandle, PostgresSpec};
 use athena_actors::ops::Operation;
-use athena_actors::pool::{PoolActor, PoolHandle, PostgresSpec};
 use serde_json::{Map, Value};
 
 use super::{QueryResult, SdkError};

@@ -11,9 +11,9 @@ use crate::common;
 use std::io::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use athena_actors::backend::postgres::HealthState;
+use athena_actors::backend::scylla::{self, ScyllaHandle, ScyllaSpec};
 use athena_actors::ops::*;
-use athena_actors::pool::scylla::{self, ScyllaHandle, ScyllaSpec};
-use athena_actors::pool::HealthState;
 use common::{admin, assert_error, config_yaml, read, TestDb, TestServer, ADMIN_KEY};
 use reqwest::Method;
 use serde_json::{json, Map, Value};

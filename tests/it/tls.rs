@@ -476,8 +476,8 @@ async fn two_instances_share_the_cache_through_redis_over_tls() {
 
 #[tokio::test]
 async fn a_scylla_client_over_tls_checks_the_nodes_certificate() {
+    use athena_actors::backend::scylla::ScyllaSpec;
     use athena_actors::pg::tls::{Check, Connector, RootCert};
-    use athena_actors::pool::scylla::ScyllaSpec;
     // No CQL server runs here: a TLS listener that closes after the handshake stands in for a
     // node. With the right CA the handshake passes and the CQL exchange fails; with another CA
     // the handshake itself is refused.
@@ -490,7 +490,7 @@ async fn a_scylla_client_over_tls_checks_the_nodes_certificate() {
                 .unwrap()
                 .client_config(),
         );
-        athena_actors::pool::scylla::check(spec)
+        athena_actors::backend::scylla::check(spec)
     };
     let good = attempt(&file("ca.crt")).await.unwrap_err();
     let bad = attempt(&file("other-ca.crt")).await.unwrap_err();

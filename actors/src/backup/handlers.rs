@@ -63,7 +63,14 @@ impl BackupActor {
     fn source(
         &self,
         client: &str,
-    ) -> Result<(String, crate::pg::PgConfig, crate::pool::PoolHandle), BackupError> {
+    ) -> Result<
+        (
+            String,
+            crate::pg::PgConfig,
+            crate::backend::postgres::PoolHandle,
+        ),
+        BackupError,
+    > {
         let snap = self.snapshot.load();
         let handle = snap
             .get(client)
@@ -256,7 +263,7 @@ impl Handler<Restore> for BackupActor {
             if res.is_ok() {
                 // Tables were dropped and created again: the pool's descriptions are stale.
                 pool.addr
-                    .do_send(crate::pool::messages::Observe::SchemaChanged);
+                    .do_send(crate::backend::postgres::messages::Observe::SchemaChanged);
             }
             let view = act.finish(&id, &res);
             let _ = reply.send(match (res, view) {

@@ -61,7 +61,7 @@ pub use api::{
 pub use event::{CdcMessage, ChangeEvent, ChangeOp, Subscription};
 pub use setup::Problem;
 
-use crate::pool::PoolShared;
+use crate::backend::postgres::PoolShared;
 use crate::registry::SnapshotCell;
 use store::StoredTable;
 use subs::{Subscribers, TableKey};

@@ -10,8 +10,8 @@ use tokio_postgres::types::PgLsn;
 use tokio_postgres::{Client, GenericClient};
 
 use super::subs::TableKey;
+use crate::backend::postgres::schema;
 use crate::ops::TableRef;
-use crate::pool::schema;
 
 /// Why a client's changes cannot be captured, and what to change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

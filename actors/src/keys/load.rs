@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use tokio_postgres::Client;
 
 use super::{secret, ApiKey, KeyStore, Right};
-use crate::pool::RateLimit;
+use crate::backend::postgres::RateLimit;
 
 const KEYS: &str = "\
 SELECT k.id, k.public_id, k.name, k.client_name, k.key_salt, k.key_hash, k.is_active, \

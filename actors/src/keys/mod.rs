@@ -19,7 +19,7 @@ use std::time::{Instant, SystemTime};
 
 pub use rights::{Action, Required, Right};
 
-use crate::pool::{RateLimit, TokenBucket};
+use crate::backend::postgres::{RateLimit, TokenBucket};
 
 /// The channel key and enforcement changes are announced on.
 pub const CHANNEL: &str = "athena_api_keys";

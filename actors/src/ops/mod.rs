@@ -1,5 +1,5 @@
 //! The backend-neutral operation model: what a caller asked for, already parsed and shaped, but
-//! not yet checked against any schema. Translators (`pool::postgres`) validate identifiers
+//! not yet checked against any schema. Translators (`backend::postgres::sql`) validate identifiers
 //! against the live catalog and turn an [`Operation`] into a statement with bound values.
 //!
 //! Nothing here touches a database and nothing here builds SQL.

@@ -3,7 +3,7 @@
 
 use crate::pg::PgConfig as Config;
 
-use crate::pool::PostgresSpec;
+use crate::backend::postgres::PostgresSpec;
 
 /// Where the logging database is and how to bring it up to date.
 #[derive(Clone)]

@@ -40,11 +40,11 @@ pub use handle::RegistryHandle;
 pub use lifecycle::Lifecycle;
 pub use logging::{LoggingSpec, LoggingState};
 
+use crate::backend::postgres::{PoolActor, PoolHandle, PostgresSpec};
+use crate::backend::scylla::ScyllaSpec;
+use crate::backend::supabase::{SupabaseActor, SupabaseHandle, SupabaseSpec};
 use crate::backend::Backend;
 use crate::keys::{KeySettings, KeyStore};
-use crate::pool::scylla::ScyllaSpec;
-use crate::pool::supabase::{SupabaseActor, SupabaseHandle, SupabaseSpec};
-use crate::pool::{PoolActor, PoolHandle, PostgresSpec};
 
 /// What a request handler needs to reach a client.
 #[derive(Clone)]
@@ -77,12 +77,12 @@ impl ClientSpec {
         match self {
             ClientSpec::Postgres(_) => "postgres",
             ClientSpec::Supabase(_) => "supabase",
-            ClientSpec::Scylla(_) => crate::pool::scylla::BACKEND,
+            ClientSpec::Scylla(_) => crate::backend::scylla::BACKEND,
         }
     }
 
     /// The client's circuit breaker settings.
-    pub fn breaker(&self) -> crate::pool::BreakerConfig {
+    pub fn breaker(&self) -> crate::backend::postgres::BreakerConfig {
         match self {
             ClientSpec::Postgres(p) => p.breaker,
             ClientSpec::Supabase(s) => s.breaker,
@@ -311,7 +311,7 @@ impl RegistryActor {
             old.arbiter.stop();
         }
         let arbiter = Arbiter::new();
-        let handle = crate::pool::scylla::start_in(spec, &arbiter.handle());
+        let handle = crate::backend::scylla::start_in(spec, &arbiter.handle());
         self.install(name, Backend::Scylla(handle), arbiter);
     }
 

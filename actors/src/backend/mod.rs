@@ -10,10 +10,18 @@
 //! Adding a backend is a variant here, a handle with `execute`/`execute_one` returning
 //! `Result<OpOutput, OpError>` and a published [`BreakerCell`], and one arm per method below.
 
+pub mod breaker;
+pub mod load;
+pub mod postgres;
+pub mod rate;
+pub mod scylla;
+pub mod supabase;
+pub mod waiters;
+
+use crate::backend::postgres::{BreakerCell, PoolHandle};
+use crate::backend::scylla::ScyllaHandle;
+use crate::backend::supabase::SupabaseHandle;
 use crate::ops::{OpError, OpOutput, Operation, Rpc, RpcOutput};
-use crate::pool::scylla::ScyllaHandle;
-use crate::pool::supabase::SupabaseHandle;
-use crate::pool::{BreakerCell, PoolHandle};
 
 #[derive(Clone)]
 pub enum Backend {
@@ -28,7 +36,7 @@ impl Backend {
         match self {
             Backend::Postgres(_) => "postgres",
             Backend::Supabase(_) => "supabase",
-            Backend::Scylla(_) => crate::pool::scylla::BACKEND,
+            Backend::Scylla(_) => crate::backend::scylla::BACKEND,
         }
     }
 

@@ -13,9 +13,9 @@ use tokio::sync::oneshot;
 use super::messages::LoadTable;
 use super::schema::{self, is_system_keyspace, TableInfo};
 use super::{catalog, exec, plan, restrict, write, ScyllaActor, ScyllaShared};
+use crate::backend::postgres::messages::Observe;
+use crate::backend::postgres::HealthState;
 use crate::ops::{OpError, OpOutput, Operation, TableRef};
-use crate::pool::messages::Observe;
-use crate::pool::HealthState;
 
 #[derive(Clone)]
 pub struct ScyllaHandle {

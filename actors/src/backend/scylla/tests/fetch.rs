@@ -4,7 +4,7 @@ use scylla::value::CqlValue;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::pool::scylla::schema::quote;
+use crate::backend::scylla::schema::quote;
 
 const ALL: &str = r#""tenant", "day", "ts", "id", "owner", "kind", "payload", "score", "tags""#;
 
@@ -355,7 +355,7 @@ fn selected_columns_keep_their_keys_and_are_read_once() {
 #[test]
 fn cursors_resume_the_same_query_only() {
     let base = plan(&fetch(pk())).unwrap();
-    let cursor = crate::pool::scylla::cursor::encode(&base.fingerprint, b"state");
+    let cursor = crate::backend::scylla::cursor::encode(&base.fingerprint, b"state");
     let f = Fetch {
         page: Some(cursor.clone()),
         limit: 5,

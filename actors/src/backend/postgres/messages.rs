@@ -6,9 +6,9 @@ use std::sync::Arc;
 use actix::Message;
 use tokio::sync::oneshot;
 
-use super::breaker::BreakerEvent;
 use super::functions::FunctionSet;
 use super::schema::TableInfo;
+use crate::backend::breaker::BreakerEvent;
 use crate::ops::{OpError, TableRef};
 
 /// Where a schema load answers: the table, `None` when it does not exist, or why it failed.

@@ -4,7 +4,7 @@ use scylla::value::CqlValue;
 use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::pool::scylla::write::{plan_delete, plan_insert, plan_update};
+use crate::backend::scylla::write::{plan_delete, plan_insert, plan_update};
 
 fn row(v: Value) -> Map<String, Value> {
     v.as_object().unwrap().clone()
@@ -276,7 +276,7 @@ fn deletes_name_one_row_by_key_or_resource_id() {
 
 #[test]
 fn single_row_writes_update_and_delete_only_an_existing_row() {
-    use crate::pool::scylla::write::exactly_one;
+    use crate::backend::scylla::write::exactly_one;
     let u = plan_update(&update(json!({"payload": "x"}), full_key()), &events()).unwrap();
     let one = exactly_one(u, &events()).unwrap();
     assert!(one.conditional);

@@ -9,8 +9,8 @@ use actix::Addr;
 
 use super::response;
 use super::{exec, translate, SupabaseActor, SupabaseShared, Target};
+use crate::backend::postgres::messages::Observe;
 use crate::ops::{OpError, OpOutput, Operation, Rpc, RpcOutput};
-use crate::pool::messages::Observe;
 
 #[derive(Clone)]
 pub struct SupabaseHandle {

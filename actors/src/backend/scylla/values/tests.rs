@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::numbers::{decimal_to_string, parse_decimal, parse_varint, varint_to_string};
 use super::time::*;
 use super::*;
-use crate::pool::scylla::types::CqlType;
+use crate::backend::scylla::types::CqlType;
 
 pub(super) fn ok(ty: &CqlType, v: Value) -> CqlValue {
     from_json(ty, &v)

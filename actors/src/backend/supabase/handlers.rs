@@ -3,8 +3,8 @@
 use actix::prelude::*;
 
 use super::{exec, SupabaseActor};
-use crate::pool::breaker::{BreakerCell, BreakerOwner, Driver};
-use crate::pool::messages::Observe;
+use crate::backend::breaker::{BreakerCell, BreakerOwner, Driver};
+use crate::backend::postgres::messages::Observe;
 
 impl Actor for SupabaseActor {
     type Context = Context<Self>;

@@ -16,7 +16,7 @@ use scylla::value::CqlValue;
 use serde_json::{json, Value};
 
 use super::{from_json, to_json};
-use crate::pool::scylla::types::{CqlType, Udt};
+use crate::backend::scylla::types::{CqlType, Udt};
 
 /// The column type the cluster declares for a column of type `t`.
 fn driver(t: &CqlType) -> ColumnType<'static> {

@@ -1,6 +1,6 @@
 use super::*;
+use crate::backend::postgres::schema::{ColumnInfo, ValueKind};
 use crate::ops::{Columns, Order, Selected, TableRef};
-use crate::pool::schema::{ColumnInfo, ValueKind};
 use serde_json::json;
 
 fn table() -> TableInfo {

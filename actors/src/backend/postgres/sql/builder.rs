@@ -4,9 +4,9 @@
 use serde_json::Value;
 
 use super::{ident, Plan, Shape, ALIAS};
+use crate::backend::postgres::params::{json_to_text, text_array_literal, TextParam};
+use crate::backend::postgres::schema::{ColumnInfo, TableInfo, ValueKind};
 use crate::ops::{Columns, Filter, FilterValue, Op, OpError, Order};
-use crate::pool::params::{json_to_text, text_array_literal, TextParam};
-use crate::pool::schema::{ColumnInfo, TableInfo, ValueKind};
 
 pub(super) struct Builder<'a> {
     pub(super) table: &'a TableInfo,

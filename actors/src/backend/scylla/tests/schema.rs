@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::*;
-use crate::pool::scylla::schema::IndexKind;
-use crate::pool::scylla::types::{resolve_udts, Udt};
+use crate::backend::scylla::schema::IndexKind;
+use crate::backend::scylla::types::{resolve_udts, Udt};
 
 #[test]
 fn catalog_types_parse_with_frozen_collections_tuples_vectors_and_udts() {

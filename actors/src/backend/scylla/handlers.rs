@@ -11,9 +11,9 @@ use scylla::client::session_builder::SessionBuilder;
 
 use super::messages::LoadTable;
 use super::{catalog, exec, ScyllaActor, ScyllaSpec};
+use crate::backend::breaker::{BreakerCell, BreakerOwner, Driver};
+use crate::backend::postgres::messages::{Observe, REFRESH_INTERVAL};
 use crate::ops::OpError;
-use crate::pool::breaker::{BreakerCell, BreakerOwner, Driver};
-use crate::pool::messages::{Observe, REFRESH_INTERVAL};
 
 impl Actor for ScyllaActor {
     type Context = Context<Self>;

@@ -13,7 +13,7 @@ use deadpool_postgres::Object;
 use futures_util::StreamExt;
 
 use super::exec::{self, map_pg_error, JsonText};
-use super::postgres::Shape;
+use super::sql::Shape;
 use super::PoolHandle;
 use crate::ops::{Fetch, OpError, OpOutput, Operation};
 

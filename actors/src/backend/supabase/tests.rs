@@ -7,8 +7,8 @@ use super::filter::{params, quote_if_needed};
 use super::response;
 use super::translate::{translate, Method, PrimaryKeys, Request};
 use super::Target;
+use crate::backend::breaker::classify;
 use crate::ops::*;
-use crate::pool::breaker::classify;
 
 fn t(name: &str) -> TableRef {
     TableRef {

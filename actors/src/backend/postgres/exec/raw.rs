@@ -9,9 +9,9 @@ use tokio_postgres::types::{Kind, ToSql};
 use tokio_postgres::SimpleQueryMessage;
 
 use super::{connection, map_pg_error};
+use crate::backend::postgres::params::{array_literal, TextParam};
+use crate::backend::postgres::schema::{ColumnInfo, ValueKind};
 use crate::ops::{OpError, OpOutput, Sql};
-use crate::pool::params::{array_literal, TextParam};
-use crate::pool::schema::{ColumnInfo, ValueKind};
 
 /// Restores a connection after caller-written SQL, which may have changed session state (`SET`,
 /// `SET ROLE`, `search_path`, advisory locks, temp tables), even from inside a query through
@@ -251,7 +251,7 @@ fn bind_raw(
                 (Value::Array(_) | Value::Object(_), ValueKind::Scalar) => {
                     Ok(TextParam(Some(v.to_string())))
                 }
-                _ => crate::pool::params::json_to_text(v, &col).map(TextParam),
+                _ => crate::backend::postgres::params::json_to_text(v, &col).map(TextParam),
             }
         })
         .collect()

@@ -1,5 +1,5 @@
 //! Messages a [`ScyllaActor`](super::ScyllaActor) accepts besides what requests learned
-//! ([`Observe`](crate::pool::messages::Observe), as every backend's actor). Handles send them
+//! ([`Observe`](crate::backend::postgres::messages::Observe), as every backend's actor). Handles send them
 //! with `try_send`, so a full mailbox is an immediate `Overloaded`.
 
 use std::sync::Arc;

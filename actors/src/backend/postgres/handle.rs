@@ -10,11 +10,11 @@ use actix::dev::SendError;
 use actix::Addr;
 use tokio::sync::oneshot;
 
-use super::breaker::{Admitted, BreakerEvent};
 use super::functions::{FunctionInfo, FunctionSet, Volatility};
 use super::messages::{LoadFunction, LoadTable, Observe};
 use super::schema::TableInfo;
-use super::{exec, postgres, PoolActor, PoolShared};
+use super::{exec, sql, PoolActor, PoolShared};
+use crate::backend::breaker::{Admitted, BreakerEvent};
 use crate::ops::{OpError, OpOutput, Operation, Rpc, RpcOutput, TableRef};
 
 #[derive(Clone)]
@@ -125,14 +125,11 @@ impl PoolHandle {
     /// or columns that fit no cached version may belong to a function replaced since it was read:
     /// the description is read again (at most once a second per function) before they are called
     /// wrong.
-    async fn planned_call(
-        &self,
-        rpc: &Rpc,
-    ) -> Result<(Arc<FunctionInfo>, postgres::Plan), OpError> {
+    async fn planned_call(&self, rpc: &Rpc) -> Result<(Arc<FunctionInfo>, sql::Plan), OpError> {
         let names: Vec<&str> = rpc.args.keys().map(String::as_str).collect();
-        let attempt = |set: &FunctionSet| -> Result<(Arc<FunctionInfo>, postgres::Plan), OpError> {
+        let attempt = |set: &FunctionSet| -> Result<(Arc<FunctionInfo>, sql::Plan), OpError> {
             let info = set.resolve(&names)?.clone();
-            let plan = postgres::plan_rpc(rpc, &info)?;
+            let plan = sql::plan_rpc(rpc, &info)?;
             Ok((info, plan))
         };
         let set = self.function(&rpc.function, false).await?;
@@ -183,7 +180,7 @@ impl PoolHandle {
     pub(super) async fn planned(
         &self,
         op: &Operation,
-    ) -> Result<(Arc<TableInfo>, Option<postgres::Plan>), OpError> {
+    ) -> Result<(Arc<TableInfo>, Option<sql::Plan>), OpError> {
         let info = self.table(op, false).await?;
         match plan(op, &info) {
             Err(OpError::UnknownColumn { .. }) => {
@@ -248,12 +245,12 @@ impl PoolHandle {
 type Pool = deadpool_postgres::Pool;
 
 /// The statement for a table operation; `None` for a description, which needs no statement.
-fn plan(op: &Operation, info: &TableInfo) -> Result<Option<postgres::Plan>, OpError> {
+fn plan(op: &Operation, info: &TableInfo) -> Result<Option<sql::Plan>, OpError> {
     match op {
-        Operation::Fetch(f) => postgres::plan_fetch(f, info).map(Some),
-        Operation::Insert(i) => postgres::plan_insert(i, info).map(Some),
-        Operation::Update(u) => postgres::plan_update(u, info).map(Some),
-        Operation::Delete(d) => postgres::plan_delete(d, info).map(Some),
+        Operation::Fetch(f) => sql::plan_fetch(f, info).map(Some),
+        Operation::Insert(i) => sql::plan_insert(i, info).map(Some),
+        Operation::Update(u) => sql::plan_update(u, info).map(Some),
+        Operation::Delete(d) => sql::plan_delete(d, info).map(Some),
         Operation::DescribeTable(_)
         | Operation::Sql(_)
         | Operation::Rpc(_)

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::tests::{err, ok, round};
 use super::*;
-use crate::pool::scylla::types::{CqlType, Udt};
+use crate::backend::scylla::types::{CqlType, Udt};
 
 fn list(t: CqlType) -> CqlType {
     CqlType::List(Box::new(t))

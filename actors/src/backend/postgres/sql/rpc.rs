@@ -9,9 +9,9 @@
 
 use super::builder::Builder;
 use super::{ident, Plan, Shape, ALIAS};
+use crate::backend::postgres::functions::FunctionInfo;
+use crate::backend::postgres::params::json_to_text;
 use crate::ops::{OpError, Returns, Rpc};
-use crate::pool::functions::FunctionInfo;
-use crate::pool::params::json_to_text;
 
 pub fn plan_rpc(rpc: &Rpc, f: &FunctionInfo) -> Result<Plan, OpError> {
     let mut b = Builder::new(&f.result);
@@ -99,9 +99,9 @@ mod tests {
     use serde_json::{json, Map};
 
     use super::*;
+    use crate::backend::postgres::functions::{FunctionArg, Volatility};
+    use crate::backend::postgres::schema::{ColumnInfo, TableInfo, ValueKind};
     use crate::ops::{Columns, Filter, FilterValue, Op};
-    use crate::pool::functions::{FunctionArg, Volatility};
-    use crate::pool::schema::{ColumnInfo, TableInfo, ValueKind};
 
     fn function(returns: Returns) -> FunctionInfo {
         let col = |n: &str| ColumnInfo {

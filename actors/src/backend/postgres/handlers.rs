@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use actix::prelude::*;
 
-use super::breaker::{BreakerCell, BreakerOwner, Driver};
 use super::exec;
 use super::messages::{LoadFunction, LoadTable, Observe};
 use super::{build_pool, connection_config, PoolActor};
+use crate::backend::breaker::{BreakerCell, BreakerOwner, Driver};
 
 impl Actor for PoolActor {
     type Context = Context<Self>;

@@ -25,22 +25,17 @@
 //!   the schema cache, and closes the breaker with its health unknown until the next probe.
 //! * **Senders**: [`PoolHandle`]s held by the edges (through the registry snapshot).
 
-pub mod breaker;
 mod exec;
 pub mod functions;
 mod handle;
 pub mod handlers;
-pub mod load;
 pub mod messages;
 pub mod params;
-pub mod postgres;
-pub mod rate;
 pub mod schema;
-pub mod scylla;
 mod session;
-pub mod supabase;
-pub mod waiters;
+pub mod sql;
 
+use super::{breaker, load, rate, waiters};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,9 +43,9 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
-pub use breaker::{BreakerCell, BreakerConfig, HealthState};
+pub use super::breaker::{BreakerCell, BreakerConfig, HealthState};
+pub use super::rate::{RateLimit, TokenBucket};
 pub use handle::PoolHandle;
-pub use rate::{RateLimit, TokenBucket};
 pub use session::{RowPages, Transaction};
 
 use crate::ops::TableRef;

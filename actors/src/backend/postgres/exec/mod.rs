@@ -11,8 +11,8 @@ use tokio_postgres::types::ToSql;
 
 pub use raw::run_sql;
 
-use super::postgres::{Plan, Shape};
 use super::schema::{self, ColumnInfo, TableInfo};
+use super::sql::{Plan, Shape};
 use crate::ops::{DbFailure, OpError, OpOutput, TableRef};
 
 /// Prepared statements kept per connection before the cache is started over.
