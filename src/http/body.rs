@@ -198,13 +198,4 @@ pub fn json(bytes: &[u8]) -> Result<Value, ApiError> {
 }
 
 /// How a JSON value's type reads in an error message ("a string", "an array", …).
-pub(crate) fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub(crate) use athena_actors::ops::json_kind as kind;

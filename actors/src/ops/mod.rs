@@ -255,3 +255,16 @@ pub struct OpOutput {
     /// The cursor of the next page, when a backend pages by cursor and more rows may follow.
     pub next_page: Option<String>,
 }
+
+/// How a JSON value's type reads in an error message ("a string", "an array", …).
+pub fn json_kind(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

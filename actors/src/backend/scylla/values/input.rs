@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::super::types::CqlType;
 use super::{numbers, time};
+use crate::ops::json_kind as kind;
 
 /// Largest collection written through the gateway, in elements.
 const MAX_ELEMENTS: usize = 65_535;
@@ -58,17 +59,6 @@ fn integer(v: &Value, min: i128, max: i128, name: &str) -> Result<i128, String> 
         return Err(format!("{n} is out of range for {name}"));
     }
     Ok(n)
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 fn string<'a>(v: &'a Value, what: &str) -> Result<&'a str, String> {
