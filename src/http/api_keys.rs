@@ -10,12 +10,22 @@ use athena_actors::keys::admin::{self, AdminError, KeyPatch, NewKey};
 use athena_actors::keys::settings;
 use serde_json::{json, Map, Value};
 
-use super::clients::catalog;
 use super::error::{ApiError, Code};
 use super::{auth, body, respond, AppState};
 use crate::dialect::{invalid, missing, opt_bool, opt_str};
 
 type Body = Map<String, Value>;
+
+/// A connection to the logging database, which holds the keys and the rights, from the routes'
+/// shared pool.
+async fn catalog(state: &AppState) -> Result<deadpool_postgres::Object, ApiError> {
+    state.logging_db.get().await.map_err(|e| {
+        ApiError::new(
+            Code::BackendUnavailable,
+            format!("the logging database is unavailable: {e}"),
+        )
+    })
+}
 
 /// Maps an admin failure; `not_found` is the code for a missing key or right. A client is only
 /// known to be missing once the catalog is loaded: before that (while the logging database is

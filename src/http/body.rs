@@ -137,34 +137,27 @@ pub fn query_map(req: &HttpRequest) -> Result<std::collections::HashMap<String, 
         web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
             .map(web::Query::into_inner)
             .map_err(|e| ApiError::new(Code::InvalidField, format!("bad query string: {e}")))?;
-    for (k, v) in &map {
-        storable_text(k, "a query parameter's name")?;
-        storable_text(v, format_args!("query parameter {k}"))?;
-    }
+    storable_params(&map)?;
     Ok(map)
+}
+
+/// Refuses a NUL character in the name or the value of a query parameter, naming it.
+pub fn storable_params<'a>(
+    params: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<(), ApiError> {
+    params.into_iter().try_for_each(|(k, v)| {
+        storable_text(k, "a query parameter's name")?;
+        storable_text(v, format_args!("query parameter {k}"))
+    })
 }
 
 /// Parses a body that must be one JSON object. PostgreSQL cannot store a NUL character (U+0000),
 /// so one anywhere in the body, in a value or a field name, is a 400 naming where, before any
 /// field is read.
 pub fn object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(
-            Code::InvalidBody,
-            "the request body is empty; send a JSON object",
-        ));
-    }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::new(
-            Code::InvalidJson,
-            format!("the body is not valid JSON: {e}"),
-        )
-    })?;
-    match value {
+    match parse(bytes, "the request body is empty; send a JSON object")? {
         Value::Object(m) => {
-            for (k, v) in &m {
-                storable(v, k)?;
-            }
+            storable_fields(&m)?;
             Ok(m)
         }
         other => Err(ApiError::new(
@@ -174,27 +167,34 @@ pub fn object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
+/// Refuses a NUL character in any field of an object (a body, a WebSocket message), naming it.
+pub fn storable_fields(m: &Map<String, Value>) -> Result<(), ApiError> {
+    m.iter().try_for_each(|(k, v)| storable(v, k))
+}
+
 /// Parses a body of JSON of any shape (the `/rest/v1` writes), refusing a NUL character anywhere
 /// in it as [`object`] does.
 pub fn json(bytes: &[u8]) -> Result<Value, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(
-            Code::InvalidBody,
-            "the request body is empty; send JSON",
-        ));
-    }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::new(
-            Code::InvalidJson,
-            format!("the body is not valid JSON: {e}"),
-        )
-    })?;
+    let value = parse(bytes, "the request body is empty; send JSON")?;
     match nul_at(&value) {
         None => Ok(value),
         Some(Nul::Key) => Err(nul("a field name")),
         Some(Nul::At(rest)) if rest.is_empty() => Err(nul("the body")),
         Some(Nul::At(rest)) => Err(nul(rest.trim_start_matches('.'))),
     }
+}
+
+/// JSON from a body that is not empty (`empty` says what to send instead).
+fn parse(bytes: &[u8], empty: &str) -> Result<Value, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(Code::InvalidBody, empty));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            Code::InvalidJson,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })
 }
 
 /// How a JSON value's type reads in an error message ("a string", "an array", …).

@@ -30,18 +30,6 @@ pub fn redact_uri(uri: &str) -> String {
     }
 }
 
-/// A connection to the logging database, which holds the catalog, from the shared pool.
-/// A connection to the logging database, which holds the catalog and the keys, from the
-/// routes' shared pool.
-pub(super) async fn catalog(state: &AppState) -> Result<deadpool_postgres::Object, ApiError> {
-    state.logging_db.get().await.map_err(|e| {
-        ApiError::new(
-            Code::BackendUnavailable,
-            format!("the logging database is unavailable: {e}"),
-        )
-    })
-}
-
 impl From<CatalogError> for ApiError {
     fn from(e: CatalogError) -> Self {
         let detail = e.to_string();

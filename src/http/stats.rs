@@ -25,10 +25,7 @@ use athena_actors::stats::{AuthRecord, Observation, OperationRecord, RequestId, 
 
 use super::call::Call;
 use super::error::{ApiError, Code};
-use super::headers::{
-    text, undecodable_audit_header, USER_AGENT, X_ATHENA_CLIENT, X_COMPANY_ID, X_ORGANIZATION_ID,
-    X_REQUEST_ID, X_USER_ID,
-};
+use super::headers::{text, undecodable_audit_header, USER_AGENT, X_ATHENA_CLIENT, X_REQUEST_ID};
 use super::AppState;
 
 tokio::task_local! {
@@ -204,6 +201,7 @@ fn finish(
         p if p == route => Cow::Borrowed(route),
         p => Cow::Owned(p.to_string()),
     };
+    let [user_id, company_id, organization_id] = req.audit_ids().map(|v| v.map(str::to_string));
     state.actors.stats.record(RequestRecord {
         request_id,
         at,
@@ -214,9 +212,9 @@ fn finish(
         status,
         duration_ms,
         key_public_id: facts.key_public_id,
-        user_id: text(req, &X_USER_ID),
-        company_id: text(req, &X_COMPANY_ID),
-        organization_id: text(req, &X_ORGANIZATION_ID),
+        user_id,
+        company_id,
+        organization_id,
         remote_addr: req.peer_addr().map(|a| a.ip()),
         user_agent: text(req, &USER_AGENT),
         cached: facts.cached,

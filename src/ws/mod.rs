@@ -25,8 +25,9 @@ use actix_web_actors::ws;
 use serde_json::json;
 
 use crate::http::auth::presented_key;
+use crate::http::call::Call;
 use crate::http::error::{ApiError, Code};
-use crate::http::headers::{text, USER_AGENT, X_COMPANY_ID, X_ORGANIZATION_ID, X_USER_ID};
+use crate::http::headers::{text, USER_AGENT};
 use crate::http::{keys, AppState};
 pub use protocol::PROTOCOL;
 use protocol::{limits, Action, CdcAction};
@@ -59,12 +60,13 @@ pub async fn upgrade(
     }
     let info = req.connection_info().clone();
     let api_base = format!("{}://{}", info.scheme(), info.host());
+    let [user_id, company_id, organization_id] = req.audit_ids().map(|v| v.map(str::to_string));
     let peer = Peer {
         remote_addr: req.peer_addr().map(|a| a.ip()),
         user_agent: text(&req, &USER_AGENT),
-        user_id: text(&req, &X_USER_ID),
-        company_id: text(&req, &X_COMPANY_ID),
-        organization_id: text(&req, &X_ORGANIZATION_ID),
+        user_id,
+        company_id,
+        organization_id,
     };
     let max_frame = state.settings.websocket.max_frame_bytes;
     let session = Session::new(state, key.map(Arc::from), peer, api_base);

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use crate::config::WebsocketConfig;
 use crate::dialect::{Body, Kind};
-use crate::http::body::{kind, storable};
+use crate::http::body::{kind, storable_fields};
 use crate::http::cache::Outcome;
 use crate::http::call::{no_cache, truthy};
 use crate::http::error::{ApiError, Code};
@@ -274,9 +274,7 @@ pub fn parse(text: &str) -> Result<Incoming, Refused> {
     let id = request_id(&m).map_err(refuse(None))?;
     // What PostgreSQL cannot store is refused here, for every action, as HTTP refuses it in the
     // body.
-    for (k, v) in &m {
-        storable(v, k).map_err(refuse(id.clone()))?;
-    }
+    storable_fields(&m).map_err(refuse(id.clone()))?;
     let action = string(&m, "action").map_err(refuse(id.clone()))?;
     if action == "auth" {
         let key = string(&m, "key").map_err(refuse(id.clone()))?;

@@ -310,6 +310,36 @@ async fn creating_clients_refuses_bad_input() {
         404,
         "unknown_client",
     );
+    for (method, path, body) in [
+        (
+            reqwest::Method::PATCH,
+            "/admin/clients/nope",
+            json!({"description": "x"}),
+        ),
+        (
+            reqwest::Method::PUT,
+            "/admin/clients/nope/freeze",
+            json!({"is_frozen": true}),
+        ),
+    ] {
+        assert_error(
+            &admin(&srv, method, path, Some(body)).await,
+            404,
+            "unknown_client",
+        );
+    }
+    // A config client's connection lives in config.yaml.
+    assert_error(
+        &admin(
+            &srv,
+            reqwest::Method::PATCH,
+            "/admin/clients/default",
+            Some(json!({"pg_uri": db.uri})),
+        )
+        .await,
+        400,
+        "invalid_field",
+    );
     let (_, v) = admin(&srv, reqwest::Method::GET, "/admin/clients", None).await;
     let names: Vec<&str> = v["data"]["clients"]
         .as_array()

@@ -3,7 +3,8 @@
 //! right updated while it is deleted is either updated or unknown (never an answer about no
 //! right), an empty insert into a table that does not exist is a 404, a null where the document
 //! allows none is a 400 (never the default), a boolean query parameter takes true or false, and an
-//! audit header is stored as UTF-8 text or refused naming it.
+//! audit header is stored as UTF-8 text or refused naming it (in PostgREST's shape under
+//! `/rest/v1`).
 
 use crate::common;
 
@@ -360,4 +361,54 @@ async fn audit_headers_are_kept_as_utf8_text_and_other_bytes_are_refused_naming_
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn a_nul_character_in_a_rest_body_or_an_audit_header_there_is_refused_in_postgrests_shape() {
+    let (db, _logging, srv) = started().await;
+    db.execute("CREATE FUNCTION echo(t text) RETURNS text LANGUAGE sql AS 'SELECT t';")
+        .await;
+    let rest = |path: &str| {
+        srv.http
+            .post(srv.url(path))
+            .header("X-Athena-Client", "default")
+            .bearer_auth(ADMIN_KEY)
+    };
+    for (path, body, at) in [
+        (
+            "/rest/v1/users",
+            json!([{"name": "ok"}, {"name": "a\u{0}b"}]),
+            "[1].name",
+        ),
+        ("/rest/v1/rpc/echo", json!({"t": "\u{0}"}), "t holds"),
+    ] {
+        let r = rest(path).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(
+            r.headers()["x-athena-error-code"],
+            "invalid_value",
+            "{path}"
+        );
+        let v: Value = r.json().await.unwrap();
+        assert!(v["message"].as_str().unwrap().contains(at), "{path}: {v}");
+    }
+    let r = rest("/rest/v1/users")
+        .header(
+            "X-User-Id",
+            reqwest::header::HeaderValue::from_bytes(b"a\xffb").unwrap(),
+        )
+        .json(&json!({"name": "refused"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.headers()["x-athena-error-code"], "invalid_field");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "PGRST100", "{v}");
+    assert!(v["message"].as_str().unwrap().contains("X-User-Id"), "{v}");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM users").await.as_deref(),
+        Some("0"),
+        "nothing was written"
+    );
 }

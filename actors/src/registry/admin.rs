@@ -125,12 +125,12 @@ pub async fn list(db: &Client) -> Result<Vec<CatalogEntry>, CatalogError> {
     Ok(rows.iter().map(entry).collect())
 }
 
-/// Writes `change` and announces it to every instance following the catalog. `config_names`
-/// are the clients of config.yaml, whose names a new client may not take.
+/// Writes `change` and announces it to every instance following the catalog. `config_clients`
+/// are the clients of config.yaml (name, backend), whose names a new client may not take.
 pub async fn write(
     db: &Client,
     change: &CatalogChange,
-    config_names: &[String],
+    config_clients: &[(String, &'static str)],
 ) -> Result<CatalogEntry, CatalogError> {
     let unknown = || CatalogError::UnknownClient(change.name().to_string());
     let row = match change {
@@ -140,7 +140,7 @@ pub async fn write(
             pg_uri_env_var,
             description,
         } => {
-            if config_names.iter().any(|c| c == name) {
+            if config_clients.iter().any(|(c, _)| c == name) {
                 return Err(CatalogError::Exists);
             }
             db.query_one(

@@ -4,7 +4,7 @@
 use actix::prelude::*;
 
 use super::admin::{CatalogChange, CatalogEntry, CatalogError};
-use super::messages::{ChangeCatalog, ListCatalog, ReloadCatalog, ReloadKeys, SetFrozen};
+use super::messages::{ChangeCatalog, ListCatalog, ReloadKeys, SetFrozen};
 use super::RegistryActor;
 
 #[derive(Clone)]
@@ -36,14 +36,6 @@ impl RegistryHandle {
             .send(ChangeCatalog(change))
             .await
             .map_err(|_| CatalogError::Unavailable(RESTARTING.into()))?
-    }
-
-    /// Reads the catalog again and applies it.
-    pub async fn reload_catalog(&self) -> Result<(), String> {
-        self.addr
-            .send(ReloadCatalog)
-            .await
-            .map_err(|_| RESTARTING.to_string())?
     }
 
     /// Reads the API keys again and publishes them.

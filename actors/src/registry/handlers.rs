@@ -14,9 +14,7 @@ use crate::{keys, provision};
 async fn connection(
     pool: Option<deadpool_postgres::Pool>,
 ) -> Result<deadpool_postgres::Object, CatalogError> {
-    let pool = pool.ok_or_else(|| {
-        CatalogError::Unavailable("no logging database is configured".to_string())
-    })?;
+    let pool = pool.ok_or_else(|| CatalogError::Unavailable("none is configured".to_string()))?;
     pool.get()
         .await
         .map_err(|e| CatalogError::Unavailable(e.to_string()))
@@ -56,8 +54,8 @@ impl Actor for RegistryActor {
 }
 
 impl RegistryActor {
-    /// Reads the catalog (recording config clients it has never seen) and applies it.
-    /// Reads the catalog, then the keys (which name catalog clients).
+    /// Reads the catalog (recording config clients it has never seen) and applies it, then the
+    /// keys (which name catalog clients).
     pub(super) fn load_catalog(&mut self, ctx: &mut Context<Self>) {
         // Waited for: no change of the catalog is applied while it is read (see the module).
         ctx.wait(self.catalog_future().map(|res, act, ctx| {
@@ -80,11 +78,6 @@ impl RegistryActor {
 
     /// The read of the keys as a future whose result the caller can await.
     fn keys_future(&mut self) -> ResponseActFuture<Self, Result<(), String>> {
-        if self.logging_spec.is_none() {
-            return Box::pin(fut::ready(Err(
-                "no logging database is configured".to_string()
-            )));
-        }
         let settings = self.key_settings;
         let pool = self.catalog_db.clone();
         let fut = async move {
@@ -117,11 +110,6 @@ impl RegistryActor {
 
     /// The read-and-apply of the catalog as a future whose result the caller can await.
     fn catalog_future(&mut self) -> ResponseActFuture<Self, Result<(), String>> {
-        if self.logging_spec.is_none() {
-            return Box::pin(fut::ready(Err(
-                "no logging database is configured".to_string()
-            )));
-        }
         let names = self.config_names.clone();
         let pool = self.catalog_db.clone();
         let fut = async move {
@@ -130,11 +118,8 @@ impl RegistryActor {
                 .await
                 .map_err(|e| e.to_string())
         };
-        Box::pin(fut.into_actor(self).map(move |res, act, _| {
-            let rows = res?;
-            act.apply_catalog(rows);
-            act.catalog_loaded = true;
-            act.publish();
+        Box::pin(fut.into_actor(self).map(|res, act, _| {
+            act.apply_catalog(res?);
             Ok(())
         }))
     }
@@ -269,10 +254,9 @@ impl Handler<ChangeCatalog> for RegistryActor {
     fn handle(&mut self, msg: ChangeCatalog, _: &mut Context<Self>) -> Self::Result {
         let pool = self.catalog_db.clone();
         let names = self.config_names.clone();
-        let config: Vec<String> = names.iter().map(|(n, _)| n.clone()).collect();
         let fut = async move {
             let db = connection(pool).await?;
-            let written = admin::write(&db, &msg.0, &config).await?;
+            let written = admin::write(&db, &msg.0, &names).await?;
             let rows = super::catalog::reconcile(&db, &names)
                 .await
                 .map_err(|e| CatalogError::NotApplied(e.to_string()))?;
@@ -281,8 +265,6 @@ impl Handler<ChangeCatalog> for RegistryActor {
         AtomicResponse::new(Box::pin(fut.into_actor(self).map(|res, act, _| {
             let (written, rows) = res?;
             act.apply_catalog(rows);
-            act.catalog_loaded = true;
-            act.publish();
             Ok(written)
         })))
     }

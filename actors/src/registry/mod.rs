@@ -195,9 +195,16 @@ impl RegistryActor {
         }));
     }
 
-    /// Applies the catalog: deleted or inactive clients leave the registry, catalog-only clients
-    /// join it (or reconnect when their URI changed), and every client takes its frozen state.
+    /// Applies a whole read of the catalog and publishes the result.
     fn apply_catalog(&mut self, rows: Vec<catalog::CatalogRow>) {
+        self.apply_rows(rows);
+        self.catalog_loaded = true;
+        self.publish();
+    }
+
+    /// Deleted or inactive clients leave the registry, catalog-only clients join it (or
+    /// reconnect when their URI changed), and every client takes its frozen state.
+    fn apply_rows(&mut self, rows: Vec<catalog::CatalogRow>) {
         let Some(template) = self
             .logging_spec
             .as_ref()

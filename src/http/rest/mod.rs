@@ -57,10 +57,7 @@ fn query(req: &HttpRequest) -> Result<dialect::Query, ApiError> {
     let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
         .map_err(|e| dialect_error(format!("the query string cannot be read: {e}")))?
         .into_inner();
-    for (k, v) in &pairs {
-        super::body::storable_text(k, "a query parameter's name")?;
-        super::body::storable_text(v, format_args!("query parameter {k}"))?;
-    }
+    body::storable_params(pairs.iter().map(|(k, v)| (k, v)))?;
     dialect::query(&pairs)
 }
 

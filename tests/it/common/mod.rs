@@ -560,7 +560,9 @@ pub fn in_own_process(test: &str) -> bool {
 /// Tests that load or measure the whole machine run alone: every [`TestServer`] holds a shared
 /// pass for its life, and [`in_own_process`] takes the exclusive one, which waits until no
 /// server runs and keeps new ones from starting until it is done. Passes are taken in blocking
-/// fashion; no test holds a server while it asks for the exclusive pass.
+/// fashion; no test holds a server while it asks for the exclusive pass. A waiting exclusive pass
+/// does not stop shared ones (unlike `std::sync::RwLock`), so a test may start a second server
+/// while holding a first.
 pub mod gate {
     use std::sync::{Condvar, Mutex};
 
